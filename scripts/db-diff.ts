@@ -15,7 +15,9 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
   process.exit(2);
 }
 
-const scratch = process.env.DATABASE_URL ? undefined : await startOrAttachEmbeddedPostgres(fs.mkdtempSync(path.join(os.tmpdir(), "merge-diff-")));
+const scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), "merge-diff-"));
+fs.chmodSync(scratchDir, 0o755);
+const scratch = process.env.DATABASE_URL ? undefined : await startOrAttachEmbeddedPostgres(scratchDir);
 try {
   const sql = await pendingSchemaChange(process.env.DATABASE_URL ?? scratch!.url);
   if (!sql.trim()) {
@@ -29,4 +31,5 @@ try {
   }
 } finally {
   await scratch?.release();
+  fs.rmSync(scratchDir, { recursive: true, force: true });
 }

@@ -59,13 +59,16 @@ async function main() {
   });
   console.log(`Dashboard on http://${env.HOST}:${env.PORT}`);
 
+  // In a terminal, Ctrl-C reaches the Next.js server too; either way its exit code then reflects the signal.
+  let shutdownRequested = false;
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
+      shutdownRequested = true;
       if (server.exitCode === null) server.kill("SIGTERM");
       else void stop(0);
     });
   }
-  server.on("exit", (code, signal) => void stop(signal || code === 0 ? 0 : (code ?? 1)));
+  server.on("exit", (code) => void stop(shutdownRequested || code === 0 ? 0 : (code ?? 1)));
 }
 
 main().catch((error: unknown) => {

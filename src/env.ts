@@ -34,14 +34,16 @@ const serverEnvSchema = z
     DATA_DIR: z.string().trim().min(1, "expected a folder path").default(".data"),
   });
 
+type EnvSource = Record<string, string | undefined>;
+
 export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string };
 
 /** Empty strings count as unset, as shells and .env files commonly write them. */
-function withoutEmpty(source: NodeJS.ProcessEnv): Record<string, string> {
+function withoutEmpty(source: EnvSource): Record<string, string> {
   return Object.fromEntries(Object.entries(source).filter((entry): entry is [string, string] => !!entry[1]));
 }
 
-export function parseServerEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
+export function parseServerEnv(source: EnvSource = process.env): ServerEnv {
   const result = serverEnvSchema.safeParse(withoutEmpty(source));
   if (!result.success) {
     const lines = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);

@@ -70,7 +70,7 @@ function reachableByOthers(dir: string): boolean {
  * DATA_DIR/postgres, unless the product runs as root inside a folder the postgres system user cannot enter
  * (a checkout under /root, a mkdtemp folder): then a folder of its own under /var/tmp, keyed by DATA_DIR.
  */
-function clusterDir(dataDir: string) {
+export function clusterDir(dataDir: string) {
   fs.mkdirSync(dataDir, { recursive: true });
   if (!runningAsRoot || reachableByOthers(dataDir)) return path.join(dataDir, "postgres");
   const key = createHash("sha256").update(path.resolve(dataDir)).digest("hex").slice(0, 16);
@@ -210,4 +210,9 @@ export async function startOrAttachEmbeddedPostgres(dataDir: string): Promise<Em
       return "stopped";
     },
   };
+}
+
+/** Whether the embedded server of this DATA_DIR is running, in this process or any other. */
+export async function embeddedPostgresRunning(dataDir: string): Promise<boolean> {
+  return (await runningServer(clusterDir(dataDir))) !== undefined;
 }

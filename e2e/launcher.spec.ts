@@ -1,0 +1,59 @@
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { expect, test } from "@playwright/test";
+import pg from "pg";
+import { clusterDir, embeddedPostgresRunning } from "../src/server/db/embedded";
+
+const port = 3299;
+
+/** `npm start` as a user runs it, in its own DATA_DIR, stopped with Ctrl-C (SIGINT). */
+async function withLauncher<T>(dataDir: string, work: () => Promise<T>): Promise<T> {
+  const launcher = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, DATABASE_URL: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  launcher.stdout.on("data", (chunk) => (output += chunk));
+  launcher.stderr.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => launcher.on("exit", resolve));
+  try {
+    await expect.poll(async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined))?.status, { timeout: 120_000 }).toBe(200);
+    return await work();
+  } finally {
+    launcher.kill("SIGINT");
+    expect(await exited, output).toBe(0);
+  }
+}
+
+function embeddedUrl(dataDir: string) {
+  const { user, password } = JSON.parse(fs.readFileSync(path.join(dataDir, "postgres.json"), "utf8")) as { user: string; password: string };
+  const port = fs.readFileSync(path.join(clusterDir(dataDir), "data", "postmaster.pid"), "utf8").split("\n")[3];
+  return `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/merge_search`;
+}
+
+test("Ctrl-C leaves no Postgres behind and the next start keeps the data", async ({ page }) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "merge-launch-"));
+  fs.chmodSync(dataDir, 0o755);
+  try {
+    await withLauncher(dataDir, async () => {
+      const client = new pg.Client({ connectionString: embeddedUrl(dataDir) });
+      await client.connect();
+      await client.query(
+        `INSERT INTO "Run" (id, name, status, origin, config, seed, "mergeMethod", dataset, "evalType")
+         VALUES ('r1', 'kept-across-restarts', 'completed', 'cli', '{}', 42, 'task_arithmetic', 'mgsm_ja', 'exact_match')`,
+      );
+      await client.end();
+    });
+    expect(await embeddedPostgresRunning(dataDir)).toBe(false);
+
+    await withLauncher(dataDir, async () => {
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await expect(page.getByTestId("runs-table")).toContainText("kept-across-restarts");
+    });
+    expect(await embeddedPostgresRunning(dataDir)).toBe(false);
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

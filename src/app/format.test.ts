@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { formatBytes, formatDuration, formatUtility } from "./format";
+
+describe("format", () => {
+  it("shows missing utilities as a dash and others with three decimals", () => {
+    expect(formatUtility(null)).toBe("—");
+    expect(formatUtility(0.5)).toBe("0.500");
+  });
+
+  it("formats durations from seconds to hours, open-ended ones up to now", () => {
+    const start = new Date("2026-01-01T00:00:00Z");
+    expect(formatDuration(null, null)).toBe("—");
+    expect(formatDuration(start, new Date("2026-01-01T00:00:42Z"))).toBe("42 s");
+    expect(formatDuration(start, new Date("2026-01-01T00:02:05Z"))).toBe("2 min 5 s");
+    expect(formatDuration(start, new Date("2026-01-01T03:04:00Z"))).toBe("3 h 4 min");
+    expect(formatDuration(start, null, new Date("2026-01-01T00:00:10Z"))).toBe("10 s");
+  });
+
+  it("formats byte counts in binary units", () => {
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatBytes(24 * 1024 ** 3)).toBe("24.0 GiB");
+  });
+});

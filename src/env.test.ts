@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { EnvError, parseServerEnv } from "./env";
+
+describe("parseServerEnv", () => {
+  it("defaults to the embedded database on 127.0.0.1:3000", () => {
+    const env = parseServerEnv({});
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env).toMatchObject({ HOST: "127.0.0.1", PORT: 3000, DATA_DIR: ".data" });
+    expect(env.dataDir).toMatch(/\/\.data$/);
+  });
+
+  it("treats empty variables as unset", () => {
+    const env = parseServerEnv({ DATABASE_URL: "", PORT: "" });
+    expect(env.DATABASE_URL).toBeUndefined();
+    expect(env.PORT).toBe(3000);
+  });
+
+  it("accepts postgres:// and postgresql:// URLs", () => {
+    expect(parseServerEnv({ DATABASE_URL: "postgres://u:p@db.example:5433/x" }).DATABASE_URL).toBe("postgres://u:p@db.example:5433/x");
+    expect(parseServerEnv({ DATABASE_URL: "postgresql://localhost/x" }).DATABASE_URL).toBe("postgresql://localhost/x");
+  });
+
+  it.each([["not a url"], ["http://localhost:5432/db"], ["postgresql://"]])("rejects DATABASE_URL=%s naming the variable", (value) => {
+    expect(() => parseServerEnv({ DATABASE_URL: value })).toThrow(EnvError);
+    expect(() => parseServerEnv({ DATABASE_URL: value })).toThrow(/^Invalid environment: DATABASE_URL: expected a URL like postgresql:/);
+  });
+
+  it("lists every bad variable at once", () => {
+    expect(() => parseServerEnv({ DATABASE_URL: "x", PORT: "abc" })).toThrow(
+      "Invalid environment: DATABASE_URL: expected a URL like postgresql://user:password@host:5432/database; PORT: expected a port number",
+    );
+  });
+});
