@@ -1,0 +1,74 @@
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+/** A dataset file that cannot be used, with the file and the place inside it. */
+export class DatasetError extends Error {
+  override name = "DatasetError";
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+export const SPLITS = ["dev", "test"] as const;
+export type Split = (typeof SPLITS)[number];
+
+export interface Dataset<Item> {
+  name: string;
+  file: string;
+  dev: Item[];
+  test: Item[];
+}
+
+function describeIssue(split: string, issue: z.core.$ZodIssue): string {
+  const where = [split, ...issue.path].reduce<string>(
+    (text, key) => (typeof key === "number" ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key)),
+    "",
+  );
+  if (issue.code === "unrecognized_keys") return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((key) => `"${key}"`).join(", ")}`;
+  return `${where}: ${issue.message}`;
+}
+
+/**
+ * Reads `{"dev": [...], "test": [...]}` (the BWR_model format) and checks every item against the eval type's
+ * item schema. Errors name the file, the split, the item and the field.
+ */
+export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Dataset<Item> {
+  const shown = path.relative(process.cwd(), file) || file;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new DatasetError(shown, `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new DatasetError(shown, `not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new DatasetError(shown, 'expected an object {"dev": [...], "test": [...]}');
+  }
+  const unknownSplits = Object.keys(parsed).filter((key) => !(SPLITS as readonly string[]).includes(key));
+  if (unknownSplits.length > 0) throw new DatasetError(shown, `unknown split ${unknownSplits.map((key) => `"${key}"`).join(", ")} (expected "dev" and "test")`);
+
+  const splits = {} as Record<Split, Item[]>;
+  for (const split of SPLITS) {
+    const items = (parsed as Record<string, unknown>)[split];
+    if (items === undefined) throw new DatasetError(shown, `missing split "${split}" (expected {"dev": [...], "test": [...]})`);
+    if (!Array.isArray(items)) throw new DatasetError(shown, `split "${split}" must be an array of items`);
+    if (items.length === 0) throw new DatasetError(shown, `split "${split}" is empty`);
+    const result = z.array(itemSchema).safeParse(items);
+    if (!result.success) {
+      const issues = result.error.issues;
+      const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : "";
+      throw new DatasetError(shown, issues.slice(0, 3).map((issue) => describeIssue(split, issue)).join("; ") + more);
+    }
+    splits[split] = result.data;
+  }
+  return { name: path.basename(file, ".json"), file, ...splits };
+}

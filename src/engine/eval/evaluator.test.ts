@@ -1,0 +1,159 @@
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DatasetError } from "./datasets";
+import { EvalConfigError, evaluateCandidates, prepareTask, type ModelRunner } from "./evaluator";
+import type { ModelOutput } from "./types";
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "eval-test-"));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function writeDataset(name: string, content: unknown): string {
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
+  return file;
+}
+
+const arithmetic = writeDataset("arith", {
+  dev: [
+    { question: "2+2?", answer: "4" },
+    { question: "10-3?", answer: 7 },
+    { question: "5*5?", answer: "25" },
+  ],
+  test: [{ question: "1+1?", answer: "2" }],
+});
+
+const gold: Record<string, string> = { "2+2?": "4", "10-3?": "7", "5*5?": "25", "1+1?": "2" };
+
+/** Candidate 0 always answers right, candidate 1 right only on the first question; "B" for choices. */
+const fakeRunner: ModelRunner<string> = {
+  async run(requests): Promise<ModelOutput[]> {
+    return requests.map((request) => {
+      if (request.kind === "loglikelihood") return { kind: "loglikelihood", logprob: request.continuation === "B" ? -0.1 : -3, tokens: 1 };
+      const question = /Q: (.*)\n/.exec(request.prompt)?.[1] ?? "";
+      if (request.prompt.includes("(A)")) return { kind: "generate", text: "The answer is B", tokens: 4 };
+      const right = request.adapter === 0 || question === "2+2?";
+      return { kind: "generate", text: right ? `答えは${gold[question]}です。` : "The answer is 0.", tokens: right ? 5 : 4 };
+    });
+  },
+};
+
+describe("evaluateCandidates", () => {
+  it("batches candidates and scores each on its own answers", async () => {
+    const task = prepareTask({ evalType: "exact_match", dataset: arithmetic });
+    const [good, poor] = await evaluateCandidates(fakeRunner, task, "dev", ["good", "poor"]);
+    expect(good!.utility).toBe(1);
+    expect(poor!.utility).toBeCloseTo(1 / 3);
+    expect(poor!.results.map((result) => result.correct)).toEqual([true, false, false]);
+    expect(good!.tokens).toBe(15);
+    expect(good!.results[0]).toMatchObject({ index: 0, prediction: "答えは4です。", correct: true, tokens: 5, score: 1 });
+  });
+
+  it("keeps the test split apart from dev", async () => {
+    const task = prepareTask({ evalType: "exact_match", dataset: arithmetic });
+    const [evaluation] = await evaluateCandidates(fakeRunner, task, "test", ["good"]);
+    expect(evaluation!.results).toHaveLength(1);
+  });
+
+  it("requires Japanese for exact_match_language and trades length for length_aware", async () => {
+    const language = prepareTask({ evalType: "exact_match_language", dataset: arithmetic });
+    const [ja] = await evaluateCandidates(fakeRunner, language, "dev", ["good"]);
+    expect(ja!.utility).toBe(1);
+    const lengthAware = prepareTask({ evalType: "length_aware", dataset: arithmetic, params: { maxNewTokens: 10, lengthWeight: 1 } });
+    const [short] = await evaluateCandidates(fakeRunner, lengthAware, "dev", ["good"]);
+    expect(short!.utility).toBeCloseTo(1 - 5 / 10);
+    expect(short!.metrics).toMatchObject({ accuracy: 1, mean_tokens: 5 });
+  });
+
+  it("scores multiple choice by generated letter or by log-likelihood", async () => {
+    const choices = writeDataset("mc", {
+      dev: [{ question: "Which?", choices: { label: ["A", "B", "C", "D"], text: ["w", "x", "y", "z"] }, answer: "B" }],
+      test: [{ question: "Which?", choices: { label: ["A", "B"], text: ["w", "x"] }, answer: "A" }],
+    });
+    for (const scoring of ["generate", "loglikelihood"]) {
+      const task = prepareTask({ evalType: "multiple_choice", dataset: choices, params: { scoring } });
+      const [dev] = await evaluateCandidates(fakeRunner, task, "dev", ["any"]);
+      const [test] = await evaluateCandidates(fakeRunner, task, "test", ["any"]);
+      expect([dev!.utility, test!.utility], scoring).toEqual([1, 0]);
+    }
+  });
+
+  it("combines multitask components by harmonic mean", async () => {
+    const other = writeDataset("other", { dev: [{ question: "1+1?", answer: "2" }, { question: "10-3?", answer: "7" }], test: [{ question: "1+1?", answer: "2" }] });
+    const task = prepareTask({
+      evalType: "multitask",
+      params: { tasks: [{ evalType: "exact_match", dataset: arithmetic }, { evalType: "exact_match", dataset: other }] },
+    });
+    const [, poor] = await evaluateCandidates(fakeRunner, task, "dev", ["good", "poor"]);
+    // poor: 1/3 on arith, 0 on other → harmonic mean 0.
+    expect(poor!.utility).toBe(0);
+    expect(poor!.metrics).toEqual({ "arith/accuracy": 1 / 3, "other/accuracy": 0 });
+  });
+});
+
+describe("bad input is named before any model work", () => {
+  it.each([
+    ["{not json", /bad\.json: not valid JSON/],
+    [JSON.stringify({ dev: [{ question: "q", answer: "1" }] }), /bad\.json: missing split "test"/],
+    [JSON.stringify({ dev: [], test: [{ question: "q", answer: "1" }] }), /bad\.json: split "dev" is empty/],
+    [JSON.stringify({ dev: [{ qestion: "q", answer: "1" }], test: [{ question: "q", answer: "1" }] }), /bad\.json: dev\[0\]\.question: .*; dev\[0\]: unknown field "qestion"/],
+    [JSON.stringify({ dev: [{ question: "q", answer: "1" }], test: [{ question: "q", answer: "1" }], train: [] }), /bad\.json: unknown split "train"/],
+  ])("%s", (content, message) => {
+    const file = writeDataset("bad", content);
+    expect(() => prepareTask({ evalType: "exact_match", dataset: file })).toThrow(DatasetError);
+    expect(() => prepareTask({ evalType: "exact_match", dataset: file })).toThrow(message);
+  });
+
+  it("names a dataset that does not fit the eval type", () => {
+    expect(() => prepareTask({ evalType: "multiple_choice", dataset: arithmetic })).toThrow(/arith\.json: dev\[0\]\.choices: /);
+  });
+
+  it("names bad parameters and unknown eval types", () => {
+    expect(() => prepareTask({ evalType: "exact_match", dataset: arithmetic, params: { maxNewTokens: 0 } })).toThrow(EvalConfigError);
+    expect(() => prepareTask({ evalType: "exact_match", dataset: arithmetic, params: { maxNewTokens: 0 } })).toThrow(/^params\.maxNewTokens: /);
+    expect(() => prepareTask({ evalType: "exact_match", dataset: arithmetic, params: { promptTemplate: "no slot" } })).toThrow("params.promptTemplate: must contain {question}");
+    expect(() => prepareTask({ evalType: "exact_match", dataset: arithmetic, params: { temperature: 1 } })).toThrow(/params: Unrecognized key: "temperature"/);
+    expect(() => prepareTask({ evalType: "exact_matsh", dataset: arithmetic })).toThrow(/unknown eval type "exact_matsh": expected one of exact_match, /);
+    expect(() => prepareTask({ evalType: "multitask", params: { tasks: [{ evalType: "nope", dataset: arithmetic }, { evalType: "exact_match", dataset: arithmetic }] } })).toThrow(
+      /params\.tasks\.0\.evalType: expected one of/,
+    );
+  });
+});
+
+describe("external_api", () => {
+  let server: http.Server;
+  let url = "";
+  let calls = 0;
+  beforeAll(async () => {
+    server = http.createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk) => (body += chunk));
+      request.on("end", () => {
+        calls += 1;
+        if (calls === 1) {
+          response.writeHead(503).end("busy");
+          return;
+        }
+        const { response: text } = JSON.parse(body) as { response: string };
+        response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ score: text.includes("4") ? 0.9 : 0.1 }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/score`;
+  });
+  afterAll(() => server.close());
+
+  it("retries a busy scorer and averages its scores", async () => {
+    const task = prepareTask({ evalType: "external_api", dataset: arithmetic, params: { url, retries: 2 } });
+    const [evaluation] = await evaluateCandidates(fakeRunner, task, "dev", ["poor"].map(() => "x"), { limit: 1 });
+    expect(evaluation!.utility).toBeCloseTo(0.9);
+    expect(calls).toBe(2);
+  });
+
+  it("gives up with one error naming the scorer", async () => {
+    const task = prepareTask({ evalType: "external_api", dataset: arithmetic, params: { url: "http://127.0.0.1:1/score", retries: 1, timeoutMs: 500 } });
+    await expect(evaluateCandidates(fakeRunner, task, "dev", ["x"], { limit: 1 })).rejects.toThrow(/external_api: http:\/\/127\.0\.0\.1:1\/score failed after 2 attempts/);
+  });
+});

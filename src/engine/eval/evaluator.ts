@@ -1,0 +1,149 @@
+import { z } from "zod";
+import { loadDataset, type Dataset, type Split } from "./datasets";
+import { evalTypeNames, getEvalType } from "./registry";
+import type { EvalType, ModelOutput, ModelRequest, QuestionResult } from "./types";
+
+/** Runs model requests; each names the candidate adapter (an index into the batch's candidates) it is for. */
+export interface ModelRunner<Adapter> {
+  run(requests: ReadonlyArray<ModelRequest & { adapter: number }>, adapters: readonly Adapter[]): Promise<ModelOutput[]>;
+}
+
+export interface CandidateEvaluation {
+  utility: number;
+  metrics: Record<string, number>;
+  results: QuestionResult[];
+  tokens: number;
+  /** This candidate's share of the wall time of the batch it was evaluated in. */
+  ms: number;
+}
+
+export class EvalConfigError extends Error {
+  override name = "EvalConfigError";
+}
+
+function formatIssues(prefix: string, error: z.ZodError): string {
+  return error.issues.map((issue) => `${[prefix, ...issue.path.map(String)].join(".")}: ${issue.message}`).join("; ");
+}
+
+interface SingleTask {
+  kind: "single";
+  evalType: EvalType<unknown, unknown>;
+  params: unknown;
+  dataset: Dataset<unknown>;
+}
+
+interface MultiTask {
+  kind: "multitask";
+  tasks: SingleTask[];
+}
+
+export type PreparedTask = SingleTask | MultiTask;
+
+export interface TaskSpec {
+  evalType: string;
+  /** A dataset file `{"dev": [...], "test": [...]}`; for multitask, each component names its own. */
+  dataset?: string;
+  params?: unknown;
+}
+
+const multitaskParams = z.strictObject({
+  tasks: z
+    .array(z.strictObject({ evalType: z.string(), dataset: z.string(), params: z.unknown().optional() }))
+    .min(2, "expected at least two component tasks"),
+});
+
+function prepareSingle(spec: TaskSpec, where: string): SingleTask {
+  const evalType = getEvalType(spec.evalType);
+  const params = evalType.paramsSchema.safeParse(spec.params ?? {});
+  if (!params.success) throw new EvalConfigError(formatIssues(`${where}params`, params.error));
+  if (!spec.dataset) throw new EvalConfigError(`${where}dataset: expected a dataset file for eval type ${evalType.name}`);
+  return { kind: "single", evalType, params: params.data, dataset: loadDataset(spec.dataset, evalType.itemSchema) };
+}
+
+/**
+ * Validates an eval type, its parameters and its dataset before any model work, so a mistake is one clear
+ * error naming the field (or the dataset file and item).
+ */
+export function prepareTask(spec: TaskSpec): PreparedTask {
+  if (spec.evalType !== "multitask") return prepareSingle(spec, "");
+  const params = multitaskParams.safeParse(spec.params ?? {});
+  if (!params.success) throw new EvalConfigError(formatIssues("params", params.error));
+  return {
+    kind: "multitask",
+    tasks: params.data.tasks.map((task, index) => {
+      if (!evalTypeNames.includes(task.evalType as never)) {
+        throw new EvalConfigError(`params.tasks.${index}.evalType: expected one of ${evalTypeNames.join(", ")}, got "${task.evalType}"`);
+      }
+      return prepareSingle(task, `params.tasks.${index}.`);
+    }),
+  };
+}
+
+export function splitSize(task: PreparedTask, split: Split): number {
+  return task.kind === "single" ? task.dataset[split].length : task.tasks.reduce((sum, component) => sum + component.dataset[split].length, 0);
+}
+
+async function evaluateSingle<Adapter>(
+  runner: ModelRunner<Adapter>,
+  task: SingleTask,
+  split: Split,
+  adapters: readonly Adapter[],
+  limit: number | undefined,
+): Promise<CandidateEvaluation[]> {
+  const items = task.dataset[split].slice(0, limit);
+  const perItem = items.map((item) => task.evalType.requests(item, task.params));
+  // One batch holds every candidate's questions, so a device sees many candidates per run.
+  const requests = adapters.flatMap((_, adapter) => perItem.flatMap((itemRequests) => itemRequests.map((request) => ({ ...request, adapter }))));
+  const started = performance.now();
+  const outputs = await runner.run(requests, adapters);
+  const share = (performance.now() - started) / Math.max(1, adapters.length);
+
+  const requestsPerCandidate = perItem.reduce((sum, itemRequests) => sum + itemRequests.length, 0);
+  return Promise.all(
+    adapters.map(async (_, candidate) => {
+      const results: QuestionResult[] = [];
+      let cursor = candidate * requestsPerCandidate;
+      for (const [index, item] of items.entries()) {
+        const count = perItem[index]!.length;
+        results.push(await task.evalType.score(item, outputs.slice(cursor, cursor + count), task.params, index));
+        cursor += count;
+      }
+      const { utility, metrics } = task.evalType.utility(results, task.params);
+      return { utility, metrics, results, tokens: results.reduce((sum, result) => sum + result.tokens, 0), ms: share };
+    }),
+  );
+}
+
+/** Harmonic mean of utilities clipped at 0: one failed domain pulls the whole objective down. */
+function harmonicMean(values: number[]): number {
+  if (values.some((value) => value <= 0)) return 0;
+  return values.length / values.reduce((sum, value) => sum + 1 / value, 0);
+}
+
+/**
+ * Evaluates every candidate on one split. `limit` takes the first questions only (for quick looks; the
+ * search uses whole splits).
+ */
+export async function evaluateCandidates<Adapter>(
+  runner: ModelRunner<Adapter>,
+  task: PreparedTask,
+  split: Split,
+  adapters: readonly Adapter[],
+  { limit }: { limit?: number } = {},
+): Promise<CandidateEvaluation[]> {
+  if (task.kind === "single") return evaluateSingle(runner, task, split, adapters, limit);
+  const perTask = [];
+  for (const component of task.tasks) perTask.push(await evaluateSingle(runner, component, split, adapters, limit));
+  return adapters.map((_, candidate) => {
+    const parts = perTask.map((evaluations) => evaluations[candidate]!);
+    const metrics: Record<string, number> = {};
+    task.tasks.forEach((component, index) => (metrics[`${component.dataset.name}/${component.evalType.metric.name}`] = parts[index]!.utility));
+    return {
+      utility: harmonicMean(parts.map((part) => part.utility)),
+      metrics,
+      results: parts.flatMap((part) => part.results),
+      tokens: parts.reduce((sum, part) => sum + part.tokens, 0),
+      ms: parts.reduce((sum, part) => sum + part.ms, 0),
+    };
+  });
+}

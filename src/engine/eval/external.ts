@@ -1,0 +1,68 @@
+import { z } from "zod";
+import { DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptTemplate } from "./prompts";
+import { generated, type EvalType } from "./types";
+
+const externalItem = z.looseObject({ question: z.string().min(1, "expected a non-empty question") });
+type ExternalItem = z.infer<typeof externalItem>;
+
+const externalParams = z.strictObject({
+  url: z.url({ protocol: /^https?$/, message: "expected an http(s) URL of the scorer" }).describe("Scorer endpoint: POST {question, response, item} → {score}"),
+  timeoutMs: z.number().int().min(100).max(600_000).default(30_000).describe("Time allowed for one scoring request"),
+  retries: z.number().int().min(0).max(10).default(2).describe("Further attempts after a timeout, network error, 429 or 5xx"),
+  passThreshold: z.number().min(0).max(1).default(0.5).describe("A question counts as correct when its score reaches this"),
+  promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE),
+  maxNewTokens: maxNewTokens(128),
+});
+type ExternalParams = z.infer<typeof externalParams>;
+
+export class ExternalScorerError extends Error {
+  override name = "ExternalScorerError";
+}
+
+const scoreResponse = z.object({ score: z.number().min(0).max(1) });
+
+async function postForScore(params: ExternalParams, body: unknown): Promise<number> {
+  let lastProblem = "";
+  for (let attempt = 0; attempt <= params.retries; attempt += 1) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
+    try {
+      const response = await fetch(params.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(params.timeoutMs),
+      });
+      if (response.status === 429 || response.status >= 500) {
+        lastProblem = `HTTP ${response.status}`;
+        continue;
+      }
+      if (!response.ok) throw new ExternalScorerError(`external_api: ${params.url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
+      const parsed = scoreResponse.safeParse(await response.json().catch(() => undefined));
+      if (!parsed.success) throw new ExternalScorerError(`external_api: ${params.url} must answer {"score": number between 0 and 1}`);
+      return parsed.data.score;
+    } catch (error) {
+      if (error instanceof ExternalScorerError) throw error;
+      lastProblem = (error as Error).name === "TimeoutError" ? `no answer within ${params.timeoutMs} ms` : (error as Error).message;
+    }
+  }
+  throw new ExternalScorerError(`external_api: ${params.url} failed after ${params.retries + 1} attempts: ${lastProblem}`);
+}
+
+/** A reward model or judge behind HTTP grades each response (the seed's external_api / rm_* objectives). */
+export const externalApi: EvalType<ExternalParams, ExternalItem> = {
+  name: "external_api",
+  description: "An HTTP scorer (reward model or judge) grades each response in [0, 1]; utility is the mean score",
+  paramsSchema: externalParams,
+  itemSchema: externalItem,
+  metric: { name: "mean_score", higherIsBetter: true },
+  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens }],
+  score: async (item, [output], params, index) => {
+    const { text, tokens } = generated(output);
+    const score = await postForScore(params, { question: item.question, response: text, item });
+    return { index, prediction: text, correct: score >= params.passThreshold, tokens, score };
+  },
+  utility: (results) => {
+    const mean = results.length === 0 ? 0 : results.reduce((sum, result) => sum + result.score, 0) / results.length;
+    return { utility: mean, metrics: { mean_score: mean, pass_rate: results.filter((result) => result.correct).length / Math.max(1, results.length) } };
+  },
+};

@@ -1,0 +1,43 @@
+import type { z } from "zod";
+
+/** What an eval type asks of the model for one question; the evaluator batches these across candidates. */
+export type ModelRequest =
+  | { kind: "generate"; prompt: string; maxNewTokens: number }
+  | { kind: "loglikelihood"; context: string; continuation: string };
+
+export type ModelOutput =
+  | { kind: "generate"; text: string; tokens: number }
+  | { kind: "loglikelihood"; logprob: number; tokens: number };
+
+/** One question's outcome, kept per candidate for the dashboard. */
+export interface QuestionResult {
+  index: number;
+  prediction: string;
+  correct: boolean;
+  /** Tokens generated (or scored, for log-likelihood) for this question. */
+  tokens: number;
+  /** A graded score in [0, 1] where the eval type has one (external scorers); otherwise `correct` as 0/1. */
+  score: number;
+}
+
+export interface Metric {
+  name: string;
+  higherIsBetter: boolean;
+}
+
+export interface EvalType<Params, Item> {
+  name: string;
+  description: string;
+  paramsSchema: z.ZodType<Params, unknown>;
+  itemSchema: z.ZodType<Item, unknown>;
+  /** The utility the search maximises; extra metrics are reported beside it. */
+  metric: Metric;
+  requests(item: Item, params: Params): ModelRequest[];
+  score(item: Item, outputs: ModelOutput[], params: Params, index: number): QuestionResult | Promise<QuestionResult>;
+  utility(results: QuestionResult[], params: Params): { utility: number; metrics: Record<string, number> };
+}
+
+export function generated(output: ModelOutput | undefined): { text: string; tokens: number } {
+  if (output?.kind !== "generate") throw new Error("expected a generation for this request");
+  return output;
+}
