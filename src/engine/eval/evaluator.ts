@@ -132,7 +132,7 @@ export async function evaluateCandidates<Adapter>(
   { limit }: { limit?: number } = {},
 ): Promise<CandidateEvaluation[]> {
   if (task.kind === "single") return evaluateSingle(runner, task, split, adapters, limit);
-  const perTask = [];
+  const perTask: CandidateEvaluation[][] = [];
   for (const component of task.tasks) perTask.push(await evaluateSingle(runner, component, split, adapters, limit));
   return adapters.map((_, candidate) => {
     const parts = perTask.map((evaluations) => evaluations[candidate]!);
