@@ -1,0 +1,110 @@
+import path from "node:path";
+import ort from "onnxruntime-node";
+
+/*
+ * The only module that talks to onnxruntime. One session per (model, device) for the life of the process:
+ * candidates differ only in their LoRA tensors, which are graph inputs, so nothing is reloaded between them.
+ */
+
+/** Device names users give → onnxruntime execution providers. */
+export const EVAL_DEVICES = Object.freeze({ cpu: "cpu", webgpu: "webgpu", cuda: "cuda" } as const);
+export type EvalDevice = keyof typeof EVAL_DEVICES;
+
+export class EvalDeviceError extends Error {
+  override name = "EvalDeviceError";
+}
+
+export function parseEvalDevice(name: string): EvalDevice {
+  if (name in EVAL_DEVICES) return name as EvalDevice;
+  throw new EvalDeviceError(`unknown evaluation device "${name}": expected one of ${Object.keys(EVAL_DEVICES).join(", ")}`);
+}
+
+export interface LoraModuleShape {
+  /** `${layer}.${module}`, e.g. "0.q_proj". */
+  key: string;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+export interface DecoderShape {
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  loraModules: LoraModuleShape[];
+}
+
+type Feeds = Record<string, ort.Tensor>;
+
+export class OnnxDecoder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly shape: DecoderShape,
+    readonly device: EvalDevice,
+  ) {}
+
+  private static readonly sessions = new Map<string, Promise<OnnxDecoder>>();
+
+  static load(modelPath: string, device: EvalDevice): Promise<OnnxDecoder> {
+    const key = `${path.resolve(modelPath)}@${device}`;
+    let decoder = OnnxDecoder.sessions.get(key);
+    if (!decoder) {
+      decoder = OnnxDecoder.create(modelPath, device);
+      OnnxDecoder.sessions.set(key, decoder);
+      decoder.catch(() => OnnxDecoder.sessions.delete(key));
+    }
+    return decoder;
+  }
+
+  private static async create(modelPath: string, device: EvalDevice): Promise<OnnxDecoder> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(modelPath, {
+        executionProviders: [EVAL_DEVICES[device]],
+        graphOptimizationLevel: "all",
+      });
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
+        throw new EvalDeviceError(`evaluation device "${device}" is not available here (${message}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
+      }
+      throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`);
+    }
+    return new OnnxDecoder(session, describe(session, modelPath), device);
+  }
+
+  run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
+    return this.session.run(feeds);
+  }
+}
+
+function describe(session: ort.InferenceSession, modelPath: string): DecoderShape {
+  const metadata = new Map(session.inputMetadata.map((input) => [input.name, input]));
+  const dims = (name: string) => {
+    const input = metadata.get(name);
+    if (!input?.isTensor) throw new Error(`${modelPath}: the decoder lacks the input "${name}" of the LoRA decoder contract (see initial_experts/README.md)`);
+    return input.shape;
+  };
+  for (const required of ["input_ids", "attention_mask", "position_ids", "adapter_ids", "lora_scale"]) dims(required);
+  const layers = session.inputNames.filter((name) => /^past_key_values\.\d+\.key$/.test(name)).length;
+  const [, kvHeads, , headDim] = dims("past_key_values.0.key");
+  const loraModules = session.inputNames
+    .filter((name) => name.startsWith("lora_A."))
+    .map((name) => {
+      const key = name.slice("lora_A.".length);
+      return { key, inFeatures: Number(dims(name)[2]), outFeatures: Number(dims(`lora_B.${key}`)[1]) };
+    });
+  const vocab = session.outputMetadata.find((output) => output.name === "logits");
+  const vocabSize = vocab?.isTensor ? Number(vocab.shape[2]) : Number.NaN;
+  return { layers, kvHeads: Number(kvHeads), headDim: Number(headDim), vocabSize, loraModules };
+}
+
+export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tensor {
+  return new ort.Tensor("int64", BigInt64Array.from(Array.from(values, (value) => BigInt(value))), dims);
+}
+
+export function float32Tensor(values: Float32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor("float32", values, dims);
+}
+
+export type { ort };
