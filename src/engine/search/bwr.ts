@@ -1,0 +1,266 @@
+import type { Split } from "../eval/datasets";
+import type { CandidateEvaluation } from "../eval/evaluator";
+import type { SearchConfig } from "./config";
+import type { Population } from "./population";
+import { drawStream, pickOther, STREAM, uniform } from "./rng";
+
+/** Evaluates population vectors (candidates or archive slots) on one split. */
+export interface VectorEvaluator {
+  evaluate(vectors: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]>;
+}
+
+/** Everything needed to continue a search after its last completed iteration. */
+export interface SearchState {
+  iteration: number;
+  stepLength: number;
+  scores: number[];
+  histories: number[][];
+  best: number;
+  worst: number;
+  bestHistory: number[];
+  worstHistory: number[];
+  /** Which candidate, at which iteration, last set the global best. */
+  bestFound: { candidate: number; iteration: number };
+  startingBest: { candidate: number; utility: number };
+}
+
+export interface IterationRecord {
+  index: number;
+  state: SearchState;
+  startedAt: Date;
+  finishedAt: Date;
+  mergeMs: number;
+  evalMs: number;
+  /** Fresh evaluations of this iteration (skipped candidates are absent). */
+  evaluations: Array<{ candidate: number; evaluation: CandidateEvaluation }>;
+  restarted: number[];
+  newBest: boolean;
+}
+
+export interface TestRecord {
+  role: "starting_best" | "starting" | "ending_best" | "top_k";
+  candidate: number;
+  evaluation: CandidateEvaluation;
+}
+
+/** Where a search reports progress; the dashboard's database, the CLI's files, or a test's memory. */
+export interface SearchSink {
+  /** Called after the iteration's population snapshot is durable; a resume starts after the last one recorded. */
+  iteration(record: IterationRecord, population: readonly Float32Array[]): Promise<void>;
+  test(record: TestRecord): Promise<void>;
+  log(line: string): void;
+  /** Polled between iterations; true stops the search (it can be resumed). */
+  shouldStop(): Promise<boolean>;
+}
+
+export interface SearchResult {
+  state: SearchState;
+  stopped: "max_iteration" | "patience" | "requested";
+  tests: TestRecord[];
+}
+
+function argmax(values: readonly number[]) {
+  return values.reduce((best, value, index) => (value > values[best]! ? index : best), 0);
+}
+function argmin(values: readonly number[]) {
+  return values.reduce((worst, value, index) => (value < values[worst]! ? index : worst), 0);
+}
+
+function patienceReached(history: readonly number[], patience: number) {
+  if (history.length <= patience) return false;
+  const recent = history.slice(-patience);
+  return Math.max(...recent) === Math.min(...recent);
+}
+
+function isStray(history: readonly number[], config: SearchConfig) {
+  const ownBest = Math.max(...history);
+  return history.length - history.indexOf(ownBest) >= config.restartPatience * config.patience;
+}
+
+/**
+ * Fills the slots after the experts with crossover children of random expert pairs (w ~ U(0, 2): half
+ * interpolation, half extrapolation), as BWR_model's --populate_initial_experts.
+ */
+export async function populate(population: Population, experts: number, seed: number): Promise<void> {
+  for (let child = experts; child < population.size; child += 1) {
+    const draw = drawStream(seed, STREAM.populate, child);
+    const a = Math.floor(draw() * experts);
+    const b = pickOther(draw, experts, a);
+    await population.crossover(child, a, b, draw() * 2);
+  }
+}
+
+async function vectors(population: Population, slots: readonly number[]) {
+  return Promise.all(slots.map((slot) => population.read(slot)));
+}
+
+async function initialState(population: Population, evaluator: VectorEvaluator, sink: SearchSink, config: SearchConfig): Promise<SearchState> {
+  const startedAt = new Date();
+  const candidates = [...Array(population.size).keys()];
+  const evalStarted = performance.now();
+  const evaluations = await evaluator.evaluate(await vectors(population, candidates), "dev");
+  const evalMs = performance.now() - evalStarted;
+  const scores = evaluations.map((evaluation) => evaluation.utility);
+  const bestCandidate = argmax(scores);
+  await population.copy(population.bestSlot, bestCandidate);
+  await population.copy(population.worstSlot, argmin(scores));
+  const state: SearchState = {
+    iteration: 0,
+    stepLength: config.stepLength,
+    scores,
+    histories: scores.map((score) => [score]),
+    best: Math.max(...scores),
+    worst: Math.min(...scores),
+    bestHistory: [Math.max(...scores)],
+    worstHistory: [Math.min(...scores)],
+    bestFound: { candidate: bestCandidate, iteration: 0 },
+    startingBest: { candidate: bestCandidate, utility: scores[bestCandidate]! },
+  };
+  sink.log(`search initialized: ${population.size} candidates, starting best ${state.best} (candidate_${bestCandidate}), worst ${state.worst}`);
+  await sink.iteration(
+    { index: 0, state, startedAt, finishedAt: new Date(), mergeMs: 0, evalMs, evaluations: evaluations.map((evaluation, candidate) => ({ candidate, evaluation })), restarted: [], newBest: true },
+    await population.snapshot(),
+  );
+  return state;
+}
+
+/**
+ * BWR (Best-Worst-Random) over a population: each iteration moves every candidate towards the global best
+ * and away from the global worst relative to a random peer (or resets it), evaluates all of them on dev, and
+ * archives new global bests and worsts. Test data is touched only at the start (optionally) and the end.
+ */
+export async function runBwrSearch(options: {
+  config: SearchConfig;
+  population: Population;
+  evaluator: VectorEvaluator;
+  sink: SearchSink;
+  /** The state after the last completed iteration, with the population already restored to it. */
+  resume?: SearchState;
+}): Promise<SearchResult> {
+  const { config, population, evaluator, sink } = options;
+  const n = population.size;
+  const tests: TestRecord[] = [];
+  let state = options.resume ?? (await initialState(population, evaluator, sink, config));
+
+  if (!options.resume) {
+    // The starting best's test accuracy is the baseline the ending best is compared with.
+    const measured = config.startingTestSetEval === 1 ? [...Array(n).keys()] : [state.startingBest.candidate];
+    const evaluations = await evaluator.evaluate(await vectors(population, measured), "test");
+    for (const [index, evaluation] of evaluations.entries()) {
+      const candidate = measured[index]!;
+      const record: TestRecord = { role: candidate === state.startingBest.candidate ? "starting_best" : "starting", candidate, evaluation };
+      sink.log(`starting test utility candidate_${candidate}: ${evaluation.utility}`);
+      await sink.test(record);
+      tests.push(record);
+    }
+  }
+
+  let stopped: SearchResult["stopped"] = "max_iteration";
+  while (state.iteration < config.maxIteration) {
+    if (patienceReached(state.bestHistory, config.patience)) {
+      stopped = "patience";
+      sink.log("patience reached!");
+      break;
+    }
+    if (await sink.shouldStop()) {
+      stopped = "requested";
+      sink.log(`stopped on request after iteration ${state.iteration}; resumable`);
+      break;
+    }
+    const t = state.iteration + 1;
+    const startedAt = new Date();
+    const mergeStarted = performance.now();
+    const previous = config.selection === "greedy" ? await vectors(population, [...Array(n).keys()]) : [];
+    const restarted: number[] = [];
+    for (let i = 0; i < n; i += 1) {
+      const draw = drawStream(config.seed, STREAM.move, t, i);
+      const [r1, r2, r3, r4] = [draw(), draw(), draw(), draw()];
+      const T = draw() < 0.5 ? 1 : 2;
+      const partner = pickOther(draw, n, i);
+      const stray = config.restartStrayCandidates === 1 && isStray(state.histories[i]!, config);
+      if (stray) restarted.push(i);
+      if (!stray && r4 > 1 - config.updateProbability) {
+        await population.bwrUpdate(i, partner, { r1, r2, T, step: state.stepLength });
+      } else if (config.resetRule === "bounds") {
+        await population.resetWithinBounds(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31));
+      } else {
+        await population.resetScaled(i, partner, r3);
+      }
+    }
+    const mergeMs = performance.now() - mergeStarted;
+    for (const candidate of restarted) sink.log(`candidate_${candidate} restarted!`);
+
+    const dropIteration = uniform(config.seed, STREAM.drop, t, -1) < config.dropK;
+    const evaluated = dropIteration ? [] : [...Array(n).keys()].filter((i) => uniform(config.seed, STREAM.drop, t, i) >= config.dropN);
+    if (dropIteration) sink.log("dropped iteration!");
+    const evalStarted = performance.now();
+    const fresh = evaluated.length ? await evaluator.evaluate(await vectors(population, evaluated), "dev") : [];
+    const evalMs = performance.now() - evalStarted;
+
+    const scores = [...state.scores];
+    evaluated.forEach((candidate, index) => {
+      const utility = fresh[index]!.utility;
+      if (config.selection === "greedy" && utility < state.scores[candidate]!) return;
+      scores[candidate] = utility;
+    });
+    if (config.selection === "greedy") {
+      for (const candidate of evaluated) if (scores[candidate] !== fresh[evaluated.indexOf(candidate)]!.utility) await population.write(candidate, previous[candidate]!);
+    }
+
+    const next: SearchState = {
+      ...state,
+      iteration: t,
+      scores,
+      histories: state.histories.map((history, candidate) => [...history, scores[candidate]!]),
+      bestHistory: [...state.bestHistory],
+      worstHistory: [...state.worstHistory],
+      stepLength: Math.max(state.stepLength * config.stepLengthFactor, config.minimumStepLength),
+    };
+    const top = argmax(scores);
+    const newBest = scores[top]! > state.best;
+    if (newBest) {
+      next.best = scores[top]!;
+      next.bestFound = { candidate: top, iteration: t };
+      await population.copy(population.bestSlot, top);
+      sink.log(`new best model: ${next.best} (candidate_${top}, iteration ${t})`);
+    }
+    next.bestHistory.push(next.best);
+    const bottom = argmin(scores);
+    if (scores[bottom]! < state.worst) {
+      next.worst = scores[bottom]!;
+      await population.copy(population.worstSlot, bottom);
+    }
+    next.worstHistory.push(next.worst);
+    state = next;
+    sink.log(`iteration ${t}: best ${state.best}, worst ${state.worst}, mean ${(scores.reduce((a, b) => a + b, 0) / n).toFixed(4)}, step ${state.stepLength.toFixed(4)}`);
+    await sink.iteration(
+      {
+        index: t,
+        state,
+        startedAt,
+        finishedAt: new Date(),
+        mergeMs,
+        evalMs,
+        evaluations: evaluated.map((candidate, index) => ({ candidate, evaluation: fresh[index]! })),
+        restarted,
+        newBest,
+      },
+      await population.snapshot(),
+    );
+  }
+
+  if (stopped !== "requested") {
+    const others = [...state.scores.keys()].sort((a, b) => state.scores[b]! - state.scores[a]!).slice(0, config.topKTest - 1);
+    const evaluations = await evaluator.evaluate(await vectors(population, [population.bestSlot, ...others]), "test");
+    const records: TestRecord[] = [
+      { role: "ending_best", candidate: state.bestFound.candidate, evaluation: evaluations[0]! },
+      ...others.map((candidate, index) => ({ role: "top_k" as const, candidate, evaluation: evaluations[index + 1]! })),
+    ];
+    for (const record of records) {
+      sink.log(`${record.role === "ending_best" ? "ending best" : `top-k candidate_${record.candidate}`} test utility: ${record.evaluation.utility}`);
+      await sink.test(record);
+      tests.push(record);
+    }
+  }
+  return { state, stopped, tests };
+}

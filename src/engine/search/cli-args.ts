@@ -1,0 +1,107 @@
+import type { z } from "zod";
+import { describeConfigIssues, flagOf, searchConfigFields, searchConfigSchema, searchConfigShape, type FlagMeta, type SearchConfig, type SearchConfigField } from "./config";
+
+export class CliUsageError extends Error {
+  override name = "CliUsageError";
+}
+
+type Kind = "number" | "string" | "enum";
+
+/** The value kind behind defaults and optionals, read from the schema itself. */
+function kindOf(schema: z.ZodType): { kind: Kind; defaultValue?: unknown; choices?: readonly unknown[] } {
+  let current = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown; options?: z.ZodType[]; entries?: Record<string, unknown> } };
+  let defaultValue: unknown;
+  for (;;) {
+    const def = current.def;
+    if (def.type === "default") {
+      defaultValue = def.defaultValue;
+      current = def.innerType as typeof current;
+    } else if (def.type === "optional") current = def.innerType as typeof current;
+    else break;
+  }
+  const def = current.def as { type: string; options?: Array<{ def: { values?: unknown[] } }>; entries?: Record<string, unknown> };
+  if (def.type === "number") return { kind: "number", defaultValue };
+  if (def.type === "enum") return { kind: "enum", defaultValue, choices: Object.values(def.entries ?? {}) };
+  if (def.type === "union") return { kind: "number", defaultValue, choices: def.options?.flatMap((option) => option.def.values ?? []) };
+  return { kind: "string", defaultValue };
+}
+
+const byFlag = new Map<string, SearchConfigField>();
+for (const field of searchConfigFields) {
+  const meta = flagOf(field);
+  byFlag.set(meta.flag, field);
+  if (meta.short) byFlag.set(meta.short, field);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+function suggestion(flag: string): string {
+  const nearest = [...byFlag.keys()].filter((known) => known.startsWith("--")).sort((a, b) => editDistance(flag, a) - editDistance(flag, b))[0];
+  return nearest && editDistance(flag, nearest) <= 3 ? ` (did you mean ${nearest}?)` : "";
+}
+
+function coerce(field: SearchConfigField, raw: string): unknown {
+  const { kind } = kindOf(searchConfigShape[field]);
+  if (kind !== "number") return raw;
+  const value = Number(raw);
+  if (raw.trim() === "" || Number.isNaN(value)) throw new CliUsageError(`${flagOf(field).flag}: expected a number, got "${raw}"`);
+  return value;
+}
+
+/** Parses BWR_model-style arguments (`-n NAME --step_length 0.5 --merge_params '{...}'`) into a validated config. */
+export function parseSearchArgs(argv: readonly string[]): SearchConfig {
+  const values: Record<string, unknown> = {};
+  for (let index = 0; index < argv.length; index += 1) {
+    const argument = argv[index]!;
+    const [flag, inline] = argument.startsWith("--") && argument.includes("=") ? [argument.slice(0, argument.indexOf("=")), argument.slice(argument.indexOf("=") + 1)] : [argument, undefined];
+    const field = byFlag.get(flag);
+    if (!field) {
+      throw new CliUsageError(flag.startsWith("-") ? `unknown flag ${flag}${suggestion(flag)}; -h lists every flag` : `unexpected argument "${argument}"; -h lists every flag`);
+    }
+    const raw = inline ?? argv[++index];
+    if (raw === undefined) throw new CliUsageError(`${flagOf(field).flag}: expected a value`);
+    values[field] = coerce(field, raw);
+  }
+  const result = searchConfigSchema.safeParse(values);
+  if (!result.success) throw new CliUsageError(describeConfigIssues(result.error));
+  return result.data;
+}
+
+const groupTitles: Record<FlagMeta["group"], string> = {
+  objective: "Objective",
+  population: "Population",
+  search: "Search",
+  merge: "Merging",
+  devices: "Devices",
+  output: "Output",
+  compatibility: "Accepted for BWR_model scripts",
+};
+
+export function searchHelp(command = "npm run search --"): string {
+  const lines = [`usage: ${command} -n NAME -e EVAL_TYPE -d DATASET [options]`, ""];
+  for (const group of Object.keys(groupTitles) as FlagMeta["group"][]) {
+    lines.push(`${groupTitles[group]}:`);
+    for (const field of searchConfigFields) {
+      const meta = flagOf(field);
+      if (meta.group !== group) continue;
+      const { defaultValue, choices } = kindOf(searchConfigShape[field]);
+      const names = meta.short ? `${meta.short}, ${meta.flag}` : `    ${meta.flag}`;
+      const extra = [choices ? `one of ${choices.join(", ")}` : "", defaultValue !== undefined ? `default: ${JSON.stringify(defaultValue)}` : searchConfigShape[field].safeParse(undefined).success ? "" : "required"].filter(Boolean).join("; ");
+      lines.push(`  ${names.padEnd(34)} ${meta.help}${extra ? ` (${extra})` : ""}`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}

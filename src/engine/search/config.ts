@@ -1,0 +1,99 @@
+import { z } from "zod";
+
+/*
+ * The search's parameters, once. The CLI's flags and help, the tRPC input and the dashboard form are all
+ * generated from this schema; `cli` carries the BWR_model flag spellings, which users already type.
+ */
+
+export interface FlagMeta {
+  /** BWR_model's long flag, e.g. "--step_length". */
+  flag: string;
+  short?: string;
+  group: "objective" | "population" | "search" | "merge" | "devices" | "output" | "compatibility";
+  help: string;
+}
+
+const flags = new WeakMap<z.ZodType, FlagMeta>();
+function flagged<T extends z.ZodType>(schema: T, meta: FlagMeta): T {
+  flags.set(schema, meta);
+  return schema;
+}
+
+const binary = z.union([z.literal(0), z.literal(1)]);
+const probability = z.number().min(0).max(1);
+
+export const searchConfigShape = {
+  name: flagged(z.string({ error: "required" }).regex(/^[A-Za-z0-9._-]{1,80}$/, "expected 1–80 letters, digits, dots, dashes or underscores"), {
+    flag: "--name", short: "-n", group: "objective", help: "name of this search; also its folder in search/",
+  }),
+  evalType: flagged(z.string({ error: "required" }).min(1), { flag: "--eval_type", short: "-e", group: "objective", help: "evaluation type (exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask)" }),
+  dataset: flagged(z.string({ error: "required" }).min(1), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
+  evalParams: flagged(z.string().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
+  gpus: flagged(z.string().regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
+    flag: "--gpus", short: "-g", group: "devices", help: 'GPU ids to evaluate on, e.g. 0,1 (one worker each), or "cpu"',
+  }),
+  initialExpertDirectory: flagged(z.string().default("./initial_experts"), { flag: "--initial_expert_directory", short: "-i", group: "population", help: "folder of LoRA experts (PEFT folders) to start from" }),
+  baseModel: flagged(z.string().default("./initial_experts/base"), { flag: "--base_model", short: "-b", group: "population", help: "base model folder the experts adapt" }),
+  populateInitialExperts: flagged(binary.default(0), { flag: "--populate_initial_experts", group: "population", help: "1: add crossover children of random expert pairs up to --initial_experts_num" }),
+  initialExpertsNum: flagged(z.number().int().min(2).max(256).optional(), { flag: "--initial_experts_num", group: "population", help: "population size when populating" }),
+  stepLength: flagged(z.number().positive().max(10).default(1), { flag: "--step_length", group: "search", help: "step length of the BWR update" }),
+  stepLengthFactor: flagged(z.number().positive().max(1).default(0.95), { flag: "--step_length_factor", group: "search", help: "step length *= factor after every iteration" }),
+  minimumStepLength: flagged(z.number().min(0).default(0.1), { flag: "--minimum_step_length", group: "search", help: "step length never goes below this" }),
+  patience: flagged(z.number().int().min(1).default(10), { flag: "--patience", short: "-p", group: "search", help: "stop when the global best has not improved for this many iterations" }),
+  maxIteration: flagged(z.number().int().min(0).default(200), { flag: "--max_iteration", short: "-m", group: "search", help: "most iterations" }),
+  updateProbability: flagged(probability.default(0.5), { flag: "--update_probability", group: "search", help: "chance of the BWR update (r4 > 1 − p); otherwise the candidate is reset" }),
+  resetRule: flagged(z.enum(["random", "bounds"]).default("random"), { flag: "--reset_rule", group: "search", help: "reset to Random·r3 (the seed's rule), or uniformly within the population's per-tensor bounds" }),
+  selection: flagged(z.enum(["replace", "greedy"]).default("replace"), { flag: "--selection", group: "search", help: "replace: always move (BWR_model); greedy: keep a move only if it improves that candidate" }),
+  restartStrayCandidates: flagged(binary.default(1), { flag: "--restart_stray_candidates", group: "search", help: "1: reset a candidate whose own best is restart_patience·patience iterations old" }),
+  restartPatience: flagged(z.number().positive().default(0.5), { flag: "--restart_patience", group: "search", help: "fraction of --patience before a stray candidate restarts" }),
+  dropK: flagged(probability.default(0), { flag: "--dropK", group: "search", help: "chance of skipping a whole iteration's evaluation" }),
+  dropN: flagged(probability.default(0), { flag: "--dropN", group: "search", help: "chance of skipping one candidate's evaluation" }),
+  seed: flagged(z.number().int().min(0).max(2 ** 31 - 1).default(42), { flag: "--seed", group: "search", help: "random seed; the same seed repeats a run bit for bit" }),
+  mergeMethod: flagged(z.string().default("weighted_average"), { flag: "--merge_method", group: "merge", help: "how adapters are combined (see the merge-method registry)" }),
+  mergeParams: flagged(z.string().default("{}"), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
+  startingTestSetEval: flagged(binary.default(0), { flag: "--starting_test_set_eval", group: "output", help: "1: also measure every starting candidate on the test split" }),
+  topKTest: flagged(z.number().int().min(1).max(256).default(1), { flag: "--top_k_test", group: "output", help: "measure the k best candidates on the test split at the end" }),
+  cleanUpOnEnd: flagged(binary.default(1), { flag: "--clean_up_on_end", group: "output", help: "1: remove the per-candidate folders at the end (global_best and global_worst stay)" }),
+  outputRoot: flagged(z.string().default("search"), { flag: "--output_root", group: "output", help: "folder holding each search's folder" }),
+  fastMerge: flagged(binary.default(1), { flag: "--fast_merge", group: "compatibility", help: "accepted for BWR_model scripts; adapters are always merged as tensors" }),
+  numCpuWhenMerging: flagged(z.number().int().min(1).default(1), { flag: "--num_cpu_when_merging", group: "compatibility", help: "accepted for BWR_model scripts; the merge kernels size their own threads" }),
+  projectNameWb: flagged(z.string().default("bwr"), { flag: "--project_name_wb", group: "compatibility", help: "accepted for BWR_model scripts; runs are tracked in the dashboard instead of W&B" }),
+};
+
+export const searchConfigSchema = z.strictObject(searchConfigShape).superRefine((config, ctx) => {
+  if (config.populateInitialExperts === 1 && config.initialExpertsNum === undefined) {
+    ctx.addIssue({ code: "custom", path: ["initialExpertsNum"], message: "required when --populate_initial_experts is 1" });
+  }
+  if (config.minimumStepLength > config.stepLength) {
+    ctx.addIssue({ code: "custom", path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
+  }
+  for (const field of ["evalParams", "mergeParams"] as const) {
+    try {
+      const parsed: unknown = JSON.parse(config[field]);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+    } catch {
+      ctx.addIssue({ code: "custom", path: [field], message: `expected a JSON object, e.g. '{"threshold": 0.01}', got ${JSON.stringify(config[field])}` });
+    }
+  }
+});
+
+export type SearchConfig = z.infer<typeof searchConfigSchema>;
+export type SearchConfigInput = z.input<typeof searchConfigSchema>;
+export type SearchConfigField = keyof typeof searchConfigShape;
+
+export function flagOf(field: SearchConfigField): FlagMeta {
+  return flags.get(searchConfigShape[field])!;
+}
+
+export const searchConfigFields = Object.keys(searchConfigShape) as SearchConfigField[];
+
+/** "--step_length: must be positive" — issues named the way the user wrote them. */
+export function describeConfigIssues(error: z.ZodError, naming: "flag" | "field" = "flag"): string {
+  return error.issues
+    .map((issue) => {
+      const field = issue.path[0] as SearchConfigField | undefined;
+      const name = field && field in searchConfigShape && naming === "flag" ? flagOf(field).flag : issue.path.join(".");
+      return `${name || "config"}: ${issue.message}`;
+    })
+    .join("; ");
+}
