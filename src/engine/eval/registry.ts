@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { extractChoiceLetter, isCorrectAnswer, isJapanese } from "./answers";
+import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
 import { externalApi } from "./external";
 import { DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptTemplate } from "./prompts";
 import { generated, type EvalType, type QuestionResult } from "./types";
@@ -50,7 +50,7 @@ const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem>
   score: (item, [output], _params, index) => {
     const { text, tokens } = generated(output);
     const correct = isCorrectAnswer(text, item.answer);
-    return { index, prediction: text, correct, tokens, score: Number(correct) };
+    return { index, prediction: text, answer: extractNumericAnswer(text), correct, tokens, score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results), mean_tokens: meanTokens(results) } }),
 };
@@ -82,13 +82,13 @@ const multipleChoice: EvalType<z.infer<typeof multipleChoiceParams>, MultipleCho
       const { text, tokens } = generated(outputs[0]);
       const chosen = extractChoiceLetter(text, item.choices.label);
       const correct = chosen === item.answer;
-      return { index, prediction: chosen ?? text, correct, tokens, score: Number(correct) };
+      return { index, prediction: text, answer: chosen, correct, tokens, score: Number(correct) };
     }
     const logprobs = outputs.map((output) => (output.kind === "loglikelihood" ? output.logprob : Number.NEGATIVE_INFINITY));
     const best = logprobs.indexOf(Math.max(...logprobs));
     const chosen = item.choices.label[best]!;
     const correct = chosen === item.answer;
-    return { index, prediction: chosen, correct, tokens: outputs.reduce((sum, output) => sum + output.tokens, 0), score: Number(correct) };
+    return { index, prediction: chosen, answer: chosen, correct, tokens: outputs.reduce((sum, output) => sum + output.tokens, 0), score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results) } }),
 };
@@ -107,7 +107,7 @@ const languageExactMatch: EvalType<z.infer<typeof languageParams>, QuestionAnswe
   score: (item, [output], _params, index) => {
     const { text, tokens } = generated(output);
     const correct = isCorrectAnswer(text, item.answer) && isJapanese(text);
-    return { index, prediction: text, correct, tokens, score: Number(correct) };
+    return { index, prediction: text, answer: extractNumericAnswer(text), correct, tokens, score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { acc_ja: accuracy(results), mean_tokens: meanTokens(results) } }),
 };

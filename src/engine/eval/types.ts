@@ -12,7 +12,10 @@ export type ModelOutput =
 /** One question's outcome, kept per candidate for the dashboard. */
 export interface QuestionResult {
   index: number;
+  /** What the model produced: the generated text, or the chosen option for log-likelihood scoring. */
   prediction: string;
+  /** The answer read from it (a number, an option letter); absent when none could be read. */
+  answer?: string;
   correct: boolean;
   /** Tokens generated (or scored, for log-likelihood) for this question. */
   tokens: number;

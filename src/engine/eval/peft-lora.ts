@@ -1,0 +1,59 @@
+import { loadPeftAdapter, type AdapterConfig, type Layout } from "../tensors";
+import { AdapterShapeError, type LoraWeights } from "./lora-runner";
+
+const LORA_TENSOR = /layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$/;
+
+interface ModuleSlices {
+  key: string;
+  rank: number;
+  a: { offset: number; size: number };
+  b: { offset: number; size: number };
+}
+
+/**
+ * Where each module's A and B sit in a flat adapter vector of this layout, so candidates become decoder
+ * inputs as views, without copying.
+ */
+export function loraModuleSlices(layout: Layout): ModuleSlices[] {
+  const modules = new Map<string, Partial<ModuleSlices>>();
+  for (const entry of layout.entries) {
+    const match = LORA_TENSOR.exec(entry.name);
+    if (!match) throw new AdapterShapeError(`tensor "${entry.name}" is not a LoRA A/B weight of a decoder layer (expected names like base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight)`);
+    const key = `${match[1]}.${match[2]}`;
+    const module = modules.get(key) ?? { key };
+    if (match[3] === "A") {
+      module.rank = entry.shape[0];
+      module.a = { offset: entry.offset, size: entry.size };
+    } else module.b = { offset: entry.offset, size: entry.size };
+    modules.set(key, module);
+  }
+  return [...modules.values()].map((module) => {
+    if (!module.a || !module.b || module.rank === undefined) throw new AdapterShapeError(`module ${module.key} has only one of lora_A and lora_B`);
+    return module as ModuleSlices;
+  });
+}
+
+/** alpha / r, PEFT's LoRA scaling (rsLoRA: alpha / √r). */
+export function loraScale(config: AdapterConfig): number {
+  const rank = config.r ?? 8;
+  const alpha = config.lora_alpha ?? rank;
+  return config.use_rslora === true ? alpha / Math.sqrt(rank) : alpha / rank;
+}
+
+export function loraWeights(slices: readonly ModuleSlices[], data: Float32Array, scale: number): LoraWeights {
+  return {
+    scale,
+    modules: new Map(
+      slices.map((slice) => [
+        slice.key,
+        { rank: slice.rank, A: data.subarray(slice.a.offset, slice.a.offset + slice.a.size), B: data.subarray(slice.b.offset, slice.b.offset + slice.b.size) },
+      ]),
+    ),
+  };
+}
+
+/** A PEFT adapter folder as decoder inputs. */
+export async function loadLoraWeights(dir: string): Promise<LoraWeights> {
+  const adapter = await loadPeftAdapter(dir);
+  return loraWeights(loraModuleSlices(adapter.layout), adapter.data, loraScale(adapter.config));
+}
