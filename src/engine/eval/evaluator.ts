@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { loadDataset, type Dataset, type Split } from "./datasets";
 import { evalTypeNames, getEvalType } from "./registry";
-import type { EvalType, ModelOutput, ModelRequest, QuestionResult } from "./types";
+import { EvalConfigError, type EvalType, type ModelOutput, type ModelRequest, type QuestionResult } from "./types";
+
+export { EvalConfigError };
 
 /** Runs model requests; each names the candidate adapter (an index into the batch's candidates) it is for. */
 export interface ModelRunner<Adapter> {
@@ -15,10 +17,6 @@ export interface CandidateEvaluation {
   tokens: number;
   /** This candidate's share of the wall time of the batch it was evaluated in. */
   ms: number;
-}
-
-export class EvalConfigError extends Error {
-  override name = "EvalConfigError";
 }
 
 function formatIssues(prefix: string, error: z.ZodError): string {

@@ -83,7 +83,9 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
         const generatedIds = await this.generate(batch, maxNewTokens, lora);
         batch.forEach((row, index) => {
           const ids = generatedIds[index]!;
-          outputs[row.request] = { kind: "generate", text: this.tokenizer.decode(ids, { skip_special_tokens: true }), tokens: ids.length };
+          // The tokenizer refuses to decode nothing; an immediate EOS is an empty answer.
+          const text = ids.length > 0 ? this.tokenizer.decode(ids, { skip_special_tokens: true }) : "";
+          outputs[row.request] = { kind: "generate", text, tokens: ids.length };
         });
       }
     }

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
 import { externalApi } from "./external";
 import { DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptTemplate } from "./prompts";
-import { generated, type EvalType, type QuestionResult } from "./types";
+import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
 /*
  * Eval types as registered data (lm-eval-harness style): each declares its parameters and item format as zod
@@ -152,6 +152,6 @@ export const evalTypeNames = Object.keys(evalTypes) as EvalTypeName[];
 
 export function getEvalType(name: string): EvalType<unknown, unknown> {
   const found = (evalTypes as Record<string, EvalType<unknown, unknown>>)[name];
-  if (!found) throw new Error(`unknown eval type "${name}": expected one of ${[...evalTypeNames, "multitask"].join(", ")}`);
+  if (!found) throw new EvalConfigError(`unknown eval type "${name}": expected one of ${[...evalTypeNames, "multitask"].join(", ")}`);
   return found;
 }

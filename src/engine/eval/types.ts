@@ -44,3 +44,8 @@ export function generated(output: ModelOutput | undefined): { text: string; toke
   if (output?.kind !== "generate") throw new Error("expected a generation for this request");
   return output;
 }
+
+/** An eval type, its parameters or its dataset reference that cannot be used; names the field. */
+export class EvalConfigError extends Error {
+  override name = "EvalConfigError";
+}
