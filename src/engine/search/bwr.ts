@@ -177,9 +177,12 @@ export async function runBwrSearch(options: {
       const [r1, r2, r3, r4] = [draw(), draw(), draw(), draw()];
       const T = draw() < 0.5 ? 1 : 2;
       const partner = pickOther(draw, n, i);
-      const stray = config.restartStrayCandidates === 1 && isStray(state.histories[i]!, config);
+      const stray = config.optimizer === "bwr" && config.restartStrayCandidates === 1 && isStray(state.histories[i]!, config);
       if (stray) restarted.push(i);
-      if (!stray && r4 > 1 - config.updateProbability) {
+      if (config.optimizer === "random") {
+        const [low, high] = config.recipeBounds.split(",").map(Number);
+        await population.resetInBox(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31), low!, high!);
+      } else if (!stray && r4 > 1 - config.updateProbability) {
         await population.bwrUpdate(i, partner, { r1, r2, T, step: state.stepLength });
       } else if (config.resetRule === "bounds") {
         await population.resetWithinBounds(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31));

@@ -29,6 +29,9 @@ export const searchConfigShape = {
   evalType: flagged(z.string({ error: "required" }).min(1), { flag: "--eval_type", short: "-e", group: "objective", help: "evaluation type (exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask)" }),
   dataset: flagged(z.string({ error: "required" }).min(1), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
   evalParams: flagged(z.string().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
+  devQuestions: flagged(z.number().int().min(0).default(0), {
+    flag: "--dev_questions", group: "objective", help: "evaluate on the first N dev questions only (0: all); quick searches",
+  }),
   gpus: flagged(z.string().regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
     flag: "--gpus", short: "-g", group: "devices", help: 'GPU ids to evaluate on, e.g. 0,1 (one worker each), or "cpu"',
   }),
@@ -49,6 +52,15 @@ export const searchConfigShape = {
   dropK: flagged(probability.default(0), { flag: "--dropK", group: "search", help: "chance of skipping a whole iteration's evaluation" }),
   dropN: flagged(probability.default(0), { flag: "--dropN", group: "search", help: "chance of skipping one candidate's evaluation" }),
   seed: flagged(z.number().int().min(0).max(2 ** 31 - 1).default(42), { flag: "--seed", group: "search", help: "random seed; the same seed repeats a run bit for bit" }),
+  mode: flagged(z.enum(["auto", "weights", "recipe"]).default("auto"), {
+    flag: "--mode", group: "merge", help: "weights: candidates are adapters (BWR_model); recipe: candidates are the merge method's per-expert weights; auto: weights for weighted_average, recipe otherwise",
+  }),
+  optimizer: flagged(z.enum(["bwr", "random"]).default("bwr"), {
+    flag: "--optimizer", group: "merge", help: "recipe mode only: bwr, or random search within --recipe_bounds at the same evaluation budget (a baseline)",
+  }),
+  recipeBounds: flagged(z.string().regex(/^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/, "expected LOW,HIGH, e.g. 0,1.5").default("0,1.5"), {
+    flag: "--recipe_bounds", group: "merge", help: "recipe mode: range of each weight for random search",
+  }),
   mergeMethod: flagged(z.string().default("weighted_average"), { flag: "--merge_method", group: "merge", help: "how adapters are combined (see the merge-method registry)" }),
   mergeParams: flagged(z.string().default("{}"), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
   startingTestSetEval: flagged(binary.default(0), { flag: "--starting_test_set_eval", group: "output", help: "1: also measure every starting candidate on the test split" }),
@@ -67,6 +79,11 @@ export const searchConfigSchema = z.strictObject(searchConfigShape).superRefine(
   if (config.minimumStepLength > config.stepLength) {
     ctx.addIssue({ code: "custom", path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
   }
+  if (config.optimizer === "random" && config.mode === "weights") {
+    ctx.addIssue({ code: "custom", path: ["optimizer"], message: "random search runs in recipe mode only (--mode recipe or auto)" });
+  }
+  const [low, high] = config.recipeBounds.split(",").map(Number);
+  if (!(low! < high!)) ctx.addIssue({ code: "custom", path: ["recipeBounds"], message: `expected LOW below HIGH, got ${config.recipeBounds}` });
   for (const field of ["evalParams", "mergeParams"] as const) {
     try {
       const parsed: unknown = JSON.parse(config[field]);
@@ -80,6 +97,12 @@ export const searchConfigSchema = z.strictObject(searchConfigShape).superRefine(
 export type SearchConfig = z.infer<typeof searchConfigSchema>;
 export type SearchConfigInput = z.input<typeof searchConfigSchema>;
 export type SearchConfigField = keyof typeof searchConfigShape;
+
+/** The mode a config runs in once "auto" is resolved. */
+export function searchMode(config: SearchConfig): "weights" | "recipe" {
+  if (config.mode !== "auto") return config.mode;
+  return config.mergeMethod === "weighted_average" && config.optimizer === "bwr" ? "weights" : "recipe";
+}
 
 export function flagOf(field: SearchConfigField): FlagMeta {
   return flags.get(searchConfigShape[field])!;

@@ -30,6 +30,8 @@ export interface Population {
   resetScaled(target: number, random: number, r3: number): Promise<void>;
   /** out ← uniform within the population's per-tensor [min, max], drawn from `seed`. */
   resetWithinBounds(target: number, seed: number): Promise<void>;
+  /** out ← uniform within [low, high] everywhere, drawn from `seed` (random search). */
+  resetInBox(target: number, seed: number, low: number, high: number): Promise<void>;
   copy(target: number, source: number): Promise<void>;
   write(slot: number, values: Float32Array): Promise<void>;
 
@@ -92,6 +94,10 @@ export class ArrayPopulation implements Population {
       for (let k = this.segments[s]!; k < this.segments[s + 1]!; k += 1) out[k] = low + (high - low) * uniform(seed, k);
     }
     this.slots[target] = out;
+  }
+
+  async resetInBox(target: number, seed: number, low: number, high: number) {
+    this.slots[target] = Float32Array.from(this.slots[target]!, (_, k) => low + (high - low) * uniform(seed, k));
   }
 
   async copy(target: number, source: number) {

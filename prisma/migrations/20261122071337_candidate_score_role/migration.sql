@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "CandidateScore" ADD COLUMN     "role" TEXT;

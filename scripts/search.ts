@@ -1,0 +1,88 @@
+/*
+ * `npm run search -- -n NAME -e EVAL_TYPE -d DATASET [BWR_model flags]` (-h lists them). Runs a BWR search
+ * into search/NAME/ and the dashboard's database; started again with the same name, it resumes.
+ */
+import { parseServerEnv, EnvError } from "../src/env";
+import { EvalDeviceError } from "../src/engine/eval/onnx";
+import { listDevices } from "../src/engine/merge";
+import { CliUsageError, parseSearchArgs, searchHelp } from "../src/engine/search/cli-args";
+import type { IterationRecord } from "../src/engine/search/bwr";
+import { createPrismaClient } from "../src/server/db/client";
+import { openDatabase } from "../src/server/db/connection";
+import { evaluationBudget, executeSearch, prepareSearch, SearchSetupError } from "../src/server/search/launch";
+
+function fail(message: string, code = 2): never {
+  console.error(`search: ${message}`);
+  process.exit(code);
+}
+
+const argv = process.argv.slice(2);
+if (argv.includes("-h") || argv.includes("--help")) {
+  console.log(searchHelp());
+  process.exit(0);
+}
+
+let config;
+let prepared;
+try {
+  config = parseSearchArgs(argv);
+  prepared = await prepareSearch(config, { gpuCount: listDevices().filter((device) => device.startsWith("cuda:")).length });
+} catch (error) {
+  if (error instanceof CliUsageError || error instanceof SearchSetupError) fail(error.message);
+  throw error;
+}
+
+let database;
+try {
+  database = await openDatabase(parseServerEnv());
+} catch (error) {
+  if (error instanceof EnvError) fail(error.message, 1);
+  throw error;
+}
+const db = createPrismaClient(database.url);
+const budget = evaluationBudget(prepared);
+console.error(
+  `search ${config.name}: ${budget.population} candidates × ≤${config.maxIteration} iterations on ${prepared.devices.join(", ")}; ` +
+    `${budget.devQuestions} dev questions per evaluation (at most ${budget.maxEvaluations} evaluations, ${budget.maxQuestions.toLocaleString("en")} questions)`,
+);
+
+const started = Date.now();
+const interactive = process.stderr.isTTY;
+function progress(record: IterationRecord) {
+  const done = record.index;
+  const total = config!.maxIteration;
+  const perIteration = done > 0 ? (Date.now() - started) / 1000 / done : 0;
+  const width = 24;
+  const filled = Math.round((done / Math.max(1, total)) * width);
+  const bar = `${"█".repeat(filled)}${" ".repeat(width - filled)}`;
+  const eta = perIteration ? `ETA ≤ ${Math.ceil((perIteration * (total - done)) / 60)} min` : "";
+  const line = `iteration ${String(done).padStart(String(total).length)}/${total} ▕${bar}▏ best ${record.state.best.toFixed(4)} worst ${record.state.worst.toFixed(4)} ${perIteration ? `${perIteration.toFixed(1)} s/it` : ""} ${eta}`;
+  if (interactive) process.stderr.write(`\r${line}\x1b[K`);
+  else console.error(line);
+}
+
+let stopRequests = 0;
+process.on("SIGINT", () => {
+  stopRequests += 1;
+  if (stopRequests > 1) process.exit(130);
+  console.error("\nstopping after this iteration (Ctrl-C again to quit now; the run can be resumed either way)");
+  void db.run.update({ where: { name: config!.name }, data: { status: "cancelled" } });
+});
+
+try {
+  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress });
+  if (interactive) process.stderr.write("\n");
+  if (result.status === "cancelled") {
+    console.error(`search ${config.name}: stopped; run the same command again to resume`);
+  } else {
+    for (const [key, value] of Object.entries(result.metrics!)) console.log(`${key}: ${value}`);
+    console.log(`global best adapter: ${result.folder}/global_best`);
+  }
+} catch (error) {
+  if (interactive) process.stderr.write("\n");
+  if (error instanceof SearchSetupError || error instanceof EvalDeviceError) fail(error.message);
+  throw error;
+} finally {
+  await db.$disconnect();
+  await database.release();
+}

@@ -1,0 +1,175 @@
+import type { Split } from "../eval/datasets";
+import { evaluateCandidates, type CandidateEvaluation, type ModelRunner, type PreparedTask } from "../eval/evaluator";
+import type { LoraWeights } from "../eval/lora-runner";
+import { loraModuleSlices, loraScale, loraWeights } from "../eval/peft-lora";
+import { linearCoefficients, planMerge, type MergeDevice } from "../merge";
+import { makeLayout, savePeftAdapter, type Layout, type PeftAdapter } from "../tensors";
+import type { VectorEvaluator } from "./bwr";
+import { shares } from "./weights-space";
+
+/*
+ * Recipe mode (as evolutionary model merging): a candidate is the vector of merge weights, one per expert
+ * (the base model excluded), and the adapter it stands for is the merge method applied to the experts with
+ * those weights. Linear methods are evaluated exactly and cheaply as one stacked LoRA of rank r·k; the
+ * others merge the experts' full weight deltas (B·A) on the merge device and feed the result as a LoRA whose
+ * A is the identity.
+ */
+
+interface ModuleInfo {
+  key: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** PEFT tensor names of this module's A and B, from the experts' files. */
+  names: { A: string; B: string };
+}
+
+export class RecipeSpace {
+  private readonly params: Record<string, unknown>;
+  private readonly modules: ModuleInfo[];
+  private readonly factors: LoraWeights[];
+  private deltas?: { layout: Layout; tensors: Awaited<ReturnType<MergeDevice["upload"]>>[] };
+  /** Models of the merge, in registry order; the base model (if any) has no weight of its own. */
+  readonly weighted: number[];
+
+  constructor(
+    private readonly experts: readonly PeftAdapter[],
+    readonly method: string,
+    params: Record<string, unknown>,
+    private readonly device: MergeDevice,
+  ) {
+    this.params = params;
+    const { plan } = planMerge(method, params, experts.length);
+    this.weighted = "models" in plan ? plan.models : [...experts.keys()];
+    const slices = loraModuleSlices(experts[0]!.layout);
+    this.factors = experts.map((expert) => loraWeights(slices, expert.data, loraScale(expert.config)));
+    this.modules = slices.map((slice) => {
+      const entryAt = (offset: number) => experts[0]!.layout.entries.find((entry) => entry.offset === offset)!;
+      const A = entryAt(slice.a.offset);
+      const B = entryAt(slice.b.offset);
+      return { key: slice.key, inFeatures: A.shape[1]!, outFeatures: B.shape[0]!, names: { A: A.name, B: B.name } };
+    });
+  }
+
+  get dimension() {
+    return this.weighted.length;
+  }
+
+  /** Each expert on its own: weight 1 for it, 0 for the others. */
+  initialRecipes(): Float32Array[] {
+    return this.weighted.map((_, index) => Float32Array.from(this.weighted, (__, j) => (j === index ? 1 : 0)));
+  }
+
+  private planFor(recipe: Float32Array) {
+    return planMerge(this.method, { ...this.params, weights: Array.from(recipe) }, this.experts.length).plan;
+  }
+
+  async materialize(recipe: Float32Array): Promise<LoraWeights> {
+    const plan = this.planFor(recipe);
+    const coefficients = linearCoefficients(plan, this.experts.length);
+    return coefficients ? this.stacked(coefficients) : this.merged(plan);
+  }
+
+  /** Σ c_i B_i A_i as one LoRA: A rows c_i·s_i·A_i stacked, B columns B_i side by side (exact). */
+  private stacked(coefficients: ArrayLike<number>): LoraWeights {
+    const used = [...this.experts.keys()].filter((index) => coefficients[index] !== 0);
+    const modules = new Map<string, { rank: number; A: Float32Array; B: Float32Array }>();
+    for (const { key, inFeatures, outFeatures } of this.modules) {
+      const parts = used.map((index) => ({ factor: this.factors[index]!.modules.get(key)!, weight: coefficients[index]! * this.factors[index]!.scale }));
+      const rank = Math.max(1, parts.reduce((sum, part) => sum + part.factor.rank, 0));
+      const A = new Float32Array(rank * inFeatures);
+      const B = new Float32Array(outFeatures * rank);
+      let row = 0;
+      for (const { factor, weight } of parts) {
+        for (let k = 0; k < factor.A.length; k += 1) A[row * inFeatures + k] = factor.A[k]! * weight;
+        for (let out = 0; out < outFeatures; out += 1) B.set(factor.B.subarray(out * factor.rank, (out + 1) * factor.rank), out * rank + row);
+        row += factor.rank;
+      }
+      modules.set(key, { rank, A, B });
+    }
+    return { scale: 1, modules };
+  }
+
+  private async expertDeltas() {
+    if (!this.deltas) {
+      const layout = makeLayout(this.modules.map((module) => ({ name: module.key, shape: [module.outFeatures, module.inFeatures] })));
+      const tensors = [];
+      for (const factors of this.factors) {
+        const flat = new Float32Array(layout.size);
+        this.modules.forEach((module, index) => {
+          const { A, B, rank } = factors.modules.get(module.key)!;
+          const offset = layout.entries[index]!.offset;
+          for (let out = 0; out < module.outFeatures; out += 1) {
+            for (let r = 0; r < rank; r += 1) {
+              const b = B[out * rank + r]! * factors.scale;
+              if (b === 0) continue;
+              const row = offset + out * module.inFeatures;
+              for (let k = 0; k < module.inFeatures; k += 1) flat[row + k] = flat[row + k]! + b * A[r * module.inFeatures + k]!;
+            }
+          }
+        });
+        tensors.push(await this.device.upload(flat));
+      }
+      this.deltas = { layout, tensors };
+    }
+    return this.deltas;
+  }
+
+  /** A non-linear merge of the full deltas ΔW, fed back as A = I (rank in_features), B = ΔW: exact too. */
+  private async merged(plan: ReturnType<RecipeSpace["planFor"]>): Promise<LoraWeights> {
+    const { layout, tensors } = await this.expertDeltas();
+    const merged = await this.device.mergePlan(plan, tensors, layout);
+    const delta = await merged.download();
+    merged.free();
+    const modules = new Map<string, { rank: number; A: Float32Array; B: Float32Array }>();
+    this.modules.forEach((module, index) => {
+      const identity = new Float32Array(module.inFeatures * module.inFeatures);
+      for (let k = 0; k < module.inFeatures; k += 1) identity[k * module.inFeatures + k] = 1;
+      const { offset, size } = layout.entries[index]!;
+      modules.set(module.key, { rank: module.inFeatures, A: identity, B: delta.slice(offset, offset + size) });
+    });
+    return { scale: 1, modules };
+  }
+
+  evaluator(runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, devQuestions = 0): VectorEvaluator {
+    return {
+      evaluate: async (recipes: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]> => {
+        const adapters: LoraWeights[] = [];
+        for (const recipe of recipes) adapters.push(await this.materialize(recipe));
+        const parts = await Promise.all(shares(adapters.length, runners.length).map(([start, end], index) => evaluateCandidates(runners[index]!, task, split, adapters.slice(start, end), { limit: split === "dev" && devQuestions > 0 ? devQuestions : undefined })));
+        return parts.flat();
+      },
+    };
+  }
+
+  /** The recipe's adapter as a PEFT folder; per-module ranks go to rank_pattern when they differ. */
+  async save(recipe: Float32Array, dir: string, metadata: Record<string, string> = {}) {
+    const weights = await this.materialize(recipe);
+    const tensors = this.modules.flatMap((module) => {
+      const { rank, A, B } = weights.modules.get(module.key)!;
+      return [
+        { name: module.names.A, shape: [rank, module.inFeatures], data: A },
+        { name: module.names.B, shape: [module.outFeatures, rank], data: B },
+      ];
+    });
+    const sorted = tensors.sort((a, b) => (a.name < b.name ? -1 : 1));
+    const layout = makeLayout(sorted);
+    const data = new Float32Array(layout.size);
+    sorted.forEach((tensor, index) => data.set(tensor.data, layout.entries[index]!.offset));
+    const ranks = new Map(this.modules.map((module) => [module.key.split(".")[1]!, weights.modules.get(module.key)!.rank]));
+    const rank = Math.max(...ranks.values());
+    const rankPattern = Object.fromEntries([...ranks].filter(([, value]) => value !== rank));
+    const config = { ...this.experts[0]!.config, r: rank, lora_alpha: rank, use_rslora: false, ...(Object.keys(rankPattern).length ? { rank_pattern: rankPattern, alpha_pattern: rankPattern } : {}) };
+    await savePeftAdapter(dir, { config, layout, data, metadata: { format: "pt", ...metadata } });
+  }
+
+  /** The recipe in mergekit's YAML form. */
+  toYaml(recipe: Float32Array, expertDirs: readonly string[], baseModel: string): string {
+    const base = "base_model_idx" in this.params ? (this.params.base_model_idx as number | null) : null;
+    const extra = Object.entries(this.params).filter(([key]) => key !== "weights" && key !== "base_model_idx");
+    const lines = [`merge_method: ${this.method}`, `base_model: ${base === null ? baseModel : expertDirs[base]}`, "models:"];
+    this.weighted.forEach((model, index) => lines.push(`  - model: ${expertDirs[model]}`, "    parameters:", `      weight: ${Number(recipe[index]!.toPrecision(6))}`));
+    if (extra.length) lines.push("parameters:", ...extra.map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`));
+    lines.push("dtype: float32", "");
+    return lines.join("\n");
+  }
+}

@@ -1,0 +1,247 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../../engine/eval/evaluator";
+import { DatasetError } from "../../engine/eval/datasets";
+import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
+import type { EvalDevice } from "../../engine/eval/onnx";
+import { MergeParamsError, openDevice, parseMergeParams, planMerge } from "../../engine/merge";
+import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
+import { searchMode, type SearchConfig } from "../../engine/search/config";
+import { ArrayPopulation } from "../../engine/search/population";
+import { RunFolder, type FinalMetrics } from "../../engine/search/run-folder";
+import { RecipeSpace } from "../../engine/search/recipe-space";
+import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-space";
+import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
+import type { Db } from "../db/client";
+import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, type RunOrigin } from "./run-store";
+
+/** A search that cannot start; the message names the flag or file and what was expected. */
+export class SearchSetupError extends Error {
+  override name = "SearchSetupError";
+}
+
+export interface PreparedSearch {
+  config: SearchConfig;
+  mode: "weights" | "recipe";
+  merge: { method: string; params: Record<string, unknown> };
+  task: PreparedTask;
+  expertDirs: string[];
+  experts: PeftAdapter[];
+  adapters: AdapterVectors;
+  decoder: string;
+  baseFolder: string;
+  devices: EvalDevice[];
+}
+
+export function datasetFile(dataset: string): string {
+  return dataset.endsWith(".json") ? path.resolve(dataset) : path.resolve("data/eval", `${dataset}.json`);
+}
+
+function expertFolders(directory: string): string[] {
+  if (!fs.existsSync(directory)) throw new SearchSetupError(`--initial_expert_directory: ${directory} does not exist`);
+  const folders = fs
+    .readdirSync(directory, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(directory, entry.name, "adapter_config.json")))
+    .map((entry) => path.join(directory, entry.name))
+    .sort();
+  if (folders.length < 2) throw new SearchSetupError(`--initial_expert_directory: ${directory} holds ${folders.length} PEFT adapter folder(s); a search needs at least two`);
+  return folders;
+}
+
+/** The ONNX decoder of the base model: base/decoder.onnx, or decoder.onnx beside the base folder (the zoo's layout). */
+function decoderOf(baseFolder: string): string {
+  const candidates = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")];
+  const found = candidates.find((candidate) => fs.existsSync(candidate));
+  if (!found) throw new SearchSetupError(`--base_model: no decoder.onnx in ${baseFolder} or beside it (see initial_experts/README.md for the decoder contract)`);
+  return found;
+}
+
+function evalDevices(gpus: string, available: number): EvalDevice[] {
+  if (gpus === "cpu") return ["cpu"];
+  const ids = gpus.split(",").map(Number);
+  const missing = ids.filter((id) => id >= available);
+  if (missing.length > 0) {
+    throw new SearchSetupError(`--gpus: GPU ${missing.join(", ")} does not exist (${available === 0 ? "no GPU is visible on this machine; use -g cpu" : `GPUs here: ${[...Array(available).keys()].join(", ")}`})`);
+  }
+  return ids.map(() => "webgpu");
+}
+
+/** Checks everything a search needs before any work, so a mistake is one clear error. */
+export async function prepareSearch(config: SearchConfig, { gpuCount }: { gpuCount: number }): Promise<PreparedSearch> {
+  try {
+    const merge = parseMergeParams(config.mergeMethod, config.mergeParams);
+    const mode = searchMode(config);
+    const task = prepareTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: JSON.parse(config.evalParams) });
+    const expertDirs = expertFolders(config.initialExpertDirectory);
+    const { experts } = await loadExperts(expertDirs);
+    const devices = evalDevices(config.gpus, gpuCount);
+    const decoder = decoderOf(config.baseModel);
+    if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
+      throw new SearchSetupError(`--initial_experts_num: ${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
+    }
+    if (mode === "recipe") {
+      try {
+        planMerge(merge.method, { ...merge.params, weights: experts.map(() => 1).slice(merge.params.base_model_idx == null ? 0 : 1) }, experts.length);
+      } catch (error) {
+        if (!(error instanceof MergeParamsError)) throw error;
+        throw new SearchSetupError(`--merge_method: ${merge.method} has no per-expert weights for recipe mode to search (${error.message}); use --mode weights or a method with weights`);
+      }
+    }
+    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, devices };
+  } catch (error) {
+    if (error instanceof MergeParamsError) throw new SearchSetupError(`--merge_method/--merge_params: ${error.message}`);
+    if (error instanceof EvalConfigError) {
+      const flag = error.message.startsWith("unknown eval type") ? "--eval_type" : error.message.startsWith("dataset") ? "--dataset" : "--eval_params";
+      throw new SearchSetupError(`${flag}: ${error.message.replace(/^params\./, "")}`);
+    }
+    if (error instanceof DatasetError) throw new SearchSetupError(`--dataset: ${error.message}`);
+    if (error instanceof ExpertMismatchError || error instanceof TensorFileError) throw new SearchSetupError(`--initial_expert_directory: ${error.message}`);
+    throw error;
+  }
+}
+
+function populationSize(prepared: PreparedSearch, space?: RecipeSpace) {
+  if (prepared.config.populateInitialExperts === 1) return prepared.config.initialExpertsNum!;
+  return prepared.mode === "recipe" ? (space?.dimension ?? prepared.experts.length - (prepared.merge.params.base_model_idx == null ? 0 : 1)) : prepared.experts.length;
+}
+
+export function evaluationBudget(prepared: PreparedSearch) {
+  const population = populationSize(prepared);
+  const dev = prepared.config.devQuestions > 0 ? Math.min(prepared.config.devQuestions, splitSize(prepared.task, "dev")) : splitSize(prepared.task, "dev");
+  return { population, devQuestions: dev, maxEvaluations: population * (prepared.config.maxIteration + 1), maxQuestions: population * (prepared.config.maxIteration + 1) * dev };
+}
+
+/** What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. */
+function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
+  if (prepared.mode === "weights") {
+    return {
+      initial: prepared.experts.map((expert) => expert.data),
+      segments: Array.from(prepared.adapters.layout.segOffsets),
+      evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config.devQuestions),
+      save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => prepared.adapters.save(vector, dir, metadata),
+      recipe: undefined,
+    };
+  }
+  const mergeDevice = openDevice(prepared.config.gpus === "cpu" ? "cpu" : `cuda:${prepared.config.gpus.split(",")[0]}`);
+  const recipe = new RecipeSpace(prepared.experts, prepared.merge.method, prepared.merge.params, mergeDevice);
+  const initial = recipe.initialRecipes();
+  return {
+    initial,
+    segments: [0, initial[0]!.length],
+    evaluator: recipe.evaluator(runners, prepared.task, prepared.config.devQuestions),
+    save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),
+    recipe,
+  };
+}
+
+/** Config fields that may differ when a run is resumed: they do not change what the search computes. */
+const resumableDifferences = new Set(["gpus", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
+
+async function holdRunLock(url: string, runId: string): Promise<pg.Client> {
+  // A session lock: released when this process exits, even by kill -9, so a crashed run can be resumed.
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`run:${runId}`]);
+  if (!rows[0]?.locked) {
+    await client.end();
+    throw new SearchSetupError(`run ${runId} is being executed by another process`);
+  }
+  return client;
+}
+
+async function sha256(file: string) {
+  return createHash("sha256").update(await fs.promises.readFile(file)).digest("hex");
+}
+
+async function finalMetrics(db: Db, runId: string): Promise<FinalMetrics> {
+  const scores = await db.candidateScore.findMany({ where: { runId, split: "test", role: { in: ["starting_best", "ending_best"] } } });
+  const run = await db.run.findUniqueOrThrow({ where: { id: runId }, include: { iterations: { orderBy: { index: "asc" } } } });
+  const first = run.iterations[0]!;
+  const last = run.iterations.at(-1)!;
+  return {
+    starting_best_validation_utility: first.globalBestUtility,
+    starting_best_single_test_accuracy: scores.find((score) => score.role === "starting_best")!.utility,
+    ending_best_validation_utility: last.globalBestUtility,
+    ending_best_single_test_accuracy: scores.find((score) => score.role === "ending_best")!.utility,
+  };
+}
+
+/**
+ * Runs (or resumes) the search of `prepared.config.name`: the database row and the run folder are created
+ * on first start; a later start with the same name continues after the last recorded iteration.
+ */
+export async function executeSearch(
+  db: Db,
+  databaseUrl: string,
+  prepared: PreparedSearch,
+  options: { origin: RunOrigin; onIteration?: (record: IterationRecord) => void; onLog?: (line: string) => void },
+): Promise<{ runId: string; status: "completed" | "cancelled"; metrics?: FinalMetrics; folder: string }> {
+  const { config } = prepared;
+  const existing = await db.run.findUnique({ where: { name: config.name } });
+  if (existing?.status === "completed") throw new SearchSetupError(`--name: a run named "${config.name}" already completed; choose another name`);
+  if (existing) {
+    const stored = existing.config as Record<string, unknown>;
+    const changed = Object.keys(config).filter((key) => !resumableDifferences.has(key) && JSON.stringify(stored[key]) !== JSON.stringify(config[key as keyof SearchConfig]));
+    if (changed.length > 0) throw new SearchSetupError(`--name: run "${config.name}" exists with other settings (${changed.join(", ")}); resume it with the same flags or choose another name`);
+  }
+  const run = existing ?? (await createRun(db, config, options.origin));
+  const lock = await holdRunLock(databaseUrl, run.id);
+  const folder = new RunFolder(config.outputRoot, config.name);
+  try {
+    await db.run.update({ where: { id: run.id }, data: { outputDir: folder.dir } });
+    const lastIndex = await lastIterationIndex(db, run.id);
+    if (lastIndex === null) folder.create(config);
+    await markRun(db, run.id, "running");
+
+    const runners = await Promise.all(prepared.devices.map((device) => OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device })));
+    const space = searchSpace(prepared, runners);
+    const size = populationSize(prepared, space.recipe);
+    const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
+    const population = new ArrayPopulation(initial, space.segments);
+    let resume;
+    if (lastIndex === null) {
+      await populate(population, space.initial.length, config.seed);
+      prepared.expertDirs.forEach((dir, index) => folder.log(`expert ${index}: ${dir}`));
+      folder.log(`mode ${prepared.mode}: ${size} candidates of ${space.initial[0]!.length} values`);
+    } else {
+      const snapshot = folder.loadSnapshot(lastIndex);
+      await population.restore(snapshot.population);
+      resume = snapshot.state;
+      folder.log(`resuming after iteration ${lastIndex}`);
+    }
+
+    const sink = new PrismaSearchSink(db, run.id, folder, options.onIteration);
+    const log = sink.log.bind(sink);
+    sink.log = (line: string) => {
+      log(line);
+      options.onLog?.(line);
+    };
+    const result = await runBwrSearch({ config, population, evaluator: space.evaluator, sink, resume });
+    if (result.stopped === "requested") {
+      await markRun(db, run.id, "cancelled");
+      return { runId: run.id, status: "cancelled", folder: folder.dir };
+    }
+
+    const note = { run: config.name, merge_method: config.mergeMethod, dataset: config.dataset };
+    const best = await population.read(population.bestSlot);
+    await space.save(best, folder.globalBestDir, { ...note, role: "global_best", dev_utility: String(result.state.best) });
+    await space.save(await population.read(population.worstSlot), folder.globalWorstDir, { ...note, role: "global_worst", dev_utility: String(result.state.worst) });
+    if (space.recipe) fs.writeFileSync(path.join(folder.dir, "global_best_recipe.yaml"), space.recipe.toYaml(best, prepared.expertDirs, prepared.baseFolder));
+    const metrics = await finalMetrics(db, run.id);
+    folder.writeFinalMetrics(metrics);
+    if (config.cleanUpOnEnd === 1) fs.rmSync(folder.stateDir, { recursive: true, force: true });
+    const artifact = async (kind: "global_best" | "global_worst", dir: string, utility: number) => {
+      const weights = path.join(dir, "adapter_model.safetensors");
+      return { kind, path: path.relative(folder.dir, dir), sizeBytes: fs.statSync(weights).size, sha256: await sha256(weights), utility };
+    };
+    await finishRun(db, run.id, metrics, [await artifact("global_best", folder.globalBestDir, result.state.best), await artifact("global_worst", folder.globalWorstDir, result.state.worst)]);
+    return { runId: run.id, status: "completed", metrics, folder: folder.dir };
+  } catch (error) {
+    await markRun(db, run.id, "failed", { errorText: error instanceof Error ? error.message : String(error) }).catch(() => {});
+    throw error;
+  } finally {
+    await lock.end().catch(() => {});
+  }
+}

@@ -1,0 +1,157 @@
+import type { IterationRecord, SearchSink, TestRecord } from "../../engine/search/bwr";
+import type { SearchConfig } from "../../engine/search/config";
+import type { FinalMetrics, RunFolder } from "../../engine/search/run-folder";
+import type { Db } from "../db/client";
+import type { Prisma } from "../db/generated/client";
+
+/** The channel on which every committed run event is announced; the payload is `{"runId", "eventId"}`. */
+export const RUN_EVENTS_CHANNEL = "run_events";
+
+export type RunOrigin = "cli" | "ui";
+
+const json = (value: unknown) => value as Prisma.InputJsonValue;
+
+async function appendEvent(tx: Prisma.TransactionClient, runId: string, type: string, payload: unknown) {
+  const event = await tx.runEvent.create({ data: { runId, type, payload: json(payload) } });
+  // Delivered at commit, to every process listening (dashboards on other hosts included).
+  await tx.$executeRaw`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${JSON.stringify({ runId, eventId: event.id.toString() })})`;
+  return event;
+}
+
+export async function createRun(db: Db, config: SearchConfig, origin: RunOrigin) {
+  return db.$transaction(async (tx) => {
+    const run = await tx.run.create({
+      data: {
+        name: config.name,
+        origin,
+        config: json(config),
+        seed: config.seed,
+        mergeMethod: config.mergeMethod,
+        dataset: config.dataset,
+        evalType: config.evalType,
+        outputDir: null,
+      },
+    });
+    await appendEvent(tx, run.id, "created", { name: run.name, origin });
+    return run;
+  });
+}
+
+export async function lastIterationIndex(db: Db, runId: string): Promise<number | null> {
+  const last = await db.iteration.findFirst({ where: { runId }, orderBy: { index: "desc" }, select: { index: true } });
+  return last?.index ?? null;
+}
+
+export async function markRun(db: Db, runId: string, status: "running" | "failed" | "cancelled" | "completed", extra: Prisma.RunUpdateInput = {}) {
+  await db.$transaction(async (tx) => {
+    await tx.run.update({
+      where: { id: runId },
+      data: { status, ...(status === "running" ? { startedAt: new Date(), finishedAt: null, errorText: null } : { finishedAt: new Date() }), ...extra },
+    });
+    await appendEvent(tx, runId, "status", { status, error: typeof extra.errorText === "string" ? extra.errorText : undefined });
+  });
+}
+
+export async function finishRun(db: Db, runId: string, metrics: FinalMetrics, artifacts: Array<{ kind: "global_best" | "global_worst"; path: string; sizeBytes: number; sha256: string; utility: number }>) {
+  await db.$transaction(async (tx) => {
+    for (const artifact of artifacts) {
+      await tx.artifact.upsert({
+        where: { runId_kind: { runId, kind: artifact.kind } },
+        create: { runId, ...artifact, sizeBytes: BigInt(artifact.sizeBytes) },
+        update: { ...artifact, sizeBytes: BigInt(artifact.sizeBytes) },
+      });
+    }
+    await tx.run.update({
+      where: { id: runId },
+      data: {
+        status: "completed",
+        finishedAt: new Date(),
+        startingBestValidationUtility: metrics.starting_best_validation_utility,
+        startingBestSingleTestAccuracy: metrics.starting_best_single_test_accuracy,
+        endingBestValidationUtility: metrics.ending_best_validation_utility,
+        endingBestSingleTestAccuracy: metrics.ending_best_single_test_accuracy,
+      },
+    });
+    await appendEvent(tx, runId, "status", { status: "completed", metrics });
+  });
+}
+
+/**
+ * The search's sink for a run in Postgres: each iteration's scores, timings and event land in one
+ * transaction, after its resume snapshot is on disk; the run folder mirrors BWR_model's files.
+ */
+export class PrismaSearchSink implements SearchSink {
+  constructor(
+    private readonly db: Db,
+    private readonly runId: string,
+    private readonly folder: RunFolder,
+    private readonly onIteration?: (record: IterationRecord) => void,
+  ) {}
+
+  async iteration(record: IterationRecord, population: readonly Float32Array[]) {
+    this.folder.saveSnapshot(record.index, record.state, population);
+    this.folder.writeScratchpad(record.state);
+    await this.db.$transaction(async (tx) => {
+      await tx.iteration.create({
+        data: {
+          runId: this.runId,
+          index: record.index,
+          globalBestUtility: record.state.best,
+          globalWorstUtility: record.state.worst,
+          startedAt: record.startedAt,
+          finishedAt: record.finishedAt,
+          mergeMs: Math.round(record.mergeMs),
+          evalMs: Math.round(record.evalMs),
+        },
+      });
+      await tx.candidateScore.createMany({
+        data: record.evaluations.map(({ candidate, evaluation }) => ({
+          runId: this.runId,
+          iteration: record.index,
+          candidate,
+          split: "dev" as const,
+          utility: evaluation.utility,
+          results: json(evaluation.results),
+          tokens: evaluation.tokens,
+          evalMs: Math.round(evaluation.ms),
+        })),
+      });
+      await appendEvent(tx, this.runId, "iteration", {
+        index: record.index,
+        best: record.state.best,
+        worst: record.state.worst,
+        scores: record.state.scores,
+        evaluated: record.evaluations.map(({ candidate }) => candidate),
+        restarted: record.restarted,
+        newBest: record.newBest,
+        stepLength: record.state.stepLength,
+        evalMs: Math.round(record.evalMs),
+        mergeMs: Math.round(record.mergeMs),
+      });
+    });
+    this.onIteration?.(record);
+  }
+
+  async test(record: TestRecord) {
+    const iteration = (await lastIterationIndex(this.db, this.runId)) ?? 0;
+    const candidate = record.role === "ending_best" ? -1 : record.candidate;
+    const at = record.role === "starting_best" || record.role === "starting" ? 0 : iteration;
+    await this.db.$transaction(async (tx) => {
+      await tx.candidateScore.upsert({
+        where: { runId_iteration_candidate_split: { runId: this.runId, iteration: at, candidate, split: "test" } },
+        create: { runId: this.runId, iteration: at, candidate, split: "test", role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), tokens: record.evaluation.tokens },
+        update: { role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), tokens: record.evaluation.tokens },
+      });
+      await appendEvent(tx, this.runId, "test", { role: record.role, candidate: record.candidate, utility: record.evaluation.utility });
+    });
+  }
+
+  log(line: string) {
+    this.folder.log(line);
+  }
+
+  async shouldStop() {
+    const run = await this.db.run.findUnique({ where: { id: this.runId }, select: { status: true } });
+    return run?.status === "cancelled";
+  }
+}
