@@ -32,6 +32,9 @@ export const searchConfigShape = {
   devQuestions: flagged(z.number().int().min(0).default(0), {
     flag: "--dev_questions", group: "objective", help: "evaluate on the first N dev questions only (0: all); quick searches",
   }),
+  testQuestions: flagged(z.number().int().min(0).default(0), {
+    flag: "--test_questions", group: "objective", help: "measure test accuracy on the first N test questions only (0: all); quick checks",
+  }),
   gpus: flagged(z.string().regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
     flag: "--gpus", short: "-g", group: "devices", help: 'GPU ids to evaluate on, e.g. 0,1 (one worker each), or "cpu"',
   }),

@@ -1,11 +1,11 @@
 import type { Split } from "../eval/datasets";
-import { evaluateCandidates, type CandidateEvaluation, type ModelRunner, type PreparedTask } from "../eval/evaluator";
+import type { CandidateEvaluation, ModelRunner, PreparedTask } from "../eval/evaluator";
 import type { LoraWeights } from "../eval/lora-runner";
 import { loraModuleSlices, loraScale, loraWeights } from "../eval/peft-lora";
 import { linearCoefficients, planMerge, type MergeDevice } from "../merge";
 import { makeLayout, savePeftAdapter, type Layout, type PeftAdapter } from "../tensors";
 import type { VectorEvaluator } from "./bwr";
-import { shares } from "./weights-space";
+import { evaluateOnRunners, type QuestionLimits } from "./weights-space";
 
 /*
  * Recipe mode (as evolutionary model merging): a candidate is the vector of merge weights, one per expert
@@ -130,13 +130,12 @@ export class RecipeSpace {
     return { scale: 1, modules };
   }
 
-  evaluator(runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, devQuestions = 0): VectorEvaluator {
+  evaluator(runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, limits: QuestionLimits = {}): VectorEvaluator {
     return {
       evaluate: async (recipes: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]> => {
         const adapters: LoraWeights[] = [];
         for (const recipe of recipes) adapters.push(await this.materialize(recipe));
-        const parts = await Promise.all(shares(adapters.length, runners.length).map(([start, end], index) => evaluateCandidates(runners[index]!, task, split, adapters.slice(start, end), { limit: split === "dev" && devQuestions > 0 ? devQuestions : undefined })));
-        return parts.flat();
+        return evaluateOnRunners(runners, task, split, adapters, limits);
       },
     };
   }

@@ -6,9 +6,8 @@ import { savePeftAdapter, type PeftAdapter } from "../tensors";
 import type { VectorEvaluator } from "./bwr";
 
 /**
- * Weights mode: every candidate is a whole LoRA adapter (all A and B tensors, flat). Evaluation turns the
- * vectors into decoder inputs without copying and spreads the candidates over the available runners (one
- * per device), each of which evaluates its share in one batch.
+ * Weights mode: every candidate is a whole LoRA adapter (all A and B tensors, flat); evaluation turns the
+ * vectors into decoder inputs without copying.
  */
 export class AdapterVectors {
   private readonly slices;
@@ -39,14 +38,24 @@ export function shares(count: number, parts: number): Array<[number, number]> {
   return Array.from({ length: parts }, (_, part) => [Math.min(count, part * size), Math.min(count, (part + 1) * size)] as [number, number]).filter(([start, end]) => end > start);
 }
 
-export function weightsEvaluator(adapters: AdapterVectors, runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, devQuestions = 0): VectorEvaluator {
-  return {
-    async evaluate(vectors: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]> {
-      const weights = vectors.map((vector) => adapters.toLora(vector));
-      const parts = await Promise.all(
-        shares(weights.length, runners.length).map(([start, end], index) => evaluateCandidates(runners[index]!, task, split, weights.slice(start, end), { limit: split === "dev" && devQuestions > 0 ? devQuestions : undefined })),
-      );
-      return parts.flat();
-    },
-  };
+export interface QuestionLimits {
+  devQuestions?: number;
+  testQuestions?: number;
+}
+
+/** Spreads candidates over the runners (one per device); each evaluates its share in one batch. */
+export async function evaluateOnRunners(
+  runners: ReadonlyArray<ModelRunner<LoraWeights>>,
+  task: PreparedTask,
+  split: Split,
+  adapters: readonly LoraWeights[],
+  limits: QuestionLimits,
+): Promise<CandidateEvaluation[]> {
+  const limit = (split === "dev" ? limits.devQuestions : limits.testQuestions) || undefined;
+  const parts = await Promise.all(shares(adapters.length, runners.length).map(([start, end], index) => evaluateCandidates(runners[index]!, task, split, adapters.slice(start, end), { limit })));
+  return parts.flat();
+}
+
+export function weightsEvaluator(adapters: AdapterVectors, runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, limits: QuestionLimits = {}): VectorEvaluator {
+  return { evaluate: (vectors, split) => evaluateOnRunners(runners, task, split, vectors.map((vector) => adapters.toLora(vector)), limits) };
 }

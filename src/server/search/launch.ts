@@ -119,7 +119,7 @@ function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
     return {
       initial: prepared.experts.map((expert) => expert.data),
       segments: Array.from(prepared.adapters.layout.segOffsets),
-      evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config.devQuestions),
+      evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config),
       save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => prepared.adapters.save(vector, dir, metadata),
       recipe: undefined,
     };
@@ -130,7 +130,7 @@ function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
   return {
     initial,
     segments: [0, initial[0]!.length],
-    evaluator: recipe.evaluator(runners, prepared.task, prepared.config.devQuestions),
+    evaluator: recipe.evaluator(runners, prepared.task, prepared.config),
     save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),
     recipe,
   };
