@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { EnvError, parseServerEnv } from "../src/env";
 import { openDatabase } from "../src/server/db/connection";
+import { listDevices } from "../src/engine/merge";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const nextBin = createRequire(import.meta.url).resolve("next/dist/bin/next");
@@ -37,9 +38,18 @@ async function main() {
   console.log(database.mode === "embedded" ? `Embedded Postgres ready (data in ${env.dataDir}).` : "Connected to DATABASE_URL.");
 
   let stopping = false;
+  let worker: ReturnType<typeof spawn> | undefined;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((resolve) => worker!.once("exit", resolve));
+      worker.kill("SIGTERM");
+      // A running search finishes its iteration first; do not wait for ever.
+      const forced = setTimeout(() => worker!.kill("SIGKILL"), 120_000);
+      await exited;
+      clearTimeout(forced);
+    }
     const outcome = await database.release();
     if (outcome === "left-running") console.log("Embedded Postgres left running: another process is using it.");
     process.exit(code);
@@ -51,6 +61,17 @@ async function main() {
     console.error(String((error as Error).message));
     await stop(1);
   }
+
+  // Searches launched from the dashboard run in a worker beside it, on every GPU the merge addon sees.
+  const gpus = env.WORKER_GPUS === "auto" ? listDevices().filter((device) => device !== "cpu").map((device) => device.slice(5)).join(",") || "cpu" : env.WORKER_GPUS;
+  worker =
+    gpus === "none"
+      ? undefined
+      : spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts/worker.ts"), "--gpus", gpus], {
+          cwd: root,
+          stdio: "inherit",
+          env: { ...process.env, DATABASE_URL: database.url },
+        });
 
   const server = spawn(process.execPath, [nextBin, "start", "-H", env.HOST, "-p", String(env.PORT)], {
     cwd: root,

@@ -32,6 +32,11 @@ const serverEnvSchema = z
       .max(65535, "expected a port between 1 and 65535")
       .default(3000),
     DATA_DIR: z.string().trim().min(1, "expected a folder path").default(".data"),
+    WORKER_GPUS: z
+      .string()
+      .trim()
+      .regex(/^(auto|none|cpu|\d+(,\d+)*)$/, 'expected auto, none, cpu or GPU ids like 0,1')
+      .default("auto"),
   });
 
 type EnvSource = Record<string, string | undefined>;

@@ -1,0 +1,44 @@
+/*
+ * `npm run worker -- [--gpus cpu|0,1]`: runs searches queued from the dashboard (and evaluations of searches
+ * running elsewhere) on this machine's devices. With DATABASE_URL it joins another host's database;
+ * without, the embedded one of this checkout.
+ */
+import { parseArgs } from "node:util";
+import { EnvError, parseServerEnv } from "../src/env";
+import { createPrismaClient } from "../src/server/db/client";
+import { openDatabase } from "../src/server/db/connection";
+import { closeQueues } from "../src/server/queue/boss";
+import { startSearchWorker } from "../src/server/queue/worker";
+
+const { values } = parseArgs({ options: { gpus: { type: "string", short: "g", default: "cpu" } } });
+if (!/^(cpu|\d+(,\d+)*)$/.test(values.gpus)) {
+  console.error(`worker: --gpus: expected "cpu" or GPU ids like 0,1, got "${values.gpus}"`);
+  process.exit(2);
+}
+
+let database;
+try {
+  database = await openDatabase(parseServerEnv());
+} catch (error) {
+  if (error instanceof EnvError) {
+    console.error(`worker: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}
+const db = createPrismaClient(database.url);
+const stop = await startSearchWorker({ db, databaseUrl: database.url, gpus: values.gpus, log: (line) => console.log(`worker: ${line}`) });
+console.log(`worker: ready on ${values.gpus}`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    await stop();
+    await closeQueues();
+    await db.$disconnect();
+    await database.release();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,58 @@
+import { searchConfigSchema } from "../../engine/search/config";
+import type { Db } from "../db/client";
+import { executeSearch, prepareSearch } from "../search/launch";
+import { visibleGpuCount } from "../search/jobs";
+import { markRun } from "../search/run-store";
+import { queue, QUEUES } from "./boss";
+
+export interface WorkerOptions {
+  db: Db;
+  databaseUrl: string;
+  /** "cpu" or GPU ids ("0,1"): the devices this worker evaluates on. */
+  gpus: string;
+  log?: (line: string) => void;
+}
+
+/**
+ * Takes queued searches one at a time and runs them on this worker's devices. The returned stop() lets a
+ * running search finish its iteration and marks it cancelled, so it can be resumed.
+ */
+export async function startSearchWorker({ db, databaseUrl, gpus, log = console.log }: WorkerOptions): Promise<() => Promise<void>> {
+  const boss = await queue(databaseUrl);
+  let current: { runId: string; finished: Promise<void> } | undefined;
+  const workerId = await boss.work<{ runId: string }>(QUEUES.run, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
+    const runId = job!.data.runId;
+    const run = await db.run.findUnique({ where: { id: runId } });
+    if (!run || run.status !== "queued") {
+      log(`run ${runId}: ${run ? `is ${run.status}, skipped` : "no longer exists, skipped"}`);
+      return;
+    }
+    // The devices are this worker's; everything else is as the run was launched.
+    const config = searchConfigSchema.parse({ ...(run.config as object), gpus });
+    log(`run ${run.name}: starting on ${gpus}`);
+    let finish = () => {};
+    current = { runId, finished: new Promise<void>((resolve) => (finish = resolve)) };
+    try {
+      const prepared = await prepareSearch(config, { gpuCount: visibleGpuCount() });
+      const result = await executeSearch(db, databaseUrl, prepared, { origin: run.origin, onLog: (line) => log(`run ${run.name}: ${line}`) });
+      log(`run ${run.name}: ${result.status}`);
+    } catch (error) {
+      // executeSearch records failures of a started search; this covers setup that failed before it.
+      const message = error instanceof Error ? error.message : String(error);
+      await markRun(db, runId, "failed", { errorText: message }).catch(() => {});
+      log(`run ${run.name}: failed: ${message}`);
+    } finally {
+      current = undefined;
+      finish();
+    }
+  });
+  return async () => {
+    const running = current;
+    if (running) {
+      log("stopping: the running search ends after its current iteration and can be resumed");
+      await db.run.updateMany({ where: { id: running.runId, status: "running" }, data: { status: "cancelled" } });
+      await running.finished;
+    }
+    await boss.offWork(workerId);
+  };
+}

@@ -1,0 +1,39 @@
+import { listDevices } from "../../engine/merge";
+import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../../engine/search/config";
+import type { Db } from "../db/client";
+import { queue, QUEUES } from "../queue/boss";
+import { prepareSearch, SearchSetupError } from "./launch";
+import { createRun, markRun, type RunOrigin } from "./run-store";
+
+export function visibleGpuCount() {
+  return listDevices().filter((device) => device.startsWith("cuda:")).length;
+}
+
+/** Validates a search as the CLI would, records it as queued and hands it to a worker. */
+export async function enqueueSearch(db: Db, databaseUrl: string, input: SearchConfigInput, origin: RunOrigin): Promise<{ runId: string; config: SearchConfig }> {
+  const parsed = searchConfigSchema.safeParse(input);
+  if (!parsed.success) throw new SearchSetupError(describeConfigIssues(parsed.error));
+  const config = parsed.data;
+  if (await db.run.findUnique({ where: { name: config.name }, select: { id: true } })) {
+    throw new SearchSetupError(`--name: a run named "${config.name}" exists; choose another name`);
+  }
+  await prepareSearch(config, { gpuCount: visibleGpuCount() });
+  const run = await createRun(db, config, origin);
+  await (await queue(databaseUrl)).send(QUEUES.run, { runId: run.id });
+  return { runId: run.id, config };
+}
+
+/** A queued run never starts; a running one stops after its current iteration (and can be resumed). */
+export async function cancelRun(db: Db, runId: string) {
+  const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true } });
+  if (run.status !== "queued" && run.status !== "running") throw new SearchSetupError(`run is ${run.status}; only queued or running runs can be cancelled`);
+  await markRun(db, runId, "cancelled");
+}
+
+/** Puts a cancelled or failed run back in the queue; it continues after its last recorded iteration. */
+export async function resumeRun(db: Db, databaseUrl: string, runId: string) {
+  const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true } });
+  if (run.status !== "cancelled" && run.status !== "failed") throw new SearchSetupError(`run is ${run.status}; only cancelled or failed runs can be resumed`);
+  await db.run.update({ where: { id: runId }, data: { status: "queued", errorText: null } });
+  await (await queue(databaseUrl)).send(QUEUES.run, { runId });
+}
