@@ -7,4 +7,11 @@ const result = spawnSync("npx", ["--no-install", "prisma", "generate"], {
   stdio: "inherit",
   env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: fileURLToPath(import.meta.url), PRISMA_HIDE_UPDATE_MESSAGE: "1" },
 });
-process.exit(result.status ?? 1);
+if (result.status !== 0) process.exit(result.status ?? 1);
+
+// The native merge kernels (native/): CPU always, CUDA too when nvcc is found. Never fails the install: without a
+// compiler the engine falls back to its TypeScript kernels (native/build.mjs says why). MERGE_NATIVE_SKIP_BUILD=1 skips.
+if (process.env.MERGE_NATIVE_SKIP_BUILD !== "1") {
+  spawnSync(process.execPath, [fileURLToPath(new URL("../native/build.mjs", import.meta.url))], { stdio: "inherit" });
+}
+process.exit(0);

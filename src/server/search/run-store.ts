@@ -12,6 +12,9 @@ export type RunOrigin = "cli" | "ui";
 const json = (value: unknown) => value as Prisma.InputJsonValue;
 
 async function appendEvent(tx: Prisma.TransactionClient, runId: string, type: string, payload: unknown) {
+  // One writer per run at a time, so a run's event ids commit in increasing order and a subscriber that
+  // resumes after id N misses nothing.
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`run-events:${runId}`}))`;
   const event = await tx.runEvent.create({ data: { runId, type, payload: json(payload) } });
   // Delivered at commit, to every process listening (dashboards on other hosts included).
   await tx.$executeRaw`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${JSON.stringify({ runId, eventId: event.id.toString() })})`;
