@@ -10,6 +10,8 @@ import type { IterationRecord } from "../src/engine/search/bwr";
 import { createPrismaClient } from "../src/server/db/client";
 import { openDatabase } from "../src/server/db/connection";
 import { evaluationBudget, executeSearch, prepareSearch, SearchSetupError } from "../src/server/search/launch";
+import { closeQueues } from "../src/server/queue/boss";
+import { startEvaluationWorker } from "../src/server/queue/evaluation";
 
 function fail(message: string, code = 2): never {
   console.error(`search: ${message}`);
@@ -69,6 +71,8 @@ process.on("SIGINT", () => {
   void db.run.update({ where: { name: config!.name }, data: { status: "cancelled" } });
 });
 
+// A distributed search evaluates through the queue; this process takes its share like any worker.
+const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus }) : undefined;
 try {
   const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress });
   if (interactive) process.stderr.write("\n");
@@ -83,6 +87,8 @@ try {
   if (error instanceof SearchSetupError || error instanceof EvalDeviceError) fail(error.message);
   throw error;
 } finally {
+  await evaluation?.stop();
+  await closeQueues();
   await db.$disconnect();
   await database.release();
 }

@@ -38,6 +38,9 @@ export const searchConfigShape = {
   gpus: flagged(z.string().regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
     flag: "--gpus", short: "-g", group: "devices", help: 'GPU ids to evaluate on, e.g. 0,1 (one worker each), or "cpu"',
   }),
+  distributed: flagged(binary.default(0), {
+    flag: "--distributed", group: "devices", help: "1: evaluate through the job queue, shared with `npm run worker` processes on this and other hosts",
+  }),
   initialExpertDirectory: flagged(z.string().default("./initial_experts"), { flag: "--initial_expert_directory", short: "-i", group: "population", help: "folder of LoRA experts (PEFT folders) to start from" }),
   baseModel: flagged(z.string().default("./initial_experts/base"), { flag: "--base_model", short: "-b", group: "population", help: "base model folder the experts adapt" }),
   populateInitialExperts: flagged(binary.default(0), { flag: "--populate_initial_experts", group: "population", help: "1: add crossover children of random expert pairs up to --initial_experts_num" }),

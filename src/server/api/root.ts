@@ -1,10 +1,12 @@
 import { createCallerFactory, createTRPCRouter } from "./trpc";
+import { catalogRouter } from "./routers/catalog";
 import { runsRouter } from "./routers/runs";
 import { systemRouter } from "./routers/system";
 
 export const appRouter = createTRPCRouter({
   system: systemRouter,
   runs: runsRouter,
+  catalog: catalogRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -4,6 +4,7 @@ import { executeSearch, prepareSearch } from "../search/launch";
 import { visibleGpuCount } from "../search/jobs";
 import { markRun } from "../search/run-store";
 import { queue, QUEUES } from "./boss";
+import { startEvaluationWorker } from "./evaluation";
 
 export interface WorkerOptions {
   db: Db;
@@ -19,6 +20,8 @@ export interface WorkerOptions {
  */
 export async function startSearchWorker({ db, databaseUrl, gpus, log = console.log }: WorkerOptions): Promise<() => Promise<void>> {
   const boss = await queue(databaseUrl);
+  // Every worker also takes evaluation tasks, of its own searches and of searches running elsewhere.
+  const evaluation = await startEvaluationWorker({ db, databaseUrl, gpus, log });
   let current: { runId: string; finished: Promise<void> } | undefined;
   const workerId = await boss.work<{ runId: string }>(QUEUES.run, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
     const runId = job!.data.runId;
@@ -54,5 +57,6 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
       await running.finished;
     }
     await boss.offWork(workerId);
+    await evaluation.stop();
   };
 }

@@ -15,6 +15,7 @@ import { RecipeSpace } from "../../engine/search/recipe-space";
 import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-space";
 import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
 import type { Db } from "../db/client";
+import { QueueEvaluator } from "../queue/evaluation";
 import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, type RunOrigin } from "./run-store";
 
 /** A search that cannot start; the message names the flag or file and what was expected. */
@@ -114,7 +115,7 @@ export function evaluationBudget(prepared: PreparedSearch) {
 }
 
 /** What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. */
-function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
+export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
   if (prepared.mode === "weights") {
     return {
       initial: prepared.experts.map((expert) => expert.data),
@@ -137,7 +138,7 @@ function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
 }
 
 /** Config fields that may differ when a run is resumed: they do not change what the search computes. */
-const resumableDifferences = new Set(["gpus", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
+const resumableDifferences = new Set(["gpus", "distributed", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
 
 async function holdRunLock(url: string, runId: string): Promise<pg.Client> {
   // A session lock: released when this process exits, even by kill -9, so a crashed run can be resumed.
@@ -195,7 +196,8 @@ export async function executeSearch(
     if (lastIndex === null) folder.create(config);
     await markRun(db, run.id, "running");
 
-    const runners = await Promise.all(prepared.devices.map((device) => OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device })));
+    // Distributed searches evaluate through the queue, so they load no model here.
+    const runners = config.distributed === 1 ? [] : await Promise.all(prepared.devices.map((device) => OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device })));
     const space = searchSpace(prepared, runners);
     const size = populationSize(prepared, space.recipe);
     const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
@@ -218,7 +220,8 @@ export async function executeSearch(
       log(line);
       options.onLog?.(line);
     };
-    const result = await runBwrSearch({ config, population, evaluator: space.evaluator, sink, resume });
+    const evaluator = config.distributed === 1 ? new QueueEvaluator(db, databaseUrl, run.id) : space.evaluator;
+    const result = await runBwrSearch({ config, population, evaluator, sink, resume });
     if (result.stopped === "requested") {
       await markRun(db, run.id, "cancelled");
       return { runId: run.id, status: "cancelled", folder: folder.dir };

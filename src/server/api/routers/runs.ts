@@ -1,11 +1,36 @@
+import { TRPCError, tracked } from "@trpc/server";
 import { z } from "zod";
+import { searchConfigSchema } from "../../../engine/search/config";
+import { runEventStream } from "../../events/stream";
+import { SearchSetupError } from "../../search/launch";
+import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { createTRPCRouter, publicProcedure } from "../trpc";
+import { bestResults, findRun, readRunLog } from "./run-data";
+
+const runId = z.string().min(1).max(64);
+
+function databaseUrl() {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "DATABASE_URL is not set: start the dashboard with `npm start`" });
+  return url;
+}
+
+/** Setup errors ("--dataset: …") are the user's to fix: BAD_REQUEST, with the message the form maps to a field. */
+function asUserError(error: unknown): never {
+  if (error instanceof SearchSetupError) throw new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
+  throw error;
+}
+
+function maxIterationOf(config: unknown): number | null {
+  const value = (config as { maxIteration?: unknown } | null)?.maxIteration;
+  return typeof value === "number" ? value : null;
+}
 
 export const runsRouter = createTRPCRouter({
   list: publicProcedure
     .input(z.object({ limit: z.number().int().min(1).max(500).default(100) }).default({ limit: 100 }))
-    .query(({ ctx, input }) =>
-      ctx.db.run.findMany({
+    .query(async ({ ctx, input }) => {
+      const runs = await ctx.db.run.findMany({
         orderBy: { createdAt: "desc" },
         take: input.limit,
         select: {
@@ -16,12 +41,128 @@ export const runsRouter = createTRPCRouter({
           mergeMethod: true,
           dataset: true,
           evalType: true,
+          config: true,
           createdAt: true,
           startedAt: true,
           finishedAt: true,
           endingBestValidationUtility: true,
           endingBestSingleTestAccuracy: true,
         },
+      });
+      const progress = await ctx.db.iteration.groupBy({
+        by: ["runId"],
+        where: { runId: { in: runs.map((run) => run.id) } },
+        _max: { index: true, globalBestUtility: true },
+      });
+      const byRun = new Map(progress.map((row) => [row.runId, row._max]));
+      return runs.map(({ config, ...run }) => ({
+        ...run,
+        maxIteration: maxIterationOf(config),
+        lastIteration: byRun.get(run.id)?.index ?? null,
+        bestDevSoFar: run.endingBestValidationUtility ?? byRun.get(run.id)?.globalBestUtility ?? null,
+      }));
+    }),
+
+  get: publicProcedure.input(z.object({ id: runId })).query(async ({ ctx, input }) => {
+    const run = await findRun(ctx.db, input.id);
+    const [artifacts, tests, eventCount] = await Promise.all([
+      ctx.db.artifact.findMany({ where: { runId: run.id }, orderBy: { kind: "asc" } }),
+      ctx.db.candidateScore.findMany({
+        where: { runId: run.id, split: "test" },
+        orderBy: [{ iteration: "asc" }, { candidate: "asc" }],
+        select: { role: true, candidate: true, iteration: true, utility: true },
       }),
-    ),
+      ctx.db.runEvent.count({ where: { runId: run.id } }),
+    ]);
+    return {
+      ...run,
+      maxIteration: maxIterationOf(run.config),
+      artifacts: artifacts.map((artifact) => ({ kind: artifact.kind, sizeBytes: Number(artifact.sizeBytes), sha256: artifact.sha256, utility: artifact.utility })),
+      tests,
+      eventCount,
+    };
+  }),
+
+  bestResults: publicProcedure.input(z.object({ id: runId })).query(({ ctx, input }) => bestResults(ctx.db, input.id)),
+
+  log: publicProcedure
+    .input(z.object({ id: runId, maxBytes: z.number().int().min(1024).max(1 << 20).default(64 * 1024) }))
+    .query(async ({ ctx, input }) => {
+      const run = await findRun(ctx.db, input.id);
+      return readRunLog(run.outputDir, input.maxBytes);
+    }),
+
+  /**
+   * Live events of one run over SSE. Each event is tracked by its database id: a reconnecting client sends the
+   * last id it saw (httpSubscriptionLink does this itself) and continues right after it.
+   */
+  events: publicProcedure
+    .input(z.object({ runId, lastEventId: z.string().regex(/^\d+$/).nullish() }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      await findRun(ctx.db, input.runId);
+      for await (const event of runEventStream(ctx.db, input.runId, input.lastEventId, signal)) {
+        yield tracked(event.id, event);
+      }
+    }),
+
+  create: publicProcedure.input(searchConfigSchema).mutation(async ({ ctx, input }) => {
+    try {
+      const { runId } = await enqueueSearch(ctx.db, databaseUrl(), input, "ui");
+      return { runId };
+    } catch (error) {
+      asUserError(error);
+    }
+  }),
+
+  cancel: publicProcedure.input(z.object({ id: runId })).mutation(async ({ ctx, input }) => {
+    await findRun(ctx.db, input.id);
+    try {
+      await cancelRun(ctx.db, input.id);
+      return { ok: true };
+    } catch (error) {
+      asUserError(error);
+    }
+  }),
+
+  resume: publicProcedure.input(z.object({ id: runId })).mutation(async ({ ctx, input }) => {
+    await findRun(ctx.db, input.id);
+    try {
+      await resumeRun(ctx.db, databaseUrl(), input.id);
+      return { ok: true };
+    } catch (error) {
+      asUserError(error);
+    }
+  }),
+
+  /** Everything the compare page shows for 2–4 runs: curves, metrics, configs, best candidates' answers. */
+  compare: publicProcedure.input(z.object({ ids: z.array(runId).min(1).max(4) })).query(async ({ ctx, input }) => {
+    return Promise.all(
+      input.ids.map(async (id) => {
+        const run = await findRun(ctx.db, id);
+        const iterations = await ctx.db.iteration.findMany({
+          where: { runId: id },
+          orderBy: { index: "asc" },
+          select: { index: true, globalBestUtility: true, globalWorstUtility: true, evalMs: true, mergeMs: true },
+        });
+        const best = await bestResults(ctx.db, id);
+        return {
+          id: run.id,
+          name: run.name,
+          status: run.status,
+          mergeMethod: run.mergeMethod,
+          dataset: run.dataset,
+          evalType: run.evalType,
+          config: run.config as Record<string, unknown>,
+          startedAt: run.startedAt,
+          finishedAt: run.finishedAt,
+          startingBestValidationUtility: run.startingBestValidationUtility,
+          startingBestSingleTestAccuracy: run.startingBestSingleTestAccuracy,
+          endingBestValidationUtility: run.endingBestValidationUtility,
+          endingBestSingleTestAccuracy: run.endingBestSingleTestAccuracy,
+          iterations,
+          best: best.test ?? best.dev,
+        };
+      }),
+    );
+  }),
 });

@@ -1,0 +1,139 @@
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { z } from "zod";
+import { detectDevices } from "../../system";
+import { createTRPCRouter, publicProcedure } from "../trpc";
+import { readDatasetFile } from "./run-data";
+
+/*
+ * What the new-search form offers: expert folders (PEFT adapters) with what each adapts, the datasets in
+ * data/eval with their split sizes, and this machine's devices. Read from the filesystem each time, so a
+ * folder dropped into initial_experts/ shows up without a restart.
+ */
+
+const DEFAULT_EXPERT_DIRECTORY = "./initial_experts";
+
+export interface ExpertInfo {
+  name: string;
+  folder: string;
+  baseModel: string | null;
+  rank: number | null;
+  alpha: number | null;
+  targetModules: string[];
+  sizeBytes: number;
+  problem: string | null;
+}
+
+function readExpert(folder: string): ExpertInfo {
+  const info: ExpertInfo = { name: path.basename(folder), folder, baseModel: null, rank: null, alpha: null, targetModules: [], sizeBytes: 0, problem: null };
+  try {
+    const config = JSON.parse(fs.readFileSync(path.join(folder, "adapter_config.json"), "utf8")) as Record<string, unknown>;
+    info.baseModel = typeof config.base_model_name_or_path === "string" ? config.base_model_name_or_path : null;
+    info.rank = typeof config.r === "number" ? config.r : null;
+    info.alpha = typeof config.lora_alpha === "number" ? config.lora_alpha : null;
+    const modules = config.target_modules;
+    info.targetModules = Array.isArray(modules) ? modules.map(String) : typeof modules === "string" ? [modules] : [];
+  } catch (error) {
+    info.problem = `adapter_config.json: ${(error as Error).message}`;
+  }
+  try {
+    info.sizeBytes = fs.statSync(path.join(folder, "adapter_model.safetensors")).size;
+  } catch {
+    info.problem ??= "adapter_model.safetensors is missing";
+  }
+  return info;
+}
+
+/** The PEFT folders (with adapter_config.json) directly inside `directory`, as the search reads them. */
+export function listExperts(directory: string): { directory: string; exists: boolean; experts: ExpertInfo[] } {
+  const resolved = path.resolve(directory);
+  if (!fs.existsSync(resolved) || !fs.statSync(resolved).isDirectory()) return { directory, exists: false, experts: [] };
+  const experts = fs
+    .readdirSync(resolved, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(resolved, entry.name, "adapter_config.json")))
+    .map((entry) => readExpert(path.join(resolved, entry.name)))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { directory, exists: true, experts };
+}
+
+export interface DatasetInfo {
+  name: string;
+  file: string;
+  devSize: number;
+  testSize: number;
+  /** Items carry `choices`: scored by multiple_choice. */
+  multipleChoice: boolean;
+}
+
+export function listDatasets(): DatasetInfo[] {
+  const folder = path.resolve("data/eval");
+  if (!fs.existsSync(folder)) return [];
+  return fs
+    .readdirSync(folder)
+    .filter((file) => file.endsWith(".json"))
+    .sort()
+    .flatMap((file) => {
+      try {
+        const data = readDatasetFile(path.join(folder, file));
+        const first = data.dev?.[0] ?? data.test?.[0];
+        return [{ name: file.replace(/\.json$/, ""), file: path.join("data/eval", file), devSize: data.dev?.length ?? 0, testSize: data.test?.length ?? 0, multipleChoice: !!first && "choices" in first }];
+      } catch {
+        return [];
+      }
+    });
+}
+
+export interface GpuInfo {
+  /** The id `--gpus` takes. */
+  id: number;
+  name: string;
+  memoryBytes: number;
+}
+
+const exec = promisify(execFile);
+let gpuCache: { at: number; gpus: GpuInfo[] } | undefined;
+
+/** NVIDIA GPUs as nvidia-smi lists them (index, name, memory); none when it is absent. */
+export async function detectGpus(): Promise<GpuInfo[]> {
+  if (gpuCache && Date.now() - gpuCache.at < 60_000) return gpuCache.gpus;
+  let gpus: GpuInfo[] = [];
+  try {
+    const { stdout } = await exec("nvidia-smi", ["--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"], { timeout: 5_000 });
+    gpus = stdout
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [index, name, memory] = line.split(",").map((part) => part.trim());
+        return { id: Number(index), name: name ?? "GPU", memoryBytes: Number(memory) * 1024 * 1024 };
+      })
+      .filter((gpu) => Number.isInteger(gpu.id));
+  } catch {
+    gpus = [];
+  }
+  gpuCache = { at: Date.now(), gpus };
+  return gpus;
+}
+
+export const catalogRouter = createTRPCRouter({
+  /** Folders that hold experts: the bundled zoo, plus the folders of registered experts. */
+  expertDirectories: publicProcedure.query(async ({ ctx }) => {
+    const registered = await ctx.db.expert.findMany({ select: { folder: true } }).catch(() => []);
+    const folders = new Set<string>([DEFAULT_EXPERT_DIRECTORY]);
+    for (const { folder } of registered) folders.add(path.dirname(folder));
+    return [...folders].map((directory) => ({ directory, count: listExperts(directory).experts.length }));
+  }),
+
+  experts: publicProcedure
+    .input(z.object({ directory: z.string().min(1).max(1000).default(DEFAULT_EXPERT_DIRECTORY) }))
+    .query(({ input }) => listExperts(input.directory)),
+
+  datasets: publicProcedure.query(() => listDatasets()),
+
+  devices: publicProcedure.query(async () => {
+    const cpu = detectDevices().find((device) => device.kind === "cpu")!;
+    return { cpu: { name: cpu.name, cores: cpu.cores ?? 1, memoryBytes: cpu.memoryBytes }, gpus: await detectGpus() };
+  }),
+});

@@ -1,0 +1,119 @@
+import fs from "node:fs";
+import path from "node:path";
+import { TRPCError } from "@trpc/server";
+import type { Db } from "../../db/client";
+
+/*
+ * Reads behind the run pages: a run's summary, its best candidate's per-question results (with the dataset's
+ * questions beside them) and its log, always from the run's own rows and folder.
+ */
+
+export interface QuestionResultRow {
+  index: number;
+  prediction: string;
+  answer?: string;
+  correct: boolean;
+  tokens: number;
+  score: number;
+}
+
+export interface BestResults {
+  split: "dev" | "test";
+  label: string;
+  iteration: number;
+  candidate: number;
+  utility: number;
+  results: Array<QuestionResultRow & { question: string | null; gold: string | null }>;
+}
+
+export function datasetPath(dataset: string): string {
+  return dataset.endsWith(".json") ? path.resolve(dataset) : path.resolve("data/eval", `${path.basename(dataset)}.json`);
+}
+
+const datasetCache = new Map<string, { mtimeMs: number; data: { dev?: Array<Record<string, unknown>>; test?: Array<Record<string, unknown>> } }>();
+
+export function readDatasetFile(file: string) {
+  const stat = fs.statSync(file);
+  const cached = datasetCache.get(file);
+  if (cached && cached.mtimeMs === stat.mtimeMs) return cached.data;
+  const data = JSON.parse(fs.readFileSync(file, "utf8")) as { dev?: Array<Record<string, unknown>>; test?: Array<Record<string, unknown>> };
+  datasetCache.set(file, { mtimeMs: stat.mtimeMs, data });
+  return data;
+}
+
+function questionsOf(dataset: string, split: "dev" | "test"): Array<Record<string, unknown>> {
+  try {
+    return readDatasetFile(datasetPath(dataset))[split] ?? [];
+  } catch {
+    return [];
+  }
+}
+
+export async function findRun(db: Db, id: string) {
+  const run = await db.run.findUnique({ where: { id } });
+  if (!run) throw new TRPCError({ code: "NOT_FOUND", message: `no run ${id}` });
+  return run;
+}
+
+function withQuestions(dataset: string, split: "dev" | "test", results: unknown): BestResults["results"] {
+  const items = questionsOf(dataset, split);
+  return ((results as QuestionResultRow[] | null) ?? []).map((result) => {
+    const item = items[result.index];
+    return {
+      ...result,
+      question: typeof item?.question === "string" ? item.question : null,
+      gold: item?.answer == null ? null : String(item.answer),
+    };
+  });
+}
+
+/** The global best's dev results (the best dev evaluation so far) and, once measured, the ending best's test results. */
+export async function bestResults(db: Db, runId: string): Promise<{ dev: BestResults | null; test: BestResults | null }> {
+  const run = await findRun(db, runId);
+  const bestDev = await db.candidateScore.findFirst({
+    where: { runId, split: "dev" },
+    orderBy: [{ utility: "desc" }, { iteration: "asc" }, { candidate: "asc" }],
+  });
+  const endingTest =
+    (await db.candidateScore.findFirst({ where: { runId, split: "test", role: "ending_best" } })) ??
+    (await db.candidateScore.findFirst({ where: { runId, split: "test", role: "starting_best" } }));
+  return {
+    dev: bestDev && {
+      split: "dev",
+      label: `candidate ${bestDev.candidate} at iteration ${bestDev.iteration}`,
+      iteration: bestDev.iteration,
+      candidate: bestDev.candidate,
+      utility: bestDev.utility,
+      results: withQuestions(run.dataset, "dev", bestDev.results),
+    },
+    test: endingTest && {
+      split: "test",
+      label: endingTest.role === "ending_best" ? "ending best (global_best)" : `starting best (candidate ${endingTest.candidate})`,
+      iteration: endingTest.iteration,
+      candidate: endingTest.candidate,
+      utility: endingTest.utility,
+      results: withQuestions(run.dataset, "test", endingTest.results),
+    },
+  };
+}
+
+/** The last `maxBytes` of the run folder's log.txt; the path comes from the run's row, never from the client. */
+export function readRunLog(outputDir: string | null, maxBytes: number): { text: string; truncated: boolean; sizeBytes: number } {
+  if (!outputDir) return { text: "", truncated: false, sizeBytes: 0 };
+  const file = path.join(path.resolve(outputDir), "log.txt");
+  let handle: number | undefined;
+  try {
+    handle = fs.openSync(file, "r");
+    const size = fs.fstatSync(handle).size;
+    const start = Math.max(0, size - maxBytes);
+    const buffer = Buffer.alloc(size - start);
+    fs.readSync(handle, buffer, 0, buffer.length, start);
+    let text = buffer.toString("utf8");
+    if (start > 0) text = text.slice(text.indexOf("\n") + 1);
+    return { text, truncated: start > 0, sizeBytes: size };
+  } catch {
+    return { text: "", truncated: false, sizeBytes: 0 };
+  } finally {
+    if (handle !== undefined) fs.closeSync(handle);
+  }
+}

@@ -1,0 +1,149 @@
+import os from "node:os";
+import pg from "pg";
+import type { CandidateEvaluation } from "../../engine/eval/evaluator";
+import type { Split } from "../../engine/eval/datasets";
+import type { VectorEvaluator } from "../../engine/search/bwr";
+import { searchConfigSchema } from "../../engine/search/config";
+import { shares } from "../../engine/search/weights-space";
+import type { Db } from "../db/client";
+import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
+import { prepareSearch, searchSpace } from "../search/launch";
+import { visibleGpuCount } from "../search/jobs";
+import { queue, QUEUES } from "./boss";
+
+/** Announces a finished (or failed) evaluation task; the payload is the task id. */
+export const EVAL_TASKS_CHANNEL = "eval_tasks";
+const HEARTBEAT_MS = 5_000;
+const ALIVE_MS = 15_000;
+
+function toBytes(vectors: readonly Float32Array[]): Uint8Array<ArrayBuffer> {
+  const length = vectors[0]?.length ?? 0;
+  const bytes = new Uint8Array(vectors.length * length * 4);
+  vectors.forEach((vector, index) => bytes.set(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength), index * length * 4));
+  return bytes;
+}
+
+function fromBytes(bytes: Uint8Array, count: number, length: number): Float32Array[] {
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + count * length * 4));
+  return Array.from({ length: count }, (_, index) => all.subarray(index * length, (index + 1) * length));
+}
+
+/** Evaluation slots of the workers seen recently (one per device); at least one. */
+async function liveSlots(db: Db): Promise<number> {
+  const workers = await db.worker.findMany({ where: { lastSeen: { gt: new Date(Date.now() - ALIVE_MS) } }, select: { devices: true } });
+  return Math.max(1, workers.reduce((sum, worker) => sum + worker.devices.length, 0));
+}
+
+/**
+ * The search's side: each evaluation is split into one task per live worker device, queued, and awaited;
+ * whichever workers (this process's or other hosts') take the jobs do the work.
+ */
+export class QueueEvaluator implements VectorEvaluator {
+  constructor(
+    private readonly db: Db,
+    private readonly databaseUrl: string,
+    private readonly runId: string,
+  ) {}
+
+  async evaluate(vectors: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]> {
+    const parts = shares(vectors.length, await liveSlots(this.db));
+    const tasks = await Promise.all(
+      parts.map(([start, end]) =>
+        this.db.evalTask.create({
+          data: { runId: this.runId, split, vectors: toBytes(vectors.slice(start, end)), count: end - start, length: vectors[0]!.length },
+          select: { id: true },
+        }),
+      ),
+    );
+    const ids = tasks.map((task) => task.id);
+    const listener = new pg.Client({ connectionString: this.databaseUrl });
+    await listener.connect();
+    try {
+      let wake = () => {};
+      listener.on("notification", () => wake());
+      await listener.query(`LISTEN ${EVAL_TASKS_CHANNEL}`);
+      const boss = await queue(this.databaseUrl);
+      await Promise.all(ids.map((taskId) => boss.send(QUEUES.evaluate, { taskId })));
+      for (;;) {
+        const finished = await this.db.evalTask.findMany({ where: { id: { in: ids }, status: { not: "pending" } }, select: { id: true, status: true, results: true, error: true } });
+        const failed = finished.find((task) => task.status === "failed");
+        if (failed) throw new Error(`evaluation task ${failed.id} failed: ${failed.error}`);
+        if (finished.length === ids.length) {
+          const byId = new Map(finished.map((task) => [task.id, task.results as unknown as CandidateEvaluation[]]));
+          return ids.flatMap((id) => byId.get(id)!);
+        }
+        // A notification wakes us at once; the timeout covers one missed while we were reading.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 1_000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      await listener.end().catch(() => {});
+      // The rows stay as a record of who evaluated what; the vectors go.
+      await this.db.evalTask.updateMany({ where: { id: { in: ids } }, data: { vectors: new Uint8Array(0) } });
+    }
+  }
+}
+
+/**
+ * The worker's side: takes evaluation tasks of any search and runs them on this worker's devices, keeping
+ * the latest searches' models loaded between iterations.
+ */
+export async function startEvaluationWorker({ db, databaseUrl, gpus, log = () => {} }: { db: Db; databaseUrl: string; gpus: string; log?: (line: string) => void }) {
+  const workerId = `${os.hostname()}:${process.pid}`;
+  const devices = gpus === "cpu" ? ["cpu"] : gpus.split(",").map((id) => `gpu:${id}`);
+  const heartbeat = () => db.worker.upsert({ where: { id: workerId }, create: { id: workerId, host: os.hostname(), devices }, update: { lastSeen: new Date() } });
+  await heartbeat();
+  const timer = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS);
+
+  const contexts = new Map<string, Promise<ReturnType<typeof searchSpace>>>();
+  const contextOf = (runId: string) => {
+    let context = contexts.get(runId);
+    if (!context) {
+      context = (async () => {
+        const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+        const config = searchConfigSchema.parse({ ...(run.config as object), gpus });
+        const prepared = await prepareSearch(config, { gpuCount: visibleGpuCount() });
+        const runners = await Promise.all(prepared.devices.map((device) => OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device })));
+        log(`evaluating for run ${run.name}`);
+        return searchSpace(prepared, runners);
+      })();
+      contexts.set(runId, context);
+      context.catch(() => contexts.delete(runId));
+      // Keep the two most recent searches' contexts.
+      for (const stale of [...contexts.keys()].slice(0, -2)) contexts.delete(stale);
+    }
+    return context;
+  };
+
+  const boss = await queue(databaseUrl);
+  const jobWorkerId = await boss.work<{ taskId: string }>(QUEUES.evaluate, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+    const task = await db.evalTask.findUnique({ where: { id: job!.data.taskId } });
+    if (!task || task.status !== "pending") return;
+    let outcome: { status: "done"; results: object } | { status: "failed"; error: string };
+    try {
+      const space = await contextOf(task.runId);
+      const evaluations = await space.evaluator.evaluate(fromBytes(task.vectors, task.count, task.length), task.split);
+      outcome = { status: "done", results: evaluations };
+    } catch (error) {
+      outcome = { status: "failed", error: error instanceof Error ? error.message : String(error) };
+    }
+    await db.$transaction([
+      db.evalTask.updateMany({ where: { id: task.id, status: "pending" }, data: { ...outcome, workerId, finishedAt: new Date() } }),
+      db.$executeRaw`SELECT pg_notify(${EVAL_TASKS_CHANNEL}, ${task.id})`,
+    ]);
+  });
+
+  return {
+    workerId,
+    async stop() {
+      clearInterval(timer);
+      await boss.offWork(jobWorkerId);
+      await db.worker.delete({ where: { id: workerId } }).catch(() => {});
+    },
+  };
+}
