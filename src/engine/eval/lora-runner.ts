@@ -46,7 +46,7 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     const decoder = await OnnxDecoder.load(options.model, options.device);
     const tokenizer = loadTokenizer(options.baseFolder);
     const generation = JSON.parse(fs.readFileSync(path.join(options.baseFolder, "generation_config.json"), "utf8")) as { eos_token_id?: number };
-    return new OnnxLoraRunner(decoder, tokenizer, generation.eos_token_id ?? 2, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 256));
+    return new OnnxLoraRunner(decoder, tokenizer, generation.eos_token_id ?? 2, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
   }
 
   get shape() {

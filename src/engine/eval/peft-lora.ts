@@ -1,5 +1,6 @@
 import { loadPeftAdapter, type AdapterConfig, type Layout } from "../tensors";
 import { AdapterShapeError, type LoraWeights } from "./lora-runner";
+import type { DecoderShape } from "./onnx";
 
 const LORA_TENSOR = /layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.lora_([AB])\.weight$/;
 
@@ -53,7 +54,27 @@ export function loraWeights(slices: readonly ModuleSlices[], data: Float32Array,
 }
 
 /** A PEFT adapter folder as decoder inputs. */
-export async function loadLoraWeights(dir: string): Promise<LoraWeights> {
+export async function loadLoraWeights(dir: string, decoder?: DecoderShape): Promise<LoraWeights> {
   const adapter = await loadPeftAdapter(dir);
+  if (decoder) checkAdapterFitsDecoder(adapter.layout, decoder, dir);
   return loraWeights(loraModuleSlices(adapter.layout), adapter.data, loraScale(adapter.config));
+}
+
+/**
+ * Checks that an adapter's modules are ones the decoder has LoRA inputs for, with matching in/out sizes;
+ * `where` (the adapter's folder) starts the error.
+ */
+export function checkAdapterFitsDecoder(layout: Layout, decoder: DecoderShape, where: string): void {
+  const inputs = new Map(decoder.loraModules.map((module) => [module.key, module]));
+  for (const slice of loraModuleSlices(layout)) {
+    const input = inputs.get(slice.key);
+    if (!input) {
+      throw new AdapterShapeError(`${where}: targets layer ${slice.key.split(".")[0]} module ${slice.key.split(".")[1]}, which the decoder has no LoRA input for (it has ${[...new Set(decoder.loraModules.map((module) => module.key.split(".")[1]))].join(", ")} in ${decoder.layers} layers)`);
+    }
+    const inFeatures = slice.a.size / slice.rank;
+    const outFeatures = slice.b.size / slice.rank;
+    if (inFeatures !== input.inFeatures || outFeatures !== input.outFeatures) {
+      throw new AdapterShapeError(`${where}: module ${slice.key} maps ${inFeatures} → ${outFeatures} features, the decoder's ${input.inFeatures} → ${input.outFeatures}: the adapter was made for another base model`);
+    }
+  }
 }

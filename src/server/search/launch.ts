@@ -5,7 +5,9 @@ import pg from "pg";
 import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../../engine/eval/evaluator";
 import { DatasetError } from "../../engine/eval/datasets";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
-import type { EvalDevice } from "../../engine/eval/onnx";
+import { OnnxDecoder, type EvalDevice } from "../../engine/eval/onnx";
+import { checkAdapterFitsDecoder } from "../../engine/eval/peft-lora";
+import { AdapterShapeError } from "../../engine/eval/lora-runner";
 import { MergeParamsError, openDevice, parseMergeParams, planMerge } from "../../engine/merge";
 import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
 import { searchMode, type SearchConfig } from "../../engine/search/config";
@@ -79,6 +81,8 @@ export async function prepareSearch(config: SearchConfig, { gpuCount }: { gpuCou
     const { experts } = await loadExperts(expertDirs);
     const devices = evalDevices(config.gpus, gpuCount);
     const decoder = decoderOf(config.baseModel);
+    const { shape } = await OnnxDecoder.load(decoder, "cpu");
+    experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
       throw new SearchSetupError(`--initial_experts_num: ${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
     }
@@ -98,7 +102,7 @@ export async function prepareSearch(config: SearchConfig, { gpuCount }: { gpuCou
       throw new SearchSetupError(`${flag}: ${error.message.replace(/^params\./, "")}`);
     }
     if (error instanceof DatasetError) throw new SearchSetupError(`--dataset: ${error.message}`);
-    if (error instanceof ExpertMismatchError || error instanceof TensorFileError) throw new SearchSetupError(`--initial_expert_directory: ${error.message}`);
+    if (error instanceof ExpertMismatchError || error instanceof TensorFileError || error instanceof AdapterShapeError) throw new SearchSetupError(`--initial_expert_directory: ${error.message}`);
     throw error;
   }
 }
