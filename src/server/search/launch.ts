@@ -11,6 +11,7 @@ import { AdapterShapeError } from "../../engine/eval/lora-runner";
 import { MergeParamsError, openDevice, parseMergeParams, planMerge } from "../../engine/merge";
 import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
 import { searchMode, type SearchConfig } from "../../engine/search/config";
+import { DevicePopulation } from "../../engine/search/device-population";
 import { ArrayPopulation } from "../../engine/search/population";
 import { RunFolder, type FinalMetrics } from "../../engine/search/run-folder";
 import { RecipeSpace } from "../../engine/search/recipe-space";
@@ -118,19 +119,22 @@ export function evaluationBudget(prepared: PreparedSearch) {
   return { population, devQuestions: dev, maxEvaluations: population * (prepared.config.maxIteration + 1), maxQuestions: population * (prepared.config.maxIteration + 1) * dev };
 }
 
+/** Merges run on the first listed GPU, or on the CPU (native kernels when built, TypeScript otherwise). */
+function mergeDeviceOf(config: SearchConfig) {
+  return openDevice(config.gpus === "cpu" ? "cpu" : `cuda:${config.gpus.split(",")[0]}`);
+}
+
 /** What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. */
 export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
   if (prepared.mode === "weights") {
     return {
       initial: prepared.experts.map((expert) => expert.data),
-      segments: Array.from(prepared.adapters.layout.segOffsets),
       evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config),
       save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => prepared.adapters.save(vector, dir, metadata),
       recipe: undefined,
     };
   }
-  const mergeDevice = openDevice(prepared.config.gpus === "cpu" ? "cpu" : `cuda:${prepared.config.gpus.split(",")[0]}`);
-  const recipe = new RecipeSpace(prepared.experts, prepared.merge.method, prepared.merge.params, mergeDevice);
+  const recipe = new RecipeSpace(prepared.experts, prepared.merge.method, prepared.merge.params, mergeDeviceOf(prepared.config));
   const initial = recipe.initialRecipes();
   return {
     initial,
@@ -205,7 +209,11 @@ export async function executeSearch(
     const space = searchSpace(prepared, runners);
     const size = populationSize(prepared, space.recipe);
     const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
-    const population = new ArrayPopulation(initial, space.segments);
+    // Adapters stay on the merge device between iterations; recipes are a handful of numbers.
+    const population =
+      prepared.mode === "weights"
+        ? await DevicePopulation.create(mergeDeviceOf(config), prepared.adapters.layout, initial)
+        : new ArrayPopulation(initial, space.segments);
     let resume;
     if (lastIndex === null) {
       await populate(population, space.initial.length, config.seed);
