@@ -1,0 +1,19 @@
+#pragma once
+#include "common.h"
+
+// Generalized task arithmetic: sparsification (magnitude band/top-k, random DARE, DELLA) x sign consensus x
+// (disjoint) mean, fused in one pass per element; top-k thresholds by selection, DELLA by per-row ranks.
+enum GtaSparsify { GTA_NONE = 0, GTA_BAND = 1, GTA_TOPK = 2, GTA_RANDOM = 3, GTA_DELLA = 4 };
+enum GtaConsensus { GTA_CONS_NONE = 0, GTA_CONS_SUM = 1, GTA_CONS_COUNT = 2 };
+struct GtaArgs {
+  float* out = nullptr; const float* base = nullptr; std::vector<const float*> x; std::vector<double> w;
+  std::vector<uint32_t> streams; uint64_t n = 0;
+  std::vector<uint64_t> segOffsets; std::vector<uint32_t> rowLen;
+  int sparsify = GTA_NONE; int consensus = GTA_CONS_NONE;
+  std::vector<float> lo, hi;          // GTA_BAND: [N*S] magnitude band lo <= |d| < hi
+  std::vector<uint64_t> kLo, kHi;     // GTA_TOPK: [N*S] lo = kLo-th largest |d| (0: keep none), hi = kHi-th (0: none)
+  double density = 1, epsilon = 0; bool rescale = true; uint32_t seed = 0;
+  bool normalize = false; double lambda = 1;
+};
+std::string gta_cpu(GtaArgs&);
+std::string gta_cuda(int dev, GtaArgs&);

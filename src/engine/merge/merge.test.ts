@@ -1,0 +1,156 @@
+import { describe, expect, it } from "vitest";
+import { flatLayout, makeLayout } from "../tensors/layout";
+import {
+  CHECK_CASES,
+  MERGE_METHOD_NAMES,
+  MERGE_METHODS,
+  MergeParamsError,
+  checkDevice,
+  checkLayout,
+  listDevices,
+  loadNative,
+  mergeMethodJsonSchemas,
+  openDevice,
+  parseMergeParams,
+  planMerge,
+  randomTensors,
+  referenceMerge,
+  rngKey,
+  rngU32,
+  rngUniform,
+} from "./index";
+
+// fresh random tensors on each run; the seed is printed with any failure (MERGE_TEST_SEED=... to replay)
+const SEED = Number(process.env.MERGE_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
+const TOL = 1e-6;
+
+describe("merge method registry", () => {
+  it("has every required method, each with a schema, defaults, a paper link and a description", () => {
+    for (const m of ["weighted_average", "task_arithmetic", "ties", "dare", "breadcrumbs", "della", "slerp", "model_stock"])
+      expect(MERGE_METHOD_NAMES).toContain(m);
+    for (const name of MERGE_METHOD_NAMES) {
+      const m = MERGE_METHODS[name];
+      expect(m.paper.url).toMatch(/^https:\/\/arxiv\.org\//);
+      expect(m.description.length).toBeGreaterThan(20);
+      expect(m.schema.safeParse({}).success).toBe(true); // defaults everywhere
+    }
+    const schemas = mergeMethodJsonSchemas() as Record<string, { properties: Record<string, { description?: string }> }>;
+    expect(schemas.ties!.properties.density!.description).toMatch(/fraction/);
+  });
+
+  it("parses the seed's command-line forms", () => {
+    const ties = planMerge("ties", '{"threshold": 0.01}', 3).plan;
+    expect(ties).toMatchObject({ kind: "gta", base: null, consensus: "sum", normalize: true, sparsify: { kind: "threshold", threshold: 0.01 } });
+    const dare = planMerge("dare", '{"threshold": 0.01, "amplification_factor": 2.0, "base_model_idx": 0}', 3).plan;
+    expect(dare).toMatchObject({ kind: "gta", base: 0, models: [1, 2], weights: [1, 1], sparsify: { kind: "threshold", threshold: 0.01 } });
+    const ta = planMerge("task_arithmetic", '{"base_model_idx": 0}', 3).plan;
+    expect(ta).toMatchObject({ kind: "gta", base: 0, models: [1, 2], weights: [1, 1], lambda: 1, normalize: false });
+    expect(planMerge("weighted_average", "", 2).plan).toMatchObject({ kind: "gta", base: null, normalize: true });
+  });
+
+  it.each([
+    ["ties", '{"density": 1.5}', /merge method "ties": field "density": Too big: expected number to be <=1 \(got 1\.5\)/],
+    ["ties", '{"density": 0.5, "threshold": 0.1}', /field "threshold": give either density or threshold, not both/],
+    ["ties", '{"treshold": 0.1}', /unknown field "treshold"; expected: density, threshold, base_model_idx/],
+    ["dare", '{"density": "high"}', /field "density": expected number, received string \(got "high"\)/],
+    ["dare", '{"threshold": 0.1, "density": 0.5}', /cannot be combined with density or drop_rate/],
+    ["della", '{"density": 0.9, "epsilon": 0.2}', /field "epsilon": density - epsilon and density \+ epsilon must lie in \(0, 1\)/],
+    ["slerp", '{"t": 2}', /field "t": Too big/],
+    ["ties", "{density: 1}", /--merge_params is not valid JSON/],
+    ["ties", "[1]", /parameters must be a JSON object/],
+    ["nope", "{}", /unknown merge method "nope"; expected one of: weighted_average, task_arithmetic, ties/],
+  ])("rejects %s %s with one clear error", (method, params, re) => {
+    expect(() => parseMergeParams(method, params)).toThrow(MergeParamsError);
+    expect(() => parseMergeParams(method, params)).toThrow(re);
+  });
+
+  it("checks parameters against the number of models", () => {
+    expect(() => planMerge("task_arithmetic", { base_model_idx: 3 }, 3)).toThrow(/field "base_model_idx": 3 is out of range for 3 models/);
+    expect(() => planMerge("task_arithmetic", { weights: [1] }, 3)).toThrow(/expected 2 weights \(one per model, the base model excluded\), got 1/);
+    expect(() => planMerge("slerp", {}, 3)).toThrow(/needs at most|exactly 2 models/);
+    expect(() => planMerge("model_stock", {}, 2)).toThrow(/needs at least 2 models besides the base model/);
+  });
+});
+
+describe("reference semantics (hand-computed)", () => {
+  const layout = flatLayout(3);
+  const x = [Float32Array.from([1, -2, 3]), Float32Array.from([2, 1, -1])];
+  it("TIES: sign election and disjoint mean", () => {
+    const { plan } = planMerge("ties", { density: 1 }, 2);
+    expect(Array.from(referenceMerge(plan, x, layout))).toEqual([1.5, -2, 3]);
+  });
+  it("task arithmetic in the seed's form adds the task vectors to model 0", () => {
+    const three = [...x, Float32Array.from([0, 0, 1])];
+    const { plan } = planMerge("task_arithmetic", '{"base_model_idx": 0}', 3);
+    expect(Array.from(referenceMerge(plan, three, layout))).toEqual([1 + 1 - 1, -2 + 3 + 2, 3 - 4 - 2]);
+  });
+  it("TIES top-k keeps the largest magnitudes of each tensor", () => {
+    const l = makeLayout([{ name: "a", shape: [4] }]);
+    const { plan } = planMerge("ties", { density: 0.5 }, 1);
+    expect(Array.from(referenceMerge(plan, [Float32Array.from([0.1, -0.4, 0.3, 0.2])], l))).toEqual([0, -0.4000000059604645, 0.30000001192092896, 0]);
+  });
+});
+
+describe("counter-based RNG", () => {
+  it("is a pure function of (seed, stream, index) and is uniform", () => {
+    const k = rngKey(42, 3);
+    expect(rngU32(k, 12345)).toBe(rngU32(rngKey(42, 3), 12345));
+    expect(rngU32(k, 12345)).not.toBe(rngU32(rngKey(43, 3), 12345));
+    expect(rngU32(k, 2 ** 40 + 5)).not.toBe(rngU32(k, 5));
+    let sum = 0;
+    for (let i = 0; i < 100000; i++) sum += rngUniform(k, i);
+    expect(Math.abs(sum / 100000 - 0.5)).toBeLessThan(0.005);
+  });
+});
+
+const devices = [
+  { label: "typescript cpu", open: () => openDevice("cpu", { backend: "typescript" }) },
+  ...(loadNative() ? [{ label: "native cpu", open: () => openDevice("cpu", { backend: "native" }) }] : []),
+  ...listDevices()
+    .filter((d) => d.startsWith("cuda:"))
+    .map((d) => ({ label: `native ${d}`, open: () => openDevice(d) })),
+];
+
+describe.each(devices)("kernels on $label against the float64 reference", ({ open }) => {
+  it(`every method and search op within ${TOL} (seed ${SEED})`, async () => {
+    const results = await checkDevice(open(), SEED);
+    expect(results.length).toBe(CHECK_CASES.length + 7);
+    for (const r of results) expect(r.relError, `${r.name} (seed ${SEED})`).toBeLessThanOrEqual(TOL);
+  });
+});
+
+describe("native addon", () => {
+  it.skipIf(!loadNative())("is built and reports its CUDA state", () => {
+    const info = loadNative()!.info();
+    expect(info.cpuThreads).toBeGreaterThan(0);
+    if (info.cudaDevices === 0 && info.cudaCompiled) expect(info.cudaUnavailableReason).toBeTruthy();
+  });
+  it("refuses unknown or missing devices with an actionable error", () => {
+    expect(() => openDevice("gpu0")).toThrow(/unknown device "gpu0": expected "cpu" or "cuda:N"/);
+    if (!listDevices().includes("cuda:7")) expect(() => openDevice("cuda:7")).toThrow(/device cuda:7 is not available/);
+  });
+  it("validates arguments before the native call", async () => {
+    const dev = openDevice("cpu");
+    const a = await dev.upload(new Float32Array(10));
+    const b = await dev.upload(new Float32Array(11));
+    await expect(dev.crossover({ p1: a, p2: b, w: 0.5 })).rejects.toThrow(/crossover: tensor of 11 values where 10 were expected/);
+    await expect(dev.bwrUpdate({ current: a, best: a, worst: a, random: a, r1: NaN, r2: 0, T: 1 })).rejects.toThrow(/r1 must be a finite number/);
+    await expect(dev.merge("ties", {}, [a, b], flatLayout(10))).rejects.toThrow(/merge: tensor of 11 values/);
+    a.free();
+    await expect(dev.reset({ random: a, r3: 1 })).rejects.toThrow(/freed/);
+  });
+  it.skipIf(!loadNative())("gives the same DARE masks as the TypeScript reference for the same seed", async () => {
+    const layout = checkLayout(3);
+    const [x] = randomTensors(layout, 1, SEED);
+    const params = { density: 0.37, rescale: false, seed: SEED >>> 0 };
+    const native = openDevice("cpu");
+    const got = await (await native.merge("dare", params, [await native.upload(x!)], layout)).download();
+    const ref = referenceMerge(planMerge("dare", params, 1).plan, [x!], layout);
+    let kept = 0;
+    for (let i = 0; i < got.length; i++) {
+      expect(got[i] !== 0).toBe(ref[i] !== 0);
+      if (got[i] !== 0) kept++;
+    }
+    expect(Math.abs(kept / got.length - 0.37)).toBeLessThan(0.03);
+  });
+});

@@ -1,0 +1,114 @@
+// Loads the Node-API addon (native/build/Release/merge_native.node, built by `npm install`). Without it the engine
+// runs its TypeScript kernels. The addon's functions take already-validated arguments (see device.ts).
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface NativeTensor {
+  readonly length: number;
+  /** -1: cpu, else the CUDA device index */
+  readonly device: number;
+  readonly freed: boolean;
+  upload(src: Float32Array, offset: number): Promise<void>;
+  download(offset: number, length: number): Promise<Float32Array>;
+  free(): void;
+}
+
+export interface NativeInfo {
+  cudaCompiled: boolean;
+  cudaDevices: number;
+  cudaUnavailableReason: string | null;
+  cudaDeviceNames: string[];
+  cpuThreads: number;
+  cudaArchitectures?: string;
+}
+
+export interface GtaNativeOptions {
+  weights: Float64Array;
+  streams: Uint32Array;
+  segOffsets: Float64Array;
+  rowLen: Uint32Array;
+  sparsify: number;
+  consensus: number;
+  lo?: Float32Array;
+  hi?: Float32Array;
+  kLo?: Float64Array;
+  kHi?: Float64Array;
+  density: number;
+  epsilon: number;
+  rescale: number;
+  seed: number;
+  normalize: number;
+  lambda: number;
+}
+
+export interface NativeAddon {
+  NativeTensor: new (device: number, length: number) => NativeTensor;
+  info(): NativeInfo;
+  copy(dst: NativeTensor, src: NativeTensor): Promise<void>;
+  lincomb(out: NativeTensor, xs: NativeTensor[], coef: Float32Array, segOffsets: Float64Array | null): Promise<void>;
+  gta(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, opts: GtaNativeOptions): Promise<void>;
+  gram(xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array): Promise<Float64Array>;
+  bounds(xs: NativeTensor[], segOffsets: Float64Array): Promise<Float32Array>;
+  bwr(out: NativeTensor, cur: NativeTensor, best: NativeTensor, worst: NativeTensor, rnd: NativeTensor, r1: number, r2: number, T: number, step: number): Promise<void>;
+  crossover(out: NativeTensor, a: NativeTensor, b: NativeTensor, w: number): Promise<void>;
+  scale(out: NativeTensor, x: NativeTensor, s: number): Promise<void>;
+  uniform(out: NativeTensor, segOffsets: Float64Array | null, lo: Float32Array, hi: Float32Array, seed: number, stream: number): Promise<void>;
+}
+
+export const GTA_SPARSIFY = { none: 0, band: 1, topk: 2, random: 3, della: 4 } as const;
+export const GTA_CONSENSUS = { none: 0, sum: 1, count: 2 } as const;
+
+let cached: { addon: NativeAddon | null; error: string | null } | undefined;
+
+function candidates(): string[] {
+  const rel = "native/build/Release/merge_native.node";
+  const list: string[] = [];
+  if (process.env.MERGE_NATIVE_ADDON) list.push(path.resolve(process.env.MERGE_NATIVE_ADDON));
+  try {
+    list.push(path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..", rel));
+  } catch {
+    // not a file URL (bundled): fall through to the working directory
+  }
+  list.push(path.resolve(process.cwd(), rel));
+  return [...new Set(list)];
+}
+
+/** The addon, or null with the reason (see nativeLoadError) when it is not built or cannot load. */
+export function loadNative(): NativeAddon | null {
+  if (cached) return cached.addon;
+  if (process.env.MERGE_NATIVE === "0") {
+    cached = { addon: null, error: "disabled by MERGE_NATIVE=0" };
+    return null;
+  }
+  const errors: string[] = [];
+  for (const file of candidates()) {
+    if (!existsSync(file)) continue;
+    try {
+      // process.dlopen, not require: bundlers (Next.js, esbuild) leave it alone and the addon loads from disk. One
+      // instance per process even when this module is instantiated twice (bundles, test isolation).
+      const registry = ((globalThis as { __mergeNativeAddons?: Map<string, NativeAddon> }).__mergeNativeAddons ??= new Map());
+      let addon = registry.get(file);
+      if (!addon) {
+        const mod = { exports: {} as NativeAddon };
+        process.dlopen(mod, file);
+        addon = mod.exports;
+        registry.set(file, addon);
+      }
+      cached = { addon, error: null };
+      return cached.addon;
+    } catch (e) {
+      errors.push(`${file}: ${(e as Error).message}`);
+    }
+  }
+  cached = {
+    addon: null,
+    error: errors.length ? `the addon failed to load: ${errors.join("; ")}` : "the addon is not built (run `node native/build.mjs`, or `npm install`)",
+  };
+  return null;
+}
+
+export function nativeLoadError(): string | null {
+  loadNative();
+  return cached?.error ?? null;
+}

@@ -1,0 +1,345 @@
+// THE registry of merge methods: one entry per named method, each with the zod schema of its parameters (defaults
+// included), a paper link and a description. CLI flags, tRPC inputs and UI forms are generated from these schemas;
+// no other table of parameters exists. Semantics follow mergekit (https://github.com/arcee-ai/mergekit): one
+// generalized task-arithmetic core (sparsification x sign consensus x (disjoint) mean) configured per method, plus
+// slerp and model_stock.
+import { z } from "zod";
+import type { Consensus, MergePlan, Sparsify } from "./plan";
+
+export class MergeParamsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MergeParamsError";
+  }
+}
+
+export interface MergeMethod<S extends z.ZodType = z.ZodType> {
+  name: string;
+  title: string;
+  description: string;
+  paper: { title: string; url: string };
+  /** the mergekit merge_method this follows */
+  mergekit: string;
+  schema: S;
+  /** number of models the method needs (the base model counted) */
+  minModels: number;
+  maxModels?: number;
+  plan(params: z.output<S>, nModels: number): MergePlan;
+}
+
+function defineMethod<S extends z.ZodType>(m: MergeMethod<S>): MergeMethod<S> {
+  return m;
+}
+
+// ---- parameter building blocks -----------------------------------------------------------------------------
+const weights = z
+  .array(z.number().finite())
+  .min(1)
+  .optional()
+  .describe("one weight per merged model, the base model excluded (default: 1 each)");
+const baseIdx = (def: number | null) =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .nullable()
+    .default(def)
+    .describe(
+      def === null
+        ? "index of the base model among the models; null: a zero base, i.e. the LoRA tensors are the task vectors"
+        : "index of the base model among the models (its deltas are not merged)",
+    );
+const lambda = z.number().finite().default(1).describe("scale of the merged task vector (mergekit's lambda)");
+const normalize = (def: boolean) =>
+  z.boolean().default(def).describe("divide the merged delta by the sum of weights (of the sign-agreeing models under consensus)");
+const consensus = (def: Consensus) =>
+  z.enum(["none", "sum", "count"]).default(def).describe('sign election: "sum" (TIES: sign of the summed deltas), "count" (majority), "none"');
+const density = (def: number, what: string) => z.number().gt(0).max(1).default(def).describe(what);
+const densityOpt = (what: string) => z.number().gt(0).max(1).optional().describe(what);
+const seed = z.number().int().min(0).max(0xffffffff).default(0).describe("seed of the counter-based RNG (same seed: same masks on CPU and GPU)");
+const rescale = z.boolean().default(true).describe("divide kept deltas by their keep probability");
+
+function resolveModels(method: string, n: number, base: number | null, w: number[] | undefined) {
+  if (base !== null && base >= n) throw new MergeParamsError(`merge method "${method}": field "base_model_idx": ${base} is out of range for ${n} models`);
+  const models = [...Array(n).keys()].filter((i) => i !== base);
+  if (models.length === 0) throw new MergeParamsError(`merge method "${method}": needs at least one model besides the base model`);
+  if (w && w.length !== models.length)
+    throw new MergeParamsError(`merge method "${method}": field "weights": expected ${models.length} weights (one per model${base !== null ? ", the base model excluded" : ""}), got ${w.length}`);
+  return { models, weights: w ?? models.map(() => 1) };
+}
+
+function gtaPlan(method: string, p: { base_model_idx: number | null; weights?: number[]; lambda: number; normalize: boolean; consensus: Consensus }, n: number, sparsify: Sparsify): MergePlan {
+  const { models, weights: w } = resolveModels(method, n, p.base_model_idx, p.weights);
+  return { kind: "gta", base: p.base_model_idx, models, weights: w, lambda: p.lambda, normalize: p.normalize, consensus: p.consensus, sparsify };
+}
+
+// ---- the methods -----------------------------------------------------------------------------------------------
+const weightedAverage = defineMethod({
+  name: "weighted_average",
+  title: "Weighted average (linear)",
+  description: "Weighted mean of the models' parameters: sum_i w_i x_i / sum_i w_i (or the plain weighted sum with normalize: false). The seed's default method.",
+  paper: { title: "Model soups (Wortsman et al., 2022)", url: "https://arxiv.org/abs/2203.05482" },
+  mergekit: "linear",
+  schema: z.strictObject({
+    weights: z.array(z.number().finite()).min(1).optional().describe("one weight per model (default: 1 each)"),
+    normalize: normalize(true),
+  }),
+  minModels: 1,
+  plan(p, n) {
+    return gtaPlan("weighted_average", { base_model_idx: null, weights: p.weights, lambda: 1, normalize: p.normalize, consensus: "none" }, n, { kind: "none" });
+  },
+});
+
+const taskArithmetic = defineMethod({
+  name: "task_arithmetic",
+  title: "Task arithmetic",
+  description: "base + lambda * sum_i w_i (x_i - base): task vectors relative to the base model, added back to it.",
+  paper: { title: "Editing Models with Task Arithmetic (Ilharco et al., 2023)", url: "https://arxiv.org/abs/2212.04089" },
+  mergekit: "task_arithmetic",
+  schema: z.strictObject({ base_model_idx: baseIdx(0), weights, lambda, normalize: normalize(false) }),
+  minModels: 2,
+  plan(p, n) {
+    return gtaPlan("task_arithmetic", { ...p, consensus: "none" }, n, { kind: "none" });
+  },
+});
+
+const tiesSchema = z
+  .strictObject({
+    density: densityOpt("fraction of each task vector kept per tensor, largest magnitudes first (default 0.2 unless threshold is given)"),
+    threshold: z.number().min(0).finite().optional().describe("the seed's form: keep deltas with |delta| >= threshold instead of a density"),
+    base_model_idx: baseIdx(null),
+    weights,
+    lambda,
+    normalize: normalize(true),
+    consensus: consensus("sum"),
+  })
+  .refine((p) => p.density === undefined || p.threshold === undefined, { message: "give either density or threshold, not both", path: ["threshold"] });
+
+const ties = defineMethod({
+  name: "ties",
+  title: "TIES",
+  description:
+    "Trim (keep the top-density deltas of each tensor by magnitude, or the seed's |delta| >= threshold), elect a sign per parameter (sign of the summed deltas), and take the disjoint mean of the deltas that agree with it.",
+  paper: { title: "TIES-Merging: Resolving Interference When Merging Models (Yadav et al., 2023)", url: "https://arxiv.org/abs/2306.01708" },
+  mergekit: "ties",
+  schema: tiesSchema,
+  minModels: 1,
+  plan(p, n) {
+    const sp: Sparsify = p.threshold !== undefined ? { kind: "threshold", threshold: p.threshold } : { kind: "topk", density: p.density ?? 0.2 };
+    return gtaPlan("ties", p, n, sp);
+  },
+});
+
+const dareSchema = (cons: Consensus) =>
+  z
+    .strictObject({
+      density: densityOpt("probability of keeping each delta (default 0.5); 1 - drop rate"),
+      drop_rate: z.number().min(0).lt(1).optional().describe("DARE's drop rate p (density = 1 - p)"),
+      rescale,
+      seed,
+      threshold: z.number().min(0).finite().optional().describe("the seed's form: drop deltas with |delta| < threshold (deterministic)"),
+      amplification_factor: z.number().finite().optional().describe("the seed's form: multiply the kept deltas by this factor (default 2 with threshold)"),
+      base_model_idx: baseIdx(null),
+      weights,
+      lambda,
+      normalize: normalize(false),
+      consensus: consensus(cons),
+    })
+    .refine((p) => p.density === undefined || p.drop_rate === undefined, { message: "give either density or drop_rate, not both", path: ["drop_rate"] })
+    .refine((p) => (p.threshold === undefined && p.amplification_factor === undefined) || (p.density === undefined && p.drop_rate === undefined), {
+      message: "the seed's threshold/amplification_factor form cannot be combined with density or drop_rate",
+      path: ["threshold"],
+    });
+
+function darePlan(name: string) {
+  return (p: z.output<ReturnType<typeof dareSchema>>, n: number): MergePlan => {
+    if (p.threshold !== undefined || p.amplification_factor !== undefined) {
+      // The seed's DARE: deltas below the threshold are eliminated, the rest amplified, then averaged.
+      const plan = gtaPlan(name, p, n, { kind: "threshold", threshold: p.threshold ?? 0.01 });
+      if (plan.kind === "gta") {
+        const amp = p.amplification_factor ?? 2;
+        const k = plan.models.length;
+        plan.weights = plan.weights.map((w) => (w * amp) / k);
+      }
+      return plan;
+    }
+    const d = p.density ?? (p.drop_rate !== undefined ? 1 - p.drop_rate : 0.5);
+    return gtaPlan(name, p, n, { kind: "random", density: d, rescale: p.rescale, seed: p.seed });
+  };
+}
+
+const dareDescription =
+  "Drop And REscale: each delta is kept with probability density (a seeded counter-based mask, the same on CPU and GPU) and rescaled by 1/density; then summed (DARE-linear, consensus none) or sign-elected (DARE-TIES, consensus sum). The seed's form {threshold, amplification_factor, base_model_idx} is accepted: deltas with |delta| < threshold are dropped, the rest multiplied by amplification_factor and averaged over the models.";
+const dare = defineMethod({
+  name: "dare",
+  title: "DARE",
+  description: dareDescription,
+  paper: { title: "Language Models are Super Mario: Absorbing Abilities from Homologous Models as a Free Lunch (Yu et al., 2024)", url: "https://arxiv.org/abs/2311.03099" },
+  mergekit: "dare_linear / dare_ties",
+  schema: dareSchema("none"),
+  minModels: 1,
+  plan: darePlan("dare"),
+});
+const dareTies = defineMethod({ ...dare, name: "dare_ties", title: "DARE-TIES", mergekit: "dare_ties", schema: dareSchema("sum"), plan: darePlan("dare_ties") });
+
+const breadcrumbsSchema = (cons: Consensus) =>
+  z.strictObject({
+    density: density(0.9, "fraction of each tensor's deltas kept"),
+    gamma: z.number().min(0).max(1).default(0.01).describe("fraction of the largest-magnitude deltas removed as outliers"),
+    base_model_idx: baseIdx(null),
+    weights,
+    lambda,
+    normalize: normalize(false),
+    consensus: consensus(cons),
+  });
+const breadcrumbs = defineMethod({
+  name: "breadcrumbs",
+  title: "Model Breadcrumbs",
+  description: "Per tensor, drop the gamma fraction of largest-magnitude deltas (outliers) and the smallest ones, keeping density; then task arithmetic (or TIES sign election with consensus sum).",
+  paper: { title: "Model Breadcrumbs: Scaling Multi-Task Model Merging with Sparse Masks (Davari & Belilovsky, 2023)", url: "https://arxiv.org/abs/2312.06795" },
+  mergekit: "breadcrumbs",
+  schema: breadcrumbsSchema("none"),
+  minModels: 1,
+  plan(p, n) {
+    return gtaPlan("breadcrumbs", p, n, { kind: "outliers", density: p.density, gamma: p.gamma });
+  },
+});
+const breadcrumbsTies = defineMethod({ ...breadcrumbs, name: "breadcrumbs_ties", title: "Model Breadcrumbs with TIES", mergekit: "breadcrumbs_ties", schema: breadcrumbsSchema("sum"), plan(p: z.output<ReturnType<typeof breadcrumbsSchema>>, n: number) {
+  return gtaPlan("breadcrumbs_ties", p, n, { kind: "outliers", density: p.density, gamma: p.gamma });
+} });
+
+const dellaSchema = (cons: Consensus, norm: boolean) =>
+  z
+    .strictObject({
+      density: density(0.7, "mean keep probability"),
+      epsilon: z.number().gt(0).lt(1).default(0.1).describe("keep probabilities range over density +/- epsilon by magnitude rank within each row"),
+      rescale,
+      seed,
+      base_model_idx: baseIdx(null),
+      weights,
+      lambda,
+      normalize: normalize(norm),
+      consensus: consensus(cons),
+    })
+    .refine((p) => p.density >= 1 || (p.density - p.epsilon > 0 && p.density + p.epsilon < 1), {
+      message: "density - epsilon and density + epsilon must lie in (0, 1)",
+      path: ["epsilon"],
+    });
+const della = defineMethod({
+  name: "della",
+  title: "DELLA",
+  description:
+    "MAGPRUNE: within each row of each tensor, deltas are ranked by magnitude and kept with probability rising linearly from density - epsilon to density + epsilon (seeded), rescaled by 1/p; then TIES sign election and disjoint mean (della) or a plain sum (della_linear).",
+  paper: { title: "DELLA-Merging: Reducing Interference in Model Merging through Magnitude-Based Sampling (Deep et al., 2024)", url: "https://arxiv.org/abs/2406.11617" },
+  mergekit: "della",
+  schema: dellaSchema("sum", true),
+  minModels: 1,
+  plan(p, n) {
+    return gtaPlan("della", p, n, { kind: "della", density: p.density, epsilon: p.epsilon, rescale: p.rescale, seed: p.seed });
+  },
+});
+const dellaLinear = defineMethod({ ...della, name: "della_linear", title: "DELLA (linear)", mergekit: "della_linear", schema: dellaSchema("none", false), plan(p: z.output<ReturnType<typeof dellaSchema>>, n: number) {
+  return gtaPlan("della_linear", p, n, { kind: "della", density: p.density, epsilon: p.epsilon, rescale: p.rescale, seed: p.seed });
+} });
+
+const slerp = defineMethod({
+  name: "slerp",
+  title: "SLERP",
+  description: "Spherical linear interpolation, tensor by tensor, between the base model (t = 0) and the other model (t = 1); falls back to linear interpolation for nearly parallel tensors (|cos| > 0.9995).",
+  paper: { title: "Sampling Generative Networks (White, 2016)", url: "https://arxiv.org/abs/1609.04468" },
+  mergekit: "slerp",
+  schema: z.strictObject({
+    t: z.number().min(0).max(1).default(0.5).describe("interpolation factor: 0 gives the base model, 1 the other"),
+    base_model_idx: z.number().int().min(0).max(1).default(0).describe("which of the two models is the base (t = 0)"),
+  }),
+  minModels: 2,
+  maxModels: 2,
+  plan(p, n) {
+    if (n !== 2) throw new MergeParamsError(`merge method "slerp": needs exactly 2 models, got ${n}`);
+    return { kind: "slerp", base: p.base_model_idx, other: 1 - p.base_model_idx, t: p.t };
+  },
+});
+
+const modelStock = defineMethod({
+  name: "model_stock",
+  title: "Model Stock",
+  description: "Per tensor, interpolates between the average of the models and the base with t = N cos / (1 + (N - 1) cos), cos the mean pairwise cosine of the models' deltas.",
+  paper: { title: "Model Stock: All we need is just a few fine-tuned models (Jang et al., 2024)", url: "https://arxiv.org/abs/2403.19522" },
+  mergekit: "model_stock",
+  schema: z.strictObject({ base_model_idx: baseIdx(0) }),
+  minModels: 2,
+  plan(p, n) {
+    const { models } = resolveModels("model_stock", n, p.base_model_idx, undefined);
+    if (models.length < 2) throw new MergeParamsError(`merge method "model_stock": needs at least 2 models besides the base model, got ${models.length}`);
+    return { kind: "model_stock", base: p.base_model_idx, models };
+  },
+});
+
+export const MERGE_METHODS = {
+  weighted_average: weightedAverage,
+  task_arithmetic: taskArithmetic,
+  ties,
+  dare,
+  dare_ties: dareTies,
+  breadcrumbs,
+  breadcrumbs_ties: breadcrumbsTies,
+  della,
+  della_linear: dellaLinear,
+  slerp,
+  model_stock: modelStock,
+} as const;
+
+export type MergeMethodName = keyof typeof MERGE_METHODS;
+export const MERGE_METHOD_NAMES = Object.keys(MERGE_METHODS) as MergeMethodName[];
+export type MergeParams<M extends MergeMethodName> = z.output<(typeof MERGE_METHODS)[M]["schema"]>;
+
+export function getMergeMethod(name: string): MergeMethod<any> {
+  const m = (MERGE_METHODS as Record<string, MergeMethod<any>>)[name];
+  if (!m) throw new MergeParamsError(`unknown merge method "${name}"; expected one of: ${MERGE_METHOD_NAMES.join(", ")}`);
+  return m;
+}
+
+function describeIssue(method: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
+  const field = issue.path.length ? issue.path.join(".") : undefined;
+  if (issue.code === "unrecognized_keys") {
+    const known = Object.keys((schema as any).shape ?? (schema as any).def?.in?.shape ?? {});
+    return `merge method "${method}": unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; expected: ${known.join(", ")}`;
+  }
+  const got = "input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : "";
+  return `merge method "${method}": field "${field ?? "(params)"}": ${issue.message.replace(/^Invalid input: /, "")}${got}`;
+}
+
+/**
+ * Validates a method name and its parameters (a JSON string as given to --merge_params, or an object) and
+ * returns the parameters with defaults filled in; throws one MergeParamsError naming the field and what was expected.
+ */
+export function parseMergeParams(method: string, params: string | unknown = {}): { method: MergeMethodName; params: Record<string, unknown> } {
+  const m = getMergeMethod(method);
+  let raw: unknown = params;
+  if (typeof params === "string") {
+    const text = params.trim() === "" ? "{}" : params;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new MergeParamsError(`merge method "${method}": --merge_params is not valid JSON (${(e as Error).message}): ${params}`);
+    }
+  }
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new MergeParamsError(`merge method "${method}": parameters must be a JSON object, got ${JSON.stringify(raw)}`);
+  const r = m.schema.safeParse(raw, { reportInput: true });
+  if (!r.success) throw new MergeParamsError(describeIssue(method, r.error.issues[0]!, m.schema));
+  return { method: method as MergeMethodName, params: r.data as Record<string, unknown> };
+}
+
+/** Validates and plans a merge of `nModels` models. */
+export function planMerge(method: string, params: string | unknown, nModels: number): { method: MergeMethodName; params: Record<string, unknown>; plan: MergePlan } {
+  const parsed = parseMergeParams(method, params);
+  const m = getMergeMethod(method);
+  if (nModels < m.minModels) throw new MergeParamsError(`merge method "${method}": needs at least ${m.minModels} models, got ${nModels}`);
+  return { ...parsed, plan: m.plan(parsed.params as never, nModels) };
+}
+
+/** JSON Schema of each method's parameters (for generated CLI help and forms). */
+export function mergeMethodJsonSchemas(): Record<string, unknown> {
+  return Object.fromEntries(MERGE_METHOD_NAMES.map((n) => [n, z.toJSONSchema(MERGE_METHODS[n].schema, { io: "input" })]));
+}

@@ -1,0 +1,5 @@
+export * from "./dtype";
+export * from "./errors";
+export * from "./layout";
+export * from "./peft";
+export * from "./safetensors";
