@@ -5,6 +5,15 @@ import type { ModelRunner } from "./evaluator";
 import { float32Tensor, int64Tensor, OnnxDecoder, type EvalDevice, type ort } from "./onnx";
 import type { ModelOutput, ModelRequest } from "./types";
 
+/** Frees KV-cache tensors held in GPU memory (CPU tensors are left to the garbage collector). */
+function releaseDeviceTensors(...groups: Array<Record<string, ort.Tensor | undefined>>) {
+  for (const group of groups) {
+    for (const [name, tensor] of Object.entries(group)) {
+      if (tensor && tensor.location === "gpu-buffer" && (name.startsWith("past_key_values.") || name.startsWith("present."))) tensor.dispose();
+    }
+  }
+}
+
 /** One candidate adapter as the decoder consumes it. */
 export interface LoraWeights {
   /** alpha / r; the graph applies it to B·A. Stacked merges fold their weights into A and use 1 here. */
@@ -195,7 +204,10 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
           else produced[r]!.push(best);
         }
       }
-      if (finished.every(Boolean) || step === maxNewTokens - 1) break;
+      if (finished.every(Boolean) || step === maxNewTokens - 1) {
+        releaseDeviceTensors(result, feeds);
+        break;
+      }
 
       length += 1;
       const grown = new Array<number>(batch * length);
@@ -211,6 +223,7 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
         present[`past_key_values.${layer}.key`] = result[`present.${layer}.key`]!;
         present[`past_key_values.${layer}.value`] = result[`present.${layer}.value`]!;
       }
+      releaseDeviceTensors(feeds);
       feeds = {
         ...lora,
         ...present,
@@ -236,6 +249,7 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
       position_ids: int64Tensor(positions, [batch, width]),
     });
     const logits = result.logits!.data as Float32Array;
+    releaseDeviceTensors(result);
     return rows.map((row, r) => {
       let total = 0;
       for (let t = width - row.continuation; t < width; t += 1) {

@@ -62,6 +62,8 @@ export class OnnxDecoder {
       session = await ort.InferenceSession.create(modelPath, {
         executionProviders: [EVAL_DEVICES[device]],
         graphOptimizationLevel: "all",
+        // On a GPU the KV cache stays in device memory between decoding steps; only logits come back.
+        ...(device === "cpu" ? {} : { preferredOutputLocation: await kvCacheOnDevice(modelPath) }),
       });
     } catch (error) {
       const message = (error as Error).message;
@@ -76,6 +78,14 @@ export class OnnxDecoder {
   run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
     return this.session.run(feeds);
   }
+}
+
+/** `present.*` outputs of the decoder, named without opening a session on the device. */
+async function kvCacheOnDevice(modelPath: string): Promise<Record<string, "gpu-buffer">> {
+  const probe = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"] });
+  const names = probe.outputNames.filter((name) => name.startsWith("present."));
+  await probe.release();
+  return Object.fromEntries(names.map((name) => [name, "gpu-buffer" as const]));
 }
 
 function describe(session: ort.InferenceSession, modelPath: string): DecoderShape {
