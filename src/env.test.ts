@@ -31,3 +31,18 @@ describe("parseServerEnv", () => {
     );
   });
 });
+
+describe("DASHBOARD_TOKEN", () => {
+  it("is optional on loopback addresses", () => {
+    for (const HOST of ["127.0.0.1", "localhost", "::1", "127.1.2.3"]) expect(() => parseServerEnv({ HOST })).not.toThrow();
+  });
+
+  it("is required when the dashboard binds another address, with a line naming the variable", () => {
+    expect(() => parseServerEnv({ HOST: "0.0.0.0" })).toThrow(/^Invalid environment: DASHBOARD_TOKEN: required when HOST is 0\.0\.0\.0/);
+    expect(parseServerEnv({ HOST: "0.0.0.0", DASHBOARD_TOKEN: "a-long-enough-secret-token" }).DASHBOARD_TOKEN).toBe("a-long-enough-secret-token");
+  });
+
+  it("rejects short tokens", () => {
+    expect(() => parseServerEnv({ HOST: "0.0.0.0", DASHBOARD_TOKEN: "short" })).toThrow(/DASHBOARD_TOKEN: expected at least 16 characters/);
+  });
+});

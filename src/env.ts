@@ -37,7 +37,24 @@ const serverEnvSchema = z
       .trim()
       .regex(/^(auto|none|cpu|\d+(,\d+)*)$/, 'expected auto, none, cpu or GPU ids like 0,1')
       .default("auto"),
+    DASHBOARD_TOKEN: z.string().trim().min(16, "expected at least 16 characters (e.g. `openssl rand -hex 24`)").optional(),
+  })
+  .superRefine((env, ctx) => {
+    // Anyone who can reach a non-loopback address could launch searches and read runs: require a token there.
+    if (!isLoopbackHost(env.HOST) && !env.DASHBOARD_TOKEN) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DASHBOARD_TOKEN"],
+        message: `required when HOST is ${env.HOST} (not a loopback address); set DASHBOARD_TOKEN to a long random string (e.g. \`openssl rand -hex 24\`) and open the dashboard once with /?token=<it>`,
+      });
+    }
   });
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopbackHost(host: string): boolean {
+  const value = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return value === "localhost" || value === "::1" || /^127(\.\d{1,3}){3}$/.test(value);
+}
 
 type EnvSource = Record<string, string | undefined>;
 

@@ -10,6 +10,7 @@ export const metadata: Metadata = {
 
 const navigation = [
   { href: "/", label: "Runs" },
+  { href: "/runs/new", label: "New search" },
   { href: "/system", label: "System" },
 ];
 
@@ -19,7 +20,7 @@ export default function RootLayout({ children }: { children: React.ReactNode }) 
       <body>
         <TRPCReactProvider>
           <header className="border-b border-slate-200 bg-white">
-            <nav className="mx-auto flex max-w-6xl items-center gap-6 px-6 py-3">
+            <nav className="mx-auto flex max-w-7xl items-center gap-6 px-6 py-3">
               <Link href="/" className="font-semibold tracking-tight text-slate-900">
                 merge-search
               </Link>
@@ -30,7 +31,7 @@ export default function RootLayout({ children }: { children: React.ReactNode }) 
               ))}
             </nav>
           </header>
-          <main className="mx-auto max-w-6xl px-6 py-8">{children}</main>
+          <main className="mx-auto max-w-7xl px-6 py-8">{children}</main>
         </TRPCReactProvider>
       </body>
     </html>

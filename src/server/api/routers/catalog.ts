@@ -92,24 +92,38 @@ export interface GpuInfo {
   memoryBytes: number;
 }
 
+/**
+ * `nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits` (e.g. "0, NVIDIA H100 80GB HBM3, 81559")
+ * as the engine numbers the GPUs: CUDA's view, only the CUDA_VISIBLE_DEVICES ones, renumbered from 0.
+ */
+export function parseNvidiaSmi(stdout: string, cudaVisibleDevices?: string): GpuInfo[] {
+  let gpus = stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [index, name, memory] = line.split(",").map((part) => part.trim());
+      return { id: Number(index), name: name || "GPU", memoryBytes: Number(memory) * 1024 * 1024 };
+    })
+    .filter((gpu) => Number.isInteger(gpu.id) && Number.isFinite(gpu.memoryBytes));
+  const visible = cudaVisibleDevices?.trim();
+  if (visible !== undefined && /^(\d+(,\d+)*)?$/.test(visible)) {
+    const order = visible === "" ? [] : visible.split(",").map(Number);
+    gpus = order.flatMap((index, id) => gpus.filter((gpu) => gpu.id === index).map((gpu) => ({ ...gpu, id })));
+  }
+  return gpus;
+}
+
 const exec = promisify(execFile);
 let gpuCache: { at: number; gpus: GpuInfo[] } | undefined;
 
-/** NVIDIA GPUs as nvidia-smi lists them (index, name, memory); none when it is absent. */
+/** NVIDIA GPUs (index, name, memory) from nvidia-smi; none when it is absent. Cached for a minute. */
 export async function detectGpus(): Promise<GpuInfo[]> {
   if (gpuCache && Date.now() - gpuCache.at < 60_000) return gpuCache.gpus;
   let gpus: GpuInfo[] = [];
   try {
     const { stdout } = await exec("nvidia-smi", ["--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"], { timeout: 5_000 });
-    gpus = stdout
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => {
-        const [index, name, memory] = line.split(",").map((part) => part.trim());
-        return { id: Number(index), name: name ?? "GPU", memoryBytes: Number(memory) * 1024 * 1024 };
-      })
-      .filter((gpu) => Number.isInteger(gpu.id));
+    gpus = parseNvidiaSmi(stdout, process.env.CUDA_VISIBLE_DEVICES);
   } catch {
     gpus = [];
   }
