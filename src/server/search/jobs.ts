@@ -2,7 +2,7 @@ import { listDevices } from "../../engine/merge";
 import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../../engine/search/config";
 import type { Db } from "../db/client";
 import { queue, QUEUES } from "../queue/boss";
-import { prepareSearch, SearchSetupError } from "./launch";
+import { prepareSearch, runIsExecuting, SearchSetupError } from "./launch";
 import { createRun, markRun, type RunOrigin } from "./run-store";
 
 export function visibleGpuCount() {
@@ -34,6 +34,8 @@ export async function cancelRun(db: Db, runId: string) {
 export async function resumeRun(db: Db, databaseUrl: string, runId: string) {
   const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true } });
   if (run.status !== "cancelled" && run.status !== "failed") throw new SearchSetupError(`run is ${run.status}; only cancelled or failed runs can be resumed`);
-  await db.run.update({ where: { id: runId }, data: { status: "queued", errorText: null } });
+  // A cancelled search finishes its current iteration first; resuming before it has let go would run it twice.
+  if (await runIsExecuting(databaseUrl, runId)) throw new SearchSetupError("the run is still finishing its current iteration; resume it in a moment");
+  await markRun(db, runId, "queued");
   await (await queue(databaseUrl)).send(QUEUES.run, { runId });
 }

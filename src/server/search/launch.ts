@@ -148,6 +148,19 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
 /** Config fields that may differ when a run is resumed: they do not change what the search computes. */
 const resumableDifferences = new Set(["gpus", "distributed", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
 
+/** Whether some process is executing the run right now (it holds the run's lock). */
+export async function runIsExecuting(url: string, runId: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`run:${runId}`]);
+    if (rows[0]?.locked) await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`run:${runId}`]);
+    return !rows[0]?.locked;
+  } finally {
+    await client.end();
+  }
+}
+
 async function holdRunLock(url: string, runId: string): Promise<pg.Client> {
   // A session lock: released when this process exits, even by kill -9, so a crashed run can be resumed.
   const client = new pg.Client({ connectionString: url });

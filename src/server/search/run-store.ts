@@ -45,12 +45,15 @@ export async function lastIterationIndex(db: Db, runId: string): Promise<number 
   return last?.index ?? null;
 }
 
-export async function markRun(db: Db, runId: string, status: "running" | "failed" | "cancelled" | "completed", extra: Prisma.RunUpdateInput = {}) {
+const statusTimes = {
+  queued: { finishedAt: null, errorText: null },
+  running: () => ({ startedAt: new Date(), finishedAt: null, errorText: null }),
+} as const;
+
+export async function markRun(db: Db, runId: string, status: "queued" | "running" | "failed" | "cancelled" | "completed", extra: Prisma.RunUpdateInput = {}) {
   await db.$transaction(async (tx) => {
-    await tx.run.update({
-      where: { id: runId },
-      data: { status, ...(status === "running" ? { startedAt: new Date(), finishedAt: null, errorText: null } : { finishedAt: new Date() }), ...extra },
-    });
+    const times = status === "queued" ? statusTimes.queued : status === "running" ? statusTimes.running() : { finishedAt: new Date() };
+    await tx.run.update({ where: { id: runId }, data: { status, ...times, ...extra } });
     await appendEvent(tx, runId, "status", { status, error: typeof extra.errorText === "string" ? extra.errorText : undefined });
   });
 }

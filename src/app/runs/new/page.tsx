@@ -51,8 +51,8 @@ const presets: Preset[] = [
   {
     id: "quick",
     label: "Quick demo",
-    description: "gsm8k, 8 dev / 8 test questions, 3 iterations, 8-token answers: under a minute on a CPU",
-    config: { evalType: "exact_match", dataset: "gsm8k", evalParams: '{"maxNewTokens": 8}', devQuestions: 8, testQuestions: 8, maxIteration: 3 },
+    description: "gsm8k, 8 dev / 8 test questions, 3 iterations, answers up to 16 tokens: under a minute on a CPU",
+    config: { evalType: "exact_match", dataset: "gsm8k", evalParams: '{"maxNewTokens": 16}', devQuestions: 8, testQuestions: 8, maxIteration: 3 },
     reset: true,
   },
   {
