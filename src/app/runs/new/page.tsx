@@ -47,6 +47,16 @@ interface Preset {
   reset?: boolean;
 }
 
+/** The Japanese-math story: task-arithmetic weights of the experts (recipe mode), greedy selection. */
+const japaneseMathSearch = {
+  evalType: "exact_match",
+  dataset: "mgsm_ja",
+  evalParams: '{"maxNewTokens": 16}',
+  mergeMethod: "task_arithmetic",
+  mergeParams: '{"base_model_idx": null}',
+  selection: "greedy",
+} as const;
+
 const presets: Preset[] = [
   {
     id: "quick",
@@ -67,12 +77,7 @@ const presets: Preset[] = [
     label: "Japanese math demo",
     description: "npm run demo: mgsm_ja, task arithmetic over per-expert coefficients (recipe mode), greedy selection, 40 dev questions, 6 iterations",
     config: {
-      evalType: "exact_match",
-      dataset: "mgsm_ja",
-      evalParams: '{"maxNewTokens": 16}',
-      mergeMethod: "task_arithmetic",
-      mergeParams: '{"base_model_idx": null}',
-      selection: "greedy",
+      ...japaneseMathSearch,
       devQuestions: 40,
       testQuestions: 200,
       maxIteration: 6,
@@ -84,12 +89,7 @@ const presets: Preset[] = [
     label: "Japanese math (README)",
     description: "The README's search: mgsm_ja, task arithmetic recipe, greedy, 100 dev questions, 30 iterations, patience 10",
     config: {
-      evalType: "exact_match",
-      dataset: "mgsm_ja",
-      evalParams: '{"maxNewTokens": 16}',
-      mergeMethod: "task_arithmetic",
-      mergeParams: '{"base_model_idx": null}',
-      selection: "greedy",
+      ...japaneseMathSearch,
       devQuestions: 100,
       maxIteration: 30,
       patience: 10,

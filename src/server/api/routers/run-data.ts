@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
+import type { QuestionResult } from "../../../engine/eval/types";
 import type { Db } from "../../db/client";
 
 /*
@@ -8,14 +9,7 @@ import type { Db } from "../../db/client";
  * questions beside them) and its log, always from the run's own rows and folder.
  */
 
-export interface QuestionResultRow {
-  index: number;
-  prediction: string;
-  answer?: string;
-  correct: boolean;
-  tokens: number;
-  score: number;
-}
+export type QuestionResultRow = QuestionResult;
 
 export interface BestResults {
   split: "dev" | "test";
