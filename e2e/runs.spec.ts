@@ -146,7 +146,7 @@ test("a search launched from the form streams live, survives a reload without ga
 });
 
 test("global_best downloads as a zip whose adapter parses and matches the experts' tensors", async ({ page, request }, testInfo) => {
-  test.skip(!firstRunId, "needs the run of the previous test");
+  expect(firstRunId, "needs the run launched by the previous test").toBeTruthy();
   await page.goto(`/runs/${firstRunId}`);
   const downloadPromise = page.waitForEvent("download");
   await page.getByTestId("download-global_best").click();
@@ -182,7 +182,7 @@ test("global_best downloads as a zip whose adapter parses and matches the expert
 });
 
 test("two runs compare side by side: curves, metrics, config diff, per-question diff", async ({ page }, testInfo) => {
-  test.skip(!firstRunId, "needs the run of the earlier test");
+  expect(firstRunId, "needs the run launched by an earlier test").toBeTruthy();
   test.setTimeout(360_000);
   secondRunId = await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
 
