@@ -117,11 +117,11 @@ export function flagOf(field: SearchConfigField): FlagMeta {
 export const searchConfigFields = Object.keys(searchConfigShape) as SearchConfigField[];
 
 /** "--step_length: must be positive" — issues named the way the user wrote them. */
-export function describeConfigIssues(error: z.ZodError, naming: "flag" | "field" = "flag"): string {
+export function describeConfigIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
       const field = issue.path[0] as SearchConfigField | undefined;
-      const name = field && field in searchConfigShape && naming === "flag" ? flagOf(field).flag : issue.path.join(".");
+      const name = field && field in searchConfigShape ? flagOf(field).flag : issue.path.join(".");
       return `${name || "config"}: ${issue.message}`;
     })
     .join("; ");

@@ -11,7 +11,7 @@ import type { VectorEvaluator } from "./bwr";
  */
 export class AdapterVectors {
   private readonly slices;
-  readonly scale: number;
+  private readonly scale: number;
 
   constructor(private readonly template: PeftAdapter) {
     this.slices = loraModuleSlices(template.layout);

@@ -18,7 +18,6 @@ export const EMBEDDED_DATABASE = "merge_search";
  */
 export interface EmbeddedPostgresHandle {
   url: string;
-  port: number;
   /** Stops the server unless other processes are still connected to it. */
   release(): Promise<"stopped" | "left-running">;
 }
@@ -199,7 +198,6 @@ export async function startOrAttachEmbeddedPostgres(dataDir: string): Promise<Em
 
   return {
     url,
-    port: server.port,
     async release() {
       if (!(await runningServer(dir))) return "stopped";
       const owner = Number(fs.existsSync(ownerFile) ? fs.readFileSync(ownerFile, "utf8") : NaN);
