@@ -27,6 +27,11 @@ std::string ms_cuda_device_name(int dev) {
   if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) return "unknown";
   return p.name;
 }
+std::string ms_cuda_pci_bus_id(int dev) {
+  char id[32] = {0};
+  if (cudaDeviceGetPCIBusId(id, sizeof id, dev) != cudaSuccess) return "";
+  return id;
+}
 std::string ms_cuda_alloc(int dev, uint64_t bytes, void** ptr) {
   MS_CU(cudaSetDevice(dev));
   MS_CU(cudaMalloc(ptr, bytes ? bytes : 4));

@@ -19,6 +19,8 @@ export interface NativeInfo {
   cudaDevices: number;
   cudaUnavailableReason: string | null;
   cudaDeviceNames: string[];
+  /** PCI address of each CUDA device ("0000:19:00.0"), in CUDA's numbering. */
+  cudaPciBusIds: string[];
   cpuThreads: number;
   cudaArchitectures?: string;
 }
