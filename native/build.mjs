@@ -26,6 +26,33 @@ function findNvcc() {
   return candidates.find((c) => c && existsSync(c)) ?? null;
 }
 
+// The Vulkan GPU-select layer (src/vk_gpu_select.c), when the headers were there to build it, as an implicit layer
+// under build/Release/vk-layer: a process whose XDG_DATA_DIRS starts with that folder loads it (see gpu-select.ts).
+const vulkanLayerLibrary = "libmerge_search_vk_gpu_select.so";
+function installVulkanLayer(built) {
+  const dir = path.join(here, "build/Release/vk-layer");
+  rmSync(dir, { recursive: true, force: true });
+  if (!existsSync(built)) {
+    console.log("[merge-native] no Vulkan headers (libvulkan-dev): GPU evaluation is limited to one GPU per machine");
+    return;
+  }
+  mkdirSync(path.join(dir, "vulkan/implicit_layer.d"), { recursive: true });
+  renameSync(built, path.join(dir, vulkanLayerLibrary));
+  const manifest = {
+    file_format_version: "1.0.0",
+    layer: {
+      name: "VK_LAYER_MERGESEARCH_gpu_select",
+      type: "GLOBAL",
+      library_path: `../../${vulkanLayerLibrary}`,
+      api_version: "1.3.0",
+      implementation_version: "1",
+      description: "Shows a process only the GPU whose UUID is MERGE_SEARCH_VK_DEVICE_UUID",
+      disable_environment: { MERGE_SEARCH_VK_GPU_SELECT_DISABLE: "1" },
+    },
+  };
+  writeFileSync(path.join(dir, "vulkan/implicit_layer.d/merge_search_gpu_select.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
 // Builds in a private folder and renames the addon into place, so concurrent installs never clobber each other.
 function build(nvcc) {
   let cmakeJs;
@@ -49,6 +76,7 @@ function build(nvcc) {
   if (ok) {
     mkdirSync(path.dirname(addonFile), { recursive: true });
     renameSync(built, addonFile);
+    installVulkanLayer(path.join(out, "Release", vulkanLayerLibrary));
   }
   rmSync(out, { recursive: true, force: true });
   return ok;

@@ -321,6 +321,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Array buses = Napi::Array::New(env, n);
   for (int i = 0; i < n; i++) buses.Set(i, Napi::String::New(env, ms_cuda_pci_bus_id(i)));
   o.Set("cudaPciBusIds", buses);
+  Napi::Array uuids = Napi::Array::New(env, n);
+  for (int i = 0; i < n; i++) uuids.Set(i, Napi::String::New(env, ms_cuda_uuid(i)));
+  o.Set("cudaUuids", uuids);
   o.Set("cpuThreads", Napi::Number::New(env, ms_cpu_threads()));
 #ifdef MS_CUDA_ARCHS
   o.Set("cudaArchitectures", Napi::String::New(env, MS_CUDA_ARCHS));

@@ -46,3 +46,5 @@ std::string ms_cuda_download(int dev, void* dst, const void* src, uint64_t bytes
 std::string ms_cuda_device_name(int dev);
 // "DDDD:BB:DD.F", the address other APIs (Vulkan, nvidia-smi) name the same GPU by; "" when unknown.
 std::string ms_cuda_pci_bus_id(int dev);
+// 32 hex digits; Vulkan reports the same deviceUUID for the same GPU. "" when unknown.
+std::string ms_cuda_uuid(int dev);

@@ -16,6 +16,7 @@ std::string ms_cuda_upload(int, void*, const void*, uint64_t) { return kNoCuda; 
 std::string ms_cuda_download(int, void*, const void*, uint64_t) { return kNoCuda; }
 std::string ms_cuda_device_name(int) { return ""; }
 std::string ms_cuda_pci_bus_id(int) { return ""; }
+std::string ms_cuda_uuid(int) { return ""; }
 std::string copy_cuda(int, const CopyArgs&) { return kNoCuda; }
 std::string lincomb_cuda(int, const LincombArgs&) { return kNoCuda; }
 std::string gta_cuda(int, GtaArgs&) { return kNoCuda; }

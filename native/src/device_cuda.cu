@@ -32,6 +32,18 @@ std::string ms_cuda_pci_bus_id(int dev) {
   if (cudaDeviceGetPCIBusId(id, sizeof id, dev) != cudaSuccess) return "";
   return id;
 }
+std::string ms_cuda_uuid(int dev) {
+  cudaDeviceProp p;
+  if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) return "";
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; i++) {
+    const unsigned char b = (unsigned char)p.uuid.bytes[i];
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
 std::string ms_cuda_alloc(int dev, uint64_t bytes, void** ptr) {
   MS_CU(cudaSetDevice(dev));
   MS_CU(cudaMalloc(ptr, bytes ? bytes : 4));

@@ -21,6 +21,8 @@ export interface NativeInfo {
   cudaDeviceNames: string[];
   /** PCI address of each CUDA device ("0000:19:00.0"), in CUDA's numbering. */
   cudaPciBusIds: string[];
+  /** Each CUDA device's UUID, 32 hex digits: Vulkan's deviceUUID of the same GPU. */
+  cudaUuids: string[];
   cpuThreads: number;
   cudaArchitectures?: string;
 }
