@@ -4,7 +4,6 @@
  */
 import { parseServerEnv, EnvError } from "../src/env";
 import { EvalDeviceError } from "../src/engine/eval/onnx";
-import { listDevices } from "../src/engine/merge";
 import { CliUsageError, parseSearchArgs, searchHelp } from "../src/engine/search/cli-args";
 import type { IterationRecord } from "../src/engine/search/bwr";
 import { createPrismaClient } from "../src/server/db/client";
@@ -12,6 +11,10 @@ import { openDatabase } from "../src/server/db/connection";
 import { evaluationBudget, executeSearch, prepareSearch, SearchSetupError } from "../src/server/search/launch";
 import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
+import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
+import { GpuEvaluatorPool, visibleGpus } from "../src/server/search/gpu-pool";
+
+await serveGpuEvaluationsIfForked();
 
 function fail(message: string, code = 2): never {
   console.error(`search: ${message}`);
@@ -28,7 +31,7 @@ let config;
 let prepared;
 try {
   config = parseSearchArgs(argv);
-  prepared = await prepareSearch(config, { gpuCount: listDevices().filter((device) => device.startsWith("cuda:")).length });
+  prepared = await prepareSearch(config, { gpus: visibleGpus() });
 } catch (error) {
   if (error instanceof CliUsageError || error instanceof SearchSetupError) fail(error.message);
   throw error;
@@ -44,7 +47,7 @@ try {
 const db = createPrismaClient(database.url);
 const budget = evaluationBudget(prepared);
 console.error(
-  `search ${config.name}: ${budget.population} candidates × ≤${config.maxIteration} iterations on ${prepared.devices.join(", ")}; ` +
+  `search ${config.name}: ${budget.population} candidates × ≤${config.maxIteration} iterations on ${prepared.gpus.length === 0 ? "the CPU" : prepared.gpus.map((gpu) => `GPU ${gpu.id} (${gpu.name})`).join(", ")}; ` +
     `${budget.devQuestions} dev questions per evaluation (at most ${budget.maxEvaluations} evaluations, ${budget.maxQuestions.toLocaleString("en")} questions)`,
 );
 
@@ -71,10 +74,11 @@ process.on("SIGINT", () => {
   void db.run.update({ where: { name: config!.name }, data: { status: "cancelled" } });
 });
 
+const gpuPool = prepared.gpus.length > 0 ? GpuEvaluatorPool.start(prepared.gpus, { environments: prepared.pinning }) : undefined;
 // A distributed search evaluates through the queue; this process takes its share like any worker.
-const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus }) : undefined;
+const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus, gpuPool }) : undefined;
 try {
-  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress });
+  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool });
   if (interactive) process.stderr.write("\n");
   if (result.status === "cancelled") {
     console.error(`search ${config.name}: stopped; run the same command again to resume`);
@@ -88,6 +92,7 @@ try {
   throw error;
 } finally {
   await evaluation?.stop();
+  await gpuPool?.close();
   await closeQueues();
   await db.$disconnect();
   await database.release();

@@ -9,7 +9,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { EnvError, parseServerEnv } from "../src/env";
 import { openDatabase } from "../src/server/db/connection";
-import { listDevices } from "../src/engine/merge";
+import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const nextBin = createRequire(import.meta.url).resolve("next/dist/bin/next");
@@ -30,6 +30,21 @@ function buildIfStale() {
   console.log(builtAt ? "Sources changed since the last build; rebuilding the dashboard…" : "Building the dashboard (first start)…");
   const build = spawnSync(process.execPath, [nextBin, "build"], { cwd: root, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
   if (build.status !== 0) throw new Error("next build failed (see above)");
+}
+
+/** Every GPU, when each can get its own evaluation process; otherwise GPU 0 alone (the reason is printed). */
+function everyUsableGpu(): string {
+  const visible = visibleGpus();
+  if (visible.length === 0) return "cpu";
+  const all = visible.map((gpu) => gpu.id).join(",");
+  try {
+    selectGpus(all, visible);
+    return all;
+  } catch (error) {
+    if (!(error instanceof GpuSelectionError)) throw error;
+    console.log(`worker: GPU 0 only: ${error.message}`);
+    return "0";
+  }
 }
 
 async function main() {
@@ -63,7 +78,7 @@ async function main() {
   }
 
   // Searches launched from the dashboard run in a worker beside it, on every GPU the merge addon sees.
-  const gpus = env.WORKER_GPUS === "auto" ? listDevices().filter((device) => device !== "cpu").map((device) => device.slice(5)).join(",") || "cpu" : env.WORKER_GPUS;
+  const gpus = env.WORKER_GPUS === "auto" ? everyUsableGpu() : env.WORKER_GPUS;
   worker =
     gpus === "none"
       ? undefined

@@ -9,10 +9,17 @@ import { createPrismaClient } from "../src/server/db/client";
 import { openDatabase } from "../src/server/db/connection";
 import { closeQueues } from "../src/server/queue/boss";
 import { startSearchWorker } from "../src/server/queue/worker";
+import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
+import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
+
+await serveGpuEvaluationsIfForked();
 
 const { values } = parseArgs({ options: { gpus: { type: "string", short: "g", default: "cpu" } } });
-if (!/^(cpu|\d+(,\d+)*)$/.test(values.gpus)) {
-  console.error(`worker: --gpus: expected "cpu" or GPU ids like 0,1, got "${values.gpus}"`);
+try {
+  selectGpus(values.gpus, visibleGpus());
+} catch (error) {
+  if (!(error instanceof GpuSelectionError)) throw error;
+  console.error(`worker: --gpus: ${error.message}`);
   process.exit(2);
 }
 

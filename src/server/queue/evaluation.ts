@@ -7,8 +7,8 @@ import { searchConfigSchema } from "../../engine/search/config";
 import { shares } from "../../engine/search/weights-space";
 import type { Db } from "../db/client";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
+import type { GpuEvaluatorPool } from "../search/gpu-pool";
 import { prepareSearch, searchSpace } from "../search/launch";
-import { visibleGpuCount } from "../search/jobs";
 import { queue, QUEUES } from "./boss";
 
 /** Announces a finished (or failed) evaluation task; the payload is the task id. */
@@ -90,44 +90,60 @@ export class QueueEvaluator implements VectorEvaluator {
 }
 
 /**
- * The worker's side: takes evaluation tasks of any search and runs them on this worker's devices, keeping
- * the latest searches' models loaded between iterations.
+ * The worker's side: takes evaluation tasks of any search and runs them on this worker's devices, one task
+ * per device at a time (on GPUs, in `gpuPool`'s process for that GPU), keeping the latest searches' models loaded.
  */
-export async function startEvaluationWorker({ db, databaseUrl, gpus, log = () => {} }: { db: Db; databaseUrl: string; gpus: string; log?: (line: string) => void }) {
+export async function startEvaluationWorker({
+  db,
+  databaseUrl,
+  gpus,
+  gpuPool,
+  log = () => {},
+}: {
+  db: Db;
+  databaseUrl: string;
+  /** "cpu" or GPU ids ("0,1"); GPU ids need the pool of their evaluation processes. */
+  gpus: string;
+  gpuPool?: GpuEvaluatorPool;
+  log?: (line: string) => void;
+}) {
+  if (gpus !== "cpu" && !gpuPool) throw new Error(`evaluation worker on GPUs ${gpus}: no pool of GPU evaluation processes was given`);
   const workerId = `${os.hostname()}:${process.pid}`;
   const devices = gpus === "cpu" ? ["cpu"] : gpus.split(",").map((id) => `gpu:${id}`);
   const heartbeat = () => db.worker.upsert({ where: { id: workerId }, create: { id: workerId, host: os.hostname(), devices }, update: { lastSeen: new Date() } });
   await heartbeat();
   const timer = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS);
 
-  const contexts = new Map<string, Promise<ReturnType<typeof searchSpace>>>();
-  const contextOf = (runId: string) => {
-    let context = contexts.get(runId);
-    if (!context) {
-      context = (async () => {
+  const evaluators = new Map<string, Promise<VectorEvaluator>>();
+  const evaluatorOf = (runId: string) => {
+    let evaluator = evaluators.get(runId);
+    if (!evaluator) {
+      evaluator = (async () => {
         const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
         const config = searchConfigSchema.parse({ ...(run.config as object), gpus });
-        const prepared = await prepareSearch(config, { gpuCount: visibleGpuCount() });
-        const runners = await Promise.all(prepared.devices.map((device) => OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device })));
         log(`evaluating for run ${run.name}`);
-        return searchSpace(prepared, runners);
+        // The GPU processes prepare the search themselves, once per search.
+        if (gpuPool) return gpuPool.evaluator(config, { spread: false });
+        const prepared = await prepareSearch(config, { gpus: [] });
+        const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "cpu" });
+        return searchSpace(prepared, [runner]).evaluator;
       })();
-      contexts.set(runId, context);
-      context.catch(() => contexts.delete(runId));
-      // Keep the two most recent searches' contexts.
-      for (const stale of [...contexts.keys()].slice(0, -2)) contexts.delete(stale);
+      evaluators.set(runId, evaluator);
+      evaluator.catch(() => evaluators.delete(runId));
+      // Keep the two most recent searches' evaluators.
+      for (const stale of [...evaluators.keys()].slice(0, -2)) evaluators.delete(stale);
     }
-    return context;
+    return evaluator;
   };
 
   const boss = await queue(databaseUrl);
-  const jobWorkerId = await boss.work<{ taskId: string }>(QUEUES.evaluate, { batchSize: 1, pollingIntervalSeconds: 0.5 }, async ([job]) => {
+  const runTask = async ([job]: Array<{ data: { taskId: string } }>) => {
     const task = await db.evalTask.findUnique({ where: { id: job!.data.taskId } });
     if (!task || task.status !== "pending") return;
     let outcome: { status: "done"; results: object } | { status: "failed"; error: string };
     try {
-      const space = await contextOf(task.runId);
-      const evaluations = await space.evaluator.evaluate(fromBytes(task.vectors, task.count, task.length), task.split);
+      const evaluator = await evaluatorOf(task.runId);
+      const evaluations = await evaluator.evaluate(fromBytes(task.vectors, task.count, task.length), task.split);
       outcome = { status: "done", results: evaluations };
     } catch (error) {
       outcome = { status: "failed", error: error instanceof Error ? error.message : String(error) };
@@ -136,13 +152,15 @@ export async function startEvaluationWorker({ db, databaseUrl, gpus, log = () =>
       db.evalTask.updateMany({ where: { id: task.id, status: "pending" }, data: { ...outcome, workerId, finishedAt: new Date() } }),
       db.$executeRaw`SELECT pg_notify(${EVAL_TASKS_CHANNEL}, ${task.id})`,
     ]);
-  });
+  };
+  // pg-boss runs one job at a time per work() subscription: one subscription per device.
+  const subscriptions = await Promise.all(devices.map(() => boss.work<{ taskId: string }>(QUEUES.evaluate, { batchSize: 1, pollingIntervalSeconds: 0.5 }, runTask)));
 
   return {
     workerId,
     async stop() {
       clearInterval(timer);
-      await boss.offWork(jobWorkerId);
+      await Promise.all(subscriptions.map((id) => boss.offWork({ id })));
       await db.worker.delete({ where: { id: workerId } }).catch(() => {});
     },
   };

@@ -1,7 +1,7 @@
 import { searchConfigSchema } from "../../engine/search/config";
 import type { Db } from "../db/client";
 import { executeSearch, prepareSearch } from "../search/launch";
-import { visibleGpuCount } from "../search/jobs";
+import { GpuEvaluatorPool, selectGpus, visibleGpus } from "../search/gpu-pool";
 import { markRun } from "../search/run-store";
 import { queue, QUEUES } from "./boss";
 import { startEvaluationWorker } from "./evaluation";
@@ -20,8 +20,11 @@ export interface WorkerOptions {
  */
 export async function startSearchWorker({ db, databaseUrl, gpus, log = console.log }: WorkerOptions): Promise<() => Promise<void>> {
   const boss = await queue(databaseUrl);
+  // One evaluation process per GPU for the worker's life, shared by its own searches and the queue's tasks.
+  const selection = selectGpus(gpus, visibleGpus());
+  const gpuPool = selection.gpus.length > 0 ? GpuEvaluatorPool.start(selection.gpus, { environments: selection.pinning }) : undefined;
   // Every worker also takes evaluation tasks, of its own searches and of searches running elsewhere.
-  const evaluation = await startEvaluationWorker({ db, databaseUrl, gpus, log });
+  const evaluation = await startEvaluationWorker({ db, databaseUrl, gpus, gpuPool, log });
   let current: { runId: string; finished: Promise<void> } | undefined;
   const workerId = await boss.work<{ runId: string }>(QUEUES.run, { batchSize: 1, pollingIntervalSeconds: 1 }, async ([job]) => {
     const runId = job!.data.runId;
@@ -36,8 +39,8 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
     let finish = () => {};
     current = { runId, finished: new Promise<void>((resolve) => (finish = resolve)) };
     try {
-      const prepared = await prepareSearch(config, { gpuCount: visibleGpuCount() });
-      const result = await executeSearch(db, databaseUrl, prepared, { origin: run.origin, onLog: (line) => log(`run ${run.name}: ${line}`) });
+      const prepared = await prepareSearch(config, { gpus: visibleGpus() });
+      const result = await executeSearch(db, databaseUrl, prepared, { origin: run.origin, gpuPool, onLog: (line) => log(`run ${run.name}: ${line}`) });
       log(`run ${run.name}: ${result.status}`);
     } catch (error) {
       // executeSearch records failures of a started search; this covers setup that failed before it.
@@ -56,7 +59,8 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
       await db.run.updateMany({ where: { id: running.runId, status: "running" }, data: { status: "cancelled" } });
       await running.finished;
     }
-    await boss.offWork(workerId);
+    await boss.offWork({ id: workerId });
     await evaluation.stop();
+    await gpuPool?.close();
   };
 }

@@ -1,13 +1,9 @@
-import { listDevices } from "../../engine/merge";
 import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../../engine/search/config";
 import type { Db } from "../db/client";
 import { queue, QUEUES } from "../queue/boss";
+import { visibleGpus } from "./gpu-pool";
 import { prepareSearch, runIsExecuting, SearchSetupError } from "./launch";
 import { createRun, markRun, type RunOrigin } from "./run-store";
-
-export function visibleGpuCount() {
-  return listDevices().filter((device) => device.startsWith("cuda:")).length;
-}
 
 /** Validates a search as the CLI would, records it as queued and hands it to a worker. */
 export async function enqueueSearch(db: Db, databaseUrl: string, input: SearchConfigInput, origin: RunOrigin): Promise<{ runId: string; config: SearchConfig }> {
@@ -17,7 +13,7 @@ export async function enqueueSearch(db: Db, databaseUrl: string, input: SearchCo
   if (await db.run.findUnique({ where: { name: config.name }, select: { id: true } })) {
     throw new SearchSetupError(`--name: a run named "${config.name}" exists; choose another name`);
   }
-  await prepareSearch(config, { gpuCount: visibleGpuCount() });
+  await prepareSearch(config, { gpus: visibleGpus() });
   const run = await createRun(db, config, origin);
   await (await queue(databaseUrl)).send(QUEUES.run, { runId: run.id });
   return { runId: run.id, config };

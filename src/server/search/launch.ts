@@ -5,7 +5,7 @@ import pg from "pg";
 import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../../engine/eval/evaluator";
 import { DatasetError } from "../../engine/eval/datasets";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
-import { OnnxDecoder, type EvalDevice } from "../../engine/eval/onnx";
+import { OnnxDecoder } from "../../engine/eval/onnx";
 import { checkAdapterFitsDecoder } from "../../engine/eval/peft-lora";
 import { AdapterShapeError } from "../../engine/eval/lora-runner";
 import { MergeParamsError, openDevice, parseMergeParams, planMerge } from "../../engine/merge";
@@ -19,6 +19,7 @@ import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-sp
 import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
 import type { Db } from "../db/client";
 import { QueueEvaluator } from "../queue/evaluation";
+import { GpuEvaluatorPool, GpuSelectionError, selectGpus, type GpuInfo } from "./gpu-pool";
 import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, type RunOrigin } from "./run-store";
 
 /** A search that cannot start; the message names the flag or file and what was expected. */
@@ -36,7 +37,9 @@ export interface PreparedSearch {
   adapters: AdapterVectors;
   decoder: string;
   baseFolder: string;
-  devices: EvalDevice[];
+  /** The GPUs that evaluate (none: the CPU), and the environment that pins each one's evaluation process. */
+  gpus: GpuInfo[];
+  pinning: Record<string, string>[];
 }
 
 export function datasetFile(dataset: string): string {
@@ -62,25 +65,15 @@ function decoderOf(baseFolder: string): string {
   return found;
 }
 
-function evalDevices(gpus: string, available: number): EvalDevice[] {
-  if (gpus === "cpu") return ["cpu"];
-  const ids = gpus.split(",").map(Number);
-  const missing = ids.filter((id) => id >= available);
-  if (missing.length > 0) {
-    throw new SearchSetupError(`--gpus: GPU ${missing.join(", ")} does not exist (${available === 0 ? "no GPU is visible on this machine; use -g cpu" : `GPUs here: ${[...Array(available).keys()].join(", ")}`})`);
-  }
-  return ids.map(() => "webgpu");
-}
-
 /** Checks everything a search needs before any work, so a mistake is one clear error. */
-export async function prepareSearch(config: SearchConfig, { gpuCount }: { gpuCount: number }): Promise<PreparedSearch> {
+export async function prepareSearch(config: SearchConfig, { gpus: visible }: { gpus: readonly GpuInfo[] }): Promise<PreparedSearch> {
   try {
     const merge = parseMergeParams(config.mergeMethod, config.mergeParams);
     const mode = searchMode(config);
     const task = prepareTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: JSON.parse(config.evalParams) });
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const { experts } = await loadExperts(expertDirs);
-    const devices = evalDevices(config.gpus, gpuCount);
+    const { gpus, pinning } = selectGpus(config.gpus, visible);
     const decoder = decoderOf(config.baseModel);
     const { shape } = await OnnxDecoder.load(decoder, "cpu");
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
@@ -95,7 +88,7 @@ export async function prepareSearch(config: SearchConfig, { gpuCount }: { gpuCou
         throw new SearchSetupError(`--merge_method: ${merge.method} has no per-expert weights for recipe mode to search (${error.message}); use --mode weights or a method with weights`);
       }
     }
-    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, devices };
+    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, gpus, pinning };
   } catch (error) {
     if (error instanceof MergeParamsError) throw new SearchSetupError(`--merge_method/--merge_params: ${error.message}`);
     if (error instanceof EvalConfigError) {
@@ -103,6 +96,7 @@ export async function prepareSearch(config: SearchConfig, { gpuCount }: { gpuCou
       throw new SearchSetupError(`${flag}: ${error.message.replace(/^params\./, "")}`);
     }
     if (error instanceof DatasetError) throw new SearchSetupError(`--dataset: ${error.message}`);
+    if (error instanceof GpuSelectionError) throw new SearchSetupError(`--gpus: ${error.message}`);
     if (error instanceof ExpertMismatchError || error instanceof TensorFileError || error instanceof AdapterShapeError) throw new SearchSetupError(`--initial_expert_directory: ${error.message}`);
     throw error;
   }
@@ -198,7 +192,13 @@ export async function executeSearch(
   db: Db,
   databaseUrl: string,
   prepared: PreparedSearch,
-  options: { origin: RunOrigin; onIteration?: (record: IterationRecord) => void; onLog?: (line: string) => void },
+  options: {
+    origin: RunOrigin;
+    onIteration?: (record: IterationRecord) => void;
+    onLog?: (line: string) => void;
+    /** The evaluation processes of `prepared.gpus` when the caller keeps them between searches; else started here. */
+    gpuPool?: GpuEvaluatorPool;
+  },
 ): Promise<{ runId: string; status: "completed" | "cancelled"; metrics?: FinalMetrics; folder: string }> {
   const { config } = prepared;
   const existing = await db.run.findUnique({ where: { name: config.name } });
@@ -211,14 +211,16 @@ export async function executeSearch(
   const run = existing ?? (await createRun(db, config, options.origin));
   const lock = await holdRunLock(databaseUrl, run.id);
   const folder = new RunFolder(config.outputRoot, config.name);
+  let ownPool: GpuEvaluatorPool | undefined;
   try {
     await db.run.update({ where: { id: run.id }, data: { outputDir: folder.dir } });
     const lastIndex = await lastIterationIndex(db, run.id);
     if (lastIndex === null) folder.create(config);
     await markRun(db, run.id, "running");
 
-    // Distributed searches evaluate through the queue, so they load no model here.
-    const runners = config.distributed === 1 ? [] : await Promise.all(prepared.devices.map((device) => OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device })));
+    // Distributed searches evaluate through the queue, GPU searches in one process per GPU: neither loads a model here.
+    const onCpu = config.distributed !== 1 && prepared.gpus.length === 0;
+    const runners = onCpu ? [await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "cpu" })] : [];
     const space = searchSpace(prepared, runners);
     const size = populationSize(prepared, space.recipe);
     const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
@@ -245,7 +247,12 @@ export async function executeSearch(
       log(line);
       options.onLog?.(line);
     };
-    const evaluator = config.distributed === 1 ? new QueueEvaluator(db, databaseUrl, run.id) : space.evaluator;
+    const evaluator =
+      config.distributed === 1
+        ? new QueueEvaluator(db, databaseUrl, run.id)
+        : onCpu
+          ? space.evaluator
+          : (options.gpuPool ?? (ownPool = GpuEvaluatorPool.start(prepared.gpus, { environments: prepared.pinning }))).evaluator(config);
     const result = await runBwrSearch({ config, population, evaluator, sink, resume });
     if (result.stopped === "requested") {
       await markRun(db, run.id, "cancelled");
@@ -270,6 +277,7 @@ export async function executeSearch(
     await markRun(db, run.id, "failed", { errorText: error instanceof Error ? error.message : String(error) }).catch(() => {});
     throw error;
   } finally {
+    await ownPool?.close();
     await lock.end().catch(() => {});
   }
 }

@@ -1,0 +1,53 @@
+import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
+import type { VectorEvaluator } from "../../engine/search/bwr";
+import type { SearchConfig } from "../../engine/search/config";
+import { GPU_EVALUATOR_ROLE, visibleGpus, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
+import { prepareSearch, searchSpace } from "./launch";
+
+export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<VectorEvaluator>;
+
+/** The search's evaluator on this process's GPU: its model loaded once per search, merges on cuda:`gpu`. */
+async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<VectorEvaluator> {
+  const prepared = await prepareSearch({ ...config, gpus: String(gpu) }, { gpus: visibleGpus() });
+  const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "webgpu" });
+  return searchSpace(prepared, [runner]).evaluator;
+}
+
+/** Answers a GpuEvaluatorPool's requests until the parent process goes away. */
+export function serveEvaluations(factory: EvaluatorFactory): Promise<never> {
+  const gpu = Number(process.env[GPU_EVALUATOR_ROLE]);
+  const evaluators = new Map<string, Promise<VectorEvaluator>>();
+  const evaluatorFor = (config: SearchConfig) => {
+    const key = JSON.stringify(config);
+    let evaluator = evaluators.get(key);
+    if (!evaluator) {
+      evaluator = factory(config, gpu);
+      evaluators.set(key, evaluator);
+      evaluator.catch(() => evaluators.delete(key));
+      // Keep the two most recent searches' models loaded.
+      for (const stale of [...evaluators.keys()].slice(0, -2)) evaluators.delete(stale);
+    }
+    return evaluator;
+  };
+  process.on("message", async (request: EvaluationRequest) => {
+    let reply: EvaluationReply;
+    try {
+      const evaluator = await evaluatorFor(request.config);
+      reply = { id: request.id, evaluations: await evaluator.evaluate(request.vectors, request.split) };
+    } catch (error) {
+      reply = { id: request.id, error: error instanceof Error ? error.message : String(error) };
+    }
+    process.send!(reply);
+  });
+  process.on("disconnect", () => process.exit(0));
+  return new Promise<never>(() => {});
+}
+
+/**
+ * Every program that can start a GPU search calls this first: in a process forked as a GPU evaluator it
+ * serves evaluations and never returns; anywhere else it returns at once.
+ */
+export async function serveGpuEvaluationsIfForked(): Promise<void> {
+  if (process.env[GPU_EVALUATOR_ROLE] === undefined || !process.send) return;
+  await serveEvaluations(searchEvaluatorOnGpu);
+}
