@@ -64,6 +64,9 @@ export const searchConfigShape = {
   optimizer: flagged(z.enum(["bwr", "random"]).default("bwr"), {
     flag: "--optimizer", group: "merge", help: "recipe mode only: bwr, or random search within --recipe_bounds at the same evaluation budget (a baseline)",
   }),
+  recipeWeights: flagged(z.enum(["expert", "layer"]).default("expert"), {
+    flag: "--recipe_weights", group: "merge", help: "recipe mode: one weight per expert, or one per expert and decoder layer (exported as mergekit per-layer filters)",
+  }),
   recipeBounds: flagged(z.string().regex(/^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/, "expected LOW,HIGH, e.g. 0,1.5").default("0,1.5"), {
     flag: "--recipe_bounds", group: "merge", help: "recipe mode: range of each weight for random search",
   }),
@@ -87,6 +90,13 @@ export const searchConfigSchema = z.strictObject(searchConfigShape).superRefine(
   }
   if (config.optimizer === "random" && config.mode === "weights") {
     ctx.addIssue({ code: "custom", path: ["optimizer"], message: "random search runs in recipe mode only (--mode recipe or auto)" });
+  }
+  if (config.recipeWeights === "layer" && config.mode === "weights") {
+    ctx.addIssue({ code: "custom", path: ["recipeWeights"], message: "per-layer weights are a recipe-mode setting (--mode recipe or auto)" });
+  }
+  if (config.recipeWeights === "layer" && config.resetRule === "random") {
+    // The experts weigh every layer alike, and BWR's moves and Random·r3 only scale and add whole recipes.
+    ctx.addIssue({ code: "custom", path: ["recipeWeights"], message: "per-layer weights need --reset_rule bounds: with the seed's reset every layer would keep the same weights" });
   }
   const [low, high] = config.recipeBounds.split(",").map(Number);
   if (!(low! < high!)) ctx.addIssue({ code: "custom", path: ["recipeBounds"], message: `expected LOW below HIGH, got ${config.recipeBounds}` });

@@ -9,14 +9,19 @@ import { evaluateOnRunners, type QuestionLimits } from "./weights-space";
 
 /*
  * Recipe mode (as evolutionary model merging): a candidate is the vector of merge weights, one per expert
- * (the base model excluded), and the adapter it stands for is the merge method applied to the experts with
- * those weights. Linear methods are evaluated exactly and cheaply as one stacked LoRA of rank r·k; the
- * others merge the experts' full weight deltas (B·A) on the merge device and feed the result as a LoRA whose
- * A is the identity.
+ * (the base model excluded), or one per expert and decoder layer, and the adapter it stands for is the merge
+ * method applied to the experts with those weights. Linear methods are evaluated exactly and cheaply as one
+ * stacked LoRA of rank r·k; the others merge the experts' full weight deltas (B·A) on the merge device, a
+ * layer at a time when the weights differ by layer, and feed the result as a LoRA whose A is the identity.
  */
+
+/** One weight per expert, or one per expert and layer (layer-major: all experts' weights of layer 0 first). */
+export type RecipeWeights = "expert" | "layer";
 
 interface ModuleInfo {
   key: string;
+  /** Position of its decoder layer among the adapter's layers (0 when the weights are per expert). */
+  group: number;
   inFeatures: number;
   outFeatures: number;
   /** PEFT tensor names of this module's A and B, from the experts' files. */
@@ -27,53 +32,70 @@ export class RecipeSpace {
   private readonly params: Record<string, unknown>;
   private readonly modules: ModuleInfo[];
   private readonly factors: LoraWeights[];
-  private deltas?: { layout: Layout; tensors: Awaited<ReturnType<MergeDevice["upload"]>>[] };
+  /** Per group of modules sharing weights: the experts' full deltas on the merge device. */
+  private deltas?: Array<{ modules: ModuleInfo[]; layout: Layout; tensors: Awaited<ReturnType<MergeDevice["upload"]>>[] }>;
   /** Models of the merge, in registry order; the base model (if any) has no weight of its own. */
   readonly weighted: number[];
+  /** The decoder layers (as numbered in the tensor names) that get weights of their own; [] per expert. */
+  readonly layers: number[];
 
   constructor(
     private readonly experts: readonly PeftAdapter[],
     readonly method: string,
     params: Record<string, unknown>,
     private readonly device: MergeDevice,
+    readonly weights: RecipeWeights = "expert",
   ) {
     this.params = params;
     const { plan } = planMerge(method, params, experts.length);
     this.weighted = "models" in plan ? plan.models : [...experts.keys()];
     const slices = loraModuleSlices(experts[0]!.layout);
     this.factors = experts.map((expert) => loraWeights(slices, expert.data, loraScale(expert.config)));
+    const layerOf = (key: string) => Number(key.split(".")[0]);
+    this.layers = weights === "layer" ? [...new Set(slices.map((slice) => layerOf(slice.key)))].sort((a, b) => a - b) : [];
     this.modules = slices.map((slice) => {
       const entryAt = (offset: number) => experts[0]!.layout.entries.find((entry) => entry.offset === offset)!;
       const A = entryAt(slice.a.offset);
       const B = entryAt(slice.b.offset);
-      return { key: slice.key, inFeatures: A.shape[1]!, outFeatures: B.shape[0]!, names: { A: A.name, B: B.name } };
+      const group = weights === "layer" ? this.layers.indexOf(layerOf(slice.key)) : 0;
+      return { key: slice.key, group, inFeatures: A.shape[1]!, outFeatures: B.shape[0]!, names: { A: A.name, B: B.name } };
     });
   }
 
+  /** Groups of modules that share one set of per-expert weights: the layers, or everything. */
+  private get groups() {
+    return Math.max(1, this.layers.length);
+  }
+
   get dimension() {
-    return this.weighted.length;
+    return this.weighted.length * this.groups;
   }
 
-  /** Each expert on its own: weight 1 for it, 0 for the others. */
+  /** Each expert on its own: weight 1 for it (at every layer), 0 for the others. */
   initialRecipes(): Float32Array[] {
-    return this.weighted.map((_, index) => Float32Array.from(this.weighted, (__, j) => (j === index ? 1 : 0)));
+    return this.weighted.map((_, index) => Float32Array.from({ length: this.dimension }, (__, j) => (j % this.weighted.length === index ? 1 : 0)));
   }
 
-  private planFor(recipe: Float32Array) {
-    return planMerge(this.method, { ...this.params, weights: Array.from(recipe) }, this.experts.length).plan;
+  private weightsOf(recipe: Float32Array, group: number): Float32Array {
+    return recipe.subarray(group * this.weighted.length, (group + 1) * this.weighted.length);
+  }
+
+  private planFor(weights: Float32Array) {
+    return planMerge(this.method, { ...this.params, weights: Array.from(weights) }, this.experts.length).plan;
   }
 
   async materialize(recipe: Float32Array): Promise<LoraWeights> {
-    const plan = this.planFor(recipe);
-    const coefficients = linearCoefficients(plan, this.experts.length);
-    return coefficients ? this.stacked(coefficients) : this.merged(plan);
+    const plans = Array.from({ length: this.groups }, (_, group) => this.planFor(this.weightsOf(recipe, group)));
+    const coefficients = plans.map((plan) => linearCoefficients(plan, this.experts.length));
+    return coefficients.every((c) => c !== null) ? this.stacked(coefficients as ArrayLike<number>[]) : this.merged(plans);
   }
 
-  /** Σ c_i B_i A_i as one LoRA: A rows c_i·s_i·A_i stacked, B columns B_i side by side (exact). */
-  private stacked(coefficients: ArrayLike<number>): LoraWeights {
-    const used = [...this.experts.keys()].filter((index) => coefficients[index] !== 0);
+  /** Σ c_i B_i A_i as one LoRA (c per module group): A rows c_i·s_i·A_i stacked, B columns B_i side by side (exact). */
+  private stacked(coefficientsByGroup: ArrayLike<number>[]): LoraWeights {
     const modules = new Map<string, { rank: number; A: Float32Array; B: Float32Array }>();
-    for (const { key, inFeatures, outFeatures } of this.modules) {
+    for (const { key, group, inFeatures, outFeatures } of this.modules) {
+      const coefficients = coefficientsByGroup[group]!;
+      const used = [...this.experts.keys()].filter((index) => coefficients[index] !== 0);
       const parts = used.map((index) => ({ factor: this.factors[index]!.modules.get(key)!, weight: coefficients[index]! * this.factors[index]!.scale }));
       const rank = Math.max(1, parts.reduce((sum, part) => sum + part.factor.rank, 0));
       const A = new Float32Array(rank * inFeatures);
@@ -91,42 +113,51 @@ export class RecipeSpace {
 
   private async expertDeltas() {
     if (!this.deltas) {
-      const layout = makeLayout(this.modules.map((module) => ({ name: module.key, shape: [module.outFeatures, module.inFeatures] })));
-      const tensors = [];
-      for (const factors of this.factors) {
-        const flat = new Float32Array(layout.size);
-        this.modules.forEach((module, index) => {
-          const { A, B, rank } = factors.modules.get(module.key)!;
-          const offset = layout.entries[index]!.offset;
-          for (let out = 0; out < module.outFeatures; out += 1) {
-            for (let r = 0; r < rank; r += 1) {
-              const b = B[out * rank + r]! * factors.scale;
-              if (b === 0) continue;
-              const row = offset + out * module.inFeatures;
-              for (let k = 0; k < module.inFeatures; k += 1) flat[row + k] = flat[row + k]! + b * A[r * module.inFeatures + k]!;
-            }
-          }
-        });
-        tensors.push(await this.device.upload(flat));
+      this.deltas = [];
+      for (let group = 0; group < this.groups; group += 1) {
+        const modules = this.modules.filter((module) => module.group === group);
+        this.deltas.push({ modules, ...(await this.uploadDeltas(modules)) });
       }
-      this.deltas = { layout, tensors };
     }
     return this.deltas;
   }
 
-  /** A non-linear merge of the full deltas ΔW, fed back as A = I (rank in_features), B = ΔW: exact too. */
-  private async merged(plan: ReturnType<RecipeSpace["planFor"]>): Promise<LoraWeights> {
-    const { layout, tensors } = await this.expertDeltas();
-    const merged = await this.device.mergePlan(plan, tensors, layout);
-    const delta = await merged.download();
-    merged.free();
+  private async uploadDeltas(modules: ModuleInfo[]) {
+    const layout = makeLayout(modules.map((module) => ({ name: module.key, shape: [module.outFeatures, module.inFeatures] })));
+    const tensors = [];
+    for (const factors of this.factors) {
+      const flat = new Float32Array(layout.size);
+      modules.forEach((module, index) => {
+        const { A, B, rank } = factors.modules.get(module.key)!;
+        const offset = layout.entries[index]!.offset;
+        for (let out = 0; out < module.outFeatures; out += 1) {
+          for (let r = 0; r < rank; r += 1) {
+            const b = B[out * rank + r]! * factors.scale;
+            if (b === 0) continue;
+            const row = offset + out * module.inFeatures;
+            for (let k = 0; k < module.inFeatures; k += 1) flat[row + k] = flat[row + k]! + b * A[r * module.inFeatures + k]!;
+          }
+        }
+      });
+      tensors.push(await this.device.upload(flat));
+    }
+    return { layout, tensors };
+  }
+
+  /** A non-linear merge of the full deltas ΔW (a plan per module group), fed back as A = I (rank in_features), B = ΔW: exact too. */
+  private async merged(plans: ReturnType<RecipeSpace["planFor"]>[]): Promise<LoraWeights> {
     const modules = new Map<string, { rank: number; A: Float32Array; B: Float32Array }>();
-    this.modules.forEach((module, index) => {
-      const identity = new Float32Array(module.inFeatures * module.inFeatures);
-      for (let k = 0; k < module.inFeatures; k += 1) identity[k * module.inFeatures + k] = 1;
-      const { offset, size } = layout.entries[index]!;
-      modules.set(module.key, { rank: module.inFeatures, A: identity, B: delta.slice(offset, offset + size) });
-    });
+    for (const [group, { modules: members, layout, tensors }] of (await this.expertDeltas()).entries()) {
+      const merged = await this.device.mergePlan(plans[group]!, tensors, layout);
+      const delta = await merged.download();
+      merged.free();
+      members.forEach((module, index) => {
+        const identity = new Float32Array(module.inFeatures * module.inFeatures);
+        for (let k = 0; k < module.inFeatures; k += 1) identity[k * module.inFeatures + k] = 1;
+        const { offset, size } = layout.entries[index]!;
+        modules.set(module.key, { rank: module.inFeatures, A: identity, B: delta.slice(offset, offset + size) });
+      });
+    }
     return { scale: 1, modules };
   }
 
@@ -154,19 +185,26 @@ export class RecipeSpace {
     const layout = makeLayout(sorted);
     const data = new Float32Array(layout.size);
     sorted.forEach((tensor, index) => data.set(tensor.data, layout.entries[index]!.offset));
-    const ranks = new Map(this.modules.map((module) => [module.key.split(".")[1]!, weights.modules.get(module.key)!.rank]));
+    // Keyed by module path (model.layers.N.self_attn.q_proj): with per-layer weights one module type's rank varies by layer.
+    const modulePath = (tensorName: string) => tensorName.replace(/^base_model\.model\./, "").replace(/\.lora_A\.weight$/, "");
+    const ranks = new Map(this.modules.map((module) => [modulePath(module.names.A), weights.modules.get(module.key)!.rank]));
     const rank = Math.max(...ranks.values());
     const rankPattern = Object.fromEntries([...ranks].filter(([, value]) => value !== rank));
     const config = { ...this.experts[0]!.config, r: rank, lora_alpha: rank, use_rslora: false, ...(Object.keys(rankPattern).length ? { rank_pattern: rankPattern, alpha_pattern: rankPattern } : {}) };
     await savePeftAdapter(dir, { config, layout, data, metadata: { format: "pt", ...metadata } });
   }
 
-  /** The recipe in mergekit's YAML form. */
+  /** The recipe in mergekit's YAML form; per-layer weights as mergekit's conditional parameters (filters on tensor names). */
   toYaml(recipe: Float32Array, expertDirs: readonly string[], baseModel: string): string {
     const base = "base_model_idx" in this.params ? (this.params.base_model_idx as number | null) : null;
     const extra = Object.entries(this.params).filter(([key]) => key !== "weights" && key !== "base_model_idx");
     const lines = [`merge_method: ${this.method}`, `base_model: ${base === null ? baseModel : expertDirs[base]}`, "models:"];
-    this.weighted.forEach((model, index) => lines.push(`  - model: ${expertDirs[model]}`, "    parameters:", `      weight: ${Number(recipe[index]!.toPrecision(6))}`));
+    const number = (value: number) => Number(value.toPrecision(6));
+    this.weighted.forEach((model, index) => {
+      lines.push(`  - model: ${expertDirs[model]}`, "    parameters:");
+      if (this.layers.length === 0) lines.push(`      weight: ${number(recipe[index]!)}`);
+      else lines.push("      weight:", ...this.layers.flatMap((layer, group) => [`        - filter: layers.${layer}.`, `          value: ${number(this.weightsOf(recipe, group)[index]!)}`]));
+    });
     if (extra.length) lines.push("parameters:", ...extra.map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`));
     lines.push("dtype: float32", "");
     return lines.join("\n");

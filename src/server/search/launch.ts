@@ -70,6 +70,9 @@ export async function prepareSearch(config: SearchConfig, { gpus: visible }: { g
   try {
     const merge = parseMergeParams(config.mergeMethod, config.mergeParams);
     const mode = searchMode(config);
+    if (mode === "weights" && config.recipeWeights === "layer") {
+      throw new SearchSetupError(`--recipe_weights: per-layer weights need recipe mode, and ${config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights"}; use --mode recipe`);
+    }
     const task = prepareTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: JSON.parse(config.evalParams) });
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const { experts } = await loadExperts(expertDirs);
@@ -104,7 +107,7 @@ export async function prepareSearch(config: SearchConfig, { gpus: visible }: { g
 
 function populationSize(prepared: PreparedSearch, space?: RecipeSpace) {
   if (prepared.config.populateInitialExperts === 1) return prepared.config.initialExpertsNum!;
-  return prepared.mode === "recipe" ? (space?.dimension ?? prepared.experts.length - (prepared.merge.params.base_model_idx == null ? 0 : 1)) : prepared.experts.length;
+  return prepared.mode === "recipe" ? (space?.weighted.length ?? prepared.experts.length - (prepared.merge.params.base_model_idx == null ? 0 : 1)) : prepared.experts.length;
 }
 
 export function evaluationBudget(prepared: PreparedSearch) {
@@ -128,7 +131,7 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
       recipe: undefined,
     };
   }
-  const recipe = new RecipeSpace(prepared.experts, prepared.merge.method, prepared.merge.params, mergeDeviceOf(prepared.config));
+  const recipe = new RecipeSpace(prepared.experts, prepared.merge.method, prepared.merge.params, mergeDeviceOf(prepared.config), prepared.config.recipeWeights);
   const initial = recipe.initialRecipes();
   return {
     initial,

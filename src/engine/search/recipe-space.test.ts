@@ -1,0 +1,95 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { openDevice } from "../merge";
+import { makeLayout, type PeftAdapter } from "../tensors";
+import { searchConfigSchema } from "./config";
+import { RecipeSpace } from "./recipe-space";
+
+/** A two-layer LoRA (q_proj 6→4, rank 2 per layer) with seeded values; expert `seed` differs from the others. */
+function expert(seed: number): PeftAdapter {
+  const tensors = [0, 1].flatMap((layer) => [
+    { name: `base_model.model.model.layers.${layer}.self_attn.q_proj.lora_A.weight`, shape: [2, 6] },
+    { name: `base_model.model.model.layers.${layer}.self_attn.q_proj.lora_B.weight`, shape: [4, 2] },
+  ]);
+  const layout = makeLayout(tensors);
+  let state = seed * 7919 + 1;
+  const data = Float32Array.from({ length: layout.size }, () => ((state = (state * 48271) % 2147483647) / 2147483647) * 2 - 1);
+  return { dir: `expert${seed}`, config: { peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: ["q_proj"] }, layout, data, dtypes: layout.entries.map(() => "F32") };
+}
+const experts = [expert(1), expert(2), expert(3)];
+const device = openDevice("cpu");
+
+/** B·A of every module of a materialized recipe: what the adapter does, whatever its rank. */
+async function deltas(space: RecipeSpace, recipe: number[]) {
+  const weights = await space.materialize(Float32Array.from(recipe));
+  return new Map(
+    [...weights.modules].map(([key, { rank, A, B }]) => {
+      const delta = new Float64Array(4 * 6);
+      for (let out = 0; out < 4; out += 1) for (let r = 0; r < rank; r += 1) for (let k = 0; k < 6; k += 1) delta[out * 6 + k]! += weights.scale * B[out * rank + r]! * A[r * 6 + k]!;
+      return [key, Array.from(delta, (value) => Number(value.toFixed(5)))];
+    }),
+  );
+}
+
+describe.each([
+  ["task_arithmetic", { base_model_idx: null }],
+  ["ties", { base_model_idx: null, density: 0.5 }],
+])("RecipeSpace with per-layer weights, %s", (method, params) => {
+  const perExpert = new RecipeSpace(experts, method, params, device);
+  const perLayer = new RecipeSpace(experts, method, params, device, "layer");
+
+  it("has one weight per expert and layer, and starts from each expert alone at every layer", () => {
+    expect(perLayer.layers).toEqual([0, 1]);
+    expect(perLayer.dimension).toBe(6);
+    expect(perLayer.initialRecipes().map((recipe) => Array.from(recipe))).toEqual([
+      [1, 0, 0, 1, 0, 0],
+      [0, 1, 0, 0, 1, 0],
+      [0, 0, 1, 0, 0, 1],
+    ]);
+  });
+
+  it("gives each layer the merge of its own weights", async () => {
+    const layer0 = [0.7, 0.2, -0.4];
+    const layer1 = [0.1, 1.3, 0.5];
+    const mixed = await deltas(perLayer, [...layer0, ...layer1]);
+    expect(mixed.get("0.q_proj")).toEqual((await deltas(perExpert, layer0)).get("0.q_proj"));
+    expect(mixed.get("1.q_proj")).toEqual((await deltas(perExpert, layer1)).get("1.q_proj"));
+    expect(mixed.get("0.q_proj")).not.toEqual((await deltas(perExpert, layer1)).get("0.q_proj"));
+  });
+});
+
+describe("RecipeSpace exports per-layer weights", () => {
+  const space = new RecipeSpace(experts, "task_arithmetic", { base_model_idx: null }, device, "layer");
+  const recipe = Float32Array.of(0.5, 0.25, 0, 1, 0, 0);
+
+  it("as mergekit's conditional parameters, a filter per layer", () => {
+    const yaml = space.toYaml(recipe, ["e1", "e2", "e3"], "base");
+    expect(yaml).toContain(["  - model: e1", "    parameters:", "      weight:", "        - filter: layers.0.", "          value: 0.5", "        - filter: layers.1.", "          value: 1"].join("\n"));
+    expect(yaml).toContain(["  - model: e2", "    parameters:", "      weight:", "        - filter: layers.0.", "          value: 0.25", "        - filter: layers.1.", "          value: 0"].join("\n"));
+  });
+
+  it("as a PEFT adapter whose rank_pattern names each module that differs from the largest rank", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "recipe-layer-"));
+    await space.save(recipe, dir);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "adapter_config.json"), "utf8"));
+    // Layer 0 stacks two experts (rank 4), layer 1 one (rank 2).
+    expect(config.r).toBe(4);
+    expect(config.rank_pattern).toEqual({ "model.layers.1.self_attn.q_proj": 2 });
+  });
+});
+
+describe("--recipe_weights layer", () => {
+  const base = { name: "x", evalType: "exact_match", dataset: "mgsm_ja", mergeMethod: "task_arithmetic", recipeWeights: "layer" };
+  const issues = (input: object) => {
+    const parsed = searchConfigSchema.safeParse(input);
+    return parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  };
+
+  it("needs resets that can give layers different weights, and recipe mode", () => {
+    expect(issues({ ...base, resetRule: "bounds" })).toEqual([]);
+    expect(issues(base)).toEqual(["recipeWeights: per-layer weights need --reset_rule bounds: with the seed's reset every layer would keep the same weights"]);
+    expect(issues({ ...base, resetRule: "bounds", mode: "weights" })).toEqual(["recipeWeights: per-layer weights are a recipe-mode setting (--mode recipe or auto)"]);
+  });
+});
