@@ -40,6 +40,8 @@ export function serveEvaluations(factory: EvaluatorFactory): Promise<never> {
     process.send!(reply);
   });
   process.on("disconnect", () => process.exit(0));
+  // Ctrl-C in a terminal reaches the whole process group: the parent decides (finish the iteration, then stop us).
+  process.on("SIGINT", () => {});
   return new Promise<never>(() => {});
 }
 
