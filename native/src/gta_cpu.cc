@@ -1,184 +1,813 @@
 #include "gta_elem.h"
 #include "simd.h"
 #include <algorithm>
-#include <functional>
-#include <numeric>
 #include <cmath>
 #include <cstring>
+#include <map>
 
-static constexpr uint64_t STEP = 1 << 14;
+// The CPU kernel works tile by tile: a tile is a whole tensor (top-k methods: thresholds need the tensor), whole rows
+// of one tensor (DELLA: ranks are per row), or a chunk of one tensor (the rest). A thread does every pass a tile
+// needs while the tile is in its caches (selection, ranks, then the fused merge), so each input is read from DRAM
+// once; threads take tiles, not elements of one pass. The per-element decisions and the order of the double
+// additions are those of gta_elem (gta_elem.h), so the CPU and CUDA kernels give bit-identical results.
 
-// k-th largest (1-based) of |x - base| over one tensor, as float32 magnitudes; k == 0 gives +inf, k >= size 0
-// (keep all). Non-negative floats order like their bit patterns: one pass builds a histogram of the top 16 bits,
-// the bin holding the k-th largest is found by a scan from the top, and only that bin's keys are selected exactly.
-static void topk_thresholds(const GtaArgs& a, std::vector<float>& lo, std::vector<float>& hi) {
-  const size_t N = a.x.size(), S = a.segOffsets.size() - 1;
-  lo.assign(N * S, INFINITY); hi.assign(N * S, INFINITY);
-  ms_parallel_for(N * S, [&](uint64_t q) {
-    const size_t i = q / S, s = q % S;
-    const uint64_t st = a.segOffsets[s], en = a.segOffsets[s + 1], len = en - st;
-    if (len == 0) return;
-    const uint64_t ks[2] = {a.kLo[q], a.kHi[q]};
-    float res[2];
-    bool need = false;
-    for (int t = 0; t < 2; t++) {
-      if (ks[t] == 0) res[t] = INFINITY;
-      else if (ks[t] >= len) res[t] = 0.0f;
-      else need = true;
-    }
-    if (need) {
-      std::vector<uint32_t> keys(len), hist(65536, 0u), cand;
-      const float* x = a.x[i] + st;
-      const float* b = a.base ? a.base + st : nullptr;
-      for (uint64_t j = 0; j < len; j++) {
-        const float v = std::fabs(x[j] - (b ? b[j] : 0.f));
-        uint32_t k; std::memcpy(&k, &v, 4);
-        keys[j] = k; hist[k >> 16]++;
-      }
-      for (int t = 0; t < 2; t++) {
-        const uint64_t k = ks[t];
-        if (k == 0 || k >= len) continue;
-        uint64_t cum = 0; int bin = 65535;
-        for (; bin > 0; bin--) { if (cum + hist[bin] >= k) break; cum += hist[bin]; }
-        cand.clear();
-        for (uint64_t j = 0; j < len; j++) if ((int)(keys[j] >> 16) == bin) cand.push_back(keys[j]);
-        const uint64_t kk = k - cum;  // 1-based rank within the bin
-        std::nth_element(cand.begin(), cand.begin() + (kk - 1), cand.end(), std::greater<uint32_t>());
-        float v; std::memcpy(&v, &cand[kk - 1], 4);
-        res[t] = v;
-      }
-    }
-    lo[q] = res[0];
-    hi[q] = res[1];
-  });
+static constexpr uint64_t STEP = 1 << 14;        // elements per tile for element-wise sparsification
+static constexpr uint64_t TILE_ROWS = 1 << 14;   // DELLA: about this many elements of whole rows per tile
+static constexpr uint64_t BIG_SEG = 1 << 20;     // top-k: larger tensors get their thresholds in a separate pass
+static constexpr uint32_t BLK = 512;             // elements per block of the fused pass (its arrays stay in L1)
+static constexpr uint32_t DELLA_TABLE_MAX = 1 << 20;
+
+static inline uint32_t f2u(float v) { uint32_t k; std::memcpy(&k, &v, 4); return k; }
+static inline float u2f(uint32_t k) { float v; std::memcpy(&v, &k, 4); return v; }
+
+// Per-thread scratch, kept between tiles (threads are short-lived: one ms_parallel_for call).
+struct Scratch {
+  std::vector<uint32_t> keys, cand, cand2, hist, rank, rowRank, bins, cnt;
+  std::vector<double> inv;
+  std::vector<uint64_t> pairs;
+  std::vector<double> wd, m, ref, div;
+  std::vector<float> bb;
+};
+static thread_local Scratch tls;
+
+// bits of |x - base| as float32 (non-negative floats order like their bit patterns), the magnitudes every device ranks
+MS_CLONES static void make_keys(const float* __restrict x, const float* __restrict b, uint64_t len, uint32_t* __restrict keys) {
+  if (b) {
+    for (uint64_t j = 0; j < len; j++) keys[j] = f2u(std::fabs(x[j] - b[j]));
+  } else {
+    for (uint64_t j = 0; j < len; j++) keys[j] = f2u(std::fabs(x[j] - 0.f));
+  }
 }
 
-// Rank (0 = smallest) of |x - base| within each row of each tensor, ties broken by position.
-static void della_ranks(const GtaArgs& a, std::vector<float>& rank) {
-  const size_t N = a.x.size(), S = a.segOffsets.size() - 1;
-  rank.assign(N * a.n, 0.f);
-  ms_parallel_for(N * S, [&](uint64_t q) {
-    const size_t i = q / S, s = q % S;
-    const uint64_t st = a.segOffsets[s], en = a.segOffsets[s + 1];
-    const uint64_t L = a.rowLen[s] ? a.rowLen[s] : (en - st);
-    std::vector<uint32_t> idx; std::vector<float> key;
-    for (uint64_t r0 = st; r0 < en; r0 += L) {
-      const uint64_t len = std::min(L, en - r0);
-      idx.resize(len); key.resize(len);
-      for (uint64_t j = 0; j < len; j++) { idx[j] = (uint32_t)j; key[j] = std::fabs(a.x[i][r0 + j] - (a.base ? a.base[r0 + j] : 0.f)); }
-      std::sort(idx.begin(), idx.end(), [&](uint32_t u, uint32_t v) { return key[u] < key[v] || (key[u] == key[v] && u < v); });
-      for (uint64_t j = 0; j < len; j++) rank[(size_t)i * a.n + r0 + idx[j]] = (float)j;
-    }
-  });
+// ---- top-k thresholds ----------------------------------------------------------------------------------------
+// k-th largest (1-based) of one tensor's magnitudes, exactly. A strided sample of the keys brackets the k-th largest
+// ([lo, hi], from the sample's order statistics around k / len); one vector pass over the tensor counts the keys
+// above hi and gathers those inside the bracket; the answer is then selected among those few. When the bracket
+// misses (unlucky sample), the tensor's keys are selected by radix histograms instead. Same result either way.
+static constexpr uint32_t SAMPLE = 1024;
+
+// exact k-th largest (1-based) of c[0..n) by radix histograms on the bits that still differ
+static uint32_t select_exact(uint32_t* c, uint64_t n, uint64_t k, uint32_t lo, uint32_t hi) {
+  uint32_t hist[2048];
+  while (n > 64 && hi > lo) {
+    const uint32_t range = hi - lo;
+    int bits = 32 - __builtin_clz(range);
+    const int shift = bits > 11 ? bits - 11 : 0;
+    std::memset(hist, 0, sizeof hist);
+    for (uint64_t j = 0; j < n; j++) hist[(c[j] - lo) >> shift]++;
+    uint64_t cum = 0;
+    int q = (int)(range >> shift);
+    for (; q > 0; q--) { if (cum + hist[q] >= k) break; cum += hist[q]; }
+    k -= cum;
+    uint64_t m = 0;
+    for (uint64_t j = 0; j < n; j++) { const uint32_t v = c[j]; c[m] = v; m += ((v - lo) >> shift) == (uint32_t)q; }
+    n = m;
+    const uint32_t nlo = lo + ((uint32_t)q << shift);
+    const uint64_t nhi = (uint64_t)nlo + ((uint64_t)1 << shift) - 1;
+    lo = nlo; hi = (uint32_t)std::min<uint64_t>(nhi, hi);
+    if (shift == 0) return lo;
+  }
+  std::nth_element(c, c + (k - 1), c + n, std::greater<uint32_t>());
+  return c[k - 1];
 }
 
-// Block-wise, mode-specialised passes that the compiler vectorises (target_clones); the same decisions and the same
-// order of double additions as gta_elem (used on the GPU and for blocks that straddle 2^32 elements).
-static constexpr uint32_t BLK = 512;
+// One pass: for each query t, above[t] = #keys > hi[t], and the keys in [lo[t], hi[t]] appended to cand[t].
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MS_NO_CLONES)
+#include <immintrin.h>
+#define MS_HAVE_AVX2_PATH 1
+alignas(32) static uint32_t kCompress[256][8];
+static bool init_compress() {
+  for (int m = 0; m < 256; m++) { int c = 0; for (int b = 0; b < 8; b++) if (m >> b & 1) kCompress[m][c++] = b; for (; c < 8; c++) kCompress[m][c] = 0; }
+  return true;
+}
+static const bool kCompressReady = init_compress();
+// KEYS: x holds precomputed keys (uint32) instead of values; the candidates may then be written over x (in place).
+template <int NQ, bool HASB, bool KEYS = false>
+__attribute__((target("avx2"))) static void bracket_avx2(const float* x, const float* b, uint64_t len, const uint32_t* lo,
+                                                        const uint32_t* hi, uint64_t* above, uint32_t** cand, uint64_t* ncand) {
+  const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  // signed compares are exact: keys and bounds are below 2^31 (bit 31 of |d| is 0); key >= lo <=> key > lo - 1
+  __m256i vlo[NQ], vhi[NQ], acc[NQ];
+  uint32_t* cp[NQ];
+  for (int t = 0; t < NQ; t++) {
+    vlo[t] = _mm256_set1_epi32((int)lo[t] - 1);
+    vhi[t] = _mm256_set1_epi32((int)hi[t]);
+    acc[t] = _mm256_setzero_si256();
+    cp[t] = cand[t] + ncand[t];
+  }
+  uint64_t j = 0;
+  while (j + 8 <= len) {
+    // at most 2^28 iterations between flushes: the 32-bit lane counters cannot overflow
+    const uint64_t stop = std::min<uint64_t>(len & ~(uint64_t)7, j + ((uint64_t)1 << 31));
+    for (; j < stop; j += 8) {
+      __m256i k;
+      if (KEYS) k = _mm256_loadu_si256((const __m256i*)(x + j));
+      else {
+        __m256 v = _mm256_loadu_ps(x + j);
+        v = _mm256_sub_ps(v, HASB ? _mm256_loadu_ps(b + j) : _mm256_setzero_ps());
+        k = _mm256_castps_si256(_mm256_and_ps(v, absMask));
+      }
+      for (int t = 0; t < NQ; t++) {
+        const __m256i gt = _mm256_cmpgt_epi32(k, vhi[t]);
+        acc[t] = _mm256_sub_epi32(acc[t], gt);
+        const __m256i in = _mm256_andnot_si256(gt, _mm256_cmpgt_epi32(k, vlo[t]));
+        const unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(in));
+        // branch-free compress: always store 8 lanes, advance by the number kept (the buffer has 8 spare slots)
+        const __m256i perm = _mm256_load_si256((const __m256i*)kCompress[mask]);
+        _mm256_storeu_si256((__m256i*)cp[t], _mm256_permutevar8x32_epi32(k, perm));
+        cp[t] += __builtin_popcount(mask);
+      }
+    }
+    for (int t = 0; t < NQ; t++) {
+      alignas(32) uint32_t l[8];
+      _mm256_store_si256((__m256i*)l, acc[t]);
+      for (int q = 0; q < 8; q++) above[t] += l[q];
+      acc[t] = _mm256_setzero_si256();
+    }
+  }
+  for (; j < len; j++) {
+    const uint32_t k = KEYS ? reinterpret_cast<const uint32_t*>(x)[j] : f2u(std::fabs(x[j] - (HASB ? b[j] : 0.f)));
+    for (int t = 0; t < NQ; t++) {
+      above[t] += k > hi[t];
+      *cp[t] = k;
+      cp[t] += k >= lo[t] && k <= hi[t];
+    }
+  }
+  for (int t = 0; t < NQ; t++) ncand[t] = (uint64_t)(cp[t] - cand[t]);
+}
+static void bracket_pass_avx2(const float* x, const float* b, uint64_t len, int nq, const uint32_t* lo, const uint32_t* hi,
+                              uint64_t* above, uint32_t** cand, uint64_t* ncand) {
+  if (nq == 1) { if (b) bracket_avx2<1, true>(x, b, len, lo, hi, above, cand, ncand); else bracket_avx2<1, false>(x, b, len, lo, hi, above, cand, ncand); }
+  else { if (b) bracket_avx2<2, true>(x, b, len, lo, hi, above, cand, ncand); else bracket_avx2<2, false>(x, b, len, lo, hi, above, cand, ncand); }
+}
+static void compress_keys_avx2(uint32_t* c, uint64_t n, uint32_t lo, uint32_t hi, uint64_t* above, uint64_t* m) {
+  uint32_t* cand[2] = {c, nullptr};
+  uint64_t nc[2] = {0, 0};
+  bracket_avx2<1, false, true>((const float*)c, nullptr, n, &lo, &hi, above, cand, nc);
+  *m = nc[0];
+}
+static const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#else
+static const bool kHaveAvx2 = false;
+#endif
+static void bracket_pass(const float* x, const float* b, uint64_t len, int nq, const uint32_t* lo, const uint32_t* hi, uint64_t* above,
+                         uint32_t** cand, uint64_t* ncand) {
+#ifdef MS_HAVE_AVX2_PATH
+  if (kHaveAvx2) { bracket_pass_avx2(x, b, len, nq, lo, hi, above, cand, ncand); return; }
+#endif
+  for (uint64_t j = 0; j < len; j++) {
+    const uint32_t k = f2u(std::fabs(x[j] - (b ? b[j] : 0.f)));
+    for (int t = 0; t < nq; t++) {
+      above[t] += k > hi[t];
+      cand[t][ncand[t]] = k;
+      ncand[t] += k >= lo[t] && k <= hi[t];
+    }
+  }
+}
 
-MS_CLONES static void gta_block(const GtaDev& p, uint64_t e0, uint32_t len, uint32_t seg, uint32_t L, double wsum, double* wd,
-                                float* bb) {
-  for (uint32_t j = 0; j < len; j++) bb[j] = p.base ? p.base[e0 + j] : 0.f;
+// above = #keys > hi; the keys in [lo, hi] moved to the front of c (in order), m of them
+static void compress_keys(uint32_t* c, uint64_t n, uint32_t lo, uint32_t hi, uint64_t* above, uint64_t* m) {
+  *above = 0;
+#ifdef MS_HAVE_AVX2_PATH
+  if (kHaveAvx2) { compress_keys_avx2(c, n, lo, hi, above, m); return; }
+#endif
+  uint64_t a = 0, w = 0;
+  for (uint64_t j = 0; j < n; j++) { const uint32_t k = c[j]; a += k > hi; c[w] = k; w += k >= lo && k <= hi; }
+  *above = a; *m = w;
+}
+
+// sorts n keys (< 2^31) in descending order: LSD radix sort, digits of 11, 11 and 9 bits
+static void sort_desc(uint32_t* a, uint32_t* tmp, uint32_t n) {
+  uint32_t cnt[2048];
+  const int shifts[3] = {0, 11, 22};
+  uint32_t* src = a;
+  uint32_t* dst = tmp;
+  for (int p = 0; p < 3; p++) {
+    const int sh = shifts[p];
+    const uint32_t mask = p == 2 ? 511u : 2047u;
+    std::memset(cnt, 0, sizeof cnt);
+    for (uint32_t j = 0; j < n; j++) cnt[mask - ((src[j] >> sh) & mask)]++;   // descending: reversed digit
+    uint32_t sum = 0;
+    for (uint32_t q = 0; q <= mask; q++) { const uint32_t c = cnt[q]; cnt[q] = sum; sum += c; }
+    for (uint32_t j = 0; j < n; j++) { const uint32_t v = src[j]; dst[cnt[mask - ((v >> sh) & mask)]++] = v; }
+    std::swap(src, dst);
+  }
+  if (src != a) std::memcpy(a, src, n * sizeof(uint32_t));
+}
+
+// [lo, hi] bracketing the k-th largest of a population whose strided sample, sorted descending, is desc[0..s):
+// about 3 standard deviations of the sample rank either side of k; hi = 2^31 - 1 / lo = 0 when open
+static void bracket_of(const uint32_t* desc, uint32_t s, double pf, uint32_t& lo, uint32_t& hi) {
+  const double r = pf * s, d = 3.0 * std::sqrt(s * pf * (1 - pf)) + 2.0;
+  const int64_t iHi = (int64_t)std::floor(r - d), iLo = (int64_t)std::ceil(r + d);  // 0-based ranks from the top
+  hi = iHi >= 0 ? desc[iHi] : 0x7FFFFFFFu;
+  lo = iLo < (int64_t)s ? desc[iLo] : 0u;
+}
+
+// k-th largest (1 <= k <= n) of the keys c[0..n) (c is reordered): large sets are narrowed by sampled brackets
+static uint32_t select_keys(uint32_t* c, uint64_t n, uint64_t k, uint32_t lo, uint32_t hi) {
+  constexpr uint32_t S2 = 256;
+  while (n > 4096) {
+    uint32_t smp[S2], tmp[S2];
+    const uint64_t stride = n / S2;
+    for (uint32_t t = 0; t < S2; t++) smp[t] = c[t * stride];
+    sort_desc(smp, tmp, S2);
+    uint32_t blo, bhi;
+    bracket_of(smp, S2, (double)k / (double)n, blo, bhi);
+    uint64_t above, m;
+    compress_keys(c, n, blo, bhi, &above, &m);
+    if (!(above < k && k <= above + m)) {
+      // unlucky sample: the compressed keys no longer hold the answer; the caller's copy is gone, so say so
+      return 0xFFFFFFFFu;
+    }
+    const bool progress = m < n / 2;
+    k -= above; n = m; lo = blo; hi = bhi;
+    if (!progress) break;  // many equal keys: the histograms below handle them
+  }
+  return select_exact(c, n, k, lo, hi);
+}
+
+static void kth_largest(const float* x, const float* b, uint64_t len, const uint64_t ks[2], float res[2], Scratch& sc) {
+  int nq = 0;
+  uint64_t kq[2];
+  int slot[2] = {-1, -1};
+  for (int t = 0; t < 2; t++) {
+    if (ks[t] == 0) res[t] = INFINITY;
+    else if (ks[t] >= len) res[t] = 0.0f;
+    else { slot[t] = nq; kq[nq++] = ks[t]; }
+  }
+  if (nq == 0) return;
+  auto key = [&](uint64_t j) { return f2u(std::fabs(x[j] - (b ? b[j] : 0.f))); };
+  uint32_t lo[2] = {0, 0}, hi[2] = {0x7FFFFFFFu, 0x7FFFFFFFu};
+  bool bracketed = len >= 8 * SAMPLE;
+  if (bracketed) {
+    // brackets from a sample of 64 runs of 16 consecutive keys spread over the tensor (64 cache lines to fetch)
+    uint32_t smp[SAMPLE], tmp[SAMPLE];
+    const uint64_t stride = len / (SAMPLE / 16);
+    for (uint32_t g = 0; g < SAMPLE / 16; g++) {
+      const uint64_t j0 = g * stride;
+      for (uint32_t t = 0; t < 16; t++) smp[g * 16 + t] = key(j0 + t);
+    }
+    sort_desc(smp, tmp, SAMPLE);
+    for (int q = 0; q < nq; q++) bracket_of(smp, SAMPLE, (double)kq[q] / (double)len, lo[q], hi[q]);
+    uint64_t above[2] = {0, 0}, nc[2] = {0, 0};
+    uint32_t* cand[2];
+    if (sc.cand.size() < len + 8) sc.cand.resize(len + 8);
+    if (nq == 2 && sc.cand2.size() < len + 8) sc.cand2.resize(len + 8);
+    cand[0] = sc.cand.data(); cand[1] = sc.cand2.data();
+    bracket_pass(x, b, len, nq, lo, hi, above, cand, nc);
+    uint32_t r[2];
+    for (int q = 0; q < nq && bracketed; q++) {
+      if (!(above[q] < kq[q] && kq[q] <= above[q] + nc[q])) { bracketed = false; break; }
+      r[q] = select_keys(cand[q], nc[q], kq[q] - above[q], lo[q], hi[q]);
+      if (r[q] == 0xFFFFFFFFu) bracketed = false;
+    }
+    if (bracketed) {
+      for (int t = 0; t < 2; t++) if (slot[t] >= 0) res[t] = u2f(r[slot[t]]);
+      return;
+    }
+  }
+  // exact: all keys
+  if (sc.keys.size() < len) sc.keys.resize(len);
+  if (sc.cand.size() < len + 8) sc.cand.resize(len + 8);
+  make_keys(x, b, len, sc.keys.data());
+  for (int t = 0; t < 2; t++) {
+    if (slot[t] < 0) continue;
+    std::memcpy(sc.cand.data(), sc.keys.data(), len * sizeof(uint32_t));
+    uint32_t r = select_keys(sc.cand.data(), len, kq[slot[t]], 0, 0x7FFFFFFFu);
+    if (r == 0xFFFFFFFFu) {
+      std::memcpy(sc.cand.data(), sc.keys.data(), len * sizeof(uint32_t));
+      r = select_exact(sc.cand.data(), len, kq[slot[t]], 0, 0x7FFFFFFFu);
+    }
+    res[t] = u2f(r);
+  }
+}
+
+// ---- DELLA ranks -------------------------------------------------------------------------------------------------
+// rank (0 = smallest key, ties by position) of each of a row's L keys.
+// Short rows: each element counts the keys below it, rank_j = #{k : key_k < key_j + [k < j]} (keys < 2^31).
+template <int L>
+MS_CLONES static void ranks_fixed(const uint32_t* __restrict key, uint32_t* __restrict rank) {
+  int32_t r[L], kj[L];
+  for (int j = 0; j < L; j++) { r[j] = 0; kj[j] = (int32_t)key[j]; }
+  for (int k = 0; k < L; k++) {
+    const int32_t kk = (int32_t)key[k];
+    for (int j = 0; j < L; j++) r[j] += (kj[j] + (int32_t)(j > k)) > kk;
+  }
+  for (int j = 0; j < L; j++) rank[j] = (uint32_t)r[j];
+}
+static void ranks_small(const uint32_t* key, uint32_t L, uint32_t* rank) {
+  for (uint32_t j = 0; j < L; j++) {
+    uint32_t r = 0;
+    const uint32_t kj = key[j];
+    for (uint32_t k = 0; k < j; k++) r += key[k] <= kj;
+    for (uint32_t k = j + 1; k < L; k++) r += key[k] < kj;
+    rank[j] = r;
+  }
+}
+MS_CLONES static uint32_t max_key(const uint32_t* __restrict key, uint32_t L) {
+  uint32_t m = 0;
+  for (uint32_t j = 0; j < L; j++) m = std::max(m, key[j]);
+  return m;
+}
+MS_CLONES static void bucket_of(const uint32_t* __restrict key, uint32_t L, float scale, uint32_t top, uint32_t* __restrict bin) {
+  // monotone in the key (a float product and truncation never reorder), so buckets are ordered like the keys
+  for (uint32_t j = 0; j < L; j++) {
+    const float v = u2f(key[j]) * scale;
+    const uint32_t q = v < (float)top ? (uint32_t)v : top;
+    bin[j] = q;
+  }
+}
+// Long rows: a counting sort of (key, position) into buckets linear in the magnitude, then the buckets sorted exactly.
+static void ranks_long(const uint32_t* key, uint32_t L, uint32_t* rank, Scratch& sc) {
+  const uint32_t mx = max_key(key, L);
+  const uint32_t NB = std::max<uint32_t>(16, L);
+  sc.bins.resize(L);
+  sc.cnt.assign(NB + 1, 0u);
+  sc.pairs.resize(L);
+  uint32_t* bin = sc.bins.data();
+  uint32_t* cnt = sc.cnt.data();
+  uint64_t* pr = sc.pairs.data();
+  const float fmx = u2f(mx);
+  float scale = fmx > 0.f ? (float)NB / fmx : 0.f;
+  if (!(scale < INFINITY)) scale = 0.f;  // subnormal maximum: one bucket, sorted exactly below
+  bucket_of(key, L, scale, NB - 1, bin);
+  for (uint32_t j = 0; j < L; j++) cnt[bin[j] + 1]++;
+  for (uint32_t q = 0; q < NB; q++) cnt[q + 1] += cnt[q];
+  // cnt[q] = first position of bucket q; positions stable (by index) within a bucket
+  for (uint32_t j = 0; j < L; j++) pr[cnt[bin[j]]++] = ((uint64_t)key[j] << 32) | j;
+  // now cnt[q] = end of bucket q; sort each bucket by (key, position)
+  uint32_t st = 0;
+  for (uint32_t q = 0; q < NB; q++) {
+    const uint32_t en = cnt[q];
+    const uint32_t n = en - st;
+    if (n > 32) std::sort(pr + st, pr + en);
+    else if (n > 1)
+      for (uint32_t a = st + 1; a < en; a++) {
+        const uint64_t v = pr[a];
+        uint32_t c = a;
+        while (c > st && pr[c - 1] > v) { pr[c] = pr[c - 1]; c--; }
+        pr[c] = v;
+      }
+    st = en;
+  }
+  for (uint32_t p = 0; p < L; p++) rank[(uint32_t)pr[p]] = p;
+}
+static void row_ranks(const uint32_t* key, uint32_t L, uint32_t* rank, Scratch& sc) {
+  if (L == 16) ranks_fixed<16>(key, rank);
+  else if (L == 8) ranks_fixed<8>(key, rank);
+  else if (L == 32) ranks_fixed<32>(key, rank);
+  else if (L <= 48) ranks_small(key, L, rank);
+  else ranks_long(key, L, rank, sc);
+}
+
+// Keep thresholds and scales of DELLA by rank for one row length: keep <=> (hash >> 8) < keepT[r] (the same decision
+// as u < p with u = (hash >> 8) / 2^24), scale inv[r] = 1 / p (1 without rescale); p computed as gta_elem does.
+struct DellaTab { std::vector<uint32_t> keepT; std::vector<double> inv; };
+static void della_table(const GtaArgs& a, uint32_t L, DellaTab& t) {
+  t.keepT.resize(L); t.inv.resize(L);
+  for (uint32_t r = 0; r < L; r++) {
+    const double rn = L > 1 ? (double)(float)r / (double)(L - 1) : 0.0;
+    const double pr = (a.density - a.epsilon) + rn * 2.0 * a.epsilon;
+    const double T = std::ceil(pr * 16777216.0);
+    t.keepT[r] = T <= 0 ? 0u : T >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)T;
+    t.inv[r] = a.rescale ? 1.0 / pr : 1.0;
+  }
+}
+
+// ---- the fused pass ---------------------------------------------------------------------------------------------
+struct BlockCtx {
+  const GtaDev* p; double wsum;
+  // DELLA, element e of model i at [i * rankStride + (e - tile start)]: with a table, its keep threshold (keepT) and
+  // scale (inv) by rank; without (rows over DELLA_TABLE_MAX), its rank in rank
+  const uint32_t* rank; const double* inv; uint64_t rankStride;
+  bool tab; uint32_t L;
+};
+
+// One block of one tile: every model's weighted, sparsified delta, then the consensus and the mean; the same
+// decisions and the same order of double operations as gta_elem. Specialised per sparsification (SP) and consensus
+// (CONS) so that each loop is one vector loop.
+enum { SP_ALL = 0, SP_BAND = 1, SP_RANDOM = 2, SP_DELLA_TAB = 3, SP_DELLA = 4 };
+alignas(64) static const float kZeros[STEP] = {};  // the base when there is none
+
+template <int SP, int CONS>
+static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg,
+                                                             uint64_t rankOff, Scratch& sc) {
+  const GtaDev& p = *c.p;
+  double* __restrict m = sc.m.data();
+  double* __restrict ref = sc.ref.data();
+  double* __restrict dv = sc.div.data();
+  const float* __restrict bb = p.base ? p.base + e0 : kZeros;
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
+  for (uint32_t j = 0; j < len; j++) m[j] = 0.0;
+  if (CONS != GTA_CONS_NONE) for (uint32_t j = 0; j < len; j++) ref[j] = 0.0;
   for (uint32_t i = 0; i < p.N; i++) {
     const float* __restrict x = p.x[i] + e0;
-    double* __restrict w = wd + (size_t)i * BLK;
+    double* __restrict w = sc.wd.data() + (size_t)i * BLK;
     const double wi = p.w[i];
     const uint32_t key = p.key[i];
     const uint32_t hmix = hi32 * 0x85EBCA77u + key * 0xC2B2AE3Du + 0x27D4EB2Fu;
-    if (p.sparsify == GTA_BAND || p.sparsify == GTA_TOPK) {
-      const float lo = p.lo[(size_t)i * p.S + seg], hi = p.hi[(size_t)i * p.S + seg];
-      for (uint32_t j = 0; j < len; j++) {
-        const float a = fabsf(x[j] - bb[j]);
-        const double d = (double)x[j] - (double)bb[j];
-        w[j] = d * wi * (double)((a >= lo) & (a < hi));
-      }
-    } else if (p.sparsify == GTA_RANDOM && p.density < 1.0) {
-      // u = k / 2^24 < density  <=>  k < ceil(density * 2^24): the same decision as ms_uniform(...) < density
-      const uint32_t T = (uint32_t)std::ceil(p.density * 16777216.0);
-      const double sw = (p.rescale ? 1.0 / p.density : 1.0);
-      alignas(64) uint32_t keep[BLK];
-      for (uint32_t j = 0; j < len; j++) {
+    float lo = 0, hi = 0;
+    uint32_t T = 0;
+    double sw = 1.0;
+    const uint32_t* __restrict rk = nullptr;
+    const uint32_t* __restrict kT = nullptr;
+    const double* __restrict inv = nullptr;
+    if (SP == SP_BAND) { lo = p.lo[(size_t)i * p.S + seg]; hi = p.hi[(size_t)i * p.S + seg]; }
+    if (SP == SP_RANDOM) {
+      // u = k / 2^24 < density  <=>  k < ceil(density * 2^24)
+      T = (uint32_t)std::ceil(p.density * 16777216.0);
+      sw = p.rescale ? 1.0 / p.density : 1.0;
+    }
+    if (SP == SP_DELLA_TAB || SP == SP_DELLA) rk = c.rank + (size_t)i * c.rankStride + rankOff;
+    if (SP == SP_DELLA_TAB) { kT = rk; inv = c.inv + (size_t)i * c.rankStride + rankOff; }
+    for (uint32_t j = 0; j < len; j++) {
+      const double d = (double)x[j] - (double)bb[j];
+      double v;
+      if (SP == SP_BAND) {
+        const float a = std::fabs(x[j] - bb[j]);
+        const double t = d * wi;
+        v = (a >= lo) & (a < hi) ? t : 0.0;
+      } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB || SP == SP_DELLA) {
         uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key);
         h = ms_fmix32(h ^ hmix);
-        keep[j] = (h >> 8) < T ? 1u : 0u;
+        if (SP == SP_RANDOM) {
+          const double t = (d * sw) * wi;
+          v = (h >> 8) < T ? t : 0.0;
+        } else if (SP == SP_DELLA_TAB) {
+          const double t = (d * inv[j]) * wi;
+          v = (h >> 8) < kT[j] ? t : 0.0;
+        } else {
+          const double u = (double)(h >> 8) * (1.0 / 16777216.0);
+          const double rn = c.L > 1 ? (double)(float)rk[j] / (double)(c.L - 1) : 0.0;
+          const double pr = (p.density - p.epsilon) + rn * 2.0 * p.epsilon;
+          const double scale = p.rescale ? 1.0 / pr : 1.0;
+          const double t = (d * scale) * wi;
+          v = u < pr ? t : 0.0;
+        }
+      } else {
+        v = d * wi;
       }
-      for (uint32_t j = 0; j < len; j++) {
-        const double d = (double)x[j] - (double)bb[j];
-        w[j] = (d * sw) * wi * (double)(int32_t)keep[j];
+      if (CONS == GTA_CONS_NONE) m[j] += v;
+      else {
+        w[j] = v;
+        if (CONS == GTA_CONS_SUM) ref[j] += v;
+        else ref[j] += (double)((v > 0) - (v < 0));
       }
-    } else if (p.sparsify == GTA_DELLA && p.density < 1.0) {
-      const float* rk = p.rank + (size_t)i * p.n + e0;
-      for (uint32_t j = 0; j < len; j++) {
-        uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key);
-        h = ms_fmix32(h ^ hmix);
-        const double u = (double)(int32_t)(h >> 8) * (1.0 / 16777216.0);
-        const double rn = L > 1 ? (double)rk[j] / (double)(L - 1) : 0.0;
-        const double pr = (p.density - p.epsilon) + rn * 2.0 * p.epsilon;
-        const double scale = p.rescale ? 1.0 / pr : 1.0;
-        const double d = (double)x[j] - (double)bb[j];
-        w[j] = (d * scale) * wi * (double)(u < pr);
-      }
-    } else {
-      for (uint32_t j = 0; j < len; j++) w[j] = ((double)x[j] - (double)bb[j]) * wi;
     }
   }
   float* __restrict out = p.out + e0;
-  alignas(64) double m[BLK], ref[BLK], div[BLK];
-  for (uint32_t j = 0; j < len; j++) m[j] = 0.0;
-  if (p.consensus == GTA_CONS_NONE) {
-    const double dv = fabs(wsum) < 1e-8 ? 1.0 : wsum;
-    for (uint32_t i = 0; i < p.N; i++) { const double* __restrict w = wd + (size_t)i * BLK; for (uint32_t j = 0; j < len; j++) m[j] += w[j]; }
-    if (p.normalize) for (uint32_t j = 0; j < len; j++) m[j] /= dv;
+  const double lambda = p.lambda;
+  if (CONS == GTA_CONS_NONE) {
+    const double d = !p.normalize ? 1.0 : std::fabs(c.wsum) < 1e-8 ? 1.0 : c.wsum;
+    if (p.normalize) for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + (m[j] / d) * lambda);
+    else for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + m[j] * lambda);
   } else {
-    for (uint32_t j = 0; j < len; j++) { ref[j] = 0.0; div[j] = 0.0; }
-    if (p.consensus == GTA_CONS_SUM) {
-      for (uint32_t i = 0; i < p.N; i++) { const double* __restrict w = wd + (size_t)i * BLK; for (uint32_t j = 0; j < len; j++) ref[j] += w[j]; }
-    } else {
-      for (uint32_t i = 0; i < p.N; i++) { const double* __restrict w = wd + (size_t)i * BLK; for (uint32_t j = 0; j < len; j++) ref[j] += (double)((w[j] > 0) - (w[j] < 0)); }
-    }
+    for (uint32_t j = 0; j < len; j++) dv[j] = 0.0;
     for (uint32_t i = 0; i < p.N; i++) {
-      const double* __restrict w = wd + (size_t)i * BLK;
+      const double* __restrict w = sc.wd.data() + (size_t)i * BLK;
       const double wi = p.w[i];
       for (uint32_t j = 0; j < len; j++) {
         const bool pos = ref[j] >= 0;
-        const double take = (double)((pos & (w[j] > 0)) | (!pos & (w[j] < 0)));
-        m[j] += w[j] * take;
-        div[j] += wi * take;
+        const bool take = (pos & (w[j] > 0)) | (!pos & (w[j] < 0));
+        const double a = take ? w[j] : 0.0, b = take ? wi : 0.0;
+        m[j] += a;
+        dv[j] += b;
       }
     }
-    for (uint32_t j = 0; j < len; j++) { const double dv = div[j] == 0 ? 1.0 : div[j]; if (p.normalize) m[j] /= dv; }
+    if (p.normalize)
+      for (uint32_t j = 0; j < len; j++) { const double q = dv[j] == 0 ? 1.0 : dv[j]; out[j] = (float)((double)bb[j] + (m[j] / q) * lambda); }
+    else for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + m[j] * lambda);
   }
-  for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + m[j] * p.lambda);
 }
+
+// Up to 4 models: one loop over the elements with every model's value in registers (gta_elem, vectorised).
+// A dropped delta is computed as x := base (float select, d = +0), so v = +-0 where gta_elem has +0: the consensus,
+// the sums and the output are the same (v = +-0 never passes the sign election, and 0.0 + (+-0) = +0).
+template <int SP, int CONS, int NN, bool NORM>
+static inline __attribute__((always_inline)) void fused_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t rankOff,
+                                                             float* __restrict out) {
+  const GtaDev& p = *c.p;
+  const float* __restrict xs[NN];
+  double wv[NN];
+  uint32_t key[NN], hmix[NN];
+  float lo[NN], hi[NN];
+  const uint32_t* __restrict rk[NN];
+  const double* __restrict iv[NN];
+  const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
+  // u = k / 2^24 < density  <=>  k < ceil(density * 2^24)
+  const uint32_t T = SP == SP_RANDOM ? (uint32_t)std::ceil(p.density * 16777216.0) : 0;
+  const double sw = SP == SP_RANDOM && p.rescale ? 1.0 / p.density : 1.0;
+  for (int i = 0; i < NN; i++) {
+    xs[i] = p.x[i] + e0; wv[i] = p.w[i]; key[i] = p.key[i];
+    hmix[i] = hi32 * 0x85EBCA77u + key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu;
+    lo[i] = hi[i] = 0; rk[i] = nullptr; iv[i] = nullptr;
+    if (SP == SP_BAND) { lo[i] = p.lo[(size_t)i * p.S + seg]; hi[i] = p.hi[(size_t)i * p.S + seg]; }
+    if (SP == SP_DELLA_TAB) { rk[i] = c.rank + (size_t)i * c.rankStride + rankOff; iv[i] = c.inv + (size_t)i * c.rankStride + rankOff; }
+  }
+  const float* __restrict bb = p.base ? p.base + e0 : kZeros;
+  const double lambda = p.lambda;
+  const double dnorm = std::fabs(c.wsum) < 1e-8 ? 1.0 : c.wsum;
+  for (uint32_t j = 0; j < len; j++) {
+    const float b = bb[j];
+    const double bd = (double)b;
+    double v[NN];
+    for (int i = 0; i < NN; i++) {
+      const float xv = xs[i][j];
+      bool keep = true;
+      if (SP == SP_BAND) {
+        const float a = std::fabs(xv - b);
+        keep = (a >= lo[i]) & (a < hi[i]);
+      } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB) {
+        uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key[i]);
+        h = ms_fmix32(h ^ hmix[i]);
+        keep = (h >> 8) < (SP == SP_RANDOM ? T : rk[i][j]);
+      }
+      const float xk = keep ? xv : b;
+      const double d = (double)xk - bd;
+      if (SP == SP_RANDOM) v[i] = (d * sw) * wv[i];
+      else if (SP == SP_DELLA_TAB) v[i] = (d * iv[i][j]) * wv[i];
+      else v[i] = d * wv[i];
+    }
+    double mixed;
+    if (CONS == GTA_CONS_NONE) {
+      double sum = 0.0;
+      for (int i = 0; i < NN; i++) sum += v[i];
+      mixed = NORM ? sum / dnorm : sum;
+    } else {
+      // only the sign of ref is used, and the first term of m and dv is +0 or nonzero: no leading 0.0 + needed
+      double ref = CONS == GTA_CONS_SUM ? v[0] : (v[0] > 0 ? 1.0 : 0.0) - (v[0] < 0 ? 1.0 : 0.0);
+      for (int i = 1; i < NN; i++) ref += CONS == GTA_CONS_SUM ? v[i] : (v[i] > 0 ? 1.0 : 0.0) - (v[i] < 0 ? 1.0 : 0.0);
+      // take the values agreeing with the elected sign: v > 0 when ref >= 0, else v < 0 (exactly: -v > 0)
+      const double sg = ref >= 0 ? 1.0 : -1.0;
+      double m = 0.0, dv = 0.0;
+      for (int i = 0; i < NN; i++) {
+        const bool take = v[i] * sg > 0;
+        const double a = take ? v[i] : 0.0, w = take ? wv[i] : 0.0;
+        if (i == 0) { m = a; dv = w; }
+        else { m += a; dv += w; }
+      }
+      const double q = dv == 0 ? 1.0 : dv;
+      mixed = NORM ? m / q : m;
+    }
+    out[j] = (float)(bd + mixed * lambda);
+  }
+}
+
+typedef void (*BlockFn)(const BlockCtx&, uint64_t, uint32_t, uint32_t, uint64_t, Scratch&);
+#define MS_BLOCK(SP, CONS) \
+  MS_CLONES static void block_##SP##_##CONS(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, Scratch& sc) { \
+    block_impl<SP, CONS>(c, e0, len, seg, off, sc); }
+#define MS_BLOCKS(SP) MS_BLOCK(SP, 0) MS_BLOCK(SP, 1) MS_BLOCK(SP, 2)
+MS_BLOCKS(0) MS_BLOCKS(1) MS_BLOCKS(2) MS_BLOCKS(3) MS_BLOCKS(4)
+typedef void (*FusedFn)(const BlockCtx&, uint64_t, uint32_t, uint32_t, uint64_t, float*);
+#define MS_FUSED(SP, CONS, NN, NORM) \
+  MS_CLONES static void fused_##SP##_##CONS##_##NN##_##NORM(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, \
+                                                            float* out) { \
+    fused_impl<SP, CONS, NN, NORM>(c, e0, len, seg, off, out); }
+#define MS_FUSED_N(SP, CONS, NORM) MS_FUSED(SP, CONS, 1, NORM) MS_FUSED(SP, CONS, 2, NORM) MS_FUSED(SP, CONS, 3, NORM) MS_FUSED(SP, CONS, 4, NORM)
+#define MS_FUSED_C(SP) MS_FUSED_N(SP, 0, 0) MS_FUSED_N(SP, 1, 0) MS_FUSED_N(SP, 2, 0) MS_FUSED_N(SP, 0, 1) MS_FUSED_N(SP, 1, 1) MS_FUSED_N(SP, 2, 1)
+MS_FUSED_C(0) MS_FUSED_C(1) MS_FUSED_C(2) MS_FUSED_C(3)
+#define MS_FN4(SP, CONS, NORM) {fused_##SP##_##CONS##_1_##NORM, fused_##SP##_##CONS##_2_##NORM, fused_##SP##_##CONS##_3_##NORM, fused_##SP##_##CONS##_4_##NORM}
+#define MS_FN3(SP) {{MS_FN4(SP, 0, 0), MS_FN4(SP, 1, 0), MS_FN4(SP, 2, 0)}, {MS_FN4(SP, 0, 1), MS_FN4(SP, 1, 1), MS_FN4(SP, 2, 1)}}
+#ifdef MS_HAVE_AVX2_PATH
+__attribute__((target("avx2"), always_inline)) static inline __m256i fmix8(__m256i h, __m256i m1, __m256i m2) {
+  h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+  h = _mm256_mullo_epi32(h, m1);
+  h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+  h = _mm256_mullo_epi32(h, m2);
+  return _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+}
+// (v > 0) - (v < 0) as a double
+__attribute__((target("avx2"), always_inline)) static inline __m256d sign4(__m256d v, __m256d zero, __m256d one) {
+  return _mm256_sub_pd(_mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GT_OQ), one), _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_LT_OQ), one));
+}
+// fused_impl written with AVX2 intrinsics, 8 elements per step (the compiler's version of the loop spills registers
+// and widens masks). Same operations, same order, same bits; the last len % 8 elements go to fused_impl.
+template <int SP, int CONS, int NN, bool NORM>
+__attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t rankOff,
+                                                      float* __restrict out) {
+  const GtaDev& p = *c.p;
+  const float* __restrict xs[NN];
+  const uint32_t* __restrict rk[NN];
+  const double* __restrict iv[NN];
+  __m256d wv[NN];
+  __m256 lo[NN], hi[NN];
+  __m256i key[NN], hmix[NN];
+  const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
+  for (int i = 0; i < NN; i++) {
+    xs[i] = p.x[i] + e0;
+    wv[i] = _mm256_set1_pd(p.w[i]);
+    key[i] = _mm256_set1_epi32((int)p.key[i]);
+    hmix[i] = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
+    lo[i] = hi[i] = _mm256_setzero_ps();
+    rk[i] = nullptr; iv[i] = nullptr;
+    if (SP == SP_BAND) { lo[i] = _mm256_set1_ps(p.lo[(size_t)i * p.S + seg]); hi[i] = _mm256_set1_ps(p.hi[(size_t)i * p.S + seg]); }
+    if (SP == SP_DELLA_TAB) { rk[i] = c.rank + (size_t)i * c.rankStride + rankOff; iv[i] = c.inv + (size_t)i * c.rankStride + rankOff; }
+  }
+  const __m256i T = _mm256_set1_epi32(SP == SP_RANDOM ? (int)(uint32_t)std::ceil(p.density * 16777216.0) : 0);
+  const __m256d sw = _mm256_set1_pd(SP == SP_RANDOM && p.rescale ? 1.0 / p.density : 1.0);
+  const float* __restrict bb = p.base ? p.base + e0 : kZeros;
+  const __m256d lam = _mm256_set1_pd(p.lambda);
+  const __m256d dn = _mm256_set1_pd(std::fabs(c.wsum) < 1e-8 ? 1.0 : c.wsum);
+  const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), neg0 = _mm256_set1_pd(-0.0);
+  const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
+  __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)lo32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i eight = _mm256_set1_epi32(8);
+  uint32_t j = 0;
+  for (; j + 8 <= len; j += 8, idx = _mm256_add_epi32(idx, eight)) {
+    const __m256 b8 = _mm256_loadu_ps(bb + j);
+    const __m256d bL = _mm256_cvtps_pd(_mm256_castps256_ps128(b8)), bH = _mm256_cvtps_pd(_mm256_extractf128_ps(b8, 1));
+    __m256d vL[NN], vH[NN];
+    __m256i hbase = _mm256_setzero_si256();
+    if (SP == SP_RANDOM || SP == SP_DELLA_TAB) hbase = _mm256_mullo_epi32(idx, c1);
+    for (int i = 0; i < NN; i++) {
+      const __m256 x8 = _mm256_loadu_ps(xs[i] + j);
+      __m256 xk = x8;
+      if (SP == SP_BAND) {
+        const __m256 a = _mm256_and_ps(_mm256_sub_ps(x8, b8), absm);
+        const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(a, lo[i], _CMP_GE_OQ), _mm256_cmp_ps(a, hi[i], _CMP_LT_OQ));
+        xk = _mm256_blendv_ps(b8, x8, keep);
+      } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB) {
+        __m256i h = fmix8(_mm256_xor_si256(hbase, key[i]), m1, m2);
+        h = fmix8(_mm256_xor_si256(h, hmix[i]), m1, m2);
+        const __m256i u = _mm256_srli_epi32(h, 8);  // < 2^24, and thresholds <= 2^24: signed compares are exact
+        const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(rk[i] + j));
+        xk = _mm256_blendv_ps(b8, x8, _mm256_castsi256_ps(_mm256_cmpgt_epi32(thr, u)));
+      }
+      __m256d dL = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xk)), bL);
+      __m256d dH = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xk, 1)), bH);
+      if (SP == SP_RANDOM) { dL = _mm256_mul_pd(dL, sw); dH = _mm256_mul_pd(dH, sw); }
+      if (SP == SP_DELLA_TAB) { dL = _mm256_mul_pd(dL, _mm256_loadu_pd(iv[i] + j)); dH = _mm256_mul_pd(dH, _mm256_loadu_pd(iv[i] + j + 4)); }
+      vL[i] = _mm256_mul_pd(dL, wv[i]);
+      vH[i] = _mm256_mul_pd(dH, wv[i]);
+    }
+    __m256d mL, mH;
+    if (CONS == GTA_CONS_NONE) {
+      mL = _mm256_add_pd(zero, vL[0]); mH = _mm256_add_pd(zero, vH[0]);
+      for (int i = 1; i < NN; i++) { mL = _mm256_add_pd(mL, vL[i]); mH = _mm256_add_pd(mH, vH[i]); }
+      if (NORM) { mL = _mm256_div_pd(mL, dn); mH = _mm256_div_pd(mH, dn); }
+    } else {
+      __m256d rL, rH;
+      if (CONS == GTA_CONS_SUM) { rL = vL[0]; rH = vH[0]; } else { rL = sign4(vL[0], zero, one); rH = sign4(vH[0], zero, one); }
+      for (int i = 1; i < NN; i++) {
+        if (CONS == GTA_CONS_SUM) { rL = _mm256_add_pd(rL, vL[i]); rH = _mm256_add_pd(rH, vH[i]); }
+        else { rL = _mm256_add_pd(rL, sign4(vL[i], zero, one)); rH = _mm256_add_pd(rH, sign4(vH[i], zero, one)); }
+      }
+      // -0.0 where ref < 0: v xor it is v (ref >= 0) or -v, and the value is taken when that is > 0
+      const __m256d sL = _mm256_and_pd(_mm256_cmp_pd(rL, zero, _CMP_LT_OQ), neg0), sH = _mm256_and_pd(_mm256_cmp_pd(rH, zero, _CMP_LT_OQ), neg0);
+      __m256d dL = zero, dH = zero;
+      for (int i = 0; i < NN; i++) {
+        const __m256d tL = _mm256_cmp_pd(_mm256_xor_pd(vL[i], sL), zero, _CMP_GT_OQ);
+        const __m256d tH = _mm256_cmp_pd(_mm256_xor_pd(vH[i], sH), zero, _CMP_GT_OQ);
+        const __m256d aL = _mm256_and_pd(tL, vL[i]), aH = _mm256_and_pd(tH, vH[i]);
+        const __m256d wL = _mm256_and_pd(tL, wv[i]), wH = _mm256_and_pd(tH, wv[i]);
+        if (i == 0) { mL = aL; mH = aH; dL = wL; dH = wH; }
+        else { mL = _mm256_add_pd(mL, aL); mH = _mm256_add_pd(mH, aH); dL = _mm256_add_pd(dL, wL); dH = _mm256_add_pd(dH, wH); }
+      }
+      if (NORM) {
+        const __m256d qL = _mm256_blendv_pd(dL, one, _mm256_cmp_pd(dL, zero, _CMP_EQ_OQ));
+        const __m256d qH = _mm256_blendv_pd(dH, one, _mm256_cmp_pd(dH, zero, _CMP_EQ_OQ));
+        mL = _mm256_div_pd(mL, qL); mH = _mm256_div_pd(mH, qH);
+      }
+    }
+    const __m128 oL = _mm256_cvtpd_ps(_mm256_add_pd(bL, _mm256_mul_pd(mL, lam)));
+    const __m128 oH = _mm256_cvtpd_ps(_mm256_add_pd(bH, _mm256_mul_pd(mH, lam)));
+    _mm256_storeu_ps(out + j, _mm256_set_m128(oH, oL));
+  }
+  if (j < len) fused_impl<SP, CONS, NN, NORM>(c, e0 + j, len - j, seg, rankOff + j, out + j);
+}
+#define MS_AFUSED_N(SP, CONS, NORM) {fused_avx2<SP, CONS, 1, NORM>, fused_avx2<SP, CONS, 2, NORM>, fused_avx2<SP, CONS, 3, NORM>, fused_avx2<SP, CONS, 4, NORM>}
+#define MS_AFUSED(SP) {{MS_AFUSED_N(SP, 0, false), MS_AFUSED_N(SP, 1, false), MS_AFUSED_N(SP, 2, false)}, \
+                       {MS_AFUSED_N(SP, 0, true), MS_AFUSED_N(SP, 1, true), MS_AFUSED_N(SP, 2, true)}}
+#endif
+
+// the fused kernel for (sparsification, consensus, models, normalize), or null (more than 4 models; DELLA rows too
+// long for a table): then the block kernel
+static FusedFn fused_fn(int sp, int cons, size_t n, bool norm) {
+  if (!(sp <= SP_DELLA_TAB && n >= 1 && n <= 4)) return nullptr;
+#ifdef MS_HAVE_AVX2_PATH
+  static const FusedFn afns[4][2][3][4] = {MS_AFUSED(0), MS_AFUSED(1), MS_AFUSED(2), MS_AFUSED(3)};
+  if (kHaveAvx2) return afns[sp][norm][cons][n - 1];
+#endif
+  static const FusedFn fns[4][2][3][4] = {MS_FN3(0), MS_FN3(1), MS_FN3(2), MS_FN3(3)};
+  return fns[sp][norm][cons][n - 1];
+}
+
+static BlockFn block_fn(int sp, int cons) {
+  static const BlockFn fns[5][3] = {{block_0_0, block_0_1, block_0_2}, {block_1_0, block_1_1, block_1_2}, {block_2_0, block_2_1, block_2_2},
+                                    {block_3_0, block_3_1, block_3_2}, {block_4_0, block_4_1, block_4_2}};
+  return fns[sp][cons];
+}
+
+struct Tile { uint64_t start, end; uint32_t seg; uint32_t select; };
 
 std::string gta_cpu(GtaArgs& a) {
   const size_t N = a.x.size();
   if (N == 0 || N > GTA_MAXN) return "gta: between 1 and 64 models can be merged, got " + std::to_string(N);
+  if (a.sparsify < GTA_NONE || a.sparsify > GTA_DELLA || a.consensus < GTA_CONS_NONE || a.consensus > GTA_CONS_COUNT) return "gta: unknown mode";
   if (a.segOffsets.size() < 2) a.segOffsets = {0, a.n};
-  if (a.rowLen.size() != a.segOffsets.size() - 1) a.rowLen.assign(a.segOffsets.size() - 1, 0);
-  std::vector<float> rank;
-  if (a.sparsify == GTA_TOPK) topk_thresholds(a, a.lo, a.hi);
-  if (a.sparsify == GTA_DELLA && a.density < 1.0) della_ranks(a, rank);
+  const size_t S = a.segOffsets.size() - 1;
+  if (a.rowLen.size() != S) a.rowLen.assign(S, 0);
+  const bool della = a.sparsify == GTA_DELLA && a.density < 1.0;
+  const bool topk = a.sparsify == GTA_TOPK;
   GtaDev p{};
   double wsum = 0;
   for (size_t i = 0; i < N; i++) { p.x[i] = a.x[i]; p.w[i] = a.w[i]; wsum += a.w[i]; p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i); }
-  p.base = a.base; p.out = a.out; p.lo = a.lo.data(); p.hi = a.hi.data(); p.rank = rank.data();
-  p.n = a.n; p.N = (uint32_t)N; p.S = (uint32_t)(a.segOffsets.size() - 1);
+  if (topk) { a.lo.assign(N * S, INFINITY); a.hi.assign(N * S, INFINITY); }
+  p.base = a.base; p.out = a.out; p.lo = a.lo.data(); p.hi = a.hi.data(); p.rank = nullptr;
+  p.n = a.n; p.N = (uint32_t)N; p.S = (uint32_t)S;
   p.sparsify = a.sparsify; p.consensus = a.consensus; p.normalize = a.normalize; p.rescale = a.rescale;
   p.lambda = a.lambda; p.density = a.density; p.epsilon = a.epsilon;
-  auto chunks = ms_make_chunks(a.segOffsets, a.n, STEP);
-  ms_parallel_for(chunks.size(), [&](uint64_t t) {
-    const Chunk& ch = chunks[t];
-    const uint32_t L = a.rowLen[ch.seg] ? a.rowLen[ch.seg] : (uint32_t)(a.segOffsets[ch.seg + 1] - a.segOffsets[ch.seg]);
-    std::vector<double> wd((size_t)N * BLK);
-    std::vector<float> bb(BLK);
-    // Output may alias an input only element-wise; each block reads all its inputs before writing.
-    for (uint64_t e0 = ch.start; e0 < ch.end; e0 += BLK) {
-      const uint32_t len = (uint32_t)std::min<uint64_t>(BLK, ch.end - e0);
-      if ((e0 >> 32) == ((e0 + len - 1) >> 32)) { gta_block(p, e0, len, ch.seg, L, wsum, wd.data(), bb.data()); continue; }
-      for (uint64_t e = e0; e < e0 + len; e++) a.out[e] = gta_elem<GTA_MAXN>(p, e, ch.seg, L);
+  auto segLen = [&](size_t s) { return a.segOffsets[s + 1] - a.segOffsets[s]; };
+  auto rowL = [&](size_t s) -> uint64_t { const uint64_t len = segLen(s); return a.rowLen[s] ? a.rowLen[s] : (len ? len : 1); };
+  auto thresholds = [&](size_t i, size_t s, Scratch& sc) {
+    const uint64_t st = a.segOffsets[s], len = segLen(s);
+    if (len == 0) return;
+    const size_t q = i * S + s;
+    const uint64_t ks[2] = {a.kLo[q], a.kHi[q]};
+    float res[2];
+    kth_largest(a.x[i] + st, a.base ? a.base + st : nullptr, len, ks, res, sc);
+    a.lo[q] = res[0];
+    a.hi[q] = res[1];
+  };
+
+  // tiles
+  std::vector<Tile> tiles;
+  std::vector<std::pair<size_t, size_t>> bigQueries;
+  for (size_t s = 0; s < S; s++) {
+    const uint64_t st = a.segOffsets[s], en = a.segOffsets[s + 1], len = en - st;
+    if (len == 0) continue;
+    if (topk && len <= BIG_SEG) { tiles.push_back({st, en, (uint32_t)s, 1}); continue; }
+    if (topk) for (size_t i = 0; i < N; i++) bigQueries.push_back({i, s});
+    uint64_t step = STEP;
+    if (della) { const uint64_t L = rowL(s); step = std::max<uint64_t>(1, TILE_ROWS / L) * L; }
+    for (uint64_t t = st; t < en; t += step) tiles.push_back({t, std::min(en, t + step), (uint32_t)s, 0});
+  }
+  // big tensors' thresholds first, one (model, tensor) per task
+  if (!bigQueries.empty()) ms_parallel_for(bigQueries.size(), [&](uint64_t t) { thresholds(bigQueries[t].first, bigQueries[t].second, tls); });
+  // DELLA tables per row length
+  std::map<uint32_t, DellaTab> tabs;
+  if (della)
+    for (size_t s = 0; s < S; s++) {
+      const uint64_t L = rowL(s);
+      if (L <= DELLA_TABLE_MAX && !tabs.count((uint32_t)L)) della_table(a, (uint32_t)L, tabs[(uint32_t)L]);
     }
-  });
+
+  int sp = SP_ALL;
+  if (a.sparsify == GTA_BAND || a.sparsify == GTA_TOPK) sp = SP_BAND;
+  else if (a.sparsify == GTA_RANDOM && a.density < 1.0) sp = SP_RANDOM;
+  else if (della) sp = SP_DELLA_TAB;
+
+  // One tile: its thresholds or ranks, then the fused pass.
+  auto run_tile = [&](const Tile& tl, Scratch& sc) {
+    const uint32_t s = tl.seg;
+    if (tl.select) for (size_t i = 0; i < N; i++) thresholds(i, s, sc);
+    BlockCtx c{&p, wsum, nullptr, nullptr, 0, false, 0};
+    const uint64_t tlen = tl.end - tl.start;
+    int tsp = sp;
+    if (della) {
+      const uint64_t L = rowL(s);
+      auto it = tabs.find((uint32_t)L);
+      const DellaTab* tab = it == tabs.end() ? nullptr : &it->second;
+      c.tab = tab != nullptr;
+      if (!tab) tsp = SP_DELLA;
+      c.L = (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu);
+      c.rankStride = tlen;
+      sc.rank.resize((size_t)N * tlen);
+      if (tab) sc.inv.resize((size_t)N * tlen);
+      sc.keys.resize(std::min<uint64_t>(L, tlen));
+      sc.rowRank.resize(std::min<uint64_t>(L, tlen));
+      for (size_t i = 0; i < N; i++)
+        for (uint64_t r0 = tl.start; r0 < tl.end; r0 += L) {
+          const uint32_t rl = (uint32_t)std::min<uint64_t>(L, tl.end - r0);
+          const uint64_t o = i * tlen + (r0 - tl.start);
+          make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
+          if (!tab) { row_ranks(sc.keys.data(), rl, sc.rank.data() + o, sc); continue; }
+          row_ranks(sc.keys.data(), rl, sc.rowRank.data(), sc);
+          const uint32_t* rr = sc.rowRank.data();
+          uint32_t* kt = sc.rank.data() + o;
+          double* iv = sc.inv.data() + o;
+          for (uint32_t j = 0; j < rl; j++) { kt[j] = tab->keepT[rr[j]]; iv[j] = tab->inv[rr[j]]; }
+        }
+      c.rank = sc.rank.data();
+      c.inv = tab ? sc.inv.data() : nullptr;
+    }
+    const BlockFn blk = block_fn(tsp, a.consensus);
+    const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize);
+    if (!fused) { sc.wd.resize((size_t)N * BLK); sc.m.resize(BLK); sc.ref.resize(BLK); sc.div.resize(BLK); }
+    const uint64_t step = fused ? STEP : BLK;
+    // Output may alias an input only element-wise: every element's inputs are read before it is written.
+    // Blocks never straddle a multiple of 2^32 elements (the RNG's counter splits the index into two words).
+    for (uint64_t e0 = tl.start; e0 < tl.end;) {
+      const uint64_t lim = std::min<uint64_t>({tl.end, e0 + step, ((e0 >> 32) + 1) << 32});
+      const uint32_t len = (uint32_t)(lim - e0);
+      if (fused) fused(c, e0, len, s, e0 - tl.start, a.out + e0);
+      else blk(c, e0, len, s, e0 - tl.start, sc);
+      e0 = lim;
+    }
+  };
+  ms_parallel_for(tiles.size(), [&](uint64_t t) { run_tile(tiles[t], tls); });
   return "";
 }
