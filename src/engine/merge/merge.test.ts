@@ -14,6 +14,7 @@ import {
   parseMergeParams,
   planMerge,
   randomTensors,
+  relError,
   referenceMerge,
   rngKey,
   rngU32,
@@ -116,6 +117,52 @@ describe.each(devices)("kernels on $label against the float64 reference", ({ ope
     const results = await checkDevice(open(), SEED);
     expect(results.length).toBe(CHECK_CASES.length + 7);
     for (const r of results) expect(r.relError, `${r.name} (seed ${SEED})`).toBeLessThanOrEqual(TOL);
+  });
+});
+
+// LoRA-sized tensors take the native CPU kernel's other paths: sampled top-k brackets (tensors of 8192+ values),
+// bucketed DELLA ranks (rows longer than 48), duplicate magnitudes (quantised values), tensors over 2^20 values.
+describe.each(devices.filter((d) => d.label !== "typescript cpu"))("$label on LoRA-sized tensors", ({ open }) => {
+  const layout = makeLayout([
+    { name: "a.lora_A.weight", shape: [16, 4099] },
+    { name: "a.lora_B.weight", shape: [3001, 16] },
+    { name: "b.lora_A.weight", shape: [8, 1100] },
+    { name: "b.lora_B.weight", shape: [700, 8] },
+    { name: "c.weight", shape: [97, 33] },
+  ]);
+  const cases: [string, Record<string, unknown>, number][] = [
+    ["ties", { density: 0.2, base_model_idx: 0 }, 3],
+    ["ties", { density: 0.35 }, 4],
+    ["breadcrumbs", { density: 0.6, gamma: 0.05, base_model_idx: 0 }, 3],
+    ["breadcrumbs_ties", {}, 3],
+    ["della", { density: 0.5, epsilon: 0.2, base_model_idx: 0, seed: 5 }, 3],
+    ["della_linear", { density: 0.4, epsilon: 0.3, rescale: false, seed: 6 }, 4],
+    ["dare_ties", { density: 0.6, base_model_idx: 1, seed: 7 }, 4],
+  ];
+  for (const quantised of [false, true])
+    it.each(cases)(`%s %j (${quantised ? "many equal magnitudes" : "random values"}, seed ${SEED})`, async (method, params, k) => {
+      const dev = open();
+      let host = randomTensors(layout, 4, SEED ^ 0x1234);
+      if (quantised) host = host.map((h) => h.map((v) => Math.round(v * 8) / 8));
+      const xs = await Promise.all(host.map((h) => dev.upload(h)));
+      const { plan } = planMerge(method, params, k);
+      const got = await (await dev.mergePlan(plan, xs.slice(0, k), layout)).download();
+      const ref = referenceMerge(plan, host.slice(0, k), layout);
+      expect(relError(got, ref)).toBeLessThanOrEqual(TOL);
+      let diff = 0;
+      for (let i = 0; i < got.length; i++) if ((got[i] === 0) !== (ref[i] === 0)) diff++;
+      expect(diff).toBe(0);
+    });
+  it(`top-k on a tensor over 2^20 values (seed ${SEED})`, async () => {
+    const big = makeLayout([{ name: "w", shape: [1100, 1000] }, { name: "v", shape: [5000] }]);
+    const dev = open();
+    const host = randomTensors(big, 3, SEED ^ 0x77);
+    const xs = await Promise.all(host.map((h) => dev.upload(h)));
+    for (const [method, params] of [["ties", { density: 0.1 }], ["breadcrumbs", { base_model_idx: 0 }]] as const) {
+      const { plan } = planMerge(method, params, 3);
+      const got = await (await dev.mergePlan(plan, xs, big)).download();
+      expect(relError(got, referenceMerge(plan, host, big)), method).toBeLessThanOrEqual(TOL);
+    }
   });
 });
 
