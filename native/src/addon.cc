@@ -253,6 +253,24 @@ Napi::Value Gram(const Napi::CallbackInfo& info) { TRY_OP(
     [res](Napi::Env env) -> Napi::Value { auto r = Napi::Float64Array::New(env, res->size()); std::memcpy(r.Data(), res->data(), res->size() * 8); return r; }, all, {}));
 )}
 
+// gramMerge(out, xs[], base | null, segOffsets, kind (0 slerp, 1 model_stock), t): per-tensor Gram matrix, the method's
+// coefficients and the combination in one operation
+Napi::Value GramMerge(const Napi::CallbackInfo& info) { TRY_OP(
+  auto out = tensor_of(info[0], "gram merge"); auto xs = tensors_of(info[1], "gram merge");
+  auto all = xs; all.push_back(out);
+  StorageP base;
+  if (!info[2].IsNull() && !info[2].IsUndefined()) { base = tensor_of(info[2], "gram merge base"); all.push_back(base); }
+  if (xs.empty() || xs.size() > 64) throw std::runtime_error("gram merge: between 1 and 64 inputs expected");
+  auto a = std::make_shared<GramMergeArgs>();
+  a->out = out->p; a->n = out->n; a->x = ptrs(xs); a->base = base ? base->p : nullptr; a->segOffsets = u64s(info[3]);
+  a->kind = (int)num(info[4]); a->t = num(info[5]);
+  if (a->kind != GM_SLERP && a->kind != GM_MODEL_STOCK) throw std::runtime_error("gram merge: unknown kind");
+  if (a->kind == GM_SLERP && (xs.size() != 2 || base)) throw std::runtime_error("gram merge: slerp takes two models and no base");
+  same_device(all, a->n, "gram merge");
+  const int dev = out->dev;
+  return queue(new OpWorker(info.Env(), "merge", dev, [a, dev]() { return gram_merge_dev(dev, *a); }, nullptr, all, {}));
+)}
+
 // bounds(xs[], segOffsets): Promise<Float32Array S*2 (min, max)>
 Napi::Value Bounds(const Napi::CallbackInfo& info) { TRY_OP(
   auto xs = tensors_of(info[0], "bounds");
@@ -338,6 +356,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lincomb", Napi::Function::New(env, Lincomb));
   exports.Set("gta", Napi::Function::New(env, Gta));
   exports.Set("gram", Napi::Function::New(env, Gram));
+  exports.Set("gramMerge", Napi::Function::New(env, GramMerge));
   exports.Set("bounds", Napi::Function::New(env, Bounds));
   exports.Set("bwr", Napi::Function::New(env, Bwr));
   exports.Set("crossover", Napi::Function::New(env, Crossover));

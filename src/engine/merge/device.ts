@@ -372,52 +372,14 @@ class NativeDevice extends BaseDevice {
       await wrap("merge", this.name, this.addon.gta(this.raw(out), plan.models.map(R), base, opts));
       return out;
     }
+    // slerp and model_stock: per tensor, the Gram matrix of the deltas gives the coefficients of a linear combination
+    // (computed natively: on the CPU in one pass per tensor, on a GPU as a Gram kernel then a combination kernel)
     if (plan.kind === "slerp") {
-      const G = await wrap("merge", this.name, this.addon.gram([R(plan.base), R(plan.other)], null, layout.segOffsets));
-      const coef = new Float32Array(S * 2);
-      for (let s = 0; s < S; s++) {
-        const n0 = Math.sqrt(G[s * 4]!);
-        const n1 = Math.sqrt(G[s * 4 + 3]!);
-        const a = n0 > 1e-8 ? 1 / n0 : 1;
-        const b = n1 > 1e-8 ? 1 / n1 : 1;
-        const dot = G[s * 4 + 1]! * a * b;
-        let s0 = 1 - plan.t;
-        let s1 = plan.t;
-        if (Math.abs(dot) <= 0.9995) {
-          const th0 = Math.acos(dot);
-          const sin0 = Math.sin(th0);
-          s0 = Math.sin(th0 - th0 * plan.t) / sin0;
-          s1 = Math.sin(th0 * plan.t) / sin0;
-        }
-        coef[2 * s] = s0;
-        coef[2 * s + 1] = s1;
-      }
-      await wrap("merge", this.name, this.addon.lincomb(this.raw(out), [R(plan.base), R(plan.other)], coef, layout.segOffsets));
+      await wrap("merge", this.name, this.addon.gramMerge(this.raw(out), [R(plan.base), R(plan.other)], null, layout.segOffsets, 0, plan.t));
       return out;
     }
-    // model_stock
-    const N = plan.models.length;
     const base = plan.base === null ? null : R(plan.base);
-    const G = await wrap("merge", this.name, this.addon.gram(plan.models.map(R), base, layout.segOffsets));
-    const K = N + (base ? 1 : 0);
-    const coef = new Float32Array(S * K);
-    for (let s = 0; s < S; s++) {
-      const g = (i: number, k: number) => G[s * N * N + i * N + k]!;
-      let sum = 0;
-      let cnt = 0;
-      for (let i = 0; i < N; i++)
-        for (let k = i + 1; k < N; k++) {
-          sum += Math.min(1, Math.max(-1, g(i, k) / Math.max(Math.sqrt(g(i, i)) * Math.sqrt(g(k, k)), 1e-6)));
-          cnt++;
-        }
-      const c = sum / cnt;
-      const t = (N * c) / (1 + (N - 1) * c);
-      for (let i = 0; i < N; i++) coef[s * K + i] = t / N;
-      if (base) coef[s * K + N] = 1 - t;
-    }
-    const xs = plan.models.map(R);
-    if (base) xs.push(base);
-    await wrap("merge", this.name, this.addon.lincomb(this.raw(out), xs, coef, layout.segOffsets));
+    await wrap("merge", this.name, this.addon.gramMerge(this.raw(out), plan.models.map(R), base, layout.segOffsets, 1, 0));
     return out;
   }
   protected async bwrImpl(out: DeviceTensor, a: Required<BwrUpdateArgs>) {

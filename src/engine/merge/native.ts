@@ -53,6 +53,8 @@ export interface NativeAddon {
   lincomb(out: NativeTensor, xs: NativeTensor[], coef: Float32Array, segOffsets: Float64Array | null): Promise<void>;
   gta(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, opts: GtaNativeOptions): Promise<void>;
   gram(xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array): Promise<Float64Array>;
+  /** slerp (kind 0, xs = [base, other]) or model_stock (kind 1, xs = the models): Gram, coefficients, combination */
+  gramMerge(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array, kind: number, t: number): Promise<void>;
   bounds(xs: NativeTensor[], segOffsets: Float64Array): Promise<Float32Array>;
   bwr(out: NativeTensor, cur: NativeTensor, best: NativeTensor, worst: NativeTensor, rnd: NativeTensor, r1: number, r2: number, T: number, step: number): Promise<void>;
   crossover(out: NativeTensor, a: NativeTensor, b: NativeTensor, w: number): Promise<void>;
