@@ -22,7 +22,7 @@ static inline float u2f(uint32_t k) { float v; std::memcpy(&v, &k, 4); return v;
 
 // Per-thread scratch, kept between tiles (threads are short-lived: one ms_parallel_for call).
 struct Scratch {
-  std::vector<uint32_t> keys, cand, cand2, hist, rank, rowRank, bins, cnt;
+  std::vector<uint32_t> keys, cand, cand2, hist, rank, bins;
   std::vector<double> inv;
   std::vector<uint64_t> pairs;
   std::vector<double> wd, m, ref, div;
@@ -284,7 +284,17 @@ static void kth_largest(const float* x, const float* b, uint64_t len, const uint
 }
 
 // ---- DELLA ranks -------------------------------------------------------------------------------------------------
-// rank (0 = smallest key, ties by position) of each of a row's L keys.
+// rank (0 = smallest key, ties by position) of each of a row's L keys, written as the rank itself or, with a table,
+// as the keep threshold and scale of that rank (see DellaTab).
+struct RankOut {
+  uint32_t* rank;                                   // rank, or the keep threshold when keepT is set
+  const uint32_t* keepT; const double* invT; double* inv;
+  inline void put(uint32_t j, uint32_t r) const {
+    if (keepT) { rank[j] = keepT[r]; inv[j] = invT[r]; }
+    else rank[j] = r;
+  }
+};
+
 // Short rows: each element counts the keys below it, rank_j = #{k : key_k < key_j + [k < j]} (keys < 2^31).
 template <int L>
 MS_CLONES static void ranks_fixed(const uint32_t* __restrict key, uint32_t* __restrict rank) {
@@ -305,60 +315,108 @@ static void ranks_small(const uint32_t* key, uint32_t L, uint32_t* rank) {
     rank[j] = r;
   }
 }
-MS_CLONES static uint32_t max_key(const uint32_t* __restrict key, uint32_t L) {
-  uint32_t m = 0;
-  for (uint32_t j = 0; j < L; j++) m = std::max(m, key[j]);
-  return m;
+
+// Long rows: a stable LSD radix sort of (key, position) by a coarse key of 2 D bits (the key bits just below the
+// row's range; two passes of D bits), then one insertion pass that orders the few pairs whose keys differ only below
+// the coarse bits. No data-dependent branches in the passes; many inversions (degenerate rows) fall back to a sort.
+MS_CLONES static void key_range(const uint32_t* __restrict key, uint32_t L, uint32_t* lo, uint32_t* hi) {
+  uint32_t kmin = 0xFFFFFFFFu, kmax = 0;
+  for (uint32_t j = 0; j < L; j++) { kmin = std::min(kmin, key[j]); kmax = std::max(kmax, key[j]); }
+  *lo = kmin; *hi = kmax;
 }
-MS_CLONES static void bucket_of(const uint32_t* __restrict key, uint32_t L, float scale, uint32_t top, uint32_t* __restrict bin) {
-  // monotone in the key (a float product and truncation never reorder), so buckets are ordered like the keys
+MS_CLONES static void coarse_keys(const uint32_t* __restrict key, uint32_t L, float scale, uint32_t top, uint32_t* __restrict out) {
+  const float ftop = (float)top;
   for (uint32_t j = 0; j < L; j++) {
     const float v = u2f(key[j]) * scale;
-    const uint32_t q = v < (float)top ? (uint32_t)v : top;
-    bin[j] = q;
+    out[j] = v < ftop ? (uint32_t)v : top;
   }
 }
-// Long rows: a counting sort of (key, position) into buckets linear in the magnitude, then the buckets sorted exactly.
-static void ranks_long(const uint32_t* key, uint32_t L, uint32_t* rank, Scratch& sc) {
-  const uint32_t mx = max_key(key, L);
-  const uint32_t NB = std::max<uint32_t>(16, L);
-  sc.bins.resize(L);
-  sc.cnt.assign(NB + 1, 0u);
-  sc.pairs.resize(L);
-  uint32_t* bin = sc.bins.data();
-  uint32_t* cnt = sc.cnt.data();
-  uint64_t* pr = sc.pairs.data();
-  const float fmx = u2f(mx);
-  float scale = fmx > 0.f ? (float)NB / fmx : 0.f;
-  if (!(scale < INFINITY)) scale = 0.f;  // subnormal maximum: one bucket, sorted exactly below
-  bucket_of(key, L, scale, NB - 1, bin);
-  for (uint32_t j = 0; j < L; j++) cnt[bin[j] + 1]++;
-  for (uint32_t q = 0; q < NB; q++) cnt[q + 1] += cnt[q];
-  // cnt[q] = first position of bucket q; positions stable (by index) within a bucket
-  for (uint32_t j = 0; j < L; j++) pr[cnt[bin[j]]++] = ((uint64_t)key[j] << 32) | j;
-  // now cnt[q] = end of bucket q; sort each bucket by (key, position)
-  uint32_t st = 0;
-  for (uint32_t q = 0; q < NB; q++) {
-    const uint32_t en = cnt[q];
-    const uint32_t n = en - st;
-    if (n > 32) std::sort(pr + st, pr + en);
-    else if (n > 1)
-      for (uint32_t a = st + 1; a < en; a++) {
-        const uint64_t v = pr[a];
-        uint32_t c = a;
-        while (c > st && pr[c - 1] > v) { pr[c] = pr[c - 1]; c--; }
-        pr[c] = v;
-      }
-    st = en;
+template <int D>
+static void ranks_lsd(const uint32_t* key, uint32_t L, const RankOut& o, Scratch& sc) {
+  constexpr uint32_t NB = 1u << D, MASK = NB - 1;
+  uint32_t kmin, kmax;
+  key_range(key, L, &kmin, &kmax);
+  // coarse key linear in the magnitude (the key bits would crowd most values into a few top digits): monotone, so
+  // the order by coarse key is the order by key up to equal coarse keys, which the insertion pass sorts
+  const float vmax = u2f(kmax);
+  float scale = vmax > 0.f ? (float)((1u << (2 * D)) - 1) / vmax : 0.f;
+  if (!(scale < 3.0e38f)) scale = 0.f;  // tiny maximum: one coarse key, the insertion pass (or the sort) orders all
+  const int shift = 1;  // nonzero: the insertion pass is needed
+  if (sc.pairs.size() < 2 * (size_t)L) sc.pairs.resize(2 * (size_t)L);
+  if (sc.bins.size() < L) sc.bins.resize(L);
+  uint64_t* a = sc.pairs.data();
+  uint64_t* b = a + L;
+  uint32_t* coarse = sc.bins.data();
+  uint32_t c0[NB], c1[NB];
+  std::memset(c0, 0, sizeof c0);
+  std::memset(c1, 0, sizeof c1);
+  coarse_keys(key, L, scale, (1u << (2 * D)) - 1, coarse);
+  for (uint32_t j = 0; j < L; j++) {
+    const uint32_t c = coarse[j];
+    c0[c & MASK]++;
+    c1[c >> D]++;
   }
-  for (uint32_t p = 0; p < L; p++) rank[(uint32_t)pr[p]] = p;
+  uint32_t s0 = 0, s1 = 0;
+  for (uint32_t q = 0; q < NB; q++) { const uint32_t t0 = c0[q], t1 = c1[q]; c0[q] = s0; c1[q] = s1; s0 += t0; s1 += t1; }
+  // pass 1 by the low digit, taking positions in order (stable); pass 2 by the high digit
+  // (the pass-2 digit is recomputed from the key carried along: no random reads)
+  const uint32_t top = (1u << (2 * D)) - 1;
+  const float ftop = (float)top;
+  for (uint32_t j = 0; j < L; j++) b[c0[coarse[j] & MASK]++] = ((uint64_t)key[j] << 32) | j;
+  for (uint32_t p = 0; p < L; p++) {
+    const uint64_t v = b[p];
+    const float f = u2f((uint32_t)(v >> 32)) * scale;
+    const uint32_t c = f < ftop ? (uint32_t)f : top;
+    a[c1[c >> D]++] = v;
+  }
+  // a is ordered by (coarse key, position); order by (key, position) where keys share a coarse key
+  if (shift > 0) {
+    uint64_t moves = 0;
+    for (uint32_t p = 1; p < L; p++) {
+      const uint64_t v = a[p];
+      if (a[p - 1] <= v) continue;
+      uint32_t c = p;
+      while (c > 0 && a[c - 1] > v) { a[c] = a[c - 1]; c--; }
+      a[c] = v;
+      moves += p - c;
+      if (moves > 8 * (uint64_t)L) { std::sort(a, a + L); break; }
+    }
+  }
+  for (uint32_t p = 0; p < L; p++) o.put((uint32_t)a[p], p);
 }
-static void row_ranks(const uint32_t* key, uint32_t L, uint32_t* rank, Scratch& sc) {
-  if (L == 16) ranks_fixed<16>(key, rank);
-  else if (L == 8) ranks_fixed<8>(key, rank);
-  else if (L == 32) ranks_fixed<32>(key, rank);
-  else if (L <= 48) ranks_small(key, L, rank);
-  else ranks_long(key, L, rank, sc);
+#ifdef MS_HAVE_AVX2_PATH
+// rows of 16 (LoRA B matrices with r = 16): lane j counts key_k < key_j + [k < j] over k, two vectors of 8 lanes
+__attribute__((target("avx2"))) static void ranks16_avx2(const uint32_t* key, uint32_t* rank) {
+  const __m256i k0 = _mm256_loadu_si256((const __m256i*)key), k1 = _mm256_loadu_si256((const __m256i*)(key + 8));
+  const __m256i lane0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), lane1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+  __m256i r0 = _mm256_setzero_si256(), r1 = _mm256_setzero_si256();
+  for (int k = 0; k < 16; k++) {
+    const __m256i kk = _mm256_set1_epi32((int)key[k]), kv = _mm256_set1_epi32(k);
+    // key_j + [j > k] > key_k  (keys < 2^31, +1 cannot overflow)
+    const __m256i t0 = _mm256_sub_epi32(k0, _mm256_cmpgt_epi32(lane0, kv)), t1 = _mm256_sub_epi32(k1, _mm256_cmpgt_epi32(lane1, kv));
+    r0 = _mm256_sub_epi32(r0, _mm256_cmpgt_epi32(t0, kk));
+    r1 = _mm256_sub_epi32(r1, _mm256_cmpgt_epi32(t1, kk));
+  }
+  _mm256_storeu_si256((__m256i*)rank, r0);
+  _mm256_storeu_si256((__m256i*)(rank + 8), r1);
+}
+#endif
+static void row_ranks(const uint32_t* key, uint32_t L, const RankOut& o, Scratch& sc) {
+  if (L > 48) {
+    if (L >= 2048) ranks_lsd<11>(key, L, o, sc);
+    else ranks_lsd<8>(key, L, o, sc);
+    return;
+  }
+  uint32_t r[48];
+#ifdef MS_HAVE_AVX2_PATH
+  if (L == 16 && kHaveAvx2) ranks16_avx2(key, r);
+  else
+#endif
+  if (L == 16) ranks_fixed<16>(key, r);
+  else if (L == 8) ranks_fixed<8>(key, r);
+  else if (L == 32) ranks_fixed<32>(key, r);
+  else ranks_small(key, L, r);
+  for (uint32_t j = 0; j < L; j++) o.put(j, r[j]);
 }
 
 // Keep thresholds and scales of DELLA by rank for one row length: keep <=> (hash >> 8) < keepT[r] (the same decision
@@ -777,20 +835,21 @@ std::string gta_cpu(GtaArgs& a) {
       c.rankStride = tlen;
       sc.rank.resize((size_t)N * tlen);
       if (tab) sc.inv.resize((size_t)N * tlen);
-      sc.keys.resize(std::min<uint64_t>(L, tlen));
-      sc.rowRank.resize(std::min<uint64_t>(L, tlen));
-      for (size_t i = 0; i < N; i++)
+      // the tile's keys at once (short rows) or row by row (long rows)
+      const uint64_t kspan = L <= 48 ? tlen : std::min<uint64_t>(L, tlen);
+      if (sc.keys.size() < kspan) sc.keys.resize(kspan);
+      for (size_t i = 0; i < N; i++) {
+        if (L <= 48) make_keys(a.x[i] + tl.start, a.base ? a.base + tl.start : nullptr, tlen, sc.keys.data());
         for (uint64_t r0 = tl.start; r0 < tl.end; r0 += L) {
           const uint32_t rl = (uint32_t)std::min<uint64_t>(L, tl.end - r0);
           const uint64_t o = i * tlen + (r0 - tl.start);
-          make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
-          if (!tab) { row_ranks(sc.keys.data(), rl, sc.rank.data() + o, sc); continue; }
-          row_ranks(sc.keys.data(), rl, sc.rowRank.data(), sc);
-          const uint32_t* rr = sc.rowRank.data();
-          uint32_t* kt = sc.rank.data() + o;
-          double* iv = sc.inv.data() + o;
-          for (uint32_t j = 0; j < rl; j++) { kt[j] = tab->keepT[rr[j]]; iv[j] = tab->inv[rr[j]]; }
+          const uint32_t* k = sc.keys.data() + (L <= 48 ? r0 - tl.start : 0);
+          if (L > 48) make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
+          RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr};
+          if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->inv.data(); ro.inv = sc.inv.data() + o; }
+          row_ranks(k, rl, ro, sc);
         }
+      }
       c.rank = sc.rank.data();
       c.inv = tab ? sc.inv.data() : nullptr;
     }
