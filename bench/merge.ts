@@ -7,6 +7,7 @@ import { writeFileSync, readFileSync } from "node:fs";
 import { makeLayout, type Layout } from "../src/engine/tensors/layout";
 import { type DeviceTensor, type MergeDevice, listDevices, openDevice } from "../src/engine/merge/device";
 import { planMerge } from "../src/engine/merge/registry";
+import { tsLoops } from "./merge-ts-loops";
 
 const argv = process.argv.slice(2);
 const arg = (k: string, d?: string) => {
@@ -19,6 +20,7 @@ const rank = Number(arg("rank", "16"));
 const deviceArg = arg("device", "all")!;
 const torch: Record<string, number> = arg("torch") ? JSON.parse(readFileSync(arg("torch")!, "utf8")).ms : {};
 const tsLoopOn = arg("ts-loop", "1") === "1";
+const onlyOps = arg("ops")?.split(",");
 
 /** A Llama-7B-like LoRA (q,k,v,o,gate,up,down; hidden 4096, intermediate 11008) with `layers` layers. */
 export function benchLayout(nLayers: number, r: number): Layout {
@@ -55,42 +57,6 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return ts[Math.floor(ts.length / 2)]!;
 }
 
-// plain TypeScript loops (what a straightforward implementation would do), timed on the same data
-function tsLoops(host: Float32Array[]): Record<string, () => void> {
-  const [a, b, c, d] = host as [Float32Array, Float32Array, Float32Array, Float32Array];
-  const n = a.length;
-  const out = new Float32Array(n);
-  return {
-    copy: () => out.set(a),
-    weighted_average: () => {
-      for (let i = 0; i < n; i++) out[i] = (a[i]! + b[i]! + c[i]!) / 3;
-    },
-    task_arithmetic: () => {
-      for (let i = 0; i < n; i++) out[i] = a[i]! + (b[i]! - a[i]!) + (c[i]! - a[i]!);
-    },
-    "bwr update": () => {
-      for (let i = 0; i < n; i++) out[i] = a[i]! + 0.7 * (0.3 * (b[i]! - 2 * d[i]!) - 0.6 * (c[i]! - d[i]!));
-    },
-    crossover: () => {
-      for (let i = 0; i < n; i++) out[i] = 1.3 * a[i]! + (1 - 1.3) * b[i]!;
-    },
-    dare: () => {
-      // the TypeScript kernels' per-element work: hash, compare, rescale
-      for (let i = 0; i < n; i++) {
-        let s = 0;
-        for (const [k, x] of [[1, b], [2, c]] as const) {
-          let h = Math.imul(i, 0x9e3779b1) ^ k;
-          h ^= h >>> 16;
-          h = Math.imul(h, 0x85ebca6b);
-          h ^= h >>> 13;
-          if ((h >>> 8) * (1 / 16777216) < 0.5) s += (x[i]! - a[i]!) * 2;
-        }
-        out[i] = a[i]! + s;
-      }
-    },
-  };
-}
-
 async function benchDevice(dev: MergeDevice, layout: Layout): Promise<Row[]> {
   const n = layout.size;
   const B = 4 * n; // bytes per tensor
@@ -102,8 +68,9 @@ async function benchDevice(dev: MergeDevice, layout: Layout): Promise<Row[]> {
   const rows: Row[] = [];
   const copyMs = await time(() => dev.copy(out, x[0]!));
   const copyGbps = (2 * B) / copyMs / 1e6;
-  const loops = dev.name === "cpu" && tsLoopOn ? tsLoops(await Promise.all(x.map((t) => t.download()))) : {};
+  const loops = dev.name === "cpu" && tsLoopOn ? tsLoops(await Promise.all(x.map((t) => t.download())), layout) : {};
   const add = async (op: string, tensors: number, fn: () => Promise<unknown>) => {
+    if (onlyOps && op !== "copy" && !onlyOps.includes(op)) return;
     const ms = op === "copy" ? copyMs : await time(fn);
     const gbps = (tensors * B) / ms / 1e6;
     const row: Row = { device: dev.name, op, ms, gbps, ofCopy: gbps / copyGbps };
