@@ -640,9 +640,15 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i fmix8(__m25
 __attribute__((target("avx2"), always_inline)) static inline __m256d sign4(__m256d v, __m256d zero, __m256d one) {
   return _mm256_sub_pd(_mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GT_OQ), one), _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_LT_OQ), one));
 }
+// 1 / q for q a positive normal power of two (with a normal reciprocal): exact, from the exponent bits
+__attribute__((target("avx2"), always_inline)) static inline __m256d recip_pow2(__m256d q) {
+  return _mm256_castsi256_pd(_mm256_sub_epi64(_mm256_set1_epi64x((long long)0x7FE0000000000000ull), _mm256_castpd_si256(q)));
+}
 // fused_impl written with AVX2 intrinsics, 8 elements per step (the compiler's version of the loop spills registers
 // and widens masks). Same operations, same order, same bits; the last len % 8 elements go to fused_impl.
-template <int SP, int CONS, int NN, bool NORM>
+// NORM: 0 no normalisation, 1 divide, 2 every possible divisor is a power of two: multiply by its exact reciprocal,
+// which gives the same correctly rounded quotient without the (slow, unpipelined) divider.
+template <int SP, int CONS, int NN, int NORM>
 __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t rankOff,
                                                       float* __restrict out) {
   const GtaDev& p = *c.p;
@@ -705,7 +711,8 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     if (CONS == GTA_CONS_NONE) {
       mL = _mm256_add_pd(zero, vL[0]); mH = _mm256_add_pd(zero, vH[0]);
       for (int i = 1; i < NN; i++) { mL = _mm256_add_pd(mL, vL[i]); mH = _mm256_add_pd(mH, vH[i]); }
-      if (NORM) { mL = _mm256_div_pd(mL, dn); mH = _mm256_div_pd(mH, dn); }
+      if (NORM == 1) { mL = _mm256_div_pd(mL, dn); mH = _mm256_div_pd(mH, dn); }
+      if (NORM == 2) { const __m256d r = recip_pow2(dn); mL = _mm256_mul_pd(mL, r); mH = _mm256_mul_pd(mH, r); }
     } else {
       __m256d rL, rH;
       if (CONS == GTA_CONS_SUM) { rL = vL[0]; rH = vH[0]; } else { rL = sign4(vL[0], zero, one); rH = sign4(vH[0], zero, one); }
@@ -727,27 +734,49 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
       if (NORM) {
         const __m256d qL = _mm256_blendv_pd(dL, one, _mm256_cmp_pd(dL, zero, _CMP_EQ_OQ));
         const __m256d qH = _mm256_blendv_pd(dH, one, _mm256_cmp_pd(dH, zero, _CMP_EQ_OQ));
-        mL = _mm256_div_pd(mL, qL); mH = _mm256_div_pd(mH, qH);
+        if (NORM == 1) { mL = _mm256_div_pd(mL, qL); mH = _mm256_div_pd(mH, qH); }
+        else { mL = _mm256_mul_pd(mL, recip_pow2(qL)); mH = _mm256_mul_pd(mH, recip_pow2(qH)); }
       }
     }
     const __m128 oL = _mm256_cvtpd_ps(_mm256_add_pd(bL, _mm256_mul_pd(mL, lam)));
     const __m128 oH = _mm256_cvtpd_ps(_mm256_add_pd(bH, _mm256_mul_pd(mH, lam)));
     _mm256_storeu_ps(out + j, _mm256_set_m128(oH, oL));
   }
-  if (j < len) fused_impl<SP, CONS, NN, NORM>(c, e0 + j, len - j, seg, rankOff + j, out + j);
+  if (j < len) fused_impl<SP, CONS, NN, (NORM != 0)>(c, e0 + j, len - j, seg, rankOff + j, out + j);
 }
 #define MS_AFUSED_N(SP, CONS, NORM) {fused_avx2<SP, CONS, 1, NORM>, fused_avx2<SP, CONS, 2, NORM>, fused_avx2<SP, CONS, 3, NORM>, fused_avx2<SP, CONS, 4, NORM>}
-#define MS_AFUSED(SP) {{MS_AFUSED_N(SP, 0, false), MS_AFUSED_N(SP, 1, false), MS_AFUSED_N(SP, 2, false)}, \
-                       {MS_AFUSED_N(SP, 0, true), MS_AFUSED_N(SP, 1, true), MS_AFUSED_N(SP, 2, true)}}
+#define MS_AFUSED(SP) {{MS_AFUSED_N(SP, 0, 0), MS_AFUSED_N(SP, 1, 0), MS_AFUSED_N(SP, 2, 0)}, \
+                       {MS_AFUSED_N(SP, 0, 1), MS_AFUSED_N(SP, 1, 1), MS_AFUSED_N(SP, 2, 1)}, \
+                       {MS_AFUSED_N(SP, 0, 2), MS_AFUSED_N(SP, 1, 2), MS_AFUSED_N(SP, 2, 2)}}
 #endif
+
+// true when every divisor the normalisation can meet is a power of two (then 1 / q is exact): the sum of weights
+// (consensus none), or, with a consensus, the sum of the weights of every subset of agreeing models, formed as the
+// kernels form it (in model order; an empty or zero sum becomes 1)
+static bool pow2_divisors(const std::vector<double>& w, int consensus, double wsum) {
+  auto p2 = [](double q) {
+    if (q == 0) return true;
+    uint64_t b; std::memcpy(&b, &q, 8);
+    return (b & 0x800FFFFFFFFFFFFFull) == 0 && b > 0x000FFFFFFFFFFFFFull && b < 0x7FE0000000000000ull;
+  };
+  if (consensus == GTA_CONS_NONE) return p2(std::fabs(wsum) < 1e-8 ? 1.0 : wsum);
+  const size_t N = w.size();
+  if (N > 16) return false;
+  for (uint32_t m = 1; m < (1u << N); m++) {
+    double dv = (m & 1) ? w[0] : 0.0;
+    for (size_t i = 1; i < N; i++) dv = dv + ((m >> i & 1) ? w[i] : 0.0);
+    if (!p2(dv)) return false;
+  }
+  return true;
+}
 
 // the fused kernel for (sparsification, consensus, models, normalize), or null (more than 4 models; DELLA rows too
 // long for a table): then the block kernel
-static FusedFn fused_fn(int sp, int cons, size_t n, bool norm) {
+static FusedFn fused_fn(int sp, int cons, size_t n, bool norm, bool pow2) {
   if (!(sp <= SP_DELLA_TAB && n >= 1 && n <= 4)) return nullptr;
 #ifdef MS_HAVE_AVX2_PATH
-  static const FusedFn afns[4][2][3][4] = {MS_AFUSED(0), MS_AFUSED(1), MS_AFUSED(2), MS_AFUSED(3)};
-  if (kHaveAvx2) return afns[sp][norm][cons][n - 1];
+  static const FusedFn afns[4][3][3][4] = {MS_AFUSED(0), MS_AFUSED(1), MS_AFUSED(2), MS_AFUSED(3)};
+  if (kHaveAvx2) return afns[sp][norm ? (pow2 ? 2 : 1) : 0][cons][n - 1];
 #endif
   static const FusedFn fns[4][2][3][4] = {MS_FN3(0), MS_FN3(1), MS_FN3(2), MS_FN3(3)};
   return fns[sp][norm][cons][n - 1];
@@ -813,6 +842,7 @@ std::string gta_cpu(GtaArgs& a) {
       if (L <= DELLA_TABLE_MAX && !tabs.count((uint32_t)L)) della_table(a, (uint32_t)L, tabs[(uint32_t)L]);
     }
 
+  const bool pow2 = pow2_divisors(a.w, a.consensus, wsum);
   int sp = SP_ALL;
   if (a.sparsify == GTA_BAND || a.sparsify == GTA_TOPK) sp = SP_BAND;
   else if (a.sparsify == GTA_RANDOM && a.density < 1.0) sp = SP_RANDOM;
@@ -854,7 +884,7 @@ std::string gta_cpu(GtaArgs& a) {
       c.inv = tab ? sc.inv.data() : nullptr;
     }
     const BlockFn blk = block_fn(tsp, a.consensus);
-    const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize);
+    const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize, pow2);
     if (!fused) { sc.wd.resize((size_t)N * BLK); sc.m.resize(BLK); sc.ref.resize(BLK); sc.div.resize(BLK); }
     const uint64_t step = fused ? STEP : BLK;
     // Output may alias an input only element-wise: every element's inputs are read before it is written.
