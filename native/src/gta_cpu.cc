@@ -24,6 +24,7 @@ static inline float u2f(uint32_t k) { float v; std::memcpy(&v, &k, 4); return v;
 struct Scratch {
   std::vector<uint32_t> keys, cand, cand2, hist, rank, bins;
   std::vector<double> inv;
+  std::vector<std::vector<uint32_t>> cands;
   std::vector<uint64_t> pairs;
   std::vector<double> wd, m, ref, div;
   std::vector<float> bb;
@@ -135,6 +136,68 @@ __attribute__((target("avx2"))) static void bracket_avx2(const float* x, const f
   }
   for (int t = 0; t < NQ; t++) ncand[t] = (uint64_t)(cp[t] - cand[t]);
 }
+// All models of a tensor in one pass (the base read once): stream s = model s / NQ, query s % NQ.
+template <int NM, int NQ, bool HASB>
+__attribute__((target("avx2"))) static void bracket_multi_avx2(const float* const* xs, const float* b, uint64_t len, const uint32_t* lo,
+                                                              const uint32_t* hi, uint64_t* above, uint32_t** cand, uint64_t* ncand) {
+  constexpr int NS = NM * NQ;
+  const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256i vlo[NS], vhi[NS], acc[NS];
+  uint32_t* cp[NS];
+  for (int t = 0; t < NS; t++) {
+    vlo[t] = _mm256_set1_epi32((int)lo[t] - 1);
+    vhi[t] = _mm256_set1_epi32((int)hi[t]);
+    acc[t] = _mm256_setzero_si256();
+    cp[t] = cand[t] + ncand[t];
+  }
+  uint64_t j = 0;
+  while (j + 8 <= len) {
+    const uint64_t stop = std::min<uint64_t>(len & ~(uint64_t)7, j + ((uint64_t)1 << 31));
+    for (; j < stop; j += 8) {
+      const __m256 bv = HASB ? _mm256_loadu_ps(b + j) : _mm256_setzero_ps();
+      for (int m = 0; m < NM; m++) {
+        const __m256i k = _mm256_castps_si256(_mm256_and_ps(_mm256_sub_ps(_mm256_loadu_ps(xs[m] + j), bv), absMask));
+        for (int q = 0; q < NQ; q++) {
+          const int t = m * NQ + q;
+          const __m256i gt = _mm256_cmpgt_epi32(k, vhi[t]);
+          acc[t] = _mm256_sub_epi32(acc[t], gt);
+          const __m256i in = _mm256_andnot_si256(gt, _mm256_cmpgt_epi32(k, vlo[t]));
+          const unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(in));
+          _mm256_storeu_si256((__m256i*)cp[t], _mm256_permutevar8x32_epi32(k, _mm256_load_si256((const __m256i*)kCompress[mask])));
+          cp[t] += __builtin_popcount(mask);
+        }
+      }
+    }
+    for (int t = 0; t < NS; t++) {
+      alignas(32) uint32_t l[8];
+      _mm256_store_si256((__m256i*)l, acc[t]);
+      for (int q = 0; q < 8; q++) above[t] += l[q];
+      acc[t] = _mm256_setzero_si256();
+    }
+  }
+  for (; j < len; j++)
+    for (int m = 0; m < NM; m++) {
+      const uint32_t k = f2u(std::fabs(xs[m][j] - (HASB ? b[j] : 0.f)));
+      for (int q = 0; q < NQ; q++) {
+        const int t = m * NQ + q;
+        above[t] += k > hi[t];
+        *cp[t] = k;
+        cp[t] += k >= lo[t] && k <= hi[t];
+      }
+    }
+  for (int t = 0; t < NS; t++) ncand[t] = (uint64_t)(cp[t] - cand[t]);
+}
+// the one-pass version for up to 4 streams, else false
+static bool bracket_multi(const float* const* xs, int nm, const float* b, uint64_t len, int nq, const uint32_t* lo, const uint32_t* hi,
+                          uint64_t* above, uint32_t** cand, uint64_t* ncand) {
+#define MS_BM(NM, NQ) if (nm == NM && nq == NQ) { \
+    if (b) { bracket_multi_avx2<NM, NQ, true>(xs, b, len, lo, hi, above, cand, ncand); } \
+    else { bracket_multi_avx2<NM, NQ, false>(xs, b, len, lo, hi, above, cand, ncand); } \
+    return true; }
+  MS_BM(1, 1) MS_BM(2, 1) MS_BM(3, 1) MS_BM(4, 1) MS_BM(1, 2) MS_BM(2, 2)
+#undef MS_BM
+  return false;
+}
 static void bracket_pass_avx2(const float* x, const float* b, uint64_t len, int nq, const uint32_t* lo, const uint32_t* hi,
                               uint64_t* above, uint32_t** cand, uint64_t* ncand) {
   if (nq == 1) { if (b) bracket_avx2<1, true>(x, b, len, lo, hi, above, cand, ncand); else bracket_avx2<1, false>(x, b, len, lo, hi, above, cand, ncand); }
@@ -149,6 +212,9 @@ static void compress_keys_avx2(uint32_t* c, uint64_t n, uint32_t lo, uint32_t hi
 static const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 #else
 static const bool kHaveAvx2 = false;
+static bool bracket_multi(const float* const*, int, const float*, uint64_t, int, const uint32_t*, const uint32_t*, uint64_t*, uint32_t**, uint64_t*) {
+  return false;
+}
 #endif
 static void bracket_pass(const float* x, const float* b, uint64_t len, int nq, const uint32_t* lo, const uint32_t* hi, uint64_t* above,
                          uint32_t** cand, uint64_t* ncand) {
@@ -176,15 +242,14 @@ static void compress_keys(uint32_t* c, uint64_t n, uint32_t lo, uint32_t hi, uin
   *above = a; *m = w;
 }
 
-// sorts n keys (< 2^31) in descending order: LSD radix sort, digits of 11, 11 and 9 bits
+// sorts n keys (< 2^31) in descending order: LSD radix sort, digits of 8, 8, 8 and 7 bits
 static void sort_desc(uint32_t* a, uint32_t* tmp, uint32_t n) {
-  uint32_t cnt[2048];
-  const int shifts[3] = {0, 11, 22};
+  uint32_t cnt[256];
   uint32_t* src = a;
   uint32_t* dst = tmp;
-  for (int p = 0; p < 3; p++) {
-    const int sh = shifts[p];
-    const uint32_t mask = p == 2 ? 511u : 2047u;
+  for (int p = 0; p < 4; p++) {
+    const int sh = 8 * p;
+    const uint32_t mask = p == 3 ? 127u : 255u;
     std::memset(cnt, 0, sizeof cnt);
     for (uint32_t j = 0; j < n; j++) cnt[mask - ((src[j] >> sh) & mask)]++;   // descending: reversed digit
     uint32_t sum = 0;
@@ -280,6 +345,57 @@ static void kth_largest(const float* x, const float* b, uint64_t len, const uint
       r = select_exact(sc.cand.data(), len, kq[slot[t]], 0, 0x7FFFFFFFu);
     }
     res[t] = u2f(r);
+  }
+}
+
+// Thresholds of every model of one tensor (queries kLo[m], kHi[m]; results resLo[m], resHi[m]): as kth_largest, but
+// all models' brackets are counted and gathered in one pass over the tensor (its base read once).
+static void tile_thresholds(const float* const* xs, size_t N, const float* b, uint64_t len, const uint64_t* kLo, const uint64_t* kHi,
+                            float* resLo, float* resHi, Scratch& sc) {
+  auto single = [&](size_t m) {
+    const uint64_t ks[2] = {kLo[m], kHi[m]};
+    float res[2];
+    kth_largest(xs[m], b, len, ks, res, sc);
+    resLo[m] = res[0]; resHi[m] = res[1];
+  };
+  // the same queries for every model (as the device layer asks), 1 or 2 of them, at most 4 streams, big enough to sample
+  auto needed = [&](uint64_t k) { return k != 0 && k < len; };
+  const int nq = (int)needed(kLo[0]) + (int)needed(kHi[0]);
+  bool multi = kHaveAvx2 && nq > 0 && N * nq <= 4 && len >= 8 * SAMPLE;
+  for (size_t m = 0; m < N && multi; m++) multi = kLo[m] == kLo[0] && kHi[m] == kHi[0];
+  if (!multi) { for (size_t m = 0; m < N; m++) single(m); return; }
+  const uint64_t kq[2] = {needed(kLo[0]) ? kLo[0] : kHi[0], kHi[0]};  // the needed counts, in stream order
+  const size_t NS = N * nq;
+  uint32_t lo[4], hi[4];
+  uint64_t above[4] = {0, 0, 0, 0}, nc[4] = {0, 0, 0, 0};
+  uint32_t* cand[4];
+  if (sc.cands.size() < NS) sc.cands.resize(NS);
+  for (size_t m = 0; m < N; m++) {
+    uint32_t smp[SAMPLE], tmp[SAMPLE];
+    const uint64_t stride = len / (SAMPLE / 16);
+    for (uint32_t g = 0; g < SAMPLE / 16; g++)
+      for (uint32_t t = 0; t < 16; t++) { const uint64_t j = g * stride + t; smp[g * 16 + t] = f2u(std::fabs(xs[m][j] - (b ? b[j] : 0.f))); }
+    sort_desc(smp, tmp, SAMPLE);
+    for (int q = 0; q < nq; q++) {
+      const size_t t = m * nq + q;
+      bracket_of(smp, SAMPLE, (double)kq[q] / (double)len, lo[t], hi[t]);
+      if (sc.cands[t].size() < len + 8) sc.cands[t].resize(len + 8);
+      cand[t] = sc.cands[t].data();
+    }
+  }
+  bracket_multi(xs, (int)N, b, len, nq, lo, hi, above, cand, nc);
+  for (size_t m = 0; m < N; m++) {
+    uint32_t r[2] = {0, 0};
+    bool ok = true;
+    for (int q = 0; q < nq && ok; q++) {
+      const size_t t = m * nq + q;
+      ok = above[t] < kq[q] && kq[q] <= above[t] + nc[t];
+      if (ok) { r[q] = select_keys(cand[t], nc[t], kq[q] - above[t], lo[t], hi[t]); ok = r[q] != 0xFFFFFFFFu; }
+    }
+    if (!ok) { single(m); continue; }  // the sample missed: this model by itself
+    int q = 0;
+    if (needed(kLo[m])) resLo[m] = u2f(r[q++]); else resLo[m] = kLo[m] == 0 ? INFINITY : 0.0f;
+    if (needed(kHi[m])) resHi[m] = u2f(r[q++]); else resHi[m] = kHi[m] == 0 ? INFINITY : 0.0f;
   }
 }
 
@@ -809,6 +925,16 @@ std::string gta_cpu(GtaArgs& a) {
   p.lambda = a.lambda; p.density = a.density; p.epsilon = a.epsilon;
   auto segLen = [&](size_t s) { return a.segOffsets[s + 1] - a.segOffsets[s]; };
   auto rowL = [&](size_t s) -> uint64_t { const uint64_t len = segLen(s); return a.rowLen[s] ? a.rowLen[s] : (len ? len : 1); };
+  auto tile_select = [&](size_t s, Scratch& sc) {
+    const uint64_t st = a.segOffsets[s], len = segLen(s);
+    if (len == 0) return;
+    const float* xs[GTA_MAXN];
+    uint64_t kl[GTA_MAXN], kh[GTA_MAXN];
+    float rl[GTA_MAXN], rh[GTA_MAXN];
+    for (size_t i = 0; i < N; i++) { xs[i] = a.x[i] + st; kl[i] = a.kLo[i * S + s]; kh[i] = a.kHi[i * S + s]; }
+    tile_thresholds(xs, N, a.base ? a.base + st : nullptr, len, kl, kh, rl, rh, sc);
+    for (size_t i = 0; i < N; i++) { a.lo[i * S + s] = rl[i]; a.hi[i * S + s] = rh[i]; }
+  };
   auto thresholds = [&](size_t i, size_t s, Scratch& sc) {
     const uint64_t st = a.segOffsets[s], len = segLen(s);
     if (len == 0) return;
@@ -851,7 +977,7 @@ std::string gta_cpu(GtaArgs& a) {
   // One tile: its thresholds or ranks, then the fused pass.
   auto run_tile = [&](const Tile& tl, Scratch& sc) {
     const uint32_t s = tl.seg;
-    if (tl.select) for (size_t i = 0; i < N; i++) thresholds(i, s, sc);
+    if (tl.select) tile_select(s, sc);
     BlockCtx c{&p, wsum, nullptr, nullptr, 0, false, 0};
     const uint64_t tlen = tl.end - tl.start;
     int tsp = sp;
