@@ -262,8 +262,8 @@ static void sort_desc(uint32_t* a, uint32_t* tmp, uint32_t n) {
 
 // [lo, hi] bracketing the k-th largest of a population whose strided sample, sorted descending, is desc[0..s):
 // about 3 standard deviations of the sample rank either side of k; hi = 2^31 - 1 / lo = 0 when open
-static void bracket_of(const uint32_t* desc, uint32_t s, double pf, uint32_t& lo, uint32_t& hi) {
-  const double r = pf * s, d = 3.0 * std::sqrt(s * pf * (1 - pf)) + 2.0;
+static void bracket_of(const uint32_t* desc, uint32_t s, double pf, uint32_t& lo, uint32_t& hi, double sigmas = 3.0) {
+  const double r = pf * s, d = sigmas * std::sqrt(s * pf * (1 - pf)) + 2.0;
   const int64_t iHi = (int64_t)std::floor(r - d), iLo = (int64_t)std::ceil(r + d);  // 0-based ranks from the top
   hi = iHi >= 0 ? desc[iHi] : 0x7FFFFFFFu;
   lo = iLo < (int64_t)s ? desc[iLo] : 0u;
@@ -292,7 +292,7 @@ static uint32_t select_keys(uint32_t* c, uint64_t n, uint64_t k, uint32_t lo, ui
   return select_exact(c, n, k, lo, hi);
 }
 
-static void kth_largest(const float* x, const float* b, uint64_t len, const uint64_t ks[2], float res[2], Scratch& sc) {
+static void kth_largest(const float* x, const float* b, uint64_t len, const uint64_t ks[2], float res[2], Scratch& sc, double sigmas = 3.0) {
   int nq = 0;
   uint64_t kq[2];
   int slot[2] = {-1, -1};
@@ -314,7 +314,7 @@ static void kth_largest(const float* x, const float* b, uint64_t len, const uint
       for (uint32_t t = 0; t < 16; t++) smp[g * 16 + t] = key(j0 + t);
     }
     sort_desc(smp, tmp, SAMPLE);
-    for (int q = 0; q < nq; q++) bracket_of(smp, SAMPLE, (double)kq[q] / (double)len, lo[q], hi[q]);
+    for (int q = 0; q < nq; q++) bracket_of(smp, SAMPLE, (double)kq[q] / (double)len, lo[q], hi[q], sigmas);
     uint64_t above[2] = {0, 0}, nc[2] = {0, 0};
     uint32_t* cand[2];
     if (sc.cand.size() < len + 8) sc.cand.resize(len + 8);
@@ -352,10 +352,10 @@ static void kth_largest(const float* x, const float* b, uint64_t len, const uint
 // all models' brackets are counted and gathered in one pass over the tensor (its base read once).
 static void tile_thresholds(const float* const* xs, size_t N, const float* b, uint64_t len, const uint64_t* kLo, const uint64_t* kHi,
                             float* resLo, float* resHi, Scratch& sc) {
-  auto single = [&](size_t m) {
+  auto single = [&](size_t m, double sigmas) {
     const uint64_t ks[2] = {kLo[m], kHi[m]};
     float res[2];
-    kth_largest(xs[m], b, len, ks, res, sc);
+    kth_largest(xs[m], b, len, ks, res, sc, sigmas);
     resLo[m] = res[0]; resHi[m] = res[1];
   };
   // the same queries for every model (as the device layer asks), 1 or 2 of them, at most 4 streams, big enough to sample
@@ -363,7 +363,7 @@ static void tile_thresholds(const float* const* xs, size_t N, const float* b, ui
   const int nq = (int)needed(kLo[0]) + (int)needed(kHi[0]);
   bool multi = kHaveAvx2 && nq > 0 && N * nq <= 4 && len >= 8 * SAMPLE;
   for (size_t m = 0; m < N && multi; m++) multi = kLo[m] == kLo[0] && kHi[m] == kHi[0];
-  if (!multi) { for (size_t m = 0; m < N; m++) single(m); return; }
+  if (!multi) { for (size_t m = 0; m < N; m++) single(m, 3.0); return; }
   const uint64_t kq[2] = {needed(kLo[0]) ? kLo[0] : kHi[0], kHi[0]};  // the needed counts, in stream order
   const size_t NS = N * nq;
   uint32_t lo[4], hi[4];
@@ -392,7 +392,7 @@ static void tile_thresholds(const float* const* xs, size_t N, const float* b, ui
       ok = above[t] < kq[q] && kq[q] <= above[t] + nc[t];
       if (ok) { r[q] = select_keys(cand[t], nc[t], kq[q] - above[t], lo[t], hi[t]); ok = r[q] != 0xFFFFFFFFu; }
     }
-    if (!ok) { single(m); continue; }  // the sample missed: this model by itself
+    if (!ok) { single(m, 6.0); continue; }  // the sample missed: this model again with a bracket twice as wide
     int q = 0;
     if (needed(kLo[m])) resLo[m] = u2f(r[q++]); else resLo[m] = kLo[m] == 0 ? INFINITY : 0.0f;
     if (needed(kHi[m])) resHi[m] = u2f(r[q++]); else resHi[m] = kHi[m] == 0 ? INFINITY : 0.0f;
