@@ -242,43 +242,52 @@ static void compress_keys(uint32_t* c, uint64_t n, uint32_t lo, uint32_t hi, uin
   *above = a; *m = w;
 }
 
-// sorts n keys (< 2^31) in descending order: LSD radix sort, digits of 8, 8, 8 and 7 bits
-static void sort_desc(uint32_t* a, uint32_t* tmp, uint32_t n) {
+// Brackets from a sample of keys: a 256-bin histogram linear in the magnitude locates the sample's order statistics
+// about `sigmas` standard deviations of the sample rank either side of rank pf * n (from the top); the bracket is
+// widened to the whole bins holding them (lo = the smallest sample key in the lower bin, hi = the largest in the
+// upper one), which only makes it safer. hi = 2^31 - 1 / lo = 0 when open. No sort of the sample needed.
+struct SampleHist {
   uint32_t cnt[256];
-  uint32_t* src = a;
-  uint32_t* dst = tmp;
-  for (int p = 0; p < 4; p++) {
-    const int sh = 8 * p;
-    const uint32_t mask = p == 3 ? 127u : 255u;
+  float scale = 0.f;
+  inline uint32_t bin(uint32_t k) const { const float v = u2f(k) * scale; return v < 255.f ? (uint32_t)v : 255u; }
+  void build(const uint32_t* smp, uint32_t n) {
+    uint32_t mx = 0;
+    for (uint32_t j = 0; j < n; j++) mx = std::max(mx, smp[j]);
+    const float fm = u2f(mx);
+    scale = fm > 0.f ? 256.f / fm : 0.f;
+    if (!(scale < 3.0e38f)) scale = 0.f;
     std::memset(cnt, 0, sizeof cnt);
-    for (uint32_t j = 0; j < n; j++) cnt[mask - ((src[j] >> sh) & mask)]++;   // descending: reversed digit
-    uint32_t sum = 0;
-    for (uint32_t q = 0; q <= mask; q++) { const uint32_t c = cnt[q]; cnt[q] = sum; sum += c; }
-    for (uint32_t j = 0; j < n; j++) { const uint32_t v = src[j]; dst[cnt[mask - ((v >> sh) & mask)]++] = v; }
-    std::swap(src, dst);
+    for (uint32_t j = 0; j < n; j++) cnt[bin(smp[j])]++;
   }
-  if (src != a) std::memcpy(a, src, n * sizeof(uint32_t));
-}
-
-// [lo, hi] bracketing the k-th largest of a population whose strided sample, sorted descending, is desc[0..s):
-// about 3 standard deviations of the sample rank either side of k; hi = 2^31 - 1 / lo = 0 when open
-static void bracket_of(const uint32_t* desc, uint32_t s, double pf, uint32_t& lo, uint32_t& hi, double sigmas = 3.0) {
-  const double r = pf * s, d = sigmas * std::sqrt(s * pf * (1 - pf)) + 2.0;
-  const int64_t iHi = (int64_t)std::floor(r - d), iLo = (int64_t)std::ceil(r + d);  // 0-based ranks from the top
-  hi = iHi >= 0 ? desc[iHi] : 0x7FFFFFFFu;
-  lo = iLo < (int64_t)s ? desc[iLo] : 0u;
-}
+  void bracket(const uint32_t* smp, uint32_t n, double pf, double sigmas, uint32_t& lo, uint32_t& hi) const {
+    const double r = pf * n, d = sigmas * std::sqrt(n * pf * (1 - pf)) + 2.0;
+    const int64_t iHi = (int64_t)std::floor(r - d), iLo = (int64_t)std::ceil(r + d);  // 0-based ranks from the top
+    int bHi = -1, bLo = -1;
+    uint64_t cum = 0;
+    for (int q = 255; q >= 0; q--) {
+      const uint64_t c2 = cum + cnt[q];
+      if (bHi < 0 && iHi >= 0 && (uint64_t)iHi < c2) bHi = q;
+      if (bLo < 0 && iLo < (int64_t)n && (uint64_t)iLo < c2) bLo = q;
+      cum = c2;
+    }
+    hi = 0x7FFFFFFFu;
+    lo = 0u;
+    if (bHi >= 0) { uint32_t m = 0; for (uint32_t j = 0; j < n; j++) if (bin(smp[j]) == (uint32_t)bHi) m = std::max(m, smp[j]); hi = m; }
+    if (bLo >= 0) { uint32_t m = 0xFFFFFFFFu; for (uint32_t j = 0; j < n; j++) if (bin(smp[j]) == (uint32_t)bLo) m = std::min(m, smp[j]); lo = m; }
+  }
+};
 
 // k-th largest (1 <= k <= n) of the keys c[0..n) (c is reordered): large sets are narrowed by sampled brackets
 static uint32_t select_keys(uint32_t* c, uint64_t n, uint64_t k, uint32_t lo, uint32_t hi) {
   constexpr uint32_t S2 = 256;
   while (n > 4096) {
-    uint32_t smp[S2], tmp[S2];
+    uint32_t smp[S2];
     const uint64_t stride = n / S2;
     for (uint32_t t = 0; t < S2; t++) smp[t] = c[t * stride];
-    sort_desc(smp, tmp, S2);
+    SampleHist h;
+    h.build(smp, S2);
     uint32_t blo, bhi;
-    bracket_of(smp, S2, (double)k / (double)n, blo, bhi);
+    h.bracket(smp, S2, (double)k / (double)n, 3.0, blo, bhi);
     uint64_t above, m;
     compress_keys(c, n, blo, bhi, &above, &m);
     if (!(above < k && k <= above + m)) {
@@ -307,14 +316,15 @@ static void kth_largest(const float* x, const float* b, uint64_t len, const uint
   bool bracketed = len >= 8 * SAMPLE;
   if (bracketed) {
     // brackets from a sample of 64 runs of 16 consecutive keys spread over the tensor (64 cache lines to fetch)
-    uint32_t smp[SAMPLE], tmp[SAMPLE];
+    uint32_t smp[SAMPLE];
     const uint64_t stride = len / (SAMPLE / 16);
     for (uint32_t g = 0; g < SAMPLE / 16; g++) {
       const uint64_t j0 = g * stride;
       for (uint32_t t = 0; t < 16; t++) smp[g * 16 + t] = key(j0 + t);
     }
-    sort_desc(smp, tmp, SAMPLE);
-    for (int q = 0; q < nq; q++) bracket_of(smp, SAMPLE, (double)kq[q] / (double)len, lo[q], hi[q], sigmas);
+    SampleHist h;
+    h.build(smp, SAMPLE);
+    for (int q = 0; q < nq; q++) h.bracket(smp, SAMPLE, (double)kq[q] / (double)len, sigmas, lo[q], hi[q]);
     uint64_t above[2] = {0, 0}, nc[2] = {0, 0};
     uint32_t* cand[2];
     if (sc.cand.size() < len + 8) sc.cand.resize(len + 8);
@@ -371,14 +381,15 @@ static void tile_thresholds(const float* const* xs, size_t N, const float* b, ui
   uint32_t* cand[4];
   if (sc.cands.size() < NS) sc.cands.resize(NS);
   for (size_t m = 0; m < N; m++) {
-    uint32_t smp[SAMPLE], tmp[SAMPLE];
+    uint32_t smp[SAMPLE];
     const uint64_t stride = len / (SAMPLE / 16);
     for (uint32_t g = 0; g < SAMPLE / 16; g++)
       for (uint32_t t = 0; t < 16; t++) { const uint64_t j = g * stride + t; smp[g * 16 + t] = f2u(std::fabs(xs[m][j] - (b ? b[j] : 0.f))); }
-    sort_desc(smp, tmp, SAMPLE);
+    SampleHist h;
+    h.build(smp, SAMPLE);
     for (int q = 0; q < nq; q++) {
       const size_t t = m * nq + q;
-      bracket_of(smp, SAMPLE, (double)kq[q] / (double)len, lo[t], hi[t]);
+      h.bracket(smp, SAMPLE, (double)kq[q] / (double)len, 3.0, lo[t], hi[t]);
       if (sc.cands[t].size() < len + 8) sc.cands[t].resize(len + 8);
       cand[t] = sc.cands[t].data();
     }
