@@ -63,12 +63,18 @@ static int matches(Instance* inst, VkPhysicalDevice device, const uint8_t uuid[V
   return memcmp(id.deviceUUID, uuid, VK_UUID_SIZE) == 0;
 }
 
-static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instance, uint32_t* count, VkPhysicalDevice* devices) {
+// Finds the instance's entry; true when this process names a GPU (then in `uuid`) that the layer can look for.
+static int filtering(VkInstance instance, Instance** inst, uint8_t uuid[VK_UUID_SIZE]) {
   pthread_mutex_lock(&lock);
-  Instance* inst = find_instance(instance);
+  *inst = find_instance(instance);
   pthread_mutex_unlock(&lock);
+  return (*inst)->properties2 && wanted_uuid(uuid);
+}
+
+static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instance, uint32_t* count, VkPhysicalDevice* devices) {
   uint8_t uuid[VK_UUID_SIZE];
-  if (!inst->properties2 || !wanted_uuid(uuid)) return inst->enumerate(instance, count, devices);
+  Instance* inst;
+  if (!filtering(instance, &inst, uuid)) return inst->enumerate(instance, count, devices);
   uint32_t all = 0;
   VkResult result = inst->enumerate(instance, &all, NULL);
   if (result != VK_SUCCESS) return result;
@@ -92,11 +98,9 @@ static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instan
 }
 
 static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDeviceGroups(VkInstance instance, uint32_t* count, VkPhysicalDeviceGroupProperties* groups) {
-  pthread_mutex_lock(&lock);
-  Instance* inst = find_instance(instance);
-  pthread_mutex_unlock(&lock);
   uint8_t uuid[VK_UUID_SIZE];
-  if (!inst->properties2 || !wanted_uuid(uuid)) return inst->enumerate_groups(instance, count, groups);
+  Instance* inst;
+  if (!filtering(instance, &inst, uuid)) return inst->enumerate_groups(instance, count, groups);
   uint32_t all = 0;
   VkResult result = inst->enumerate_groups(instance, &all, NULL);
   if (result != VK_SUCCESS) return result;
@@ -161,8 +165,10 @@ static VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo*
   }
   pthread_mutex_unlock(&lock);
   if (!inst) {
-    fprintf(stderr, "[" LAYER_NAME "] more than %d live Vulkan instances; this one is not filtered\n", MAX_INSTANCES);
-    return VK_SUCCESS;
+    // Its calls could not be routed: refuse the instance rather than crash later.
+    fprintf(stderr, "[" LAYER_NAME "] more than %d live Vulkan instances in one process\n", MAX_INSTANCES);
+    ((PFN_vkDestroyInstance)next_gipa(*instance, "vkDestroyInstance"))(*instance, allocator);
+    return VK_ERROR_INITIALIZATION_FAILED;
   }
   if (!inst->properties2 && getenv(UUID_ENV)) fprintf(stderr, "[" LAYER_NAME "] the instance has no vkGetPhysicalDeviceProperties2; showing every GPU\n");
   return VK_SUCCESS;
