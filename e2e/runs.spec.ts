@@ -19,7 +19,6 @@ const stamp = Date.now().toString(36);
 const firstName = `e2e-live-${stamp}`;
 const secondName = `e2e-second-${stamp}`;
 let firstRunId = "";
-let secondRunId = "";
 
 async function renderedIterations(page: Page): Promise<number[]> {
   const values = await page.getByTestId("iteration-row").evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-iteration"))));
@@ -184,7 +183,7 @@ test("global_best downloads as a zip whose adapter parses and matches the expert
 test("two runs compare side by side: curves, metrics, config diff, per-question diff", async ({ page }, testInfo) => {
   expect(firstRunId, "needs the run launched by an earlier test").toBeTruthy();
   test.setTimeout(360_000);
-  secondRunId = await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
+  await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
 
   // Cancel mid-run, then resume: it continues after its last iteration and ends with every index once.
   await expect.poll(async () => Number((await page.getByTestId("utility-chart").getAttribute("data-points")) ?? 0), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);

@@ -19,7 +19,7 @@ import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-sp
 import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
 import type { Db } from "../db/client";
 import { QueueEvaluator } from "../queue/evaluation";
-import { GpuEvaluatorPool, GpuSelectionError, selectGpus, type GpuInfo } from "./gpu-pool";
+import { GpuSelectionError, selectGpus, type GpuEvaluatorPool, type GpuInfo } from "./gpu-pool";
 import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, type RunOrigin } from "./run-store";
 
 /** A search that cannot start; the message names the flag or file and what was expected. */
@@ -142,6 +142,11 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
   };
 }
 
+function gpuPoolOf(pool: GpuEvaluatorPool | undefined, prepared: PreparedSearch): GpuEvaluatorPool {
+  if (!pool) throw new Error(`search on GPUs ${prepared.config.gpus}: no pool of GPU evaluation processes was given`);
+  return pool;
+}
+
 /** Config fields that may differ when a run is resumed: they do not change what the search computes. */
 const resumableDifferences = new Set(["gpus", "distributed", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
 
@@ -199,7 +204,7 @@ export async function executeSearch(
     origin: RunOrigin;
     onIteration?: (record: IterationRecord) => void;
     onLog?: (line: string) => void;
-    /** The evaluation processes of `prepared.gpus` when the caller keeps them between searches; else started here. */
+    /** The evaluation processes of `prepared.gpus`: required for a GPU search that is not distributed. */
     gpuPool?: GpuEvaluatorPool;
   },
 ): Promise<{ runId: string; status: "completed" | "cancelled"; metrics?: FinalMetrics; folder: string }> {
@@ -214,7 +219,6 @@ export async function executeSearch(
   const run = existing ?? (await createRun(db, config, options.origin));
   const lock = await holdRunLock(databaseUrl, run.id);
   const folder = new RunFolder(config.outputRoot, config.name);
-  let ownPool: GpuEvaluatorPool | undefined;
   try {
     await db.run.update({ where: { id: run.id }, data: { outputDir: folder.dir } });
     const lastIndex = await lastIterationIndex(db, run.id);
@@ -255,7 +259,7 @@ export async function executeSearch(
         ? new QueueEvaluator(db, databaseUrl, run.id)
         : onCpu
           ? space.evaluator
-          : (options.gpuPool ?? (ownPool = GpuEvaluatorPool.start(prepared.gpus, { environments: prepared.pinning }))).evaluator(config);
+          : gpuPoolOf(options.gpuPool, prepared).evaluator(config);
     const result = await runBwrSearch({ config, population, evaluator, sink, resume });
     if (result.stopped === "requested") {
       await markRun(db, run.id, "cancelled");
@@ -280,7 +284,6 @@ export async function executeSearch(
     await markRun(db, run.id, "failed", { errorText: error instanceof Error ? error.message : String(error) }).catch(() => {});
     throw error;
   } finally {
-    await ownPool?.close();
     await lock.end().catch(() => {});
   }
 }
