@@ -22,12 +22,10 @@ static inline float u2f(uint32_t k) { float v; std::memcpy(&v, &k, 4); return v;
 
 // Per-thread scratch, kept between tiles (threads are short-lived: one ms_parallel_for call).
 struct Scratch {
-  std::vector<uint32_t> keys, cand, cand2, hist, rank, bins;
-  std::vector<double> inv;
+  std::vector<uint32_t> keys, cand, cand2, hist, rank, keep, bins, fixAt;
   std::vector<std::vector<uint32_t>> cands;
   std::vector<uint64_t> pairs;
-  std::vector<double> wd, m, ref, div;
-  std::vector<float> bb;
+  std::vector<float> invf, wd, m, ref, asum, div, fixVal;
 };
 static thread_local Scratch tls;
 
@@ -411,14 +409,29 @@ static void tile_thresholds(const float* const* xs, size_t N, const float* b, ui
 }
 
 // ---- DELLA ranks -------------------------------------------------------------------------------------------------
-// rank (0 = smallest key, ties by position) of each of a row's L keys, written as the rank itself or, with a table,
-// as the keep threshold and scale of that rank (see DellaTab).
+// Keep thresholds and scales of DELLA by rank for one row length: keep <=> (hash >> 8) < keepT[r] (the same decision
+// as u < p with u = (hash >> 8) / 2^24), scale 1 / p (1 without rescale) as the float path (invf) and the exact path
+// (inv) take it; p computed as gta_elem does.
+struct DellaTab { std::vector<uint32_t> keepT; std::vector<float> invf; std::vector<double> inv; };
+static void della_table(const GtaDev& p, uint32_t L, DellaTab& t) {
+  t.keepT.resize(L); t.invf.resize(L); t.inv.resize(L);
+  for (uint32_t r = 0; r < L; r++) {
+    const double pr = gta_della_p(p, (double)(float)r, L);
+    const double T = std::ceil(pr * 16777216.0);
+    t.keepT[r] = T <= 0 ? 0u : T >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)T;
+    t.inv[r] = p.rescale ? 1.0 / pr : 1.0;
+    t.invf[r] = (float)t.inv[r];
+  }
+}
+
+// rank (0 = smallest key, ties by position) of each of a row's L keys, and with a table (see DellaTab) the keep
+// threshold and float scale of that rank.
 struct RankOut {
-  uint32_t* rank;                                   // rank, or the keep threshold when keepT is set
-  const uint32_t* keepT; const double* invT; double* inv;
+  uint32_t* rank;
+  const uint32_t* keepT; const float* invT; uint32_t* keep; float* invf;
   inline void put(uint32_t j, uint32_t r) const {
-    if (keepT) { rank[j] = keepT[r]; inv[j] = invT[r]; }
-    else rank[j] = r;
+    rank[j] = r;
+    if (keepT) { keep[j] = keepT[r]; invf[j] = invT[r]; }
   }
 };
 
@@ -546,89 +559,137 @@ static void row_ranks(const uint32_t* key, uint32_t L, const RankOut& o, Scratch
   for (uint32_t j = 0; j < L; j++) o.put(j, r[j]);
 }
 
-// Keep thresholds and scales of DELLA by rank for one row length: keep <=> (hash >> 8) < keepT[r] (the same decision
-// as u < p with u = (hash >> 8) / 2^24), scale inv[r] = 1 / p (1 without rescale); p computed as gta_elem does.
-struct DellaTab { std::vector<uint32_t> keepT; std::vector<double> inv; };
-static void della_table(const GtaArgs& a, uint32_t L, DellaTab& t) {
-  t.keepT.resize(L); t.inv.resize(L);
-  for (uint32_t r = 0; r < L; r++) {
-    const double rn = L > 1 ? (double)(float)r / (double)(L - 1) : 0.0;
-    const double pr = (a.density - a.epsilon) + rn * 2.0 * a.epsilon;
-    const double T = std::ceil(pr * 16777216.0);
-    t.keepT[r] = T <= 0 ? 0u : T >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)T;
-    t.inv[r] = a.rescale ? 1.0 / pr : 1.0;
-  }
-}
-
 // ---- the fused pass ---------------------------------------------------------------------------------------------
 struct BlockCtx {
-  const GtaDev* p; double wsum;
-  // DELLA, element e of model i at [i * rankStride + (e - tile start)]: with a table, its keep threshold (keepT) and
-  // scale (inv) by rank; without (rows over DELLA_TABLE_MAX), its rank in rank
-  const uint32_t* rank; const double* inv; uint64_t rankStride;
-  bool tab; uint32_t L;
+  const GtaDev* p;
+  float wsumf;  // the sum of the float weights in model order (consensus none divides by it)
+  // DELLA, element e of model i at [i * rankStride + (e - tile start)]: its rank; with a table also its keep
+  // threshold (keep) and float scale (invf)
+  const uint32_t* rank; const uint32_t* keep; const float* invf; uint64_t rankStride;
+  const DellaTab* tab; uint32_t L;
 };
 
-// One block of one tile: every model's weighted, sparsified delta, then the consensus and the mean; the same
-// decisions and the same order of double operations as gta_elem. Specialised per sparsification (SP) and consensus
-// (CONS) so that each loop is one vector loop.
+// Specialised per sparsification (SP) and consensus (CONS) so that each loop is one vector loop.
 enum { SP_ALL = 0, SP_BAND = 1, SP_RANDOM = 2, SP_DELLA_TAB = 3, SP_DELLA = 4 };
 alignas(64) static const float kZeros[STEP] = {};  // the base when there is none
 
+// u = k / 2^24 < density  <=>  k < ceil(density * 2^24)
+static inline uint32_t random_keep_threshold(const GtaDev& p) { return (uint32_t)std::ceil(p.density * 16777216.0); }
+
+// One element in double (gta_elem_exact with the CPU's rank layout): where the float sign election is unsure.
+template <int SP>
+static float exact_elem(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t off) {
+  const GtaDev& p = *c.p;
+  double v[GTA_MAXN];
+  const float b = p.base ? p.base[e] : 0.f;
+  for (uint32_t i = 0; i < p.N; i++) {
+    const float xv = p.x[i][e];
+    bool keep = true;
+    double scale = 1.0;
+    if (SP == SP_BAND) {
+      const float a = std::fabs(xv - b);
+      keep = a >= p.lo[(size_t)i * p.S + seg] && a < p.hi[(size_t)i * p.S + seg];
+    } else if (SP == SP_RANDOM) {
+      keep = (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
+      if (p.rescale) scale = 1.0 / p.density;
+    } else if (SP == SP_DELLA_TAB || SP == SP_DELLA) {
+      const uint32_t r = c.rank[(size_t)i * c.rankStride + off];
+      const double pr = gta_della_p(p, (double)(float)r, c.L);
+      keep = ms_uniform(p.key[i], e) < pr;
+      if (p.rescale) scale = SP == SP_DELLA_TAB ? c.tab->inv[r] : 1.0 / pr;
+    }
+    v[i] = keep ? (((double)xv - (double)b) * scale) * p.w[i] : 0.0;
+  }
+  return gta_mix_exact<GTA_MAXN>(p, v, b);
+}
+
+// Models' weighted float deltas of one element (gta_elem's float path with the CPU's rank layout). NN: the number of
+// models, or 0 for p.N at run time.
+template <int SP, int NN>
+static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t off, float b, float* v) {
+  const GtaDev& p = *c.p;
+  const uint32_t N = NN ? NN : p.N;
+  for (uint32_t i = 0; i < N; i++) {
+    const float xv = p.x[i][e];
+    bool keep = true;
+    float scale = 1.f;
+    if (SP == SP_BAND) {
+      const float a = std::fabs(xv - b);
+      keep = (a >= p.lo[(size_t)i * p.S + seg]) & (a < p.hi[(size_t)i * p.S + seg]);
+    } else if (SP == SP_RANDOM) {
+      keep = (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
+      if (p.rescale) scale = (float)(1.0 / p.density);
+    } else if (SP == SP_DELLA_TAB) {
+      const size_t q = (size_t)i * c.rankStride + off;
+      keep = (ms_rng_u32(p.key[i], e) >> 8) < c.keep[q];
+      scale = c.invf[q];
+    } else if (SP == SP_DELLA) {
+      const double pr = gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off], c.L);
+      keep = ms_uniform(p.key[i], e) < pr;
+      if (p.rescale) scale = (float)(1.0 / pr);
+    }
+    v[i] = ((keep ? xv - b : 0.f) * scale) * (float)p.w[i];
+  }
+}
+
+// Elements one at a time (the tails of the vector loops, and CPUs without AVX2).
+template <int SP, int NN>
+static inline __attribute__((always_inline)) void fused_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off,
+                                                             float* __restrict out) {
+  const GtaDev& p = *c.p;
+  const float* __restrict bb = p.base ? p.base + e0 : kZeros;
+  for (uint32_t j = 0; j < len; j++) {
+    float v[NN];
+    elem_deltas<SP, NN>(c, e0 + j, seg, off + j, bb[j], v);
+    bool unsure;
+    const float o = gta_mix_f32<NN>(p, v, bb[j], &unsure);
+    out[j] = unsure ? exact_elem<SP>(c, e0 + j, seg, off + j) : o;
+  }
+}
+
+// Any number of models: model by model over a block, the per-element sums in arrays (vector loops per model), the
+// same float operations in the same order as gta_mix_f32.
 template <int SP, int CONS>
 static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg,
-                                                             uint64_t rankOff, Scratch& sc) {
+                                                             uint64_t off, Scratch& sc) {
   const GtaDev& p = *c.p;
-  double* __restrict m = sc.m.data();
-  double* __restrict ref = sc.ref.data();
-  double* __restrict dv = sc.div.data();
+  float* __restrict m = sc.m.data();
+  float* __restrict ref = sc.ref.data();
+  float* __restrict asum = sc.asum.data();
+  float* __restrict dv = sc.div.data();
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
-  for (uint32_t j = 0; j < len; j++) m[j] = 0.0;
-  if (CONS != GTA_CONS_NONE) for (uint32_t j = 0; j < len; j++) ref[j] = 0.0;
+  for (uint32_t j = 0; j < len; j++) { m[j] = 0.f; ref[j] = 0.f; asum[j] = 0.f; }
   for (uint32_t i = 0; i < p.N; i++) {
     const float* __restrict x = p.x[i] + e0;
-    double* __restrict w = sc.wd.data() + (size_t)i * BLK;
-    const double wi = p.w[i];
+    float* __restrict w = sc.wd.data() + (size_t)i * BLK;
+    const float wi = (float)p.w[i];
     const uint32_t key = p.key[i];
     const uint32_t hmix = hi32 * 0x85EBCA77u + key * 0xC2B2AE3Du + 0x27D4EB2Fu;
     float lo = 0, hi = 0;
-    uint32_t T = 0;
-    double sw = 1.0;
+    const uint32_t T = SP == SP_RANDOM ? random_keep_threshold(p) : 0;
+    const float sw = SP == SP_RANDOM && p.rescale ? (float)(1.0 / p.density) : 1.f;
     const uint32_t* __restrict rk = nullptr;
     const uint32_t* __restrict kT = nullptr;
-    const double* __restrict inv = nullptr;
+    const float* __restrict inv = nullptr;
     if (SP == SP_BAND) { lo = p.lo[(size_t)i * p.S + seg]; hi = p.hi[(size_t)i * p.S + seg]; }
-    if (SP == SP_RANDOM) {
-      // u = k / 2^24 < density  <=>  k < ceil(density * 2^24)
-      T = (uint32_t)std::ceil(p.density * 16777216.0);
-      sw = p.rescale ? 1.0 / p.density : 1.0;
-    }
-    if (SP == SP_DELLA_TAB || SP == SP_DELLA) rk = c.rank + (size_t)i * c.rankStride + rankOff;
-    if (SP == SP_DELLA_TAB) { kT = rk; inv = c.inv + (size_t)i * c.rankStride + rankOff; }
+    if (SP == SP_DELLA) rk = c.rank + (size_t)i * c.rankStride + off;
+    if (SP == SP_DELLA_TAB) { kT = c.keep + (size_t)i * c.rankStride + off; inv = c.invf + (size_t)i * c.rankStride + off; }
     for (uint32_t j = 0; j < len; j++) {
-      const double d = (double)x[j] - (double)bb[j];
-      double v;
+      const float d = x[j] - bb[j];
+      float v;
       if (SP == SP_BAND) {
-        const float a = std::fabs(x[j] - bb[j]);
-        const double t = d * wi;
-        v = (a >= lo) & (a < hi) ? t : 0.0;
+        const float a = std::fabs(d);
+        v = ((a >= lo) & (a < hi) ? d : 0.f) * wi;
       } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB || SP == SP_DELLA) {
         uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key);
         h = ms_fmix32(h ^ hmix);
-        if (SP == SP_RANDOM) {
-          const double t = (d * sw) * wi;
-          v = (h >> 8) < T ? t : 0.0;
-        } else if (SP == SP_DELLA_TAB) {
-          const double t = (d * inv[j]) * wi;
-          v = (h >> 8) < kT[j] ? t : 0.0;
-        } else {
-          const double u = (double)(h >> 8) * (1.0 / 16777216.0);
-          const double rn = c.L > 1 ? (double)(float)rk[j] / (double)(c.L - 1) : 0.0;
-          const double pr = (p.density - p.epsilon) + rn * 2.0 * p.epsilon;
-          const double scale = p.rescale ? 1.0 / pr : 1.0;
-          const double t = (d * scale) * wi;
-          v = u < pr ? t : 0.0;
+        if (SP == SP_RANDOM) v = (((h >> 8) < T ? d : 0.f) * sw) * wi;
+        else if (SP == SP_DELLA_TAB) v = (((h >> 8) < kT[j] ? d : 0.f) * inv[j]) * wi;
+        else {
+          const double pr = gta_della_p(p, (double)(float)rk[j], c.L);
+          const float scale = p.rescale ? (float)(1.0 / pr) : 1.f;
+          v = (((double)(h >> 8) * (1.0 / 16777216.0) < pr ? d : 0.f) * scale) * wi;
         }
       } else {
         v = d * wi;
@@ -636,107 +697,41 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
       if (CONS == GTA_CONS_NONE) m[j] += v;
       else {
         w[j] = v;
-        if (CONS == GTA_CONS_SUM) ref[j] += v;
-        else ref[j] += (double)((v > 0) - (v < 0));
+        if (CONS == GTA_CONS_SUM) { ref[j] += v; asum[j] += std::fabs(v); }
+        else ref[j] += (float)((v > 0) - (v < 0));
       }
     }
   }
   float* __restrict out = p.out + e0;
-  const double lambda = p.lambda;
+  const float lambda = (float)p.lambda;
   if (CONS == GTA_CONS_NONE) {
-    const double d = !p.normalize ? 1.0 : std::fabs(c.wsum) < 1e-8 ? 1.0 : c.wsum;
-    if (p.normalize) for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + (m[j] / d) * lambda);
-    else for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + m[j] * lambda);
-  } else {
-    for (uint32_t j = 0; j < len; j++) dv[j] = 0.0;
-    for (uint32_t i = 0; i < p.N; i++) {
-      const double* __restrict w = sc.wd.data() + (size_t)i * BLK;
-      const double wi = p.w[i];
-      for (uint32_t j = 0; j < len; j++) {
-        const bool pos = ref[j] >= 0;
-        const bool take = (pos & (w[j] > 0)) | (!pos & (w[j] < 0));
-        const double a = take ? w[j] : 0.0, b = take ? wi : 0.0;
-        m[j] += a;
-        dv[j] += b;
-      }
+    const float d = std::fabs(c.wsumf) < 1e-8f ? 1.f : c.wsumf;
+    for (uint32_t j = 0; j < len; j++) out[j] = bb[j] + (p.normalize ? m[j] / d : m[j]) * lambda;
+    return;
+  }
+  for (uint32_t j = 0; j < len; j++) dv[j] = 0.f;
+  for (uint32_t i = 0; i < p.N; i++) {
+    const float* __restrict w = sc.wd.data() + (size_t)i * BLK;
+    const float wi = (float)p.w[i];
+    for (uint32_t j = 0; j < len; j++) {
+      const bool pos = ref[j] >= 0;
+      const bool take = (pos & (w[j] > 0)) | (!pos & (w[j] < 0));
+      m[j] += take ? w[j] : 0.f;
+      dv[j] += take ? wi : 0.f;
     }
-    if (p.normalize)
-      for (uint32_t j = 0; j < len; j++) { const double q = dv[j] == 0 ? 1.0 : dv[j]; out[j] = (float)((double)bb[j] + (m[j] / q) * lambda); }
-    else for (uint32_t j = 0; j < len; j++) out[j] = (float)((double)bb[j] + m[j] * lambda);
   }
-}
-
-// Up to 4 models: one loop over the elements with every model's value in registers (gta_elem, vectorised).
-// A dropped delta is computed as x := base (float select, d = +0), so v = +-0 where gta_elem has +0: the consensus,
-// the sums and the output are the same (v = +-0 never passes the sign election, and 0.0 + (+-0) = +0).
-template <int SP, int CONS, int NN, bool NORM>
-static inline __attribute__((always_inline)) void fused_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t rankOff,
-                                                             float* __restrict out) {
-  const GtaDev& p = *c.p;
-  const float* __restrict xs[NN];
-  double wv[NN];
-  uint32_t key[NN], hmix[NN];
-  float lo[NN], hi[NN];
-  const uint32_t* __restrict rk[NN];
-  const double* __restrict iv[NN];
-  const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
-  // u = k / 2^24 < density  <=>  k < ceil(density * 2^24)
-  const uint32_t T = SP == SP_RANDOM ? (uint32_t)std::ceil(p.density * 16777216.0) : 0;
-  const double sw = SP == SP_RANDOM && p.rescale ? 1.0 / p.density : 1.0;
-  for (int i = 0; i < NN; i++) {
-    xs[i] = p.x[i] + e0; wv[i] = p.w[i]; key[i] = p.key[i];
-    hmix[i] = hi32 * 0x85EBCA77u + key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu;
-    lo[i] = hi[i] = 0; rk[i] = nullptr; iv[i] = nullptr;
-    if (SP == SP_BAND) { lo[i] = p.lo[(size_t)i * p.S + seg]; hi[i] = p.hi[(size_t)i * p.S + seg]; }
-    if (SP == SP_DELLA_TAB) { rk[i] = c.rank + (size_t)i * c.rankStride + rankOff; iv[i] = c.inv + (size_t)i * c.rankStride + rankOff; }
+  // unsure elements in double, before any output is written (the output may be one of the inputs)
+  uint32_t nfix = 0;
+  if (CONS == GTA_CONS_SUM) {
+    const float margin = gta_sign_margin(p.N);
+    for (uint32_t j = 0; j < len; j++)
+      if (asum[j] > 0 && !gta_sign_sure(ref[j], asum[j], margin)) { sc.fixVal[nfix] = exact_elem<SP>(c, e0 + j, seg, off + j); sc.fixAt[nfix++] = j; }
   }
-  const float* __restrict bb = p.base ? p.base + e0 : kZeros;
-  const double lambda = p.lambda;
-  const double dnorm = std::fabs(c.wsum) < 1e-8 ? 1.0 : c.wsum;
   for (uint32_t j = 0; j < len; j++) {
-    const float b = bb[j];
-    const double bd = (double)b;
-    double v[NN];
-    for (int i = 0; i < NN; i++) {
-      const float xv = xs[i][j];
-      bool keep = true;
-      if (SP == SP_BAND) {
-        const float a = std::fabs(xv - b);
-        keep = (a >= lo[i]) & (a < hi[i]);
-      } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB) {
-        uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key[i]);
-        h = ms_fmix32(h ^ hmix[i]);
-        keep = (h >> 8) < (SP == SP_RANDOM ? T : rk[i][j]);
-      }
-      const float xk = keep ? xv : b;
-      const double d = (double)xk - bd;
-      if (SP == SP_RANDOM) v[i] = (d * sw) * wv[i];
-      else if (SP == SP_DELLA_TAB) v[i] = (d * iv[i][j]) * wv[i];
-      else v[i] = d * wv[i];
-    }
-    double mixed;
-    if (CONS == GTA_CONS_NONE) {
-      double sum = 0.0;
-      for (int i = 0; i < NN; i++) sum += v[i];
-      mixed = NORM ? sum / dnorm : sum;
-    } else {
-      // only the sign of ref is used, and the first term of m and dv is +0 or nonzero: no leading 0.0 + needed
-      double ref = CONS == GTA_CONS_SUM ? v[0] : (v[0] > 0 ? 1.0 : 0.0) - (v[0] < 0 ? 1.0 : 0.0);
-      for (int i = 1; i < NN; i++) ref += CONS == GTA_CONS_SUM ? v[i] : (v[i] > 0 ? 1.0 : 0.0) - (v[i] < 0 ? 1.0 : 0.0);
-      // take the values agreeing with the elected sign: v > 0 when ref >= 0, else v < 0 (exactly: -v > 0)
-      const double sg = ref >= 0 ? 1.0 : -1.0;
-      double m = 0.0, dv = 0.0;
-      for (int i = 0; i < NN; i++) {
-        const bool take = v[i] * sg > 0;
-        const double a = take ? v[i] : 0.0, w = take ? wv[i] : 0.0;
-        if (i == 0) { m = a; dv = w; }
-        else { m += a; dv += w; }
-      }
-      const double q = dv == 0 ? 1.0 : dv;
-      mixed = NORM ? m / q : m;
-    }
-    out[j] = (float)(bd + mixed * lambda);
+    const float q = dv[j] == 0 ? 1.f : dv[j];
+    out[j] = bb[j] + (p.normalize ? m[j] / q : m[j]) * lambda;
   }
+  for (uint32_t t = 0; t < nfix; t++) out[sc.fixAt[t]] = sc.fixVal[t];
 }
 
 typedef void (*BlockFn)(const BlockCtx&, uint64_t, uint32_t, uint32_t, uint64_t, Scratch&);
@@ -746,15 +741,12 @@ typedef void (*BlockFn)(const BlockCtx&, uint64_t, uint32_t, uint32_t, uint64_t,
 #define MS_BLOCKS(SP) MS_BLOCK(SP, 0) MS_BLOCK(SP, 1) MS_BLOCK(SP, 2)
 MS_BLOCKS(0) MS_BLOCKS(1) MS_BLOCKS(2) MS_BLOCKS(3) MS_BLOCKS(4)
 typedef void (*FusedFn)(const BlockCtx&, uint64_t, uint32_t, uint32_t, uint64_t, float*);
-#define MS_FUSED(SP, CONS, NN, NORM) \
-  MS_CLONES static void fused_##SP##_##CONS##_##NN##_##NORM(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, \
-                                                            float* out) { \
-    fused_impl<SP, CONS, NN, NORM>(c, e0, len, seg, off, out); }
-#define MS_FUSED_N(SP, CONS, NORM) MS_FUSED(SP, CONS, 1, NORM) MS_FUSED(SP, CONS, 2, NORM) MS_FUSED(SP, CONS, 3, NORM) MS_FUSED(SP, CONS, 4, NORM)
-#define MS_FUSED_C(SP) MS_FUSED_N(SP, 0, 0) MS_FUSED_N(SP, 1, 0) MS_FUSED_N(SP, 2, 0) MS_FUSED_N(SP, 0, 1) MS_FUSED_N(SP, 1, 1) MS_FUSED_N(SP, 2, 1)
-MS_FUSED_C(0) MS_FUSED_C(1) MS_FUSED_C(2) MS_FUSED_C(3)
-#define MS_FN4(SP, CONS, NORM) {fused_##SP##_##CONS##_1_##NORM, fused_##SP##_##CONS##_2_##NORM, fused_##SP##_##CONS##_3_##NORM, fused_##SP##_##CONS##_4_##NORM}
-#define MS_FN3(SP) {{MS_FN4(SP, 0, 0), MS_FN4(SP, 1, 0), MS_FN4(SP, 2, 0)}, {MS_FN4(SP, 0, 1), MS_FN4(SP, 1, 1), MS_FN4(SP, 2, 1)}}
+#define MS_FUSED(SP, NN) \
+  MS_CLONES static void fused_##SP##_##NN(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, float* out) { \
+    fused_impl<SP, NN>(c, e0, len, seg, off, out); }
+#define MS_FUSED_N(SP) MS_FUSED(SP, 1) MS_FUSED(SP, 2) MS_FUSED(SP, 3) MS_FUSED(SP, 4)
+MS_FUSED_N(0) MS_FUSED_N(1) MS_FUSED_N(2) MS_FUSED_N(3)
+#define MS_FN4(SP) {fused_##SP##_1, fused_##SP##_2, fused_##SP##_3, fused_##SP##_4}
 #ifdef MS_HAVE_AVX2_PATH
 __attribute__((target("avx2"), always_inline)) static inline __m256i fmix8(__m256i h, __m256i m1, __m256i m2) {
   h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
@@ -763,113 +755,115 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i fmix8(__m25
   h = _mm256_mullo_epi32(h, m2);
   return _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
 }
-// (v > 0) - (v < 0) as a double
-__attribute__((target("avx2"), always_inline)) static inline __m256d sign4(__m256d v, __m256d zero, __m256d one) {
-  return _mm256_sub_pd(_mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GT_OQ), one), _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_LT_OQ), one));
+// (v > 0) - (v < 0)
+__attribute__((target("avx2"), always_inline)) static inline __m256 sign8(__m256 v, __m256 zero, __m256 one) {
+  return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one), _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), one));
 }
 // 1 / q for q a positive normal power of two (with a normal reciprocal): exact, from the exponent bits
-__attribute__((target("avx2"), always_inline)) static inline __m256d recip_pow2(__m256d q) {
-  return _mm256_castsi256_pd(_mm256_sub_epi64(_mm256_set1_epi64x((long long)0x7FE0000000000000ull), _mm256_castpd_si256(q)));
+__attribute__((target("avx2"), always_inline)) static inline __m256 recip_pow2(__m256 q) {
+  return _mm256_castsi256_ps(_mm256_sub_epi32(_mm256_set1_epi32(0x7F000000), _mm256_castps_si256(q)));
 }
-// fused_impl written with AVX2 intrinsics, 8 elements per step (the compiler's version of the loop spills registers
-// and widens masks). Same operations, same order, same bits; the last len % 8 elements go to fused_impl.
+// fused_impl for up to 4 models written with AVX2 intrinsics, 8 elements per step: every model's delta in registers,
+// then gta_mix_f32's operations in its order (a dropped delta is +0, which no sum or sign test tells from skipping
+// it); lanes whose sign election is unsure are redone by exact_elem; the last len % 8 elements go to fused_impl.
 // NORM: 0 no normalisation, 1 divide, 2 every possible divisor is a power of two: multiply by its exact reciprocal,
-// which gives the same correctly rounded quotient without the (slow, unpipelined) divider.
+// which gives the same correctly rounded quotient without the divider.
 template <int SP, int CONS, int NN, int NORM>
-__attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t rankOff,
+__attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off,
                                                       float* __restrict out) {
   const GtaDev& p = *c.p;
   const float* __restrict xs[NN];
-  const uint32_t* __restrict rk[NN];
-  const double* __restrict iv[NN];
-  __m256d wv[NN];
-  __m256 lo[NN], hi[NN];
+  const uint32_t* __restrict kp[NN];
+  const float* __restrict iv[NN];
+  __m256 wv[NN], lo[NN], hi[NN];
   __m256i key[NN], hmix[NN];
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
   for (int i = 0; i < NN; i++) {
     xs[i] = p.x[i] + e0;
-    wv[i] = _mm256_set1_pd(p.w[i]);
+    wv[i] = _mm256_set1_ps((float)p.w[i]);
     key[i] = _mm256_set1_epi32((int)p.key[i]);
     hmix[i] = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
     lo[i] = hi[i] = _mm256_setzero_ps();
-    rk[i] = nullptr; iv[i] = nullptr;
+    kp[i] = nullptr; iv[i] = nullptr;
     if (SP == SP_BAND) { lo[i] = _mm256_set1_ps(p.lo[(size_t)i * p.S + seg]); hi[i] = _mm256_set1_ps(p.hi[(size_t)i * p.S + seg]); }
-    if (SP == SP_DELLA_TAB) { rk[i] = c.rank + (size_t)i * c.rankStride + rankOff; iv[i] = c.inv + (size_t)i * c.rankStride + rankOff; }
+    if (SP == SP_DELLA_TAB) { kp[i] = c.keep + (size_t)i * c.rankStride + off; iv[i] = c.invf + (size_t)i * c.rankStride + off; }
   }
-  const __m256i T = _mm256_set1_epi32(SP == SP_RANDOM ? (int)(uint32_t)std::ceil(p.density * 16777216.0) : 0);
-  const __m256d sw = _mm256_set1_pd(SP == SP_RANDOM && p.rescale ? 1.0 / p.density : 1.0);
+  const __m256i T = _mm256_set1_epi32(SP == SP_RANDOM ? (int)random_keep_threshold(p) : 0);
+  const __m256 sw = _mm256_set1_ps(SP == SP_RANDOM && p.rescale ? (float)(1.0 / p.density) : 1.f);
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
-  const __m256d lam = _mm256_set1_pd(p.lambda);
-  const __m256d dn = _mm256_set1_pd(std::fabs(c.wsum) < 1e-8 ? 1.0 : c.wsum);
+  const __m256 lam = _mm256_set1_ps((float)p.lambda);
+  const __m256 dn = _mm256_set1_ps(std::fabs(c.wsumf) < 1e-8f ? 1.f : c.wsumf);
   const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), neg0 = _mm256_set1_pd(-0.0);
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f), neg0 = _mm256_set1_ps(-0.f);
+  const __m256 margin = _mm256_set1_ps(gta_sign_margin(p.N)), tiny = _mm256_set1_ps(0x1p-100f), huge = _mm256_set1_ps(0x1p100f);
   const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
   __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)lo32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   const __m256i eight = _mm256_set1_epi32(8);
   uint32_t j = 0;
   for (; j + 8 <= len; j += 8, idx = _mm256_add_epi32(idx, eight)) {
     const __m256 b8 = _mm256_loadu_ps(bb + j);
-    const __m256d bL = _mm256_cvtps_pd(_mm256_castps256_ps128(b8)), bH = _mm256_cvtps_pd(_mm256_extractf128_ps(b8, 1));
-    __m256d vL[NN], vH[NN];
+    __m256 v[NN];
     __m256i hbase = _mm256_setzero_si256();
     if (SP == SP_RANDOM || SP == SP_DELLA_TAB) hbase = _mm256_mullo_epi32(idx, c1);
     for (int i = 0; i < NN; i++) {
-      const __m256 x8 = _mm256_loadu_ps(xs[i] + j);
-      __m256 xk = x8;
+      __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xs[i] + j), b8);
       if (SP == SP_BAND) {
-        const __m256 a = _mm256_and_ps(_mm256_sub_ps(x8, b8), absm);
-        const __m256 keep = _mm256_and_ps(_mm256_cmp_ps(a, lo[i], _CMP_GE_OQ), _mm256_cmp_ps(a, hi[i], _CMP_LT_OQ));
-        xk = _mm256_blendv_ps(b8, x8, keep);
+        const __m256 a = _mm256_and_ps(d, absm);
+        d = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(a, lo[i], _CMP_GE_OQ), _mm256_cmp_ps(a, hi[i], _CMP_LT_OQ)), d);
       } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB) {
         __m256i h = fmix8(_mm256_xor_si256(hbase, key[i]), m1, m2);
         h = fmix8(_mm256_xor_si256(h, hmix[i]), m1, m2);
         const __m256i u = _mm256_srli_epi32(h, 8);  // < 2^24, and thresholds <= 2^24: signed compares are exact
-        const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(rk[i] + j));
-        xk = _mm256_blendv_ps(b8, x8, _mm256_castsi256_ps(_mm256_cmpgt_epi32(thr, u)));
+        const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kp[i] + j));
+        d = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(thr, u)), d);
+        d = _mm256_mul_ps(d, SP == SP_RANDOM ? sw : _mm256_loadu_ps(iv[i] + j));
       }
-      __m256d dL = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xk)), bL);
-      __m256d dH = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xk, 1)), bH);
-      if (SP == SP_RANDOM) { dL = _mm256_mul_pd(dL, sw); dH = _mm256_mul_pd(dH, sw); }
-      if (SP == SP_DELLA_TAB) { dL = _mm256_mul_pd(dL, _mm256_loadu_pd(iv[i] + j)); dH = _mm256_mul_pd(dH, _mm256_loadu_pd(iv[i] + j + 4)); }
-      vL[i] = _mm256_mul_pd(dL, wv[i]);
-      vH[i] = _mm256_mul_pd(dH, wv[i]);
+      v[i] = _mm256_mul_ps(d, wv[i]);
     }
-    __m256d mL, mH;
+    __m256 m;
+    int unsure = 0;
     if (CONS == GTA_CONS_NONE) {
-      mL = _mm256_add_pd(zero, vL[0]); mH = _mm256_add_pd(zero, vH[0]);
-      for (int i = 1; i < NN; i++) { mL = _mm256_add_pd(mL, vL[i]); mH = _mm256_add_pd(mH, vH[i]); }
-      if (NORM == 1) { mL = _mm256_div_pd(mL, dn); mH = _mm256_div_pd(mH, dn); }
-      if (NORM == 2) { const __m256d r = recip_pow2(dn); mL = _mm256_mul_pd(mL, r); mH = _mm256_mul_pd(mH, r); }
+      m = _mm256_add_ps(zero, v[0]);
+      for (int i = 1; i < NN; i++) m = _mm256_add_ps(m, v[i]);
+      if (NORM == 1) m = _mm256_div_ps(m, dn);
+      if (NORM == 2) m = _mm256_mul_ps(m, recip_pow2(dn));
     } else {
-      __m256d rL, rH;
-      if (CONS == GTA_CONS_SUM) { rL = vL[0]; rH = vH[0]; } else { rL = sign4(vL[0], zero, one); rH = sign4(vH[0], zero, one); }
+      __m256 r = CONS == GTA_CONS_SUM ? v[0] : sign8(v[0], zero, one);
+      __m256 as = _mm256_and_ps(v[0], absm);
       for (int i = 1; i < NN; i++) {
-        if (CONS == GTA_CONS_SUM) { rL = _mm256_add_pd(rL, vL[i]); rH = _mm256_add_pd(rH, vH[i]); }
-        else { rL = _mm256_add_pd(rL, sign4(vL[i], zero, one)); rH = _mm256_add_pd(rH, sign4(vH[i], zero, one)); }
+        if (CONS == GTA_CONS_SUM) { r = _mm256_add_ps(r, v[i]); as = _mm256_add_ps(as, _mm256_and_ps(v[i], absm)); }
+        else r = _mm256_add_ps(r, sign8(v[i], zero, one));
       }
-      // -0.0 where ref < 0: v xor it is v (ref >= 0) or -v, and the value is taken when that is > 0
-      const __m256d sL = _mm256_and_pd(_mm256_cmp_pd(rL, zero, _CMP_LT_OQ), neg0), sH = _mm256_and_pd(_mm256_cmp_pd(rH, zero, _CMP_LT_OQ), neg0);
-      __m256d dL = zero, dH = zero;
+      if (CONS == GTA_CONS_SUM) {
+        const __m256 sure = _mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(r, absm), _mm256_mul_ps(as, margin), _CMP_GT_OQ),
+                                          _mm256_and_ps(_mm256_cmp_ps(as, tiny, _CMP_GT_OQ), _mm256_cmp_ps(as, huge, _CMP_LT_OQ)));
+        unsure = _mm256_movemask_ps(_mm256_andnot_ps(sure, _mm256_cmp_ps(as, zero, _CMP_GT_OQ)));
+      }
+      // -0 where the elected sign is negative: v xor it is v or -v, taken when that is > 0
+      const __m256 s = _mm256_and_ps(_mm256_cmp_ps(r, zero, _CMP_LT_OQ), neg0);
+      __m256 dv = zero;
       for (int i = 0; i < NN; i++) {
-        const __m256d tL = _mm256_cmp_pd(_mm256_xor_pd(vL[i], sL), zero, _CMP_GT_OQ);
-        const __m256d tH = _mm256_cmp_pd(_mm256_xor_pd(vH[i], sH), zero, _CMP_GT_OQ);
-        const __m256d aL = _mm256_and_pd(tL, vL[i]), aH = _mm256_and_pd(tH, vH[i]);
-        const __m256d wL = _mm256_and_pd(tL, wv[i]), wH = _mm256_and_pd(tH, wv[i]);
-        if (i == 0) { mL = aL; mH = aH; dL = wL; dH = wH; }
-        else { mL = _mm256_add_pd(mL, aL); mH = _mm256_add_pd(mH, aH); dL = _mm256_add_pd(dL, wL); dH = _mm256_add_pd(dH, wH); }
+        const __m256 t = _mm256_cmp_ps(_mm256_xor_ps(v[i], s), zero, _CMP_GT_OQ);
+        const __m256 a = _mm256_and_ps(t, v[i]), w = _mm256_and_ps(t, wv[i]);
+        if (i == 0) { m = a; dv = w; }
+        else { m = _mm256_add_ps(m, a); dv = _mm256_add_ps(dv, w); }
       }
       if (NORM) {
-        const __m256d qL = _mm256_blendv_pd(dL, one, _mm256_cmp_pd(dL, zero, _CMP_EQ_OQ));
-        const __m256d qH = _mm256_blendv_pd(dH, one, _mm256_cmp_pd(dH, zero, _CMP_EQ_OQ));
-        if (NORM == 1) { mL = _mm256_div_pd(mL, qL); mH = _mm256_div_pd(mH, qH); }
-        else { mL = _mm256_mul_pd(mL, recip_pow2(qL)); mH = _mm256_mul_pd(mH, recip_pow2(qH)); }
+        const __m256 q = _mm256_blendv_ps(dv, one, _mm256_cmp_ps(dv, zero, _CMP_EQ_OQ));
+        m = NORM == 1 ? _mm256_div_ps(m, q) : _mm256_mul_ps(m, recip_pow2(q));
       }
     }
-    const __m128 oL = _mm256_cvtpd_ps(_mm256_add_pd(bL, _mm256_mul_pd(mL, lam)));
-    const __m128 oH = _mm256_cvtpd_ps(_mm256_add_pd(bH, _mm256_mul_pd(mH, lam)));
-    _mm256_storeu_ps(out + j, _mm256_set_m128(oH, oL));
+    if (__builtin_expect(unsure != 0, 0)) {
+      // in double, before the store (the output may be one of the inputs)
+      float fix[8];
+      for (int u = unsure; u; u &= u - 1) { const uint32_t k = (uint32_t)__builtin_ctz((unsigned)u); fix[k] = exact_elem<SP>(c, e0 + j + k, seg, off + j + k); }
+      _mm256_storeu_ps(out + j, _mm256_add_ps(b8, _mm256_mul_ps(m, lam)));
+      for (int u = unsure; u; u &= u - 1) { const uint32_t k = (uint32_t)__builtin_ctz((unsigned)u); out[j + k] = fix[k]; }
+    } else {
+      _mm256_storeu_ps(out + j, _mm256_add_ps(b8, _mm256_mul_ps(m, lam)));
+    }
   }
-  if (j < len) fused_impl<SP, CONS, NN, (NORM != 0)>(c, e0 + j, len - j, seg, rankOff + j, out + j);
+  if (j < len) fused_impl<SP, NN>(c, e0 + j, len - j, seg, off + j, out + j);
 }
 #define MS_AFUSED_N(SP, CONS, NORM) {fused_avx2<SP, CONS, 1, NORM>, fused_avx2<SP, CONS, 2, NORM>, fused_avx2<SP, CONS, 3, NORM>, fused_avx2<SP, CONS, 4, NORM>}
 #define MS_AFUSED(SP) {{MS_AFUSED_N(SP, 0, 0), MS_AFUSED_N(SP, 1, 0), MS_AFUSED_N(SP, 2, 0)}, \
@@ -877,21 +871,21 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
                        {MS_AFUSED_N(SP, 0, 2), MS_AFUSED_N(SP, 1, 2), MS_AFUSED_N(SP, 2, 2)}}
 #endif
 
-// true when every divisor the normalisation can meet is a power of two (then 1 / q is exact): the sum of weights
-// (consensus none), or, with a consensus, the sum of the weights of every subset of agreeing models, formed as the
-// kernels form it (in model order; an empty or zero sum becomes 1)
-static bool pow2_divisors(const std::vector<double>& w, int consensus, double wsum) {
-  auto p2 = [](double q) {
+// true when every divisor the normalisation can meet is a power of two (then 1 / q is exact): the sum of the float
+// weights (consensus none), or, with a consensus, the float sum of the weights of every subset of agreeing models,
+// formed as the kernels form it (in model order; an empty or zero sum becomes 1)
+static bool pow2_divisors(const std::vector<double>& w, int consensus, float wsumf) {
+  auto p2 = [](float q) {
     if (q == 0) return true;
-    uint64_t b; std::memcpy(&b, &q, 8);
-    return (b & 0x800FFFFFFFFFFFFFull) == 0 && b > 0x000FFFFFFFFFFFFFull && b < 0x7FE0000000000000ull;
+    const uint32_t b = f2u(q);
+    return (b & 0x807FFFFFu) == 0 && b > 0x007FFFFFu && b < 0x7F000000u;
   };
-  if (consensus == GTA_CONS_NONE) return p2(std::fabs(wsum) < 1e-8 ? 1.0 : wsum);
+  if (consensus == GTA_CONS_NONE) return p2(std::fabs(wsumf) < 1e-8f ? 1.f : wsumf);
   const size_t N = w.size();
   if (N > 16) return false;
   for (uint32_t m = 1; m < (1u << N); m++) {
-    double dv = (m & 1) ? w[0] : 0.0;
-    for (size_t i = 1; i < N; i++) dv = dv + ((m >> i & 1) ? w[i] : 0.0);
+    float dv = (m & 1) ? (float)w[0] : 0.f;
+    for (size_t i = 1; i < N; i++) dv = dv + ((m >> i & 1) ? (float)w[i] : 0.f);
     if (!p2(dv)) return false;
   }
   return true;
@@ -905,8 +899,8 @@ static FusedFn fused_fn(int sp, int cons, size_t n, bool norm, bool pow2) {
   static const FusedFn afns[4][3][3][4] = {MS_AFUSED(0), MS_AFUSED(1), MS_AFUSED(2), MS_AFUSED(3)};
   if (kHaveAvx2) return afns[sp][norm ? (pow2 ? 2 : 1) : 0][cons][n - 1];
 #endif
-  static const FusedFn fns[4][2][3][4] = {MS_FN3(0), MS_FN3(1), MS_FN3(2), MS_FN3(3)};
-  return fns[sp][norm][cons][n - 1];
+  static const FusedFn fns[4][4] = {MS_FN4(0), MS_FN4(1), MS_FN4(2), MS_FN4(3)};
+  return fns[sp][n - 1];
 }
 
 static BlockFn block_fn(int sp, int cons) {
@@ -927,8 +921,8 @@ std::string gta_cpu(GtaArgs& a) {
   const bool della = a.sparsify == GTA_DELLA && a.density < 1.0;
   const bool topk = a.sparsify == GTA_TOPK;
   GtaDev p{};
-  double wsum = 0;
-  for (size_t i = 0; i < N; i++) { p.x[i] = a.x[i]; p.w[i] = a.w[i]; wsum += a.w[i]; p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i); }
+  float wsumf = 0.f;
+  for (size_t i = 0; i < N; i++) { p.x[i] = a.x[i]; p.w[i] = a.w[i]; wsumf += (float)a.w[i]; p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i); }
   if (topk) { a.lo.assign(N * S, INFINITY); a.hi.assign(N * S, INFINITY); }
   p.base = a.base; p.out = a.out; p.lo = a.lo.data(); p.hi = a.hi.data(); p.rank = nullptr;
   p.n = a.n; p.N = (uint32_t)N; p.S = (uint32_t)S;
@@ -976,10 +970,10 @@ std::string gta_cpu(GtaArgs& a) {
   if (della)
     for (size_t s = 0; s < S; s++) {
       const uint64_t L = rowL(s);
-      if (L <= DELLA_TABLE_MAX && !tabs.count((uint32_t)L)) della_table(a, (uint32_t)L, tabs[(uint32_t)L]);
+      if (L <= DELLA_TABLE_MAX && !tabs.count((uint32_t)L)) della_table(p, (uint32_t)L, tabs[(uint32_t)L]);
     }
 
-  const bool pow2 = pow2_divisors(a.w, a.consensus, wsum);
+  const bool pow2 = pow2_divisors(a.w, a.consensus, wsumf);
   int sp = SP_ALL;
   if (a.sparsify == GTA_BAND || a.sparsify == GTA_TOPK) sp = SP_BAND;
   else if (a.sparsify == GTA_RANDOM && a.density < 1.0) sp = SP_RANDOM;
@@ -989,19 +983,19 @@ std::string gta_cpu(GtaArgs& a) {
   auto run_tile = [&](const Tile& tl, Scratch& sc) {
     const uint32_t s = tl.seg;
     if (tl.select) tile_select(s, sc);
-    BlockCtx c{&p, wsum, nullptr, nullptr, 0, false, 0};
+    BlockCtx c{&p, wsumf, nullptr, nullptr, nullptr, 0, nullptr, 0};
     const uint64_t tlen = tl.end - tl.start;
     int tsp = sp;
     if (della) {
       const uint64_t L = rowL(s);
       auto it = tabs.find((uint32_t)L);
       const DellaTab* tab = it == tabs.end() ? nullptr : &it->second;
-      c.tab = tab != nullptr;
+      c.tab = tab;
       if (!tab) tsp = SP_DELLA;
       c.L = (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu);
       c.rankStride = tlen;
       sc.rank.resize((size_t)N * tlen);
-      if (tab) sc.inv.resize((size_t)N * tlen);
+      if (tab) { sc.keep.resize((size_t)N * tlen); sc.invf.resize((size_t)N * tlen); }
       // the tile's keys at once (short rows) or row by row (long rows)
       const uint64_t kspan = L <= 48 ? tlen : std::min<uint64_t>(L, tlen);
       if (sc.keys.size() < kspan) sc.keys.resize(kspan);
@@ -1012,17 +1006,17 @@ std::string gta_cpu(GtaArgs& a) {
           const uint64_t o = i * tlen + (r0 - tl.start);
           const uint32_t* k = sc.keys.data() + (L <= 48 ? r0 - tl.start : 0);
           if (L > 48) make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
-          RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr};
-          if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->inv.data(); ro.inv = sc.inv.data() + o; }
+          RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr, nullptr};
+          if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->invf.data(); ro.keep = sc.keep.data() + o; ro.invf = sc.invf.data() + o; }
           row_ranks(k, rl, ro, sc);
         }
       }
       c.rank = sc.rank.data();
-      c.inv = tab ? sc.inv.data() : nullptr;
+      if (tab) { c.keep = sc.keep.data(); c.invf = sc.invf.data(); }
     }
     const BlockFn blk = block_fn(tsp, a.consensus);
     const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize, pow2);
-    if (!fused) { sc.wd.resize((size_t)N * BLK); sc.m.resize(BLK); sc.ref.resize(BLK); sc.div.resize(BLK); }
+    if (!fused) { sc.wd.resize((size_t)N * BLK); sc.m.resize(BLK); sc.ref.resize(BLK); sc.asum.resize(BLK); sc.div.resize(BLK); sc.fixAt.resize(BLK); sc.fixVal.resize(BLK); }
     const uint64_t step = fused ? STEP : BLK;
     // Output may alias an input only element-wise: every element's inputs are read before it is written.
     // Blocks never straddle a multiple of 2^32 elements (the RNG's counter splits the index into two words).

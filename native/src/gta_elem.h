@@ -1,6 +1,13 @@
 #pragma once
-// One element of the generalized task-arithmetic merge, shared by the CPU and CUDA kernels (bit-identical
-// decisions: magnitudes ranked as float32 |x - base|, deltas and sums in double, no FMA contraction).
+// One element of the generalized task-arithmetic merge, shared by the CPU and CUDA kernels (bit-identical results:
+// the same operations in the same order, no FMA contraction on either side).
+//
+// Arithmetic is float32, as the tensors are (and as mergekit computes in the tensors' dtype): magnitudes |x - base|,
+// deltas, weights, sums and the mean. The one decision that float rounding could change is the sign election of the
+// "sum" consensus (the sign of a sum of deltas that nearly cancel). Where |sum| is within the bound of its float error
+// (a guard that fires about once in 10^6 elements with opposite deltas), the element is computed again in double
+// (gta_elem_exact), so the elected sign is always the one float64 arithmetic elects. Subnormal deltas (|x - base| below
+// 2^-126) follow float arithmetic.
 #include "gta.h"
 #include <cmath>
 
@@ -11,35 +18,30 @@ struct GtaDev {
   uint64_t n; uint32_t N, S; int sparsify, consensus, normalize, rescale; double lambda, density, epsilon;
 };
 
+// |sum| must exceed this times sum |v_i| for the float sign to be the exact one: each v_i carries at most 5 float
+// roundings (x - base, the scale, the weight, their product), the sum N - 1; the bound is twice that.
+MS_HD float gta_sign_margin(uint32_t N) { return (float)((double)(N + 8) * 0x1p-23); }
+// the float sum's sign can be trusted: a nonzero sum of magnitudes in the range where float keeps relative precision
+MS_HD bool gta_sign_sure(float sum, float asum, float margin) {
+  return fabsf(sum) > asum * margin && asum > 0x1p-100f && asum < 0x1p100f;
+}
+
+// keep probability of DELLA at rank r of L (rank 0 = smallest magnitude)
+MS_HD double gta_della_p(const GtaDev& p, double r, uint32_t L) {
+  const double rn = L > 1 ? r / (double)(L - 1) : 0.0;
+  return (p.density - p.epsilon) + rn * 2.0 * p.epsilon;
+}
+
+// The double mix of weighted deltas v[0..N): sign election, (disjoint) mean, lambda, base.
 template <int MAXN>
-MS_HD float gta_elem(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
-  double wd[MAXN];
-  const float b = p.base ? p.base[e] : 0.f;
+MS_HD float gta_mix_exact(const GtaDev& p, const double* v, float b) {
   double sum = 0, csum = 0, wsum = 0;
 #if defined(__CUDACC__)
 #pragma unroll
 #endif
   for (int i = 0; i < MAXN; i++) {
     if (i >= (int)p.N) break;
-    const float xv = p.x[i][e];
-    const float a = fabsf(xv - b);
-    const double d = (double)xv - (double)b;
-    bool keep = true; double scale = 1.0;
-    if (p.sparsify == GTA_BAND || p.sparsify == GTA_TOPK) {
-      keep = a >= p.lo[(size_t)i * p.S + seg] && a < p.hi[(size_t)i * p.S + seg];
-    } else if (p.sparsify == GTA_RANDOM) {
-      if (p.density < 1.0) { keep = ms_uniform(p.key[i], e) < p.density; if (p.rescale) scale = 1.0 / p.density; }
-    } else if (p.sparsify == GTA_DELLA) {
-      if (p.density < 1.0) {
-        const double r = (double)p.rank[(size_t)i * p.n + e];
-        const double rn = L > 1 ? r / (double)(L - 1) : 0.0;
-        const double pr = (p.density - p.epsilon) + rn * 2.0 * p.epsilon;
-        keep = ms_uniform(p.key[i], e) < pr;
-        if (p.rescale) scale = 1.0 / pr;
-      }
-    }
-    const double v = keep ? (d * scale) * p.w[i] : 0.0;
-    wd[i] = v; sum += v; csum += (double)((v > 0) - (v < 0)); wsum += p.w[i];
+    sum += v[i]; csum += (double)((v[i] > 0) - (v[i] < 0)); wsum += p.w[i];
   }
   double mixed = 0, div = 0;
   if (p.consensus == GTA_CONS_NONE) {
@@ -53,12 +55,107 @@ MS_HD float gta_elem(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
 #endif
     for (int i = 0; i < MAXN; i++) {
       if (i >= (int)p.N) break;
-      const double v = wd[i];
-      if (pos ? v > 0 : v < 0) { mixed += v; div += p.w[i]; }
+      if (pos ? v[i] > 0 : v[i] < 0) { mixed += v[i]; div += p.w[i]; }
     }
     if (div == 0) div = 1.0;
   }
   if (p.normalize) mixed /= div;
   mixed *= p.lambda;
   return (float)((double)b + mixed);
+}
+
+// keep decision and (double) scale of model i's delta at element e
+MS_HD bool gta_keep(const GtaDev& p, int i, uint64_t e, uint32_t seg, uint32_t L, float xv, float b, double* scale) {
+  *scale = 1.0;
+  if (p.sparsify == GTA_BAND || p.sparsify == GTA_TOPK) {
+    const float a = fabsf(xv - b);
+    return a >= p.lo[(size_t)i * p.S + seg] && a < p.hi[(size_t)i * p.S + seg];
+  }
+  if (p.sparsify == GTA_RANDOM && p.density < 1.0) {
+    if (p.rescale) *scale = 1.0 / p.density;
+    return ms_uniform(p.key[i], e) < p.density;
+  }
+  if (p.sparsify == GTA_DELLA && p.density < 1.0) {
+    const double pr = gta_della_p(p, (double)p.rank[(size_t)i * p.n + e], L);
+    if (p.rescale) *scale = 1.0 / pr;
+    return ms_uniform(p.key[i], e) < pr;
+  }
+  return true;
+}
+
+// The element in double throughout: the float path's fallback.
+template <int MAXN>
+MS_HD float gta_elem_exact(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
+  double v[MAXN];
+  const float b = p.base ? p.base[e] : 0.f;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int i = 0; i < MAXN; i++) {
+    if (i >= (int)p.N) break;
+    const float xv = p.x[i][e];
+    double scale;
+    const bool keep = gta_keep(p, i, e, seg, L, xv, b, &scale);
+    v[i] = keep ? (((double)xv - (double)b) * scale) * p.w[i] : 0.0;
+  }
+  return gta_mix_exact<MAXN>(p, v, b);
+}
+
+// The float mix of weighted deltas v[0..N) (the float path of gta_mix_exact). Sets *unsure where the sum consensus
+// needs the exact path.
+template <int MAXN>
+MS_HD float gta_mix_f32(const GtaDev& p, const float* v, float b, bool* unsure) {
+  *unsure = false;
+  float mixed = 0.f;
+  if (p.consensus == GTA_CONS_NONE) {
+    float wsum = 0.f;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int i = 0; i < MAXN; i++) {
+      if (i >= (int)p.N) break;
+      mixed += v[i]; wsum += (float)p.w[i];
+    }
+    if (p.normalize) mixed /= fabsf(wsum) < 1e-8f ? 1.f : wsum;
+  } else {
+    float ref = 0.f, asum = 0.f, div = 0.f;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int i = 0; i < MAXN; i++) {
+      if (i >= (int)p.N) break;
+      if (p.consensus == GTA_CONS_SUM) { ref += v[i]; asum += fabsf(v[i]); }
+      else ref += (float)((v[i] > 0) - (v[i] < 0));
+    }
+    if (p.consensus == GTA_CONS_SUM && asum > 0 && !gta_sign_sure(ref, asum, gta_sign_margin(p.N))) { *unsure = true; return 0.f; }
+    const bool pos = ref >= 0;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+    for (int i = 0; i < MAXN; i++) {
+      if (i >= (int)p.N) break;
+      if (pos ? v[i] > 0 : v[i] < 0) { mixed += v[i]; div += (float)p.w[i]; }
+    }
+    if (p.normalize) mixed /= div == 0 ? 1.f : div;
+  }
+  return b + mixed * (float)p.lambda;
+}
+
+template <int MAXN>
+MS_HD float gta_elem(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
+  float v[MAXN];
+  const float b = p.base ? p.base[e] : 0.f;
+#if defined(__CUDACC__)
+#pragma unroll
+#endif
+  for (int i = 0; i < MAXN; i++) {
+    if (i >= (int)p.N) break;
+    const float xv = p.x[i][e];
+    double scale;
+    const bool keep = gta_keep(p, i, e, seg, L, xv, b, &scale);
+    v[i] = ((keep ? xv - b : 0.f) * (float)scale) * (float)p.w[i];
+  }
+  bool unsure;
+  const float out = gta_mix_f32<MAXN>(p, v, b, &unsure);
+  return unsure ? gta_elem_exact<MAXN>(p, e, seg, L) : out;
 }

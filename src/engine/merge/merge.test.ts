@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { flatLayout, makeLayout } from "../tensors/layout";
 import {
   CHECK_CASES,
+  CounterRng,
   MERGE_METHOD_NAMES,
   MERGE_METHODS,
   MergeParamsError,
@@ -163,6 +164,31 @@ describe.each(devices.filter((d) => d.label !== "typescript cpu"))("$label on Lo
       const got = await (await dev.mergePlan(plan, xs, big)).download();
       expect(relError(got, referenceMerge(plan, host, big)), method).toBeLessThanOrEqual(TOL);
     }
+  });
+});
+
+// The kernels compute in float32 and redo in double the elements whose elected sign float rounding could flip. Here
+// every element's two weighted deltas cancel to within float rounding: for several percent of them the float sum has
+// the other sign (and the other delta would be taken) without that guard.
+describe.each(devices)("$label: sign election on nearly cancelling deltas", ({ open }) => {
+  const layout = makeLayout([{ name: "a.lora_A.weight", shape: [16, 300] }, { name: "v", shape: [4099] }]);
+  const rng = new CounterRng(SEED, 99);
+  const [w1, w2] = [0.3, 0.7];
+  const base = Float32Array.from({ length: layout.size }, () => (rng.next() - 0.5) * 0.2);
+  const x1 = base.map((b) => b + (rng.next() - 0.5) * 3);
+  const x2 = base.map((b, i) => b - (w1 / w2) * (x1[i]! - b) + (rng.next() - 0.5) * 1e-7);
+  const cases: [string, Record<string, unknown>, Float32Array[]][] = [
+    ["ties", { threshold: 0, base_model_idx: 0, weights: [w1, w2] }, [base, x1, x2]],
+    ["dare_ties", { density: 0.9, base_model_idx: 0, weights: [w1, w2], seed: 4 }, [base, x1, x2]],
+    // six models: the block kernel (the extra models equal the base: zero deltas)
+    ["ties", { threshold: 0, base_model_idx: 0, weights: [w1, 1, w2, 1, 1] }, [base, x1, base, x2, base, base]],
+  ];
+  it.each(cases)(`%s %j (seed ${SEED})`, async (method, params, host) => {
+    const dev = open();
+    const xs = await Promise.all(host.map((h) => dev.upload(h)));
+    const { plan } = planMerge(method, params, host.length);
+    const got = await (await dev.mergePlan(plan, xs, layout)).download();
+    expect(relError(got, referenceMerge(plan, host, layout))).toBeLessThanOrEqual(TOL);
   });
 });
 
