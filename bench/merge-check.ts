@@ -3,7 +3,8 @@
 //   node --import tsx bench/merge-check.ts [--seed N]        (exit code 1 on any failure)
 import { type DeviceName, listDevices, openDevice } from "../src/engine/merge/device";
 import { planMerge } from "../src/engine/merge/registry";
-import { CHECK_CASES, checkDevice, checkLayout, randomTensors, relError } from "../src/engine/merge/selfcheck";
+import { CHECK_CASES, checkDevice, checkLayout, nearlyCancellingTensors, randomTensors, relError } from "../src/engine/merge/selfcheck";
+import { referenceMerge } from "../src/engine/merge/reference";
 import { makeLayout } from "../src/engine/tensors/layout";
 
 const TOL = 1e-6;
@@ -24,6 +25,15 @@ async function main() {
     failures += bad.length;
     console.log(`${name} (${dev.description}): ${res.length} checks vs float64 reference, worst ${worst.name} ${worst.relError.toExponential(2)}, ${bad.length} over ${TOL} [${(performance.now() - t0).toFixed(0)} ms]`);
     for (const b of bad) console.log(`  FAIL ${b.name}: ${b.relError}`);
+    // the sign election where the two weighted deltas cancel to within float rounding (the double fallback)
+    const flat = makeLayout([{ name: "v", shape: [100003] }]);
+    const host = nearlyCancellingTensors(flat.size, seed, 0.3, 0.7);
+    const { plan } = planMerge("ties", { threshold: 0, base_model_idx: 0, weights: [0.3, 0.7] }, 3);
+    const xs = await Promise.all(host.map((h) => dev.upload(h)));
+    const cancelling = relError(await (await dev.mergePlan(plan, xs, flat)).download(), referenceMerge(plan, host, flat));
+    if (!(cancelling <= TOL)) failures++;
+    console.log(`${cancelling <= TOL ? "ok  " : "FAIL"} ${name}: ties on nearly cancelling deltas, rel ${cancelling.toExponential(2)}`);
+    res.push({ name: "ties on nearly cancelling deltas", relError: cancelling });
     summary[`${name} vs reference`] = Object.fromEntries(res.map((r) => [r.name, r.relError]));
   }
   const cudas = devices.filter((d) => d !== "cpu") as DeviceName[];
@@ -59,12 +69,16 @@ async function main() {
         const b = await (await gpu.mergePlan(plan, gX.slice(0, c.models), lay)).download();
         const t3 = performance.now();
         let maskDiff = 0;
-        for (let k = 0; k < a.length; k++) if ((a[k] === 0) !== (b[k] === 0)) maskDiff++;
+        let bitDiff = 0;
+        for (let k = 0; k < a.length; k++) {
+          if ((a[k] === 0) !== (b[k] === 0)) maskDiff++;
+          if (!Object.is(a[k], b[k])) bitDiff++;
+        }
         const err = relError(b, a);
         const ok = err <= TOL && maskDiff === 0;
         if (!ok) failures++;
-        agree[c.name] = `rel ${err.toExponential(2)}, zero-pattern differences ${maskDiff}`;
-        console.log(`${ok ? "ok  " : "FAIL"} cpu vs ${name}: ${c.name.padEnd(40)} rel ${err.toExponential(2)}  mask diffs ${maskDiff}  (cpu ${(t2 - t1).toFixed(0)} ms, gpu ${(t3 - t2).toFixed(0)} ms)`);
+        agree[c.name] = `rel ${err.toExponential(2)}, zero-pattern differences ${maskDiff}, values differing in any bit ${bitDiff}`;
+        console.log(`${ok ? "ok  " : "FAIL"} cpu vs ${name}: ${c.name.padEnd(40)} rel ${err.toExponential(2)}  mask diffs ${maskDiff}  bit diffs ${bitDiff}  (cpu ${(t2 - t1).toFixed(0)} ms, gpu ${(t3 - t2).toFixed(0)} ms)`);
       }
       summary[`cpu vs ${name}`] = agree;
     }

@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { flatLayout, makeLayout } from "../tensors/layout";
 import {
   CHECK_CASES,
-  CounterRng,
   MERGE_METHOD_NAMES,
   MERGE_METHODS,
   MergeParamsError,
@@ -11,6 +10,7 @@ import {
   listDevices,
   loadNative,
   mergeMethodJsonSchemas,
+  nearlyCancellingTensors,
   openDevice,
   parseMergeParams,
   planMerge,
@@ -172,11 +172,8 @@ describe.each(devices.filter((d) => d.label !== "typescript cpu"))("$label on Lo
 // the other sign (and the other delta would be taken) without that guard.
 describe.each(devices)("$label: sign election on nearly cancelling deltas", ({ open }) => {
   const layout = makeLayout([{ name: "a.lora_A.weight", shape: [16, 300] }, { name: "v", shape: [4099] }]);
-  const rng = new CounterRng(SEED, 99);
   const [w1, w2] = [0.3, 0.7];
-  const base = Float32Array.from({ length: layout.size }, () => (rng.next() - 0.5) * 0.2);
-  const x1 = base.map((b) => b + (rng.next() - 0.5) * 3);
-  const x2 = base.map((b, i) => b - (w1 / w2) * (x1[i]! - b) + (rng.next() - 0.5) * 1e-7);
+  const [base, x1, x2] = nearlyCancellingTensors(layout.size, SEED, w1, w2);
   const cases: [string, Record<string, unknown>, Float32Array[]][] = [
     ["ties", { threshold: 0, base_model_idx: 0, weights: [w1, w2] }, [base, x1, x2]],
     ["dare_ties", { density: 0.9, base_model_idx: 0, weights: [w1, w2], seed: 4 }, [base, x1, x2]],

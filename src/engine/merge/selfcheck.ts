@@ -61,6 +61,18 @@ export function randomTensors(layout: Layout, count: number, seed: number): Floa
   });
 }
 
+/**
+ * A base and two models whose deltas, weighted by w1 and w2, cancel to within float rounding in every element: the
+ * sign election of the "sum" consensus is then decided by the last bits (the kernels' float path must defer to double).
+ */
+export function nearlyCancellingTensors(size: number, seed: number, w1: number, w2: number): [Float32Array, Float32Array, Float32Array] {
+  const rng = new CounterRng(seed, 99);
+  const base = Float32Array.from({ length: size }, () => (rng.next() - 0.5) * 0.2);
+  const x1 = base.map((b) => b + (rng.next() - 0.5) * 3);
+  const x2 = base.map((b, i) => b - (w1 / w2) * (x1[i]! - b) + (rng.next() - 0.5) * 1e-7);
+  return [base, x1, x2];
+}
+
 export function relError(got: ArrayLike<number>, ref: ArrayLike<number>): number {
   let num = 0;
   let den = 0;
