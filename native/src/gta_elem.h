@@ -83,11 +83,10 @@ MS_HD bool gta_keep(const GtaDev& p, int i, uint64_t e, uint32_t seg, uint32_t L
   return true;
 }
 
-// The element in double throughout: the float path's fallback.
-template <int MAXN>
-MS_HD float gta_elem_exact(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
-  double v[MAXN];
-  const float b = p.base ? p.base[e] : 0.f;
+// Every model's weighted, sparsified delta at element e, in T (float: the float path; double: its fallback). A dropped
+// delta is 0 times the scale and weight (+-0: no sum or sign test tells it from +0).
+template <int MAXN, typename T>
+MS_HD void gta_deltas(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L, float b, T* v) {
 #if defined(__CUDACC__)
 #pragma unroll
 #endif
@@ -96,8 +95,16 @@ MS_HD float gta_elem_exact(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L
     const float xv = p.x[i][e];
     double scale;
     const bool keep = gta_keep(p, i, e, seg, L, xv, b, &scale);
-    v[i] = keep ? (((double)xv - (double)b) * scale) * p.w[i] : 0.0;
+    v[i] = ((keep ? (T)xv - (T)b : (T)0) * (T)scale) * (T)p.w[i];
   }
+}
+
+// The element in double throughout: the float path's fallback.
+template <int MAXN>
+MS_HD float gta_elem_exact(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
+  double v[MAXN];
+  const float b = p.base ? p.base[e] : 0.f;
+  gta_deltas<MAXN, double>(p, e, seg, L, b, v);
   return gta_mix_exact<MAXN>(p, v, b);
 }
 
@@ -145,16 +152,7 @@ template <int MAXN>
 MS_HD float gta_elem(const GtaDev& p, uint64_t e, uint32_t seg, uint32_t L) {
   float v[MAXN];
   const float b = p.base ? p.base[e] : 0.f;
-#if defined(__CUDACC__)
-#pragma unroll
-#endif
-  for (int i = 0; i < MAXN; i++) {
-    if (i >= (int)p.N) break;
-    const float xv = p.x[i][e];
-    double scale;
-    const bool keep = gta_keep(p, i, e, seg, L, xv, b, &scale);
-    v[i] = ((keep ? xv - b : 0.f) * (float)scale) * (float)p.w[i];
-  }
+  gta_deltas<MAXN, float>(p, e, seg, L, b, v);
   bool unsure;
   const float out = gta_mix_f32<MAXN>(p, v, b, &unsure);
   return unsure ? gta_elem_exact<MAXN>(p, e, seg, L) : out;

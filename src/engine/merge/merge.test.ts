@@ -150,9 +150,13 @@ describe.each(devices.filter((d) => d.label !== "typescript cpu"))("$label on Lo
       const got = await (await dev.mergePlan(plan, xs.slice(0, k), layout)).download();
       const ref = referenceMerge(plan, host.slice(0, k), layout);
       expect(relError(got, ref)).toBeLessThanOrEqual(TOL);
-      let diff = 0;
-      for (let i = 0; i < got.length; i++) if ((got[i] === 0) !== (ref[i] === 0)) diff++;
-      expect(diff).toBe(0);
+      // Without a base an output is zero exactly where every delta was dropped: the masks must agree. With a base,
+      // base + merged delta can round to zero in float32 and not in float64 (within the tolerance above).
+      if (plan.kind === "gta" && plan.base === null) {
+        let diff = 0;
+        for (let i = 0; i < got.length; i++) if ((got[i] === 0) !== (ref[i] === 0)) diff++;
+        expect(diff).toBe(0);
+      }
     });
   it(`top-k on a tensor over 2^20 values (seed ${SEED})`, async () => {
     const big = makeLayout([{ name: "w", shape: [1100, 1000] }, { name: "v", shape: [5000] }]);
