@@ -8,6 +8,8 @@ const port = Number(process.env.E2E_PORT ?? 3210);
 process.env.E2E_DATA_DIR ??= (() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "merge-e2e-"));
   fs.chmodSync(dir, 0o755);
+  // The runner exits after it has stopped the web server (and with it the database), so nothing uses the folder then.
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 })();
 

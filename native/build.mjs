@@ -86,7 +86,10 @@ const nvcc = findNvcc();
 // Skip when the addon was built from these sources with this toolchain choice (npm install runs this every time).
 const stamp = createHash("sha256");
 for (const f of ["CMakeLists.txt", "build.mjs", ...readdirSync(path.join(here, "src")).sort().map((f) => `src/${f}`)]) stamp.update(f).update(readFileSync(path.join(here, f)));
-stamp.update(`nvcc=${nvcc};archs=${process.env.MERGE_CUDA_ARCHS ?? ""};node-abi=napi8`);
+// Whether CMake will find the Vulkan headers decides whether the GPU-select layer is built: installing them later
+// (npm test's pretest does) must rebuild.
+const vulkanHeaders = ["/usr/include", "/usr/local/include"].some((dir) => existsSync(path.join(dir, "vulkan/vk_layer.h")));
+stamp.update(`nvcc=${nvcc};archs=${process.env.MERGE_CUDA_ARCHS ?? ""};node-abi=napi8;vulkan-headers=${vulkanHeaders}`);
 const digest = stamp.digest("hex");
 if (!args.has("--force") && existsSync(addonFile) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === digest) {
   console.log("[merge-native] native/build/Release/merge_native.node is up to date");
