@@ -227,7 +227,8 @@ Napi::Value Gta(const Napi::CallbackInfo& info) { TRY_OP(
   a->sparsify = (int)num(o, "sparsify", 0); a->consensus = (int)num(o, "consensus", 0);
   a->lo = vec_of<float, Napi::Float32Array>(o.Get("lo")); a->hi = vec_of<float, Napi::Float32Array>(o.Get("hi"));
   a->kLo = u64s(o.Get("kLo")); a->kHi = u64s(o.Get("kHi"));
-  a->density = num(o, "density", 1); a->epsilon = num(o, "epsilon", 0); a->rescale = num(o, "rescale", 1) != 0;
+  a->density = num(o, "density", 1); a->epsilon = num(o, "epsilon", 0); a->rescale = (int)num(o, "rescale", GTA_RESCALE_PAPER);
+  a->exactCounts = num(o, "exactCounts", 0) != 0;
   a->seed = (uint32_t)num(o, "seed", 0); a->normalize = num(o, "normalize", 0) != 0; a->lambda = num(o, "lambda", 1);
   if (a->w.size() != xs.size()) throw std::runtime_error("gta: one weight per model expected");
   const size_t S = a->segOffsets.size() < 2 ? 1 : a->segOffsets.size() - 1;

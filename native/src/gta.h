@@ -5,6 +5,9 @@
 // (disjoint) mean, fused in one pass per element; top-k thresholds by selection, DELLA by per-row ranks.
 enum GtaSparsify { GTA_NONE = 0, GTA_BAND = 1, GTA_TOPK = 2, GTA_RANDOM = 3, GTA_DELLA = 4 };
 enum GtaConsensus { GTA_CONS_NONE = 0, GTA_CONS_SUM = 1, GTA_CONS_COUNT = 2 };
+// kept deltas of GTA_RANDOM / GTA_DELLA: as they are, / keep probability (the papers), x ||d||_1 / ||kept d||_1 per
+// (model, tensor) (mergekit's rescale)
+enum GtaRescale { GTA_RESCALE_NONE = 0, GTA_RESCALE_PAPER = 1, GTA_RESCALE_L1 = 2 };
 struct GtaArgs {
   float* out = nullptr; const float* base = nullptr; std::vector<const float*> x; std::vector<double> w;
   std::vector<uint32_t> streams; uint64_t n = 0;
@@ -12,7 +15,11 @@ struct GtaArgs {
   int sparsify = GTA_NONE; int consensus = GTA_CONS_NONE;
   std::vector<float> lo, hi;          // GTA_BAND: [N*S] magnitude band lo <= |d| < hi
   std::vector<uint64_t> kLo, kHi;     // GTA_TOPK: [N*S] lo = kLo-th largest |d| (0: keep none), hi = kHi-th (0: none)
-  double density = 1, epsilon = 0; bool rescale = true; uint32_t seed = 0;
+  // GTA_TOPK with exactCounts: keep exactly the ranks [kHi, kLo) from the top, equal magnitudes ordered by position
+  // (the later counting as larger); otherwise every delta equal to lo is kept and every one equal to hi dropped
+  bool exactCounts = false;
+  std::vector<uint64_t> cutLo, cutHi;  // the CPU kernel's cuts (see GtaDev), filled there
+  double density = 1, epsilon = 0; int rescale = GTA_RESCALE_PAPER; uint32_t seed = 0;
   bool normalize = false; double lambda = 1;
 };
 std::string gta_cpu(GtaArgs&);

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <atomic>
+#include <initializer_list>
 #include <map>
+#include <memory>
 
 // The CPU kernel works tile by tile: a tile is a whole tensor (top-k methods: thresholds need the tensor), whole rows
 // of one tensor (DELLA: ranks are per row), or a chunk of one tensor (the rest). A thread does every pass a tile
@@ -419,7 +422,7 @@ static void della_table(const GtaDev& p, uint32_t L, DellaTab& t) {
     const double pr = gta_della_p(p, (double)(float)r, L);
     const double T = std::ceil(pr * 16777216.0);
     t.keepT[r] = T <= 0 ? 0u : T >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)T;
-    t.inv[r] = p.rescale ? 1.0 / pr : 1.0;
+    t.inv[r] = p.rescale == GTA_RESCALE_PAPER ? 1.0 / pr : 1.0;
     t.invf[r] = (float)t.inv[r];
   }
 }
@@ -567,6 +570,10 @@ struct BlockCtx {
   // threshold (keep) and float scale (invf)
   const uint32_t* rank; const uint32_t* keep; const float* invf; uint64_t rankStride;
   const DellaTab* tab; uint32_t L;
+  // exact counts: model i's magnitude band for the current block (no cut inside it), else null (p's per tensor)
+  const float* bandLo; const float* bandHi;
+  inline float lo(uint32_t i, uint32_t seg) const { return bandLo ? bandLo[i] : p->lo[(size_t)i * p->S + seg]; }
+  inline float hi(uint32_t i, uint32_t seg) const { return bandHi ? bandHi[i] : p->hi[(size_t)i * p->S + seg]; }
 };
 
 // Specialised per sparsification (SP) and consensus (CONS) so that each loop is one vector loop.
@@ -588,15 +595,15 @@ static float exact_elem(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t of
     double scale = 1.0;
     if (SP == SP_BAND) {
       const float a = std::fabs(xv - b);
-      keep = a >= p.lo[(size_t)i * p.S + seg] && a < p.hi[(size_t)i * p.S + seg];
+      keep = a >= c.lo(i, seg) && a < c.hi(i, seg);
     } else if (SP == SP_RANDOM) {
       keep = (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
-      if (p.rescale) scale = 1.0 / p.density;
+      scale = gta_rescale(p, (int)i, seg, p.density);
     } else if (SP == SP_DELLA_TAB || SP == SP_DELLA) {
       const uint32_t r = c.rank[(size_t)i * c.rankStride + off];
       const double pr = gta_della_p(p, (double)(float)r, c.L);
       keep = ms_uniform(p.key[i], e) < pr;
-      if (p.rescale) scale = SP == SP_DELLA_TAB ? c.tab->inv[r] : 1.0 / pr;
+      scale = gta_rescale(p, (int)i, seg, pr);
     }
     v[i] = keep ? (((double)xv - (double)b) * scale) * p.w[i] : 0.0;
   }
@@ -615,10 +622,10 @@ static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c,
     float scale = 1.f;
     if (SP == SP_BAND) {
       const float a = std::fabs(xv - b);
-      keep = (a >= p.lo[(size_t)i * p.S + seg]) & (a < p.hi[(size_t)i * p.S + seg]);
+      keep = (a >= c.lo(i, seg)) & (a < c.hi(i, seg));
     } else if (SP == SP_RANDOM) {
       keep = (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
-      if (p.rescale) scale = (float)(1.0 / p.density);
+      scale = (float)gta_rescale(p, (int)i, seg, p.density);
     } else if (SP == SP_DELLA_TAB) {
       const size_t q = (size_t)i * c.rankStride + off;
       keep = (ms_rng_u32(p.key[i], e) >> 8) < c.keep[q];
@@ -626,7 +633,7 @@ static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c,
     } else if (SP == SP_DELLA) {
       const double pr = gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off], c.L);
       keep = ms_uniform(p.key[i], e) < pr;
-      if (p.rescale) scale = (float)(1.0 / pr);
+      scale = (float)gta_rescale(p, (int)i, seg, pr);
     }
     v[i] = ((keep ? xv - b : 0.f) * scale) * (float)p.w[i];
   }
@@ -668,11 +675,11 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
     const uint32_t hmix = hi32 * 0x85EBCA77u + key * 0xC2B2AE3Du + 0x27D4EB2Fu;
     float lo = 0, hi = 0;
     const uint32_t T = SP == SP_RANDOM ? random_keep_threshold(p) : 0;
-    const float sw = SP == SP_RANDOM && p.rescale ? (float)(1.0 / p.density) : 1.f;
+    const float sw = SP == SP_RANDOM ? (float)gta_rescale(p, (int)i, seg, p.density) : 1.f;
     const uint32_t* __restrict rk = nullptr;
     const uint32_t* __restrict kT = nullptr;
     const float* __restrict inv = nullptr;
-    if (SP == SP_BAND) { lo = p.lo[(size_t)i * p.S + seg]; hi = p.hi[(size_t)i * p.S + seg]; }
+    if (SP == SP_BAND) { lo = c.lo(i, seg); hi = c.hi(i, seg); }
     if (SP == SP_DELLA) rk = c.rank + (size_t)i * c.rankStride + off;
     if (SP == SP_DELLA_TAB) { kT = c.keep + (size_t)i * c.rankStride + off; inv = c.invf + (size_t)i * c.rankStride + off; }
     for (uint32_t j = 0; j < len; j++) {
@@ -688,7 +695,7 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
         else if (SP == SP_DELLA_TAB) v = (((h >> 8) < kT[j] ? d : 0.f) * inv[j]) * wi;
         else {
           const double pr = gta_della_p(p, (double)(float)rk[j], c.L);
-          const float scale = p.rescale ? (float)(1.0 / pr) : 1.f;
+          const float scale = (float)gta_rescale(p, (int)i, seg, pr);
           v = (((double)(h >> 8) * (1.0 / 16777216.0) < pr ? d : 0.f) * scale) * wi;
         }
       } else {
@@ -775,7 +782,7 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
   const float* __restrict xs[NN];
   const uint32_t* __restrict kp[NN];
   const float* __restrict iv[NN];
-  __m256 wv[NN], lo[NN], hi[NN];
+  __m256 wv[NN], lo[NN], hi[NN], sw[NN];
   __m256i key[NN], hmix[NN];
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
   for (int i = 0; i < NN; i++) {
@@ -785,11 +792,11 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     hmix[i] = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
     lo[i] = hi[i] = _mm256_setzero_ps();
     kp[i] = nullptr; iv[i] = nullptr;
-    if (SP == SP_BAND) { lo[i] = _mm256_set1_ps(p.lo[(size_t)i * p.S + seg]); hi[i] = _mm256_set1_ps(p.hi[(size_t)i * p.S + seg]); }
+    sw[i] = _mm256_set1_ps(SP == SP_RANDOM ? (float)gta_rescale(p, i, seg, p.density) : 1.f);
+    if (SP == SP_BAND) { lo[i] = _mm256_set1_ps(c.lo(i, seg)); hi[i] = _mm256_set1_ps(c.hi(i, seg)); }
     if (SP == SP_DELLA_TAB) { kp[i] = c.keep + (size_t)i * c.rankStride + off; iv[i] = c.invf + (size_t)i * c.rankStride + off; }
   }
   const __m256i T = _mm256_set1_epi32(SP == SP_RANDOM ? (int)random_keep_threshold(p) : 0);
-  const __m256 sw = _mm256_set1_ps(SP == SP_RANDOM && p.rescale ? (float)(1.0 / p.density) : 1.f);
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
   const __m256 lam = _mm256_set1_ps((float)p.lambda);
   const __m256 dn = _mm256_set1_ps(std::fabs(c.wsumf) < 1e-8f ? 1.f : c.wsumf);
@@ -816,7 +823,7 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
         const __m256i u = _mm256_srli_epi32(h, 8);  // < 2^24, and thresholds <= 2^24: signed compares are exact
         const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kp[i] + j));
         d = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(thr, u)), d);
-        d = _mm256_mul_ps(d, SP == SP_RANDOM ? sw : _mm256_loadu_ps(iv[i] + j));
+        d = _mm256_mul_ps(d, SP == SP_RANDOM ? sw[i] : _mm256_loadu_ps(iv[i] + j));
       }
       v[i] = _mm256_mul_ps(d, wv[i]);
     }
@@ -911,6 +918,36 @@ static BlockFn block_fn(int sp, int cons) {
 
 struct Tile { uint64_t start, end; uint32_t seg; uint32_t select; };
 
+// ---- exact counts (breadcrumbs) ----------------------------------------------------------------------------------
+// #|d| > v and #|d| == v for two values at once
+MS_CLONES static void count_ties(const float* __restrict x, const float* __restrict b, uint64_t len, float v0, float v1, uint64_t* c) {
+  uint64_t g0 = 0, e0 = 0, g1 = 0, e1 = 0;
+  for (uint64_t j = 0; j < len; j++) {
+    const float a = std::fabs(x[j] - (b ? b[j] : 0.f));
+    g0 += a > v0; e0 += a == v0; g1 += a > v1; e1 += a == v1;
+  }
+  c[0] = g0; c[1] = e0; c[2] = g1; c[3] = e1;
+}
+// position of the m-th last delta with |d| == v
+static uint64_t nth_last_equal(const float* x, const float* b, uint64_t len, float v, uint64_t m) {
+  for (uint64_t j = len; j-- > 0;)
+    if (std::fabs(x[j] - (b ? b[j] : 0.f)) == v && --m == 0) return j;
+  return 0;
+}
+// The cuts of one (model, tensor) starting at element `start` (see GtaDev): lo is the kLo-th largest magnitude and hi
+// the kHi-th; of the deltas equal to one of them, the later ones count as larger. Zero magnitudes need no cut (a zero
+// delta changes no sum and no sign election).
+static void exact_cuts(const float* x, const float* b, uint64_t len, uint64_t start, uint64_t kLo, uint64_t kHi, float lo, float hi,
+                       uint64_t* cutLo, uint64_t* cutHi) {
+  *cutLo = 0; *cutHi = 0;
+  const bool qLo = kLo > 0 && kLo < len && lo > 0, qHi = kHi > 0 && kHi < len && hi > 0;
+  if (!qLo && !qHi) return;
+  uint64_t c[4];
+  count_ties(x, b, len, lo, hi, c);
+  if (qLo && kLo - c[0] < c[1]) *cutLo = start + nth_last_equal(x, b, len, lo, kLo - c[0]);
+  if (qHi && kHi - c[2] < c[3]) *cutHi = start + nth_last_equal(x, b, len, hi, kHi - c[2]);
+}
+
 std::string gta_cpu(GtaArgs& a) {
   const size_t N = a.x.size();
   if (N == 0 || N > GTA_MAXN) return "gta: between 1 and 64 models can be merged, got " + std::to_string(N);
@@ -924,7 +961,10 @@ std::string gta_cpu(GtaArgs& a) {
   float wsumf = 0.f;
   for (size_t i = 0; i < N; i++) { p.x[i] = a.x[i]; p.w[i] = a.w[i]; wsumf += (float)a.w[i]; p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i); }
   if (topk) { a.lo.assign(N * S, INFINITY); a.hi.assign(N * S, INFINITY); }
+  const bool cuts = topk && a.exactCounts;
+  if (cuts) { a.cutLo.assign(N * S, 0); a.cutHi.assign(N * S, 0); }
   p.base = a.base; p.out = a.out; p.lo = a.lo.data(); p.hi = a.hi.data(); p.rank = nullptr;
+  p.cutLo = cuts ? a.cutLo.data() : nullptr; p.cutHi = cuts ? a.cutHi.data() : nullptr; p.segScale = nullptr;
   p.n = a.n; p.N = (uint32_t)N; p.S = (uint32_t)S;
   p.sparsify = a.sparsify; p.consensus = a.consensus; p.normalize = a.normalize; p.rescale = a.rescale;
   p.lambda = a.lambda; p.density = a.density; p.epsilon = a.epsilon;
@@ -939,6 +979,9 @@ std::string gta_cpu(GtaArgs& a) {
     for (size_t i = 0; i < N; i++) { xs[i] = a.x[i] + st; kl[i] = a.kLo[i * S + s]; kh[i] = a.kHi[i * S + s]; }
     tile_thresholds(xs, N, a.base ? a.base + st : nullptr, len, kl, kh, rl, rh, sc);
     for (size_t i = 0; i < N; i++) { a.lo[i * S + s] = rl[i]; a.hi[i * S + s] = rh[i]; }
+    if (a.exactCounts)
+      for (size_t i = 0; i < N; i++)
+        exact_cuts(xs[i], a.base ? a.base + st : nullptr, len, st, kl[i], kh[i], rl[i], rh[i], &a.cutLo[i * S + s], &a.cutHi[i * S + s]);
   };
   auto thresholds = [&](size_t i, size_t s, Scratch& sc) {
     const uint64_t st = a.segOffsets[s], len = segLen(s);
@@ -949,6 +992,7 @@ std::string gta_cpu(GtaArgs& a) {
     kth_largest(a.x[i] + st, a.base ? a.base + st : nullptr, len, ks, res, sc);
     a.lo[q] = res[0];
     a.hi[q] = res[1];
+    if (a.exactCounts) exact_cuts(a.x[i] + st, a.base ? a.base + st : nullptr, len, st, ks[0], ks[1], res[0], res[1], &a.cutLo[q], &a.cutHi[q]);
   };
 
   // tiles
@@ -973,6 +1017,53 @@ std::string gta_cpu(GtaArgs& a) {
       if (L <= DELLA_TABLE_MAX && !tabs.count((uint32_t)L)) della_table(p, (uint32_t)L, tabs[(uint32_t)L]);
     }
 
+  // mergekit's rescale: every (model, tensor)'s L1 sums before the merge (the same keep decisions as gta_keep's)
+  std::vector<float> segScale;
+  if (a.rescale == GTA_RESCALE_L1 && a.density < 1.0 && (a.sparsify == GTA_RANDOM || a.sparsify == GTA_DELLA)) {
+    std::unique_ptr<std::atomic<uint64_t>[]> acc(new std::atomic<uint64_t>[N * S * GTA_L1_BINS]);
+    for (size_t k = 0; k < N * S * GTA_L1_BINS; k++) acc[k].store(0, std::memory_order_relaxed);
+    ms_parallel_for(tiles.size(), [&](uint64_t t) {
+      const Tile& tl = tiles[t];
+      const uint32_t s = tl.seg;
+      const uint64_t L = rowL(s);
+      Scratch& sc = tls;
+      if (della) {
+        if (sc.keys.size() < L) sc.keys.resize(L);
+        if (sc.rank.size() < L) sc.rank.resize(L);
+      }
+      uint64_t h[GTA_L1_BINS];
+      for (size_t i = 0; i < N; i++) {
+        std::memset(h, 0, sizeof h);
+        auto add = [&](float mag, bool keep) {
+          uint32_t bin, m;
+          gta_l1_bin(mag, &bin, &m);
+          h[bin] += m;
+          if (keep) h[256 + bin] += m;
+        };
+        if (della) {
+          for (uint64_t r0 = tl.start; r0 < tl.end; r0 += L) {
+            const uint32_t rl = (uint32_t)std::min<uint64_t>(L, tl.end - r0);
+            make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
+            row_ranks(sc.keys.data(), rl, RankOut{sc.rank.data(), nullptr, nullptr, nullptr, nullptr}, sc);
+            for (uint32_t j = 0; j < rl; j++)
+              add(u2f(sc.keys[j]), ms_uniform(p.key[i], r0 + j) < gta_della_p(p, (double)(float)sc.rank[j], (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu)));
+          }
+        } else {
+          for (uint64_t e = tl.start; e < tl.end; e++) add(std::fabs(a.x[i][e] - (a.base ? a.base[e] : 0.f)), ms_uniform(p.key[i], e) < p.density);
+        }
+        for (uint32_t k = 0; k < GTA_L1_BINS; k++)
+          if (h[k]) acc[((size_t)i * S + s) * GTA_L1_BINS + k].fetch_add(h[k], std::memory_order_relaxed);
+      }
+    });
+    segScale.resize(N * S);
+    uint64_t h[GTA_L1_BINS];
+    for (size_t q = 0; q < N * S; q++) {
+      for (uint32_t k = 0; k < GTA_L1_BINS; k++) h[k] = acc[q * GTA_L1_BINS + k].load(std::memory_order_relaxed);
+      segScale[q] = gta_l1_scale(h);
+    }
+    p.segScale = segScale.data();
+  }
+
   const bool pow2 = pow2_divisors(a.w, a.consensus, wsumf);
   int sp = SP_ALL;
   if (a.sparsify == GTA_BAND || a.sparsify == GTA_TOPK) sp = SP_BAND;
@@ -983,7 +1074,8 @@ std::string gta_cpu(GtaArgs& a) {
   auto run_tile = [&](const Tile& tl, Scratch& sc) {
     const uint32_t s = tl.seg;
     if (tl.select) tile_select(s, sc);
-    BlockCtx c{&p, wsumf, nullptr, nullptr, nullptr, 0, nullptr, 0};
+    BlockCtx c{&p, wsumf, nullptr, nullptr, nullptr, 0, nullptr, 0, nullptr, nullptr};
+    float bandLo[GTA_MAXN], bandHi[GTA_MAXN];
     const uint64_t tlen = tl.end - tl.start;
     int tsp = sp;
     if (della) {
@@ -1009,6 +1101,7 @@ std::string gta_cpu(GtaArgs& a) {
           RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr, nullptr};
           if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->invf.data(); ro.keep = sc.keep.data() + o; ro.invf = sc.invf.data() + o; }
           row_ranks(k, rl, ro, sc);
+          if (tab && p.segScale) std::fill(sc.invf.data() + o, sc.invf.data() + o + rl, p.segScale[i * S + s]);
         }
       }
       c.rank = sc.rank.data();
@@ -1020,8 +1113,16 @@ std::string gta_cpu(GtaArgs& a) {
     const uint64_t step = fused ? STEP : BLK;
     // Output may alias an input only element-wise: every element's inputs are read before it is written.
     // Blocks never straddle a multiple of 2^32 elements (the RNG's counter splits the index into two words).
+    // With exact counts a block holds no cut: each model's band is one for the whole block.
     for (uint64_t e0 = tl.start; e0 < tl.end;) {
-      const uint64_t lim = std::min<uint64_t>({tl.end, e0 + step, ((e0 >> 32) + 1) << 32});
+      uint64_t lim = std::min<uint64_t>({tl.end, e0 + step, ((e0 >> 32) + 1) << 32});
+      if (cuts) {
+        for (size_t i = 0; i < N; i++)
+          for (const uint64_t cut : {a.cutLo[i * S + s], a.cutHi[i * S + s]})
+            if (cut > e0 && cut < lim) lim = cut;
+        for (size_t i = 0; i < N; i++) gta_band(p, (int)i, s, e0, &bandLo[i], &bandHi[i]);
+        c.bandLo = bandLo; c.bandHi = bandHi;
+      }
       const uint32_t len = (uint32_t)(lim - e0);
       if (fused) fused(c, e0, len, s, e0 - tl.start, a.out + e0);
       else blk(c, e0, len, s, e0 - tl.start, sc);

@@ -102,6 +102,44 @@ __global__ void della_rank_smem_k(GtaDev p, const uint64_t* __restrict__ segStar
   }
 }
 
+// ---- exact counts (breadcrumbs): #|d| > v and #|d| == v for lo and hi of each (model, tensor) ----
+__global__ void tie_count_k(GtaDev p, const Chunk* __restrict__ chunks, const float* __restrict__ lo, const float* __restrict__ hi,
+                            unsigned long long* __restrict__ cnt) {
+  const Chunk ch = chunks[blockIdx.x];
+  const int i = blockIdx.y;
+  const size_t q = (size_t)i * p.S + ch.seg;
+  const float vl = lo[q], vh = hi[q];
+  unsigned long long c[4] = {0, 0, 0, 0};
+  for (uint64_t e = ch.start + threadIdx.x; e < ch.end; e += blockDim.x) {
+    const float a = fabsf(p.x[i][e] - (p.base ? p.base[e] : 0.f));
+    c[0] += a > vl; c[1] += a == vl; c[2] += a > vh; c[3] += a == vh;
+  }
+  for (int t = 0; t < 4; t++) if (c[t]) atomicAdd(&cnt[q * 4 + t], c[t]);
+}
+
+// ---- GTA_RESCALE_L1: the exact per-bin sums of every (model, tensor) (gta_l1_bin), with gta_keep's decisions ----
+__global__ void l1_hist_k(GtaDev p, const Chunk* __restrict__ chunks, const uint64_t* __restrict__ segStart,
+                          const uint32_t* __restrict__ rowLen, unsigned long long* __restrict__ acc) {
+  __shared__ unsigned long long h[GTA_L1_BINS];
+  for (int t = threadIdx.x; t < GTA_L1_BINS; t += blockDim.x) h[t] = 0;
+  __syncthreads();
+  const Chunk ch = chunks[blockIdx.x];
+  const int i = blockIdx.y;
+  const uint32_t L = rowLen[ch.seg] ? rowLen[ch.seg] : (uint32_t)(segStart[ch.seg + 1] - segStart[ch.seg]);
+  for (uint64_t e = ch.start + threadIdx.x; e < ch.end; e += blockDim.x) {
+    const float xv = p.x[i][e], b = p.base ? p.base[e] : 0.f;
+    double scale;
+    const bool keep = gta_keep(p, i, e, ch.seg, L, xv, b, &scale);
+    uint32_t bin, m;
+    gta_l1_bin(fabsf(xv - b), &bin, &m);
+    atomicAdd(&h[bin], (unsigned long long)m);
+    if (keep) atomicAdd(&h[256 + bin], (unsigned long long)m);
+  }
+  __syncthreads();
+  for (int t = threadIdx.x; t < GTA_L1_BINS; t += blockDim.x)
+    if (h[t]) atomicAdd(&acc[((size_t)i * p.S + ch.seg) * GTA_L1_BINS + t], h[t]);
+}
+
 template <int MAXN>
 __global__ void gta_k(GtaDev p, const Chunk* __restrict__ chunks, const uint64_t* __restrict__ segStart,
                       const uint32_t* __restrict__ rowLen) {
@@ -158,6 +196,45 @@ std::string gta_cuda(int dev, GtaArgs& a) {
     MS_CU(cudaStreamSynchronize(st));
     p.lo = tlo.p; p.hi = thi.p;
   }
+  // exact counts: the cuts where a threshold is tied (see GtaDev), found on the host in the tied tensor's copy
+  std::vector<uint64_t> cutLo, cutHi;
+  if (a.sparsify == GTA_TOPK && a.exactCounts) {
+    DevVec<unsigned long long> cnt(N * S * 4, st); MS_DEVVEC_OK(cnt);
+    MS_CU(cudaMemsetAsync(cnt.p, 0, N * S * 4 * sizeof(unsigned long long), st));
+    tie_count_k<<<dim3(nch, (unsigned)N), 256, 0, st>>>(p, dch.p, tlo.p, thi.p, cnt.p);
+    MS_CU_LAUNCH("tie count kernel");
+    std::vector<unsigned long long> c(N * S * 4);
+    std::vector<float> lo(N * S), hi(N * S);
+    MS_CU(cudaMemcpyAsync(c.data(), cnt.p, c.size() * sizeof(unsigned long long), cudaMemcpyDeviceToHost, st));
+    MS_CU(cudaMemcpyAsync(lo.data(), tlo.p, lo.size() * sizeof(float), cudaMemcpyDeviceToHost, st));
+    MS_CU(cudaMemcpyAsync(hi.data(), thi.p, hi.size() * sizeof(float), cudaMemcpyDeviceToHost, st));
+    MS_CU(cudaStreamSynchronize(st));
+    cutLo.assign(N * S, 0); cutHi.assign(N * S, 0);
+    std::vector<float> xh, bh;
+    for (size_t q = 0; q < N * S; q++) {
+      const size_t i = q / S, s = q % S;
+      const uint64_t st0 = a.segOffsets[s], len = a.segOffsets[s + 1] - st0;
+      const uint64_t kl = a.kLo[q], kh = a.kHi[q];
+      const bool pl = kl > 0 && kl < len && lo[q] > 0 && kl - c[q * 4] < c[q * 4 + 1];
+      const bool ph = kh > 0 && kh < len && hi[q] > 0 && kh - c[q * 4 + 2] < c[q * 4 + 3];
+      if (!pl && !ph) continue;
+      xh.resize(len); bh.assign(len, 0.f);
+      MS_CU(cudaMemcpyAsync(xh.data(), a.x[i] + st0, len * sizeof(float), cudaMemcpyDeviceToHost, st));
+      if (a.base) MS_CU(cudaMemcpyAsync(bh.data(), a.base + st0, len * sizeof(float), cudaMemcpyDeviceToHost, st));
+      MS_CU(cudaStreamSynchronize(st));
+      // position of the m-th last delta equal to v
+      auto nth_last = [&](float v, uint64_t m) -> uint64_t {
+        for (uint64_t j = len; j-- > 0;)
+          if (fabsf(xh[j] - bh[j]) == v && --m == 0) return st0 + j;
+        return 0;
+      };
+      if (pl) cutLo[q] = nth_last(lo[q], kl - c[q * 4]);
+      if (ph) cutHi[q] = nth_last(hi[q], kh - c[q * 4 + 2]);
+    }
+  }
+  DevVec<uint64_t> dcutLo(cutLo, st); MS_DEVVEC_OK(dcutLo);
+  DevVec<uint64_t> dcutHi(cutHi, st); MS_DEVVEC_OK(dcutHi);
+  p.cutLo = dcutLo.p; p.cutHi = dcutHi.p;
   if (rank.p) {
     // rows staged in shared memory when the longest row fits (up to ~56 K values on Hopper), else the plain kernel
     std::vector<uint64_t> blockStart(S + 1, 0);
@@ -186,6 +263,23 @@ std::string gta_cuda(int dev, GtaArgs& a) {
       MS_CU_LAUNCH("DELLA rank kernel");
     }
   }
+  // mergekit's rescale: the factors from the exact sums (keep decisions as gta_k's, which are independent of the factor)
+  std::vector<float> segScale;
+  if (a.rescale == GTA_RESCALE_L1 && a.density < 1.0 && (a.sparsify == GTA_RANDOM || a.sparsify == GTA_DELLA)) {
+    DevVec<unsigned long long> acc(N * S * GTA_L1_BINS, st); MS_DEVVEC_OK(acc);
+    MS_CU(cudaMemsetAsync(acc.p, 0, N * S * GTA_L1_BINS * sizeof(unsigned long long), st));
+    GtaDev q = p;
+    q.rescale = GTA_RESCALE_NONE;
+    l1_hist_k<<<dim3(nch, (unsigned)N), 256, 0, st>>>(q, dch.p, dseg.p, drow.p, acc.p);
+    MS_CU_LAUNCH("L1 rescale kernel");
+    std::vector<unsigned long long> h(N * S * GTA_L1_BINS);
+    MS_CU(cudaMemcpyAsync(h.data(), acc.p, h.size() * sizeof(unsigned long long), cudaMemcpyDeviceToHost, st));
+    MS_CU(cudaStreamSynchronize(st));
+    segScale.resize(N * S);
+    for (size_t k = 0; k < N * S; k++) segScale[k] = gta_l1_scale(reinterpret_cast<const uint64_t*>(h.data()) + k * GTA_L1_BINS);
+  }
+  DevVec<float> dscale(segScale, st); MS_DEVVEC_OK(dscale);
+  p.segScale = dscale.p;
   if (N <= 2) gta_k<2><<<nch, 256, 0, st>>>(p, dch.p, dseg.p, drow.p);
   else if (N <= 4) gta_k<4><<<nch, 256, 0, st>>>(p, dch.p, dseg.p, drow.p);
   else if (N <= 8) gta_k<8><<<nch, 256, 0, st>>>(p, dch.p, dseg.p, drow.p);

@@ -10,11 +10,15 @@
 // 2^-126) follow float arithmetic.
 #include "gta.h"
 #include <cmath>
+#include <cstring>
 
 #define GTA_MAXN 64
 struct GtaDev {
   const float* x[GTA_MAXN]; double w[GTA_MAXN]; uint32_t key[GTA_MAXN];
   const float* base; float* out; const float* lo; const float* hi; const float* rank;
+  // exact counts (GtaArgs::exactCounts), [N*S]: among deltas equal to lo, those at e >= cutLo are kept; among those
+  // equal to hi, those at e < cutHi are kept. segScale [N*S]: the GTA_RESCALE_L1 factor of each (model, tensor).
+  const uint64_t* cutLo; const uint64_t* cutHi; const float* segScale;
   uint64_t n; uint32_t N, S; int sparsify, consensus, normalize, rescale; double lambda, density, epsilon;
 };
 
@@ -64,23 +68,64 @@ MS_HD float gta_mix_exact(const GtaDev& p, const double* v, float b) {
   return (float)((double)b + mixed);
 }
 
+// the magnitude band [lo, hi) of model i in tensor seg at element e: with exact counts, a tie with lo at e < cutLo is
+// dropped (lo moves just above it) and a tie with hi at e < cutHi is kept (hi moves just above it)
+MS_HD void gta_band(const GtaDev& p, int i, uint32_t seg, uint64_t e, float* lo, float* hi) {
+  const size_t q = (size_t)i * p.S + seg;
+  *lo = p.lo[q]; *hi = p.hi[q];
+  if (p.cutLo) {
+    if (e < p.cutLo[q]) *lo = nextafterf(*lo, INFINITY);
+    if (e < p.cutHi[q]) *hi = nextafterf(*hi, INFINITY);
+  }
+}
+
+// scale of a kept delta of model i in tensor seg whose keep probability is pr
+MS_HD double gta_rescale(const GtaDev& p, int i, uint32_t seg, double pr) {
+  if (p.rescale == GTA_RESCALE_PAPER) return 1.0 / pr;
+  if (p.rescale == GTA_RESCALE_L1) return (double)p.segScale[(size_t)i * p.S + seg];
+  return 1.0;
+}
+
 // keep decision and (double) scale of model i's delta at element e
 MS_HD bool gta_keep(const GtaDev& p, int i, uint64_t e, uint32_t seg, uint32_t L, float xv, float b, double* scale) {
   *scale = 1.0;
   if (p.sparsify == GTA_BAND || p.sparsify == GTA_TOPK) {
     const float a = fabsf(xv - b);
-    return a >= p.lo[(size_t)i * p.S + seg] && a < p.hi[(size_t)i * p.S + seg];
+    float lo, hi;
+    gta_band(p, i, seg, e, &lo, &hi);
+    return a >= lo && a < hi;
   }
   if (p.sparsify == GTA_RANDOM && p.density < 1.0) {
-    if (p.rescale) *scale = 1.0 / p.density;
+    *scale = gta_rescale(p, i, seg, p.density);
     return ms_uniform(p.key[i], e) < p.density;
   }
   if (p.sparsify == GTA_DELLA && p.density < 1.0) {
     const double pr = gta_della_p(p, (double)p.rank[(size_t)i * p.n + e], L);
-    if (p.rescale) *scale = 1.0 / pr;
+    *scale = gta_rescale(p, i, seg, pr);
     return ms_uniform(p.key[i], e) < pr;
   }
   return true;
+}
+
+// GTA_RESCALE_L1 sums, exact and independent of the order of the additions (so that every device gets the same
+// factor): |d| as float32 is m * 2^(b - 150) (m < 2^24, b >= 1), and the m are summed per b, all deltas in
+// h[0..256), the kept ones in h[256..512).
+#define GTA_L1_BINS 512
+MS_HD void gta_l1_bin(float a, uint32_t* bin, uint32_t* m) {
+  uint32_t k;
+  memcpy(&k, &a, 4);
+  const uint32_t ex = k >> 23 & 255u;
+  *m = (k & 0x7FFFFFu) | (ex ? 0x800000u : 0u);
+  *bin = ex ? ex : 1u;
+}
+// the factor ||d||_1 / ||kept d||_1 from one (model, tensor)'s sums, 1 where either norm is below 1e-7 (mergekit's eps)
+inline float gta_l1_scale(const uint64_t* h) {
+  double before = 0, after = 0;
+  for (int b = 0; b < 256; b++) {
+    before += ldexp((double)h[b], b - 150);
+    after += ldexp((double)h[256 + b], b - 150);
+  }
+  return before < 1e-7 || after < 1e-7 ? 1.f : (float)(before / after);
 }
 
 // Every model's weighted, sparsified delta at element e, in T (float: the float path; double: its fallback). A dropped

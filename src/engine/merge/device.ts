@@ -3,7 +3,7 @@
 // population once and each iteration only launches kernels. Every operation is async (work off the JS thread).
 // Arguments are validated here, before the native call; native failures become one Error naming op, device, cause.
 import type { Layout } from "../tensors/layout";
-import { GTA_CONSENSUS, GTA_SPARSIFY, type NativeAddon, type NativeTensor, loadNative, nativeLoadError } from "./native";
+import { GTA_CONSENSUS, GTA_RESCALE, GTA_SPARSIFY, type NativeAddon, type NativeTensor, loadNative, nativeLoadError } from "./native";
 import { type MergePlan, linearCoefficients } from "./plan";
 import {
   referenceBounds,
@@ -328,7 +328,8 @@ class NativeDevice extends BaseDevice {
         kHi: undefined as Float64Array | undefined,
         density: 1,
         epsilon: 0,
-        rescale: 1,
+        rescale: GTA_RESCALE.paper as number,
+        exactCounts: sp.kind === "outliers" ? 1 : 0,
         seed: 0,
         normalize: plan.normalize ? 1 : 0,
         lambda: plan.lambda,
@@ -365,7 +366,7 @@ class NativeDevice extends BaseDevice {
         opts.sparsify = sp.kind === "random" ? GTA_SPARSIFY.random : GTA_SPARSIFY.della;
         opts.density = sp.density;
         opts.epsilon = sp.kind === "della" ? sp.epsilon : 0;
-        opts.rescale = sp.rescale ? 1 : 0;
+        opts.rescale = GTA_RESCALE[sp.rescale];
         opts.seed = sp.seed;
       }
       const base = plan.base === null ? null : R(plan.base);

@@ -5,3 +5,4 @@ export * from "./reference";
 export * from "./registry";
 export * from "./rng";
 export * from "./selfcheck";
+export * from "./mergekit";

@@ -40,7 +40,10 @@ export interface GtaNativeOptions {
   kHi?: Float64Array;
   density: number;
   epsilon: number;
+  /** GTA_RESCALE */
   rescale: number;
+  /** breadcrumbs: exactly kHi dropped and kLo - kHi kept, equal magnitudes ordered by position */
+  exactCounts: number;
   seed: number;
   normalize: number;
   lambda: number;
@@ -64,6 +67,7 @@ export interface NativeAddon {
 
 export const GTA_SPARSIFY = { none: 0, band: 1, topk: 2, random: 3, della: 4 } as const;
 export const GTA_CONSENSUS = { none: 0, sum: 1, count: 2 } as const;
+export const GTA_RESCALE = { none: 0, paper: 1, l1_norm: 2 } as const;
 
 let cached: { addon: NativeAddon | null; error: string | null } | undefined;
 

@@ -10,12 +10,19 @@ export type Sparsify =
   | { kind: "topk"; density: number }
   /** the seed's magnitude trimming: keep |delta| >= threshold */
   | { kind: "threshold"; threshold: number }
-  /** breadcrumbs: per tensor, drop the `gamma` fraction largest and the smallest, keeping `density` */
+  /** breadcrumbs: per tensor, drop exactly floor(gamma n) largest and keep exactly floor(density n) below them (ties by position) */
   | { kind: "outliers"; density: number; gamma: number }
-  /** DARE: keep each delta with probability `density` (counter-based RNG), rescale by 1/density */
-  | { kind: "random"; density: number; rescale: boolean; seed: number }
+  /** DARE: keep each delta with probability `density` (counter-based RNG), then rescale */
+  | { kind: "random"; density: number; rescale: Rescale; seed: number }
   /** DELLA (MAGPRUNE): keep probability rises with the delta's magnitude rank within its row */
-  | { kind: "della"; density: number; epsilon: number; rescale: boolean; seed: number };
+  | { kind: "della"; density: number; epsilon: number; rescale: Rescale; seed: number };
+
+/**
+ * How kept deltas of DARE and DELLA are rescaled: "paper" divides each by its keep probability (the DARE and DELLA
+ * papers); "l1_norm" multiplies each task vector tensor by ||delta||_1 / ||kept delta||_1 (mergekit's rescale);
+ * "none" keeps them as they are.
+ */
+export type Rescale = "paper" | "l1_norm" | "none";
 
 /** Generalized task arithmetic: base + lambda * combine_i(weight_i * sparsify(model_i - base)). */
 export interface GtaPlan {

@@ -1,7 +1,7 @@
 // Float64 reference implementations, written tensor by tensor after mergekit's code (task vectors -> sparsify each ->
 // stack -> sign consensus -> combine), for the tests and as the kernels of the TypeScript fallback device.
 // Conventions shared with the native kernels (documented in README.md): magnitudes are ranked as float32
-// |x - base|; keep decisions use the counter-based RNG of rng.ts with stream = the model's index in the merge.
+// |x - base| (breadcrumbs orders equal ones by position); keep decisions use the counter-based RNG of rng.ts with stream = the model's index in the merge.
 import type { Layout } from "../tensors/layout";
 import type { GtaPlan, MergePlan, ModelStockPlan, SlerpPlan } from "./plan";
 import { rngKey, rngUniform } from "./rng";
@@ -31,19 +31,19 @@ function sparsifyTensor(plan: GtaPlan, m: number, mag: Float64Array, offset: num
   } else if (sp.kind === "threshold") {
     for (let j = 0; j < n; j++) keep[j] = mag[j]! >= sp.threshold ? 1 : 0;
   } else if (sp.kind === "outliers" && sp.density < 1) {
+    // exactly nTop dropped above exactly `target` kept: ranks in the order of (magnitude, position), ascending
     const target = Math.floor(sp.density * n);
     let nTop = Math.floor(sp.gamma * n);
     const nBot = n - target - nTop;
     if (nBot < 0) nTop += nBot;
-    const s = sortedDesc(mag);
-    const hi = nTop > 0 ? s[nTop - 1]! : Infinity;
-    const lo = nTop + target > 0 ? s[nTop + target - 1]! : Infinity;
-    for (let j = 0; j < n; j++) keep[j] = mag[j]! >= lo && mag[j]! < hi ? 1 : 0;
+    const ascending = ascendingByMagnitudeThenPosition(mag);
+    keep.fill(0);
+    for (let r = n - nTop - target; r < n - nTop; r++) keep[ascending[r]!] = 1;
   } else if (sp.kind === "random" && sp.density < 1) {
     const key = rngKey(sp.seed, m);
     for (let j = 0; j < n; j++) {
       keep[j] = rngUniform(key, offset + j) < sp.density ? 1 : 0;
-      if (sp.rescale) scale[j] = 1 / sp.density;
+      scale[j] = 1 / sp.density;
     }
   } else if (sp.kind === "della" && sp.density < 1) {
     const key = rngKey(sp.seed, m);
@@ -55,11 +55,37 @@ function sparsifyTensor(plan: GtaPlan, m: number, mag: Float64Array, offset: num
         const rn = L > 1 ? rank / (L - 1) : 0;
         const p = sp.density - sp.epsilon + rn * 2 * sp.epsilon;
         keep[r0 + j] = rngUniform(key, offset + r0 + j) < p ? 1 : 0;
-        if (sp.rescale) scale[r0 + j] = 1 / p;
+        scale[r0 + j] = 1 / p;
       });
     }
   }
+  if ((sp.kind === "random" || sp.kind === "della") && sp.density < 1 && sp.rescale !== "paper") scale.fill(sp.rescale === "l1_norm" ? l1Rescale(mag, keep) : 1);
   return { keep, scale };
+}
+
+/**
+ * positions ordered by (magnitude, position): one sort of keys made of the float32 bits of the magnitude (< 2^31)
+ * then the position, exact in a double up to 2^22 positions (a 64-bit integer beyond)
+ */
+function ascendingByMagnitudeThenPosition(mag: Float64Array): Uint32Array {
+  const bits = new Uint32Array(Float32Array.from(mag).buffer);
+  if (mag.length <= 2 ** 22) {
+    const keys = Float64Array.from(bits, (b, j) => b * 2 ** 22 + j).sort();
+    return Uint32Array.from(keys, (k) => k % 2 ** 22);
+  }
+  const keys = BigUint64Array.from(bits, (b, j) => (BigInt(b) << 32n) | BigInt(j)).sort();
+  return Uint32Array.from(keys, (k) => Number(k & 0xffffffffn));
+}
+
+/** mergekit's rescale: ||delta||_1 / ||kept delta||_1, or 1 where either norm is below 1e-7 */
+function l1Rescale(mag: Float64Array, keep: Uint8Array): number {
+  let before = 0;
+  let after = 0;
+  for (let j = 0; j < mag.length; j++) {
+    before += mag[j]!;
+    if (keep[j]) after += mag[j]!;
+  }
+  return before < 1e-7 || after < 1e-7 ? 1 : before / after;
 }
 
 function refGta(plan: GtaPlan, models: readonly Vec[], layout: Layout): Float64Array {

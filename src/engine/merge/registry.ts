@@ -4,7 +4,7 @@
 // generalized task-arithmetic core (sparsification x sign consensus x (disjoint) mean) configured per method, plus
 // slerp and model_stock.
 import { z } from "zod";
-import type { Consensus, MergePlan, Sparsify } from "./plan";
+import type { Consensus, MergePlan, Rescale, Sparsify } from "./plan";
 
 export class MergeParamsError extends Error {
   constructor(message: string) {
@@ -57,7 +57,16 @@ const consensus = (def: Consensus) =>
 const density = (def: number, what: string) => z.number().gt(0).max(1).default(def).describe(what);
 const densityOpt = (what: string) => z.number().gt(0).max(1).optional().describe(what);
 const seed = z.number().int().min(0).max(0xffffffff).default(0).describe("seed of the counter-based RNG (same seed: same masks on CPU and GPU)");
-const rescale = z.boolean().default(true).describe("divide kept deltas by their keep probability");
+// true and false, the earlier form of this field, stay accepted: true was the papers' rule
+const rescale = z.preprocess(
+  (value) => (value === true ? "paper" : value === false ? "none" : value),
+  z
+    .enum(["paper", "l1_norm", "none"] satisfies Rescale[])
+    .default("paper")
+    .describe(
+      'rescaling of the kept deltas: "paper" divides each by its keep probability (the papers; true), "l1_norm" scales each task vector tensor to its L1 norm before dropping (mergekit\'s rescale: true, to reproduce a mergekit merge), "none" (false)',
+    ),
+);
 
 function resolveModels(method: string, n: number, base: number | null, w: number[] | undefined) {
   if (base !== null && base >= n) throw new MergeParamsError(`merge method "${method}": field "base_model_idx": ${base} is out of range for ${n} models`);
@@ -169,13 +178,13 @@ function darePlan(name: string) {
 }
 
 const dareDescription =
-  "Drop And REscale: each delta is kept with probability density (a seeded counter-based mask, the same on CPU and GPU) and rescaled by 1/density; then summed (DARE-linear, consensus none) or sign-elected (DARE-TIES, consensus sum). The seed's form {threshold, amplification_factor, base_model_idx} is accepted: deltas with |delta| < threshold are dropped, the rest multiplied by amplification_factor and averaged over the models.";
+  "Drop And REscale: each delta is kept with probability density (a seeded counter-based mask, the same on CPU and GPU) and rescaled by 1/density (or, with rescale l1_norm, as mergekit rescales); then summed (DARE-linear, consensus none) or sign-elected (DARE-TIES, consensus sum). The seed's form {threshold, amplification_factor, base_model_idx} is accepted: deltas with |delta| < threshold are dropped, the rest multiplied by amplification_factor and averaged over the models.";
 const dare = defineMethod({
   name: "dare",
   title: "DARE",
   description: dareDescription,
   paper: { title: "Language Models are Super Mario: Absorbing Abilities from Homologous Models as a Free Lunch (Yu et al., 2024)", url: "https://arxiv.org/abs/2311.03099" },
-  mergekit: "dare_linear / dare_ties",
+  mergekit: "dare_linear",
   schema: dareSchema("none"),
   minModels: 1,
   plan: darePlan("dare"),
@@ -195,7 +204,8 @@ const breadcrumbsSchema = (cons: Consensus) =>
 const breadcrumbs = defineMethod({
   name: "breadcrumbs",
   title: "Model Breadcrumbs",
-  description: "Per tensor, drop the gamma fraction of largest-magnitude deltas (outliers) and the smallest ones, keeping density; then task arithmetic (or TIES sign election with consensus sum).",
+  description:
+    "Per tensor, drop the floor(gamma n) largest-magnitude deltas (outliers) and keep the floor(density n) largest below them, exactly (equal magnitudes ordered by position, the later one counting as larger, as mergekit's stable sort orders them); then task arithmetic (or TIES sign election with consensus sum).",
   paper: { title: "Model Breadcrumbs: Scaling Multi-Task Model Merging with Sparse Masks (Davari & Belilovsky, 2023)", url: "https://arxiv.org/abs/2312.06795" },
   mergekit: "breadcrumbs",
   schema: breadcrumbsSchema("none"),
@@ -229,7 +239,7 @@ const della = defineMethod({
   name: "della",
   title: "DELLA",
   description:
-    "MAGPRUNE: within each row of each tensor, deltas are ranked by magnitude and kept with probability rising linearly from density - epsilon to density + epsilon (seeded), rescaled by 1/p; then TIES sign election and disjoint mean (della) or a plain sum (della_linear).",
+    "MAGPRUNE: within each row of each tensor, deltas are ranked by magnitude and kept with probability rising linearly from density - epsilon to density + epsilon (seeded), rescaled by 1/p (or, with rescale l1_norm, as mergekit rescales); then TIES sign election and disjoint mean (della) or a plain sum (della_linear).",
   paper: { title: "DELLA-Merging: Reducing Interference in Model Merging through Magnitude-Based Sampling (Deep et al., 2024)", url: "https://arxiv.org/abs/2406.11617" },
   mergekit: "della",
   schema: dellaSchema("sum", true),
@@ -293,10 +303,25 @@ export type MergeMethodName = keyof typeof MERGE_METHODS;
 export const MERGE_METHOD_NAMES = Object.keys(MERGE_METHODS) as MergeMethodName[];
 export type MergeParams<M extends MergeMethodName> = z.output<(typeof MERGE_METHODS)[M]["schema"]>;
 
+/**
+ * mergekit's names for methods registered here under another name, accepted as they are (a mergekit user's
+ * `dare_linear` is this registry's `dare`); every other mergekit name of a method we have is already ours.
+ */
+export const MERGEKIT_ALIASES: Readonly<Record<string, MergeMethodName>> = { linear: "weighted_average", dare_linear: "dare" };
+
+/** The registry's name of a method given by its own name or by mergekit's; undefined when unknown. */
+export function canonicalMergeMethod(name: string): MergeMethodName | undefined {
+  if (Object.hasOwn(MERGE_METHODS, name)) return name as MergeMethodName;
+  return Object.hasOwn(MERGEKIT_ALIASES, name) ? MERGEKIT_ALIASES[name] : undefined;
+}
+
 export function getMergeMethod(name: string): MergeMethod<any> {
-  const m = (MERGE_METHODS as Record<string, MergeMethod<any>>)[name];
-  if (!m) throw new MergeParamsError(`unknown merge method "${name}"; expected one of: ${MERGE_METHOD_NAMES.join(", ")}`);
-  return m;
+  const canonical = canonicalMergeMethod(name);
+  if (!canonical)
+    throw new MergeParamsError(
+      `unknown merge method "${name}"; expected one of: ${MERGE_METHOD_NAMES.join(", ")} (or mergekit's ${Object.keys(MERGEKIT_ALIASES).join(", ")})`,
+    );
+  return MERGE_METHODS[canonical];
 }
 
 function describeIssue(method: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
@@ -328,7 +353,7 @@ export function parseMergeParams(method: string, params: string | unknown = {}):
   if (typeof raw !== "object" || Array.isArray(raw)) throw new MergeParamsError(`merge method "${method}": parameters must be a JSON object, got ${JSON.stringify(raw)}`);
   const r = m.schema.safeParse(raw, { reportInput: true });
   if (!r.success) throw new MergeParamsError(describeIssue(method, r.error.issues[0]!, m.schema));
-  return { method: method as MergeMethodName, params: r.data as Record<string, unknown> };
+  return { method: canonicalMergeMethod(method)!, params: r.data as Record<string, unknown> };
 }
 
 /** Validates and plans a merge of `nModels` models. */

@@ -36,6 +36,8 @@ export const CHECK_CASES: CheckCase[] = [
   { name: "breadcrumbs_ties base", method: "breadcrumbs_ties", params: { base_model_idx: 0 }, models: 3 },
   { name: "della", method: "della", params: { density: 0.5, epsilon: 0.2, seed: 3 }, models: 3 },
   { name: "della_linear base", method: "della_linear", params: { base_model_idx: 2, seed: 9 }, models: 3 },
+  { name: "dare_ties rescale l1_norm (mergekit's)", method: "dare_ties", params: { density: 0.4, rescale: "l1_norm", seed: 21 }, models: 3 },
+  { name: "della rescale l1_norm base", method: "della", params: { density: 0.5, epsilon: 0.2, rescale: "l1_norm", base_model_idx: 0, seed: 22 }, models: 3 },
   { name: "slerp", method: "slerp", params: { t: 0.3 }, models: 2 },
   { name: "slerp base 1", method: "slerp", params: { t: 0.8, base_model_idx: 1 }, models: 2 },
   { name: "model_stock", method: "model_stock", params: {}, models: 4 },

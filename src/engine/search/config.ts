@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { canonicalMergeMethod } from "../merge/registry";
 
 /*
  * The search's parameters, once. The CLI's flags and help, the tRPC input and the dashboard form are all
@@ -117,7 +118,7 @@ export type SearchConfigField = keyof typeof searchConfigShape;
 /** The mode a config runs in once "auto" is resolved. */
 export function searchMode(config: SearchConfig): "weights" | "recipe" {
   if (config.mode !== "auto") return config.mode;
-  return config.mergeMethod === "weighted_average" && config.optimizer === "bwr" ? "weights" : "recipe";
+  return canonicalMergeMethod(config.mergeMethod) === "weighted_average" && config.optimizer === "bwr" ? "weights" : "recipe";
 }
 
 export function flagOf(field: SearchConfigField): FlagMeta {

@@ -66,8 +66,8 @@ describe("RecipeSpace exports per-layer weights", () => {
 
   it("as mergekit's conditional parameters, a filter per layer", () => {
     const yaml = space.toYaml(recipe, ["e1", "e2", "e3"], "base");
-    expect(yaml).toContain(["  - model: e1", "    parameters:", "      weight:", "        - filter: layers.0.", "          value: 0.5", "        - filter: layers.1.", "          value: 1"].join("\n"));
-    expect(yaml).toContain(["  - model: e2", "    parameters:", "      weight:", "        - filter: layers.0.", "          value: 0.25", "        - filter: layers.1.", "          value: 0"].join("\n"));
+    expect(yaml).toContain(["  - model: base+e1", "    parameters:", "      weight:", "        - filter: layers.0.", "          value: 0.5", "        - filter: layers.1.", "          value: 1"].join("\n"));
+    expect(yaml).toContain(["  - model: base+e2", "    parameters:", "      weight:", "        - filter: layers.0.", "          value: 0.25", "        - filter: layers.1.", "          value: 0"].join("\n"));
   });
 
   it("as a PEFT adapter whose rank_pattern names each module that differs from the largest rank", async () => {
@@ -77,6 +77,20 @@ describe("RecipeSpace exports per-layer weights", () => {
     // Layer 0 stacks two experts (rank 4), layer 1 one (rank 2).
     expect(config.r).toBe(4);
     expect(config.rank_pattern).toEqual({ "model.layers.1.self_attn.q_proj": 2 });
+  });
+});
+
+describe("RecipeSpace exports a mergekit config of the same merge", () => {
+  const recipe = Float32Array.of(0.5, 0.25, 1);
+  it("with mergekit's method names and each expert as base+lora", () => {
+    const linear = new RecipeSpace(experts, "weighted_average", {}, device).toYaml(recipe, ["e1", "e2", "e3"], "base");
+    expect(linear).toContain("merge_method: linear\nmodels:\n  - model: base+e1\n    parameters:\n      weight: 0.5\n");
+    expect(linear).not.toContain("base_model:");
+    const dare = new RecipeSpace(experts, "dare_ties", { density: 0.4, base_model_idx: 0 }, device).toYaml(recipe, ["e1", "e2", "e3"], "base");
+    expect(dare).toMatch(/^# rescaled kept deltas by 1\/keep probability/);
+    expect(dare).toContain("merge_method: dare_ties\nbase_model: base+e1\nmodels:\n  - model: base+e2\n");
+    expect(dare).toContain("parameters:\n  density: 0.4\n  rescale: true\n  normalize: false\n  lambda: 1\n");
+    expect(dare).not.toMatch(/seed:|consensus:|base_model_idx/);
   });
 });
 

@@ -2,7 +2,7 @@ import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation, ModelRunner, PreparedTask } from "../eval/evaluator";
 import type { LoraWeights } from "../eval/lora-runner";
 import { loraModuleSlices, loraScale, loraWeights } from "../eval/peft-lora";
-import { linearCoefficients, planMerge, type MergeDevice } from "../merge";
+import { linearCoefficients, mergekitMethod, planMerge, type MergeDevice } from "../merge";
 import { makeLayout, savePeftAdapter, type Layout, type PeftAdapter } from "../tensors";
 import type { VectorEvaluator } from "./bwr";
 import { evaluateOnRunners, type QuestionLimits } from "./weights-space";
@@ -194,18 +194,26 @@ export class RecipeSpace {
     await savePeftAdapter(dir, { config, layout, data, metadata: { format: "pt", ...metadata } });
   }
 
-  /** The recipe in mergekit's YAML form; per-layer weights as mergekit's conditional parameters (filters on tensor names). */
+  /**
+   * The recipe as a mergekit config of the same merge: mergekit's method name and parameters, each expert as the
+   * base model with its LoRA applied (mergekit's `base+lora` model syntax), per-layer weights as mergekit's
+   * conditional parameters (filters on tensor names); what mergekit cannot express is said in comments.
+   */
   toYaml(recipe: Float32Array, expertDirs: readonly string[], baseModel: string): string {
     const base = "base_model_idx" in this.params ? (this.params.base_model_idx as number | null) : null;
-    const extra = Object.entries(this.params).filter(([key]) => key !== "weights" && key !== "base_model_idx");
-    const lines = [`merge_method: ${this.method}`, `base_model: ${base === null ? baseModel : expertDirs[base]}`, "models:"];
+    const mergekit = mergekitMethod(this.method, this.params, this.experts.length);
+    const withLora = (expert: number) => `${baseModel}+${expertDirs[expert]}`;
+    const lines = [...mergekit.notes.map((note) => `# ${note}`), `merge_method: ${mergekit.merge_method}`];
+    if (mergekit.usesBase) lines.push(`base_model: ${base === null ? baseModel : withLora(base)}`);
+    lines.push("models:");
     const number = (value: number) => Number(value.toPrecision(6));
     this.weighted.forEach((model, index) => {
-      lines.push(`  - model: ${expertDirs[model]}`, "    parameters:");
+      lines.push(`  - model: ${withLora(model)}`, "    parameters:");
       if (this.layers.length === 0) lines.push(`      weight: ${number(recipe[index]!)}`);
       else lines.push("      weight:", ...this.layers.flatMap((layer, group) => [`        - filter: layers.${layer}.`, `          value: ${number(this.weightsOf(recipe, group)[index]!)}`]));
     });
-    if (extra.length) lines.push("parameters:", ...extra.map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`));
+    const parameters = Object.entries(mergekit.parameters);
+    if (parameters.length) lines.push("parameters:", ...parameters.map(([key, value]) => `  ${key}: ${JSON.stringify(value)}`));
     lines.push("dtype: float32", "");
     return lines.join("\n");
   }
