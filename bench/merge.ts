@@ -101,7 +101,7 @@ async function benchDevice(dev: MergeDevice, layout: Layout): Promise<Row[]> {
   await add("breadcrumbs", 4, merge("breadcrumbs", { base_model_idx: 0 }, 3));
   await add("della", 4, merge("della", { density: 0.5, epsilon: 0.2, base_model_idx: 0, seed: 1 }, 3));
   await add("slerp", 3, merge("slerp", { t: 0.3 }, 2));
-  await add("model_stock", 5, merge("model_stock", {}, 4));
+  await add("model_stock", 5, merge("model_stock", { base_model_idx: 0 }, 4));
   for (const t of [...x, out]) t.free();
   return rows;
 }
