@@ -33,6 +33,22 @@ export class EvalDeviceError extends Error {
   override name = "EvalDeviceError";
 }
 
+/** The decoder failed on a batch; the message is one line, the raw onnxruntime error its cause. */
+export class DecoderRunError extends Error {
+  override name = "DecoderRunError";
+}
+
+/**
+ * onnxruntime's failure as one line: the node and its status message, without the C++ source location and
+ * function signature that precede it ("/onnxruntime_src/…/op_kernel.cc:83 virtual OrtValue* …").
+ */
+export function describeOrtFailure(message: string): string {
+  const node = /running (\w+) node\. Name:'([^']*)'/.exec(message);
+  const status = /\[ONNXRuntimeError\] : \d+ : \w+ : ([\s\S]*)$/.exec(message)?.[1] ?? message;
+  const text = status.replace(/\s+/g, " ").trim();
+  return node ? `${node[1]} node ${node[2]}: ${text}` : text;
+}
+
 export function parseEvalDevice(name: string): EvalDevice {
   if (name in EVAL_DEVICES) return name as EvalDevice;
   throw new EvalDeviceError(`unknown evaluation device "${name}": expected one of ${Object.keys(EVAL_DEVICES).join(", ")}`);
@@ -90,8 +106,12 @@ export class OnnxDecoder {
     return new OnnxDecoder(session, describe(session, modelPath), device);
   }
 
-  run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
-    return this.session.run(feeds);
+  async run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
+    try {
+      return await this.session.run(feeds);
+    } catch (error) {
+      throw new DecoderRunError(`onnxruntime could not run the decoder on ${this.device}: ${describeOrtFailure((error as Error).message ?? String(error))}`, { cause: error });
+    }
   }
 }
 
