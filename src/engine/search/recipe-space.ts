@@ -12,7 +12,8 @@ import { evaluateOnRunners, type QuestionLimits } from "./weights-space";
  * (the base model excluded), or one per expert and decoder layer, and the adapter it stands for is the merge
  * method applied to the experts with those weights. Linear methods are evaluated exactly and cheaply as one
  * stacked LoRA of rank r·k; the others merge the experts' full weight deltas (B·A) on the merge device, a
- * layer at a time when the weights differ by layer, and feed the result as a LoRA whose A is the identity.
+ * layer at a time when the weights differ by layer, and feed the result exactly as a LoRA of full rank, one of
+ * its factors the identity.
  */
 
 /** One weight per expert, or one per expert and layer (layer-major: all experts' weights of layer 0 first). */
