@@ -37,8 +37,8 @@ const weights = z
   .min(1)
   .optional()
   .describe("one weight per merged model, the base model excluded (default: 1 each)");
-// No method takes one of the models as its base unless the user names it: by default every expert is merged and
-// the deltas are taken from the real base model, which the LoRA tensors already are relative to.
+// A method with an optional base takes none of the models as its base unless the user names one: by default every
+// expert is merged and the deltas are those from the real base model, which LoRA tensors already are.
 const baseIdx = z
   .number()
   .int()
