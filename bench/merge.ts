@@ -103,7 +103,7 @@ async function benchDevice(dev: MergeDevice, layout: Layout): Promise<Row[]> {
   await add("dare_ties rescale l1_norm", 4, merge("dare_ties", { density: 0.5, base_model_idx: 0, seed: 1, rescale: "l1_norm" }, 3));
   await add("della rescale l1_norm", 4, merge("della", { density: 0.5, epsilon: 0.2, base_model_idx: 0, seed: 1, rescale: "l1_norm" }, 3));
   await add("slerp", 3, merge("slerp", { t: 0.3 }, 2));
-  await add("model_stock", 5, merge("model_stock", {}, 4));
+  await add("model_stock", 5, merge("model_stock", { base_model_idx: 0 }, 4));
   for (const t of [...x, out]) t.free();
   return rows;
 }

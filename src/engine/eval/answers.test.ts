@@ -24,6 +24,32 @@ describe("extractNumericAnswer", () => {
   });
 });
 
+describe("extractNumericAnswer reads a number written right after a word of any script", () => {
+  it.each([
+    ["hiragana", "合計は35個です。", "35"],
+    ["katakana", "ボール35個を買いました。", "35"],
+    ["kanji", "りんごを全部で35個", "35"],
+    ["kanji, full-width digits", "合計３５個", "35"],
+    ["Chinese", "总共35个苹果", "35"],
+    ["Hangul", "사과는모두35개입니다", "35"],
+    ["Thai", "ทั้งหมด35ลูก", "35"],
+    ["Cyrillic", "всего35яблок", "35"],
+    ["Greek", "σύνολο35μήλα", "35"],
+    ["Arabic", "المجموع35تفاحة", "35"],
+    ["Hebrew", "סהכ35תפוחים", "35"],
+    ["Devanagari", "कुल35सेब", "35"],
+    ["Latin", "total35 apples", "35"],
+  ])("%s: %s → %s", (_script, text, expected) => {
+    expect(extractNumericAnswer(text)).toBe(expected);
+    expect(isCorrectAnswer(text, expected)).toBe(true);
+  });
+
+  it("still reads a dash after a word as a dash, not a minus", () => {
+    expect(extractNumericAnswer("x-5")).toBe("5");
+    expect(extractNumericAnswer("合計-5")).toBe("5");
+  });
+});
+
 describe("parseNumber", () => {
   it("reads separators, decimals, fractions and kanji numerals exactly", () => {
     expect(parseNumber("1,234,567")).toEqual({ numerator: 1234567n, denominator: 1n });

@@ -19,8 +19,10 @@ export function normalizeAnswerText(text: string): string {
   return text.normalize("NFKC").replace(/[\u2212\u2012\u2013\uFE63]/g, "-");
 }
 
-// A minus counts only where it cannot be a range or subtraction dash ("3-5" is not "-5").
-const numberPattern = /(?<![\p{L}\p{N}.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*\/\s*\d+(?:\.\d+)?)?(?!\d)/gu;
+// A number may follow a letter of any script: Japanese and Chinese write it right after a word ("合計は35個"),
+// as Korean, Thai and others do. A minus counts only where it cannot be a range or subtraction dash ("3-5" and
+// "x-5" are not "-5").
+const numberPattern = /(?:(?<![\p{L}\p{N}.])-)?(?<![\p{N}.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*\/\s*\d+(?:\.\d+)?)?(?!\d)/gu;
 const kanjiNumberPattern = /[〇零一二三四五六七八九十百千万億]+/gu;
 const answerMarkers = /(?:the\s+(?:final\s+)?answer\s+is|answer\s*[:：]|####|答え\s*[はが:]?|解答\s*[:は]?)/giu;
 

@@ -108,12 +108,16 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     return outputs;
   }
 
-  /** Stacks every adapter's A and B per module (zero-padded to the largest rank, which changes nothing). */
+  /**
+   * Stacks every adapter's A and B per module, zero-padded (which changes nothing) to ONE rank for every module:
+   * the contract's `rank` is a single symbolic dimension, and onnxruntime plans its buffers assuming it is
+   * (modules fed at different ranks fail in a Gather with "Shape mismatch attempting to re-use buffer").
+   */
   private loraFeeds(adapters: readonly LoraWeights[]): Record<string, ort.Tensor> {
     if (adapters.length === 0) throw new AdapterShapeError("no adapters to evaluate");
     const feeds: Record<string, ort.Tensor> = {};
+    const rank = Math.max(1, ...adapters.flatMap((adapter) => [...adapter.modules.values()].map((module) => module.rank)));
     for (const { key, inFeatures, outFeatures } of this.decoder.shape.loraModules) {
-      const rank = Math.max(1, ...adapters.map((adapter) => adapter.modules.get(key)?.rank ?? 0));
       const A = new Float32Array(adapters.length * rank * inFeatures);
       const B = new Float32Array(adapters.length * outFeatures * rank);
       adapters.forEach((adapter, index) => {

@@ -6,12 +6,47 @@ import ort from "onnxruntime-node";
  * candidates differ only in their LoRA tensors, which are graph inputs, so nothing is reloaded between them.
  */
 
-/** Device names users give → onnxruntime execution providers. */
-export const EVAL_DEVICES = Object.freeze({ cpu: "cpu", webgpu: "webgpu", cuda: "cuda" } as const);
+/**
+ * Device names users give → how onnxruntime runs on them: the execution provider, and where the KV cache
+ * (`present.*`) stays between decoding steps. onnxruntime-node keeps outputs in device memory ("gpu-buffer")
+ * only for WebGPU; asked to for CUDA it fails to create the session ("Failed to find allocator for device").
+ */
+export const EVAL_DEVICES = Object.freeze({
+  cpu: Object.freeze({ executionProvider: "cpu", kvCacheLocation: "cpu" }),
+  webgpu: Object.freeze({ executionProvider: "webgpu", kvCacheLocation: "gpu-buffer" }),
+  cuda: Object.freeze({ executionProvider: "cuda", kvCacheLocation: "cpu" }),
+} as const);
 export type EvalDevice = keyof typeof EVAL_DEVICES;
+
+/** The session options for `device`; `outputNames` are the decoder's, whose `present.*` are its KV cache. */
+export function sessionOptions(device: EvalDevice, outputNames: readonly string[]): ort.InferenceSession.SessionOptions {
+  const { executionProvider, kvCacheLocation } = EVAL_DEVICES[device];
+  const kvCache = outputNames.filter((name) => name.startsWith("present."));
+  return {
+    executionProviders: [executionProvider],
+    graphOptimizationLevel: "all",
+    ...(kvCacheLocation === "cpu" ? {} : { preferredOutputLocation: Object.fromEntries(kvCache.map((name) => [name, kvCacheLocation])) }),
+  };
+}
 
 export class EvalDeviceError extends Error {
   override name = "EvalDeviceError";
+}
+
+/** The decoder failed on a batch; the message is one line, the raw onnxruntime error its cause. */
+export class DecoderRunError extends Error {
+  override name = "DecoderRunError";
+}
+
+/**
+ * onnxruntime's failure as one line: the node and its status message, without the C++ source location and
+ * function signature that precede it ("/onnxruntime_src/…/op_kernel.cc:83 virtual OrtValue* …").
+ */
+export function describeOrtFailure(message: string): string {
+  const node = /running (\w+) node\. Name:'([^']*)'/.exec(message);
+  const status = /\[ONNXRuntimeError\] : \d+ : \w+ : ([\s\S]*)$/.exec(message)?.[1] ?? message;
+  const text = status.replace(/\s+/g, " ").trim();
+  return node ? `${node[1]} node ${node[2]}: ${text}` : text;
 }
 
 export function parseEvalDevice(name: string): EvalDevice {
@@ -59,12 +94,8 @@ export class OnnxDecoder {
   private static async create(modelPath: string, device: EvalDevice): Promise<OnnxDecoder> {
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(modelPath, {
-        executionProviders: [EVAL_DEVICES[device]],
-        graphOptimizationLevel: "all",
-        // On a GPU the KV cache stays in device memory between decoding steps; only logits come back.
-        ...(device === "cpu" ? {} : { preferredOutputLocation: await kvCacheOnDevice(modelPath) }),
-      });
+      const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath);
+      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames));
     } catch (error) {
       const message = (error as Error).message;
       if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
@@ -75,17 +106,21 @@ export class OnnxDecoder {
     return new OnnxDecoder(session, describe(session, modelPath), device);
   }
 
-  run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
-    return this.session.run(feeds);
+  async run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
+    try {
+      return await this.session.run(feeds);
+    } catch (error) {
+      throw new DecoderRunError(`onnxruntime could not run the decoder on ${this.device}: ${describeOrtFailure((error as Error).message ?? String(error))}`, { cause: error });
+    }
   }
 }
 
-/** `present.*` outputs of the decoder, named without opening a session on the device. */
-async function kvCacheOnDevice(modelPath: string): Promise<Record<string, "gpu-buffer">> {
+/** The decoder's outputs, named without opening a session on the device (whose options depend on them). */
+async function outputNamesOf(modelPath: string): Promise<readonly string[]> {
   const probe = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"] });
-  const names = probe.outputNames.filter((name) => name.startsWith("present."));
+  const names = probe.outputNames;
   await probe.release();
-  return Object.fromEntries(names.map((name) => [name, "gpu-buffer" as const]));
+  return names;
 }
 
 function describe(session: ort.InferenceSession, modelPath: string): DecoderShape {

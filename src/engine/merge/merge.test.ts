@@ -40,6 +40,13 @@ describe("merge method registry", () => {
     expect(schemas.ties!.properties.density!.description).toMatch(/fraction/);
   });
 
+  it("takes no model as the base unless base_model_idx names one: every method merges every model by default", () => {
+    for (const name of MERGE_METHOD_NAMES.filter((name) => name !== "slerp")) {
+      const { plan } = planMerge(name, {}, 3);
+      expect({ name, base: "base" in plan ? plan.base : null, models: "models" in plan ? plan.models : [0, 1, 2] }).toEqual({ name, base: null, models: [0, 1, 2] });
+    }
+  });
+
   it("parses the seed's command-line forms", () => {
     const ties = planMerge("ties", '{"threshold": 0.01}', 3).plan;
     expect(ties).toMatchObject({ kind: "gta", base: null, consensus: "sum", normalize: true, sparsify: { kind: "threshold", threshold: 0.01 } });
@@ -68,9 +75,9 @@ describe("merge method registry", () => {
 
   it("checks parameters against the number of models", () => {
     expect(() => planMerge("task_arithmetic", { base_model_idx: 3 }, 3)).toThrow(/field "base_model_idx": 3 is out of range for 3 models/);
-    expect(() => planMerge("task_arithmetic", { weights: [1] }, 3)).toThrow(/expected 2 weights \(one per model, the base model excluded\), got 1/);
+    expect(() => planMerge("task_arithmetic", { base_model_idx: 0, weights: [1] }, 3)).toThrow(/expected 2 weights \(one per model, the base model excluded\), got 1/);
     expect(() => planMerge("slerp", {}, 3)).toThrow(/needs at most|exactly 2 models/);
-    expect(() => planMerge("model_stock", {}, 2)).toThrow(/needs at least 2 models besides the base model/);
+    expect(() => planMerge("model_stock", { base_model_idx: 0 }, 2)).toThrow(/needs at least 2 models besides the base model/);
   });
 });
 

@@ -37,18 +37,15 @@ const weights = z
   .min(1)
   .optional()
   .describe("one weight per merged model, the base model excluded (default: 1 each)");
-const baseIdx = (def: number | null) =>
-  z
-    .number()
-    .int()
-    .min(0)
-    .nullable()
-    .default(def)
-    .describe(
-      def === null
-        ? "index of the base model among the models; null: a zero base, i.e. the LoRA tensors are the task vectors"
-        : "index of the base model among the models (its deltas are not merged)",
-    );
+// A method with an optional base takes none of the models as its base unless the user names one: by default every
+// expert is merged and the deltas are those from the real base model, which LoRA tensors already are.
+const baseIdx = z
+  .number()
+  .int()
+  .min(0)
+  .nullable()
+  .default(null)
+  .describe("index of the base model among the models (its deltas are not merged); null: the real base model, i.e. the LoRA tensors are the task vectors");
 const lambda = z.number().finite().default(1).describe("scale of the merged task vector (mergekit's lambda)");
 const normalize = (def: boolean) =>
   z.boolean().default(def).describe("divide the merged delta by the sum of weights (of the sign-agreeing models under consensus)");
@@ -105,7 +102,7 @@ const taskArithmetic = defineMethod({
   description: "base + lambda * sum_i w_i (x_i - base): task vectors relative to the base model, added back to it.",
   paper: { title: "Editing Models with Task Arithmetic (Ilharco et al., 2023)", url: "https://arxiv.org/abs/2212.04089" },
   mergekit: "task_arithmetic",
-  schema: z.strictObject({ base_model_idx: baseIdx(0), weights, lambda, normalize: normalize(false) }),
+  schema: z.strictObject({ base_model_idx: baseIdx, weights, lambda, normalize: normalize(false) }),
   minModels: 2,
   plan(p, n) {
     return gtaPlan("task_arithmetic", { ...p, consensus: "none" }, n, { kind: "none" });
@@ -116,7 +113,7 @@ const tiesSchema = z
   .strictObject({
     density: densityOpt("fraction of each task vector kept per tensor, largest magnitudes first (default 0.2 unless threshold is given)"),
     threshold: z.number().min(0).finite().optional().describe("the seed's form: keep deltas with |delta| >= threshold instead of a density"),
-    base_model_idx: baseIdx(null),
+    base_model_idx: baseIdx,
     weights,
     lambda,
     normalize: normalize(true),
@@ -148,7 +145,7 @@ const dareSchema = (cons: Consensus) =>
       seed,
       threshold: z.number().min(0).finite().optional().describe("the seed's form: drop deltas with |delta| < threshold (deterministic)"),
       amplification_factor: z.number().finite().optional().describe("the seed's form: multiply the kept deltas by this factor (default 2 with threshold)"),
-      base_model_idx: baseIdx(null),
+      base_model_idx: baseIdx,
       weights,
       lambda,
       normalize: normalize(false),
@@ -195,7 +192,7 @@ const breadcrumbsSchema = (cons: Consensus) =>
   z.strictObject({
     density: density(0.9, "fraction of each tensor's deltas kept"),
     gamma: z.number().min(0).max(1).default(0.01).describe("fraction of the largest-magnitude deltas removed as outliers"),
-    base_model_idx: baseIdx(null),
+    base_model_idx: baseIdx,
     weights,
     lambda,
     normalize: normalize(false),
@@ -225,7 +222,7 @@ const dellaSchema = (cons: Consensus, norm: boolean) =>
       epsilon: z.number().gt(0).lt(1).default(0.1).describe("keep probabilities range over density +/- epsilon by magnitude rank within each row"),
       rescale,
       seed,
-      base_model_idx: baseIdx(null),
+      base_model_idx: baseIdx,
       weights,
       lambda,
       normalize: normalize(norm),
@@ -276,7 +273,7 @@ const modelStock = defineMethod({
   description: "Per tensor, interpolates between the average of the models and the base with t = N cos / (1 + (N - 1) cos), cos the mean pairwise cosine of the models' deltas.",
   paper: { title: "Model Stock: All we need is just a few fine-tuned models (Jang et al., 2024)", url: "https://arxiv.org/abs/2403.19522" },
   mergekit: "model_stock",
-  schema: z.strictObject({ base_model_idx: baseIdx(0) }),
+  schema: z.strictObject({ base_model_idx: baseIdx }),
   minModels: 2,
   plan(p, n) {
     const { models } = resolveModels("model_stock", n, p.base_model_idx, undefined);

@@ -40,7 +40,7 @@ export const CHECK_CASES: CheckCase[] = [
   { name: "della rescale l1_norm base", method: "della", params: { density: 0.5, epsilon: 0.2, rescale: "l1_norm", base_model_idx: 0, seed: 22 }, models: 3 },
   { name: "slerp", method: "slerp", params: { t: 0.3 }, models: 2 },
   { name: "slerp base 1", method: "slerp", params: { t: 0.8, base_model_idx: 1 }, models: 2 },
-  { name: "model_stock", method: "model_stock", params: {}, models: 4 },
+  { name: "model_stock", method: "model_stock", params: { base_model_idx: 0 }, models: 4 },
   { name: "model_stock zero base", method: "model_stock", params: { base_model_idx: null }, models: 3 },
 ];
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation } from "../eval/evaluator";
-import { runBwrSearch, populate, type IterationRecord, type SearchSink, type SearchState, type TestRecord, type VectorEvaluator } from "./bwr";
+import { EvaluationError, runBwrSearch, populate, type IterationRecord, type SearchSink, type SearchState, type TestRecord, type VectorEvaluator } from "./bwr";
 import { searchConfigSchema, type SearchConfigInput } from "./config";
 import { ArrayPopulation } from "./population";
 import { drawStream } from "./rng";
@@ -142,5 +142,26 @@ describe("population moves", () => {
     const population = new ArrayPopulation([...base, new Float32Array(16), new Float32Array(16)]);
     await populate(population, 3, 5);
     for (const child of [3, 4]) expect(Array.from(await population.read(child)).some((value) => value !== 0)).toBe(true);
+  });
+});
+
+describe("a failed evaluation", () => {
+  it("stops the search with one line saying what was evaluated and why, the evaluator's error kept as its cause", async () => {
+    const native = new Error("Non-zero status code returned while running Gather node.\n  at backend.ts:130");
+    let calls = 0;
+    const failing: VectorEvaluator = {
+      async evaluate(vectors, split) {
+        calls += 1;
+        if (calls === 3) throw native; // iteration 0 on dev, the starting best on test, then iteration 1
+        return toyEvaluator.evaluate(vectors, split);
+      },
+    };
+    const search = runBwrSearch({ config: config(), population: new ArrayPopulation(experts(6)), evaluator: failing, sink: new MemorySink() });
+    const error = await search.then(() => undefined, (failure: unknown) => failure);
+    expect(error).toBeInstanceOf(EvaluationError);
+    expect((error as Error).message).toBe(
+      "iteration 1: evaluating 6 candidates on the dev split failed: Non-zero status code returned while running Gather node. at backend.ts:130. The run can be resumed once the cause is fixed; it continues after its last recorded iteration",
+    );
+    expect((error as Error).cause).toBe(native);
   });
 });

@@ -94,11 +94,27 @@ async function vectors(population: Population, slots: readonly number[]) {
   return Promise.all(slots.map((slot) => population.read(slot)));
 }
 
+/** An evaluation that failed, as one line for the run's status: what was evaluated, why, and what to do. */
+export class EvaluationError extends Error {
+  override name = "EvaluationError";
+}
+
+/** Evaluates `slots`; a failure (onnxruntime, a merge kernel, a GPU process) becomes an EvaluationError whose cause it stays. */
+async function evaluate(evaluator: VectorEvaluator, population: Population, slots: readonly number[], split: Split, during: string): Promise<CandidateEvaluation[]> {
+  try {
+    return await evaluator.evaluate(await vectors(population, slots), split);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim().replace(/\.$/, "");
+    const what = `${slots.length} candidate${slots.length === 1 ? "" : "s"} on the ${split} split`;
+    throw new EvaluationError(`${during}: evaluating ${what} failed: ${reason}. The run can be resumed once the cause is fixed; it continues after its last recorded iteration`, { cause: error });
+  }
+}
+
 async function initialState(population: Population, evaluator: VectorEvaluator, sink: SearchSink, config: SearchConfig): Promise<SearchState> {
   const startedAt = new Date();
   const candidates = [...Array(population.size).keys()];
   const evalStarted = performance.now();
-  const evaluations = await evaluator.evaluate(await vectors(population, candidates), "dev");
+  const evaluations = await evaluate(evaluator, population, candidates, "dev", "iteration 0");
   const evalMs = performance.now() - evalStarted;
   const scores = evaluations.map((evaluation) => evaluation.utility);
   const bestCandidate = argmax(scores);
@@ -145,7 +161,7 @@ export async function runBwrSearch(options: {
   if (!options.resume) {
     // The starting best's test accuracy is the baseline the ending best is compared with.
     const measured = config.startingTestSetEval === 1 ? [...Array(n).keys()] : [state.startingBest.candidate];
-    const evaluations = await evaluator.evaluate(await vectors(population, measured), "test");
+    const evaluations = await evaluate(evaluator, population, measured, "test", "the starting best's test");
     for (const [index, evaluation] of evaluations.entries()) {
       const candidate = measured[index]!;
       const record: TestRecord = { role: candidate === state.startingBest.candidate ? "starting_best" : "starting", candidate, evaluation };
@@ -197,7 +213,7 @@ export async function runBwrSearch(options: {
     const evaluated = dropIteration ? [] : [...Array(n).keys()].filter((i) => uniform(config.seed, STREAM.drop, t, i) >= config.dropN);
     if (dropIteration) sink.log("dropped iteration!");
     const evalStarted = performance.now();
-    const fresh = evaluated.length ? await evaluator.evaluate(await vectors(population, evaluated), "dev") : [];
+    const fresh = evaluated.length ? await evaluate(evaluator, population, evaluated, "dev", `iteration ${t}`) : [];
     const evalMs = performance.now() - evalStarted;
 
     const scores = [...state.scores];
@@ -254,7 +270,7 @@ export async function runBwrSearch(options: {
 
   if (stopped !== "requested") {
     const others = [...state.scores.keys()].sort((a, b) => state.scores[b]! - state.scores[a]!).slice(0, config.topKTest - 1);
-    const evaluations = await evaluator.evaluate(await vectors(population, [population.bestSlot, ...others]), "test");
+    const evaluations = await evaluate(evaluator, population, [population.bestSlot, ...others], "test", "the final test");
     const records: TestRecord[] = [
       { role: "ending_best", candidate: state.bestFound.candidate, evaluation: evaluations[0]! },
       ...others.map((candidate, index) => ({ role: "top_k" as const, candidate, evaluation: evaluations[index + 1]! })),

@@ -60,6 +60,41 @@ describe.each([
   });
 });
 
+describe("RecipeSpace feeds a non-linear merge", () => {
+  /** q_proj widens (3 → 5), down_proj narrows (5 → 3): the two ways a full ΔW becomes a LoRA. */
+  function shapedExpert(seed: number): PeftAdapter {
+    const tensors = [
+      { name: "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", shape: [2, 3] },
+      { name: "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", shape: [5, 2] },
+      { name: "base_model.model.model.layers.0.mlp.down_proj.lora_A.weight", shape: [2, 5] },
+      { name: "base_model.model.model.layers.0.mlp.down_proj.lora_B.weight", shape: [3, 2] },
+    ];
+    const layout = makeLayout(tensors);
+    let state = seed * 7919 + 1;
+    const data = Float32Array.from({ length: layout.size }, () => ((state = (state * 48271) % 2147483647) / 2147483647) * 2 - 1);
+    return { dir: `shaped${seed}`, config: { peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: ["q_proj", "down_proj"] }, layout, data, dtypes: layout.entries.map(() => "F32") };
+  }
+  const shaped = [shapedExpert(1), shapedExpert(2)];
+  const product = ({ rank, A, B }: { rank: number; A: Float32Array; B: Float32Array }, scale: number) => {
+    const inFeatures = A.length / rank;
+    const out = B.length / rank;
+    return Array.from({ length: out * inFeatures }, (_, i) => {
+      let sum = 0;
+      for (let r = 0; r < rank; r += 1) sum += B[Math.floor(i / inFeatures) * rank + r]! * A[r * inFeatures + (i % inFeatures)]!;
+      return Number((scale * sum).toFixed(5)) + 0; // + 0: -0 and 0 are the same delta
+    });
+  };
+
+  it("at rank min(in, out) of each module, with the same ΔW as the linear merge it equals", async () => {
+    // TIES keeping every delta, without sign election or normalization, is task arithmetic computed as a full merge.
+    const recipe = Float32Array.of(0.7, -0.4);
+    const full = await new RecipeSpace(shaped, "ties", { base_model_idx: null, density: 1, consensus: "none", normalize: false }, device).materialize(recipe);
+    const stacked = await new RecipeSpace(shaped, "task_arithmetic", { base_model_idx: null }, device).materialize(recipe);
+    expect(Object.fromEntries([...full.modules].map(([key, module]) => [key, module.rank]))).toEqual({ "0.q_proj": 3, "0.down_proj": 3 });
+    for (const key of ["0.q_proj", "0.down_proj"]) expect(product(full.modules.get(key)!, full.scale)).toEqual(product(stacked.modules.get(key)!, stacked.scale));
+  });
+});
+
 describe("RecipeSpace exports per-layer weights", () => {
   const space = new RecipeSpace(experts, "task_arithmetic", { base_model_idx: null }, device, "layer");
   const recipe = Float32Array.of(0.5, 0.25, 0, 1, 0, 0);

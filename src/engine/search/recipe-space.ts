@@ -12,7 +12,8 @@ import { evaluateOnRunners, type QuestionLimits } from "./weights-space";
  * (the base model excluded), or one per expert and decoder layer, and the adapter it stands for is the merge
  * method applied to the experts with those weights. Linear methods are evaluated exactly and cheaply as one
  * stacked LoRA of rank r·k; the others merge the experts' full weight deltas (B·A) on the merge device, a
- * layer at a time when the weights differ by layer, and feed the result as a LoRA whose A is the identity.
+ * layer at a time when the weights differ by layer, and feed the result exactly as a LoRA of full rank, one of
+ * its factors the identity.
  */
 
 /** One weight per expert, or one per expert and layer (layer-major: all experts' weights of layer 0 first). */
@@ -144,7 +145,11 @@ export class RecipeSpace {
     return { layout, tensors };
   }
 
-  /** A non-linear merge of the full deltas ΔW (a plan per module group), fed back as A = I (rank in_features), B = ΔW: exact too. */
+  /**
+   * A non-linear merge of the full deltas ΔW [out × in] (a plan per module group), fed back exactly as a LoRA of
+   * rank min(in, out): A = I and B = ΔW, or A = ΔW and B = I when the module narrows (down_proj), so no module
+   * costs more than its own full rank.
+   */
   private async merged(plans: ReturnType<RecipeSpace["planFor"]>[]): Promise<LoraWeights> {
     const modules = new Map<string, { rank: number; A: Float32Array; B: Float32Array }>();
     for (const [group, { modules: members, layout, tensors }] of (await this.expertDeltas()).entries()) {
@@ -152,10 +157,12 @@ export class RecipeSpace {
       const delta = await merged.download();
       merged.free();
       members.forEach((module, index) => {
-        const identity = new Float32Array(module.inFeatures * module.inFeatures);
-        for (let k = 0; k < module.inFeatures; k += 1) identity[k * module.inFeatures + k] = 1;
         const { offset, size } = layout.entries[index]!;
-        modules.set(module.key, { rank: module.inFeatures, A: identity, B: delta.slice(offset, offset + size) });
+        const deltaW = delta.slice(offset, offset + size);
+        const rank = Math.min(module.inFeatures, module.outFeatures);
+        const identity = new Float32Array(rank * rank);
+        for (let k = 0; k < rank; k += 1) identity[k * rank + k] = 1;
+        modules.set(module.key, module.inFeatures <= module.outFeatures ? { rank, A: identity, B: deltaW } : { rank, A: deltaW, B: identity });
       });
     }
     return { scale: 1, modules };

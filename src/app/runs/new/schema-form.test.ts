@@ -47,9 +47,12 @@ describe("the new-search form generated from the engine's schemas", () => {
 
   it("reads nullable and list parameters as JSON, and round-trips a preset's JSON", () => {
     const specs = objectFieldSpecs(MERGE_METHODS.task_arithmetic.schema);
-    const texts = textsFromParams(specs, '{"base_model_idx": null, "weights": [1, 0.5]}');
-    expect(texts).toMatchObject({ base_model_idx: "null", weights: "[1,0.5]" });
-    expect(paramsFromTexts(specs, { ...texts, weights: "1, 0.5" }).params).toEqual({ base_model_idx: null, weights: [1, 0.5] });
+    const texts = textsFromParams(specs, '{"base_model_idx": 1, "weights": [1, 0.5]}');
+    expect(texts).toMatchObject({ base_model_idx: "1", weights: "[1,0.5]" });
+    expect(paramsFromTexts(specs, { ...texts, weights: "1, 0.5" }).params).toEqual({ base_model_idx: 1, weights: [1, 0.5] });
+    // null is the default (no expert is the base) and is left to it.
+    expect(textsFromParams(specs, "{}")).toMatchObject({ base_model_idx: "null" });
+    expect(paramsFromTexts(specs, { base_model_idx: "null" }).params).toEqual({});
     expect(paramsFromTexts(specs, { lambda: "abc" }).errors).toEqual({ lambda: 'expected a number, got "abc"' });
   });
 

@@ -1,0 +1,36 @@
+import path from "node:path";
+import { expect, test } from "@playwright/test";
+
+/*
+ * A non-linear merge searched in recipe mode, from the dashboard as a user starts it: the Quick demo preset,
+ * method TIES (whose per-expert weights --mode auto searches), Launch, and the run completes.
+ */
+
+const outputRoot = path.join(process.env.E2E_DATA_DIR ?? "/tmp", "search");
+
+test("a recipe-mode TIES search launched with the Quick demo preset completes", async ({ page }, testInfo) => {
+  test.setTimeout(480_000);
+  const name = `e2e-ties-${Date.now().toString(36)}`;
+  await page.goto("/runs/new");
+  await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(8);
+  await page.getByTestId("preset-quick").click();
+  await page.locator("#input-name").fill(name);
+  await page.locator("#input-outputRoot").fill(outputRoot);
+  await page.locator("#input-mergeMethod").selectOption("ties");
+  // Every expert is a candidate: TIES takes none of them as its base.
+  await expect(page.getByTestId("budget-summary")).toContainText("recipe mode: 8 candidates");
+  await expect(page.getByTestId("cli-equivalent")).toContainText("--merge_method ties");
+  await page.getByTestId("launch").click();
+  await page.waitForURL(/\/runs\/(?!new)[^/]+$/, { timeout: 60_000 });
+  await expect(page.getByTestId("run-name")).toHaveText(name);
+
+  const status = page.getByTestId("run-status");
+  await expect
+    .poll(async () => status.getAttribute("data-status"), { timeout: 420_000, intervals: [2_000], message: "the TIES run finishes" })
+    .toMatch(/^(completed|failed)$/);
+  await page.screenshot({ path: testInfo.outputPath("ties-run.png"), fullPage: true });
+  await expect(page.getByTestId("run-error")).toHaveCount(0);
+  await expect(status).toHaveAttribute("data-status", "completed");
+  await expect(page.getByTestId("stat-test")).not.toHaveText("—");
+  await expect(page.getByTestId("run-log")).toContainText("ending_best_single_test_accuracy");
+});
