@@ -89,6 +89,14 @@ describe("runs.create", () => {
   });
 });
 
+describe("runs.events", () => {
+  it("takes an event id of at most 20 digits (a bigint), not any run of digits", async () => {
+    const error = await rejection(caller.runs.events({ runId: "any", lastEventId: "1".repeat(1_000) }));
+    expect(error.code).toBe("BAD_REQUEST");
+    expect(error.message).toContain("expected an event id");
+  });
+});
+
 describe("catalog.experts", () => {
   it("answers the same for every path outside the readable roots, existing or not", async () => {
     const refusal = { exists: false, experts: [], refused: `outside the folders this dashboard reads (${process.cwd()}, ${outputRoot})` };

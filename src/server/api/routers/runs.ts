@@ -103,7 +103,7 @@ export const runsRouter = createTRPCRouter({
    * last id it saw (httpSubscriptionLink does this itself) and continues right after it.
    */
   events: publicProcedure
-    .input(z.object({ runId, lastEventId: z.string().regex(/^\d+$/).nullish() }))
+    .input(z.object({ runId, lastEventId: z.string().regex(/^\d{1,20}$/, "expected an event id").nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
       await findRun(ctx.db, input.runId);
       for await (const event of runEventStream(ctx.db, input.runId, input.lastEventId, signal)) {
