@@ -41,9 +41,8 @@ export const searchConfigShape = {
       .regex(/^[A-Za-z0-9._-]{1,80}$/, "expected 1–80 letters, digits, dots, dashes or underscores")
       // "." and ".." would make the run folder --output_root itself or its parent.
       .refine((name) => !/^\.+$/.test(name), "expected a name with a letter, digit, dash or underscore, not only dots (it names the run's folder inside --output_root)"),
-    {
-    flag: "--name", short: "-n", group: "objective", help: "name of this search; also its folder in search/",
-  }),
+    { flag: "--name", short: "-n", group: "objective", help: "name of this search; also its folder in search/" },
+  ),
   evalType: flagged(identifier().min(1, "required"), { flag: "--eval_type", short: "-e", group: "objective", help: "evaluation type (exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask)" }),
   dataset: flagged(filePath().min(1, "required"), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
   evalParams: flagged(jsonParams().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
