@@ -9,12 +9,11 @@ import { startTcpProxy } from "./tcp-proxy";
 /*
  * The dashboard end to end on the bundled zoo: a real (tiny) search launched from the form runs in the
  * launcher's worker, streams into the run page, survives a reload without gaps, and its global_best
- * downloads as a PEFT zip. Searches write into the test's DATA_DIR, never the checkout.
+ * downloads as a PEFT zip. Searches write into the test's DATA_DIR (the server's OUTPUT_ROOT), never the checkout.
  */
 
 test.describe.configure({ mode: "serial" });
 
-const outputRoot = path.join(process.env.E2E_DATA_DIR ?? "/tmp", "search");
 const stamp = Date.now().toString(36);
 const firstName = `e2e-live-${stamp}`;
 const secondName = `e2e-second-${stamp}`;
@@ -35,7 +34,6 @@ async function launchQuickDemo(page: Page, name: string, overrides: Record<strin
   await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(8);
   await page.getByTestId("preset-quick").click();
   await page.locator("#input-name").fill(name);
-  await page.locator("#input-outputRoot").fill(outputRoot);
   for (const [field, value] of Object.entries(overrides)) await page.locator(`#input-${field}`).fill(value);
   await expect(page.getByTestId("budget-summary")).toBeVisible();
   await expect(page.getByTestId("cli-equivalent")).toContainText("--dev_questions 8 --test_questions 8");

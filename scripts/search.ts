@@ -2,13 +2,13 @@
  * `npm run search -- -n NAME -e EVAL_TYPE -d DATASET [BWR_model flags]` (-h lists them). Runs a BWR search
  * into search/NAME/ and the dashboard's database; started again with the same name, it resumes.
  */
-import { parseServerEnv, EnvError } from "../src/env";
-import { EvalDeviceError } from "../src/engine/eval/onnx";
-import { CliUsageError, parseSearchArgs, searchHelp } from "../src/engine/search/cli-args";
+import { parseServerEnv } from "../src/env";
+import { parseSearchArgs, searchHelp } from "../src/engine/search/cli-args";
 import type { IterationRecord } from "../src/engine/search/bwr";
 import { createPrismaClient } from "../src/server/db/client";
 import { openDatabase } from "../src/server/db/connection";
-import { evaluationBudget, executeSearch, prepareSearch, SearchSetupError } from "../src/server/search/launch";
+import { evaluationBudget, executeSearch, prepareSearch } from "../src/server/search/launch";
+import { userFacingMessage } from "../src/server/search/user-errors";
 import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
@@ -19,6 +19,14 @@ await serveGpuEvaluationsIfForked();
 function fail(message: string, code = 2): never {
   console.error(`search: ${message}`);
   process.exit(code);
+}
+
+/** One line for the user's errors; a bug keeps its stack for a report, and DEBUG=1 shows every stack. */
+function failOn(error: unknown, code = 2): never {
+  const message = userFacingMessage(error);
+  if (message !== null && !process.env.DEBUG) fail(message, code);
+  console.error(error);
+  process.exit(message === null ? 1 : code);
 }
 
 const argv = process.argv.slice(2);
@@ -33,16 +41,14 @@ try {
   config = parseSearchArgs(argv);
   prepared = await prepareSearch(config, { gpus: visibleGpus() });
 } catch (error) {
-  if (error instanceof CliUsageError || error instanceof SearchSetupError) fail(error.message);
-  throw error;
+  failOn(error);
 }
 
 let database;
 try {
   database = await openDatabase(parseServerEnv());
 } catch (error) {
-  if (error instanceof EnvError) fail(error.message, 1);
-  throw error;
+  failOn(error, 1);
 }
 const db = createPrismaClient(database.url);
 const budget = evaluationBudget(prepared);
@@ -77,6 +83,7 @@ process.on("SIGINT", () => {
 const gpuPool = prepared.gpus.length > 0 ? GpuEvaluatorPool.start(prepared.gpus, { environments: prepared.pinning }) : undefined;
 // A distributed search evaluates through the queue; this process takes its share like any worker.
 const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus, gpuPool }) : undefined;
+let failure: { error: unknown } | undefined;
 try {
   const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool });
   if (interactive) process.stderr.write("\n");
@@ -88,8 +95,7 @@ try {
   }
 } catch (error) {
   if (interactive) process.stderr.write("\n");
-  if (error instanceof SearchSetupError || error instanceof EvalDeviceError) fail(error.message);
-  throw error;
+  failure = { error };
 } finally {
   await evaluation?.stop();
   await gpuPool?.close();
@@ -97,3 +103,5 @@ try {
   await db.$disconnect();
   await database.release();
 }
+// Reported once the evaluation processes and the database are let go.
+if (failure) failOn(failure.error);

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { EnvError, parseServerEnv } from "./env";
 
@@ -7,6 +8,11 @@ describe("parseServerEnv", () => {
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env).toMatchObject({ HOST: "127.0.0.1", PORT: 3000, DATA_DIR: ".data" });
     expect(env.dataDir).toMatch(/\/\.data$/);
+  });
+
+  it("resolves OUTPUT_ROOT, where dashboard runs are written (search/ in the working directory by default)", () => {
+    expect(parseServerEnv({}).outputRoot).toBe(path.resolve("search"));
+    expect(parseServerEnv({ OUTPUT_ROOT: "/srv/runs" }).outputRoot).toBe("/srv/runs");
   });
 
   it("treats empty variables as unset", () => {

@@ -32,6 +32,7 @@ const serverEnvSchema = z
       .max(65535, "expected a port between 1 and 65535")
       .default(3000),
     DATA_DIR: z.string().trim().min(1, "expected a folder path").default(".data"),
+    OUTPUT_ROOT: z.string().trim().min(1, "expected a folder path").max(4096, "expected a folder path of at most 4,096 characters").default("search"),
     WORKER_GPUS: z
       .string()
       .trim()
@@ -58,7 +59,7 @@ export function isLoopbackHost(host: string): boolean {
 
 type EnvSource = Record<string, string | undefined>;
 
-export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string };
+export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string; outputRoot: string };
 
 /** Empty strings count as unset, as shells and .env files commonly write them. */
 function withoutEmpty(source: EnvSource): Record<string, string> {
@@ -71,5 +72,5 @@ export function parseServerEnv(source: EnvSource = process.env): ServerEnv {
     const lines = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
     throw new EnvError(`Invalid environment: ${lines.join("; ")}`);
   }
-  return { ...result.data, dataDir: path.resolve(result.data.DATA_DIR) };
+  return { ...result.data, dataDir: path.resolve(result.data.DATA_DIR), outputRoot: path.resolve(result.data.OUTPUT_ROOT) };
 }

@@ -1,8 +1,10 @@
 import { NextResponse, type NextRequest } from "next/server";
 
 /*
- * The dashboard's access check. Bound to a loopback address (the default) it lets everything through; the
- * launcher refuses any other HOST without DASHBOARD_TOKEN, and with a token set every request must carry it:
+ * The dashboard's access check. Bound to a loopback address (the default) it serves only requests addressed to
+ * a loopback name (Host) and, when a browser says where a request comes from (Origin), only from the dashboard's
+ * own pages: a web page whose name was rebound to 127.0.0.1, or any other site, gets nothing. The launcher
+ * refuses any other HOST without DASHBOARD_TOKEN, and with a token set every request must carry it:
  * `Authorization: Bearer <token>`, or the cookie set once by opening `/?token=<token>`.
  */
 
@@ -15,9 +17,37 @@ function sameToken(given: string | null | undefined, expected: string): boolean 
   return difference === 0;
 }
 
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+function hostnameOf(host: string): string | null {
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return null;
+  }
+}
+
+/** Why a request to the loopback-bound dashboard is refused (rebinding, another site), or null. */
+export function loopbackRequestProblem(headers: Headers, boundHost = process.env.HOST): string | null {
+  const host = headers.get("host") ?? "";
+  const allowed = new Set([...LOOPBACK_NAMES, ...(boundHost ? [hostnameOf(boundHost.trim()) ?? ""] : [])].filter(Boolean));
+  const hostname = hostnameOf(host);
+  if (!hostname || !allowed.has(hostname)) {
+    return `this dashboard answers only to ${[...allowed].join(", ")}, not to the host name "${host}"; open it as http://127.0.0.1:<port>`;
+  }
+  const origin = headers.get("origin");
+  if (origin !== null && origin !== `http://${host}` && origin !== `https://${host}`) {
+    return `requests from other sites (${origin}) are refused; use the dashboard's own pages at http://${host}`;
+  }
+  return null;
+}
+
 export function proxy(request: NextRequest) {
   const expected = process.env.DASHBOARD_TOKEN?.trim();
-  if (!expected) return NextResponse.next();
+  if (!expected) {
+    const problem = loopbackRequestProblem(request.headers);
+    return problem ? new NextResponse(`403: ${problem}\n`, { status: 403, headers: { "content-type": "text/plain; charset=utf-8" } }) : NextResponse.next();
+  }
 
   const url = request.nextUrl;
   const fromQuery = url.searchParams.get("token");

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { parseServerEnv } from "../env";
 
 /*
  * Folders of the checkout, from the working directory: `npm start`, the CLI and the tests run from the
@@ -7,3 +8,8 @@ import path from "node:path";
 export const projectPaths = {
   migrations: path.join(process.cwd(), "prisma", "migrations"),
 };
+
+/** Where searches launched from the dashboard write their folders: OUTPUT_ROOT, never a client's choice. */
+export function dashboardOutputRoot(): string {
+  return parseServerEnv().outputRoot;
+}

@@ -28,9 +28,33 @@ export class AdapterShapeError extends Error {
 
 const PAD = 0;
 
-export function loadTokenizer(baseFolder: string): Tokenizer {
-  const read = (file: string) => JSON.parse(fs.readFileSync(path.join(baseFolder, file), "utf8")) as object;
-  return new Tokenizer(read("tokenizer.json"), read("tokenizer_config.json"));
+/** A base model folder whose tokenizer or generation config cannot be read; the message names the file. */
+export class BaseModelError extends Error {
+  override name = "BaseModelError";
+}
+
+function readBaseJson(baseFolder: string, file: string): Record<string, unknown> {
+  const full = path.join(baseFolder, file);
+  let text: string;
+  try {
+    text = fs.readFileSync(full, "utf8");
+  } catch (error) {
+    throw new BaseModelError(`${full}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("expected a JSON object");
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    throw new BaseModelError(`${full}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** The tokenizer and end-of-sequence id of a base model folder (tokenizer.json, tokenizer_config.json, generation_config.json). */
+export function loadBaseModelText(baseFolder: string): { tokenizer: Tokenizer; eosId: number } {
+  const tokenizer = new Tokenizer(readBaseJson(baseFolder, "tokenizer.json"), readBaseJson(baseFolder, "tokenizer_config.json"));
+  const eos = readBaseJson(baseFolder, "generation_config.json").eos_token_id;
+  return { tokenizer, eosId: typeof eos === "number" ? eos : 2 };
 }
 
 interface Row {
@@ -53,9 +77,8 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
 
   static async open(options: { model: string; baseFolder: string; device: EvalDevice; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
     const decoder = await OnnxDecoder.load(options.model, options.device);
-    const tokenizer = loadTokenizer(options.baseFolder);
-    const generation = JSON.parse(fs.readFileSync(path.join(options.baseFolder, "generation_config.json"), "utf8")) as { eos_token_id?: number };
-    return new OnnxLoraRunner(decoder, tokenizer, generation.eos_token_id ?? 2, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
+    const { tokenizer, eosId } = loadBaseModelText(options.baseFolder);
+    return new OnnxLoraRunner(decoder, tokenizer, eosId, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
   }
 
   get shape() {

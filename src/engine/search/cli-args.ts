@@ -52,12 +52,14 @@ function suggestion(flag: string): string {
   return nearest && editDistance(flag, nearest) <= 3 ? ` (did you mean ${nearest}?)` : "";
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function coerce(field: SearchConfigField, raw: string): unknown {
   const { kind } = kindOf(searchConfigShape[field]);
   if (kind !== "number") return raw;
-  const value = Number(raw);
-  if (raw.trim() === "" || Number.isNaN(value)) throw new CliUsageError(`${flagOf(field).flag}: expected a number, got "${raw}"`);
-  return value;
+  // Number() would also read "0x1", "0b1", "Infinity" and " 1 " as numbers; flags take decimals only.
+  if (!DECIMAL.test(raw)) throw new CliUsageError(`${flagOf(field).flag}: expected a decimal number like 3, 0.5 or 1e-3, got "${raw}"`);
+  return Number(raw);
 }
 
 /** Parses BWR_model-style arguments (`-n NAME --step_length 0.5 --merge_params '{...}'`) into a validated config. */

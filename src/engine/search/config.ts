@@ -23,34 +23,55 @@ function flagged<T extends z.ZodType>(schema: T, meta: FlagMeta): T {
 const binary = z.union([z.literal(0), z.literal(1)]);
 const probability = z.number().min(0).max(1);
 
+/*
+ * Every string has a bound: a config is stored with its run and read back by the dashboard, and nothing a
+ * search needs comes near these sizes.
+ */
+const tooLong = (max: number) => `expected at most ${max.toLocaleString("en")} characters`;
+const text = (max: number) => z.string({ error: "required" }).max(max, tooLong(max));
+/** A file or folder path: Linux's PATH_MAX. */
+const filePath = () => text(4096);
+/** A JSON object of parameters, e.g. a prompt template among them. */
+const jsonParams = () => text(65_536);
+const identifier = () => text(64);
+
 export const searchConfigShape = {
-  name: flagged(z.string({ error: "required" }).regex(/^[A-Za-z0-9._-]{1,80}$/, "expected 1–80 letters, digits, dots, dashes or underscores"), {
-    flag: "--name", short: "-n", group: "objective", help: "name of this search; also its folder in search/",
-  }),
-  evalType: flagged(z.string({ error: "required" }).min(1), { flag: "--eval_type", short: "-e", group: "objective", help: "evaluation type (exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask)" }),
-  dataset: flagged(z.string({ error: "required" }).min(1), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
-  evalParams: flagged(z.string().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
+  name: flagged(
+    z
+      .string({ error: "required" })
+      .regex(/^[A-Za-z0-9._-]{1,80}$/, "expected 1–80 letters, digits, dots, dashes or underscores")
+      // "." and ".." would make the run folder --output_root itself or its parent.
+      .refine((name) => !/^\.+$/.test(name), "expected a name with a letter, digit, dash or underscore, not only dots (it names the run's folder inside --output_root)"),
+    { flag: "--name", short: "-n", group: "objective", help: "name of this search; also its folder in search/" },
+  ),
+  evalType: flagged(identifier().min(1, "required"), { flag: "--eval_type", short: "-e", group: "objective", help: "evaluation type (exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask)" }),
+  dataset: flagged(filePath().min(1, "required"), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
+  evalParams: flagged(jsonParams().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
   devQuestions: flagged(z.number().int().min(0).default(0), {
     flag: "--dev_questions", group: "objective", help: "evaluate on the first N dev questions only (0: all); quick searches",
   }),
   testQuestions: flagged(z.number().int().min(0).default(0), {
     flag: "--test_questions", group: "objective", help: "measure test accuracy on the first N test questions only (0: all); quick checks",
   }),
-  gpus: flagged(z.string().regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
+  gpus: flagged(text(256).regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
     flag: "--gpus", short: "-g", group: "devices", help: 'GPU ids to evaluate on, e.g. 0,1 (one worker each), or "cpu"',
   }),
   distributed: flagged(binary.default(0), {
     flag: "--distributed", group: "devices", help: "1: evaluate through the job queue, shared with `npm run worker` processes on this and other hosts",
   }),
-  initialExpertDirectory: flagged(z.string().default("./initial_experts"), { flag: "--initial_expert_directory", short: "-i", group: "population", help: "folder of LoRA experts (PEFT folders) to start from" }),
-  baseModel: flagged(z.string().default("./initial_experts/base"), { flag: "--base_model", short: "-b", group: "population", help: "base model folder the experts adapt" }),
+  initialExpertDirectory: flagged(filePath().default("./initial_experts"), { flag: "--initial_expert_directory", short: "-i", group: "population", help: "folder of LoRA experts (PEFT folders) to start from" }),
+  baseModel: flagged(filePath().default("./initial_experts/base"), { flag: "--base_model", short: "-b", group: "population", help: "base model folder the experts adapt" }),
   populateInitialExperts: flagged(binary.default(0), { flag: "--populate_initial_experts", group: "population", help: "1: add crossover children of random expert pairs up to --initial_experts_num" }),
   initialExpertsNum: flagged(z.number().int().min(2).max(256).optional(), { flag: "--initial_experts_num", group: "population", help: "population size when populating" }),
   stepLength: flagged(z.number().positive().max(10).default(1), { flag: "--step_length", group: "search", help: "step length of the BWR update" }),
   stepLengthFactor: flagged(z.number().positive().max(1).default(0.95), { flag: "--step_length_factor", group: "search", help: "step length *= factor after every iteration" }),
   minimumStepLength: flagged(z.number().min(0).default(0.1), { flag: "--minimum_step_length", group: "search", help: "step length never goes below this" }),
   patience: flagged(z.number().int().min(1).default(10), { flag: "--patience", short: "-p", group: "search", help: "stop when the global best has not improved for this many iterations" }),
-  maxIteration: flagged(z.number().int().min(0).default(200), { flag: "--max_iteration", short: "-m", group: "search", help: "most iterations" }),
+  maxIteration: flagged(
+    // Iteration 0 only evaluates the starting experts; a search moves them at least once.
+    z.number().int().min(1, "expected at least 1 (iterations of BWR moves after the starting population is evaluated)").default(200),
+    { flag: "--max_iteration", short: "-m", group: "search", help: "most iterations" },
+  ),
   updateProbability: flagged(probability.default(0.5), { flag: "--update_probability", group: "search", help: "chance of the BWR update (r4 > 1 − p); otherwise the candidate is reset" }),
   resetRule: flagged(z.enum(["random", "bounds"]).default("random"), { flag: "--reset_rule", group: "search", help: "reset to Random·r3 (the seed's rule), or uniformly within the population's per-tensor bounds" }),
   selection: flagged(z.enum(["replace", "greedy"]).default("replace"), { flag: "--selection", group: "search", help: "replace: always move (BWR_model); greedy: keep a move only if it improves that candidate" }),
@@ -68,21 +89,26 @@ export const searchConfigShape = {
   recipeWeights: flagged(z.enum(["expert", "layer"]).default("expert"), {
     flag: "--recipe_weights", group: "merge", help: "recipe mode: one weight per expert, or one per expert and decoder layer (exported as mergekit per-layer filters)",
   }),
-  recipeBounds: flagged(z.string().regex(/^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/, "expected LOW,HIGH, e.g. 0,1.5").default("0,1.5"), {
+  recipeBounds: flagged(text(64).regex(/^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/, "expected LOW,HIGH, e.g. 0,1.5").default("0,1.5"), {
     flag: "--recipe_bounds", group: "merge", help: "recipe mode: range of each weight for random search",
   }),
-  mergeMethod: flagged(z.string().default("weighted_average"), { flag: "--merge_method", group: "merge", help: "how adapters are combined (see the merge-method registry)" }),
-  mergeParams: flagged(z.string().default("{}"), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
+  mergeMethod: flagged(identifier().default("weighted_average"), { flag: "--merge_method", group: "merge", help: "how adapters are combined (see the merge-method registry)" }),
+  mergeParams: flagged(jsonParams().default("{}"), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
   startingTestSetEval: flagged(binary.default(0), { flag: "--starting_test_set_eval", group: "output", help: "1: also measure every starting candidate on the test split" }),
   topKTest: flagged(z.number().int().min(1).max(256).default(1), { flag: "--top_k_test", group: "output", help: "measure the k best candidates on the test split at the end" }),
   cleanUpOnEnd: flagged(binary.default(1), { flag: "--clean_up_on_end", group: "output", help: "1: remove the per-candidate folders at the end (global_best and global_worst stay)" }),
-  outputRoot: flagged(z.string().default("search"), { flag: "--output_root", group: "output", help: "folder holding each search's folder" }),
+  outputRoot: flagged(filePath().min(1, "expected a folder path").default("search"), { flag: "--output_root", group: "output", help: "folder holding each search's folder" }),
   fastMerge: flagged(binary.default(1), { flag: "--fast_merge", group: "compatibility", help: "accepted for BWR_model scripts; adapters are always merged as tensors" }),
   numCpuWhenMerging: flagged(z.number().int().min(1).default(1), { flag: "--num_cpu_when_merging", group: "compatibility", help: "accepted for BWR_model scripts; the merge kernels size their own threads" }),
-  projectNameWb: flagged(z.string().default("bwr"), { flag: "--project_name_wb", group: "compatibility", help: "accepted for BWR_model scripts; runs are tracked in the dashboard instead of W&B" }),
+  projectNameWb: flagged(text(128).default("bwr"), { flag: "--project_name_wb", group: "compatibility", help: "accepted for BWR_model scripts; runs are tracked in the dashboard instead of W&B" }),
 };
 
-export const searchConfigSchema = z.strictObject(searchConfigShape).superRefine((config, ctx) => {
+const searchConfigObject = z.strictObject(searchConfigShape);
+
+/** Fields that the dashboard's server decides itself (where runs are written): a client cannot send them. */
+export const serverDecidedFields = ["outputRoot"] as const satisfies readonly SearchConfigField[];
+
+function checkSearchConfig(config: Omit<z.infer<typeof searchConfigObject>, (typeof serverDecidedFields)[number]>, ctx: z.RefinementCtx) {
   if (config.populateInitialExperts === 1 && config.initialExpertsNum === undefined) {
     ctx.addIssue({ code: "custom", path: ["initialExpertsNum"], message: "required when --populate_initial_experts is 1" });
   }
@@ -101,22 +127,36 @@ export const searchConfigSchema = z.strictObject(searchConfigShape).superRefine(
   }
   const [low, high] = config.recipeBounds.split(",").map(Number);
   if (!(low! < high!)) ctx.addIssue({ code: "custom", path: ["recipeBounds"], message: `expected LOW below HIGH, got ${config.recipeBounds}` });
+  // Weights mode moves whole adapters: no merge method runs, so its name and parameters would change nothing.
+  const weightsMode = searchMode(config) === "weights";
+  const why = config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights";
+  if (weightsMode && config.mergeMethod !== "weighted_average") {
+    ctx.addIssue({ code: "custom", path: ["mergeMethod"], message: `weights mode moves whole adapters and merges nothing, so ${config.mergeMethod} would not be used; use --mode recipe (or auto) to search its weights` });
+  }
   for (const field of ["evalParams", "mergeParams"] as const) {
     try {
       const parsed: unknown = JSON.parse(config[field]);
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+      if (field === "mergeParams" && weightsMode && Object.keys(parsed).length > 0) {
+        ctx.addIssue({ code: "custom", path: [field], message: `would be ignored: ${why}, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights` });
+      }
     } catch {
-      ctx.addIssue({ code: "custom", path: [field], message: `expected a JSON object, e.g. '{"threshold": 0.01}', got ${JSON.stringify(config[field])}` });
+      ctx.addIssue({ code: "custom", path: [field], message: `expected a JSON object, e.g. '{"threshold": 0.01}', got ${JSON.stringify(config[field].length > 80 ? `${config[field].slice(0, 80)}…` : config[field])}` });
     }
   }
-});
+}
+
+export const searchConfigSchema = searchConfigObject.superRefine(checkSearchConfig);
+
+/** What a dashboard client sends: the search config without the fields the server decides. */
+export const dashboardSearchConfigSchema = searchConfigObject.omit({ outputRoot: true }).superRefine(checkSearchConfig);
 
 export type SearchConfig = z.infer<typeof searchConfigSchema>;
 export type SearchConfigInput = z.input<typeof searchConfigSchema>;
 export type SearchConfigField = keyof typeof searchConfigShape;
 
 /** The mode a config runs in once "auto" is resolved. */
-export function searchMode(config: SearchConfig): "weights" | "recipe" {
+export function searchMode(config: Pick<SearchConfig, "mode" | "mergeMethod" | "optimizer">): "weights" | "recipe" {
   if (config.mode !== "auto") return config.mode;
   return canonicalMergeMethod(config.mergeMethod) === "weighted_average" && config.optimizer === "bwr" ? "weights" : "recipe";
 }
@@ -126,6 +166,9 @@ export function flagOf(field: SearchConfigField): FlagMeta {
 }
 
 export const searchConfigFields = Object.keys(searchConfigShape) as SearchConfigField[];
+
+/** The fields a dashboard client fills in. */
+export const dashboardConfigFields = searchConfigFields.filter((field) => !(serverDecidedFields as readonly string[]).includes(field));
 
 /** "--step_length: must be positive" — issues named the way the user wrote them. */
 export function describeConfigIssues(error: z.ZodError): string {

@@ -21,11 +21,64 @@ function writeAtomically(file: string, data: string | Uint8Array) {
   fs.renameSync(temporary, file);
 }
 
+/** A run folder that cannot be used; `field` is the config field at fault. */
+function isSymlink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+export class RunFolderError extends Error {
+  override name = "RunFolderError";
+  constructor(
+    readonly field: "name" | "outputRoot",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The nearest existing path at or above `target`. */
+function nearestExisting(target: string): string {
+  let current = target;
+  while (!fs.existsSync(current) && path.dirname(current) !== current) current = path.dirname(current);
+  return current;
+}
+
 export class RunFolder {
+  readonly root: string;
   readonly dir: string;
 
+  /** The folder `name` directly inside `root`; anything else (".", "..", "a/b", an absolute path) is refused. */
   constructor(root: string, name: string) {
-    this.dir = path.resolve(root, name);
+    this.root = path.resolve(root);
+    this.dir = path.resolve(this.root, name);
+    // Clean-up removes <dir>/state: the folder must be a child of the root, never the root or above it.
+    if (path.dirname(this.dir) !== this.root || path.basename(this.dir) !== name) {
+      throw new RunFolderError("name", `"${name}" does not name a folder inside ${this.root}; use letters, digits, dots, dashes or underscores, not only dots`);
+    }
+  }
+
+  /**
+   * Throws unless the folder can be created or reused here: the root (or what of it exists) is a folder, and an
+   * existing run folder is a folder whose real path (symlinks resolved) is still inside the root's.
+   */
+  checkUsable() {
+    const existing = nearestExisting(this.root);
+    if (!fs.statSync(existing).isDirectory()) {
+      throw new RunFolderError("outputRoot", `${existing} is a file, not a folder${existing === this.root ? "" : ` (on the way to ${this.root})`}`);
+    }
+    if (!fs.existsSync(this.dir) && !isSymlink(this.dir)) return;
+    let real: string;
+    try {
+      real = fs.realpathSync(this.dir);
+    } catch {
+      throw new RunFolderError("name", `${this.dir} is a link to nothing; remove it or choose another name`);
+    }
+    if (path.dirname(real) !== fs.realpathSync(this.root)) throw new RunFolderError("name", `${this.dir} leads outside ${this.root} (to ${real}); choose another name`);
+    if (!fs.statSync(real).isDirectory()) throw new RunFolderError("name", `${this.dir} exists and is not a folder; choose another name`);
   }
 
   get stateDir() {

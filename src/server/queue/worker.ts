@@ -1,4 +1,4 @@
-import { searchConfigSchema } from "../../engine/search/config";
+import { describeConfigIssues, searchConfigSchema } from "../../engine/search/config";
 import type { Db } from "../db/client";
 import { executeSearch, prepareSearch } from "../search/launch";
 import { GpuEvaluatorPool, selectGpus, visibleGpus } from "../search/gpu-pool";
@@ -34,7 +34,15 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
       return;
     }
     // The devices are this worker's; everything else is as the run was launched.
-    const config = searchConfigSchema.parse({ ...(run.config as object), gpus });
+    const parsed = searchConfigSchema.safeParse({ ...(run.config as object), gpus });
+    if (!parsed.success) {
+      // Stored before a check was added (a run named "..", -m 0): it fails with the reason instead of staying queued.
+      const message = describeConfigIssues(parsed.error);
+      await markRun(db, runId, "failed", { errorText: message });
+      log(`run ${run.name}: failed: ${message}`);
+      return;
+    }
+    const config = parsed.data;
     log(`run ${run.name}: starting on ${gpus}`);
     let finish = () => {};
     current = { runId, finished: new Promise<void>((resolve) => (finish = resolve)) };

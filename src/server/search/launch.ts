@@ -7,13 +7,13 @@ import { DatasetError } from "../../engine/eval/datasets";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import { OnnxDecoder } from "../../engine/eval/onnx";
 import { checkAdapterFitsDecoder } from "../../engine/eval/peft-lora";
-import { AdapterShapeError } from "../../engine/eval/lora-runner";
+import { AdapterShapeError, BaseModelError, loadBaseModelText } from "../../engine/eval/lora-runner";
 import { MergeParamsError, openDevice, parseMergeParams, planMerge } from "../../engine/merge";
 import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
-import { searchMode, type SearchConfig } from "../../engine/search/config";
+import { flagOf, searchMode, type SearchConfig } from "../../engine/search/config";
 import { DevicePopulation } from "../../engine/search/device-population";
 import { ArrayPopulation } from "../../engine/search/population";
-import { RunFolder, type FinalMetrics } from "../../engine/search/run-folder";
+import { RunFolder, RunFolderError, type FinalMetrics } from "../../engine/search/run-folder";
 import { RecipeSpace } from "../../engine/search/recipe-space";
 import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-space";
 import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
@@ -48,6 +48,7 @@ export function datasetFile(dataset: string): string {
 
 function expertFolders(directory: string): string[] {
   if (!fs.existsSync(directory)) throw new SearchSetupError(`--initial_expert_directory: ${directory} does not exist`);
+  if (!fs.statSync(directory).isDirectory()) throw new SearchSetupError(`--initial_expert_directory: ${directory} is a file, not a folder`);
   const folders = fs
     .readdirSync(directory, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(directory, entry.name, "adapter_config.json")))
@@ -68,6 +69,7 @@ function decoderOf(baseFolder: string): string {
 /** Checks everything a search needs before any work, so a mistake is one clear error. */
 export async function prepareSearch(config: SearchConfig, { gpus: visible }: { gpus: readonly GpuInfo[] }): Promise<PreparedSearch> {
   try {
+    new RunFolder(config.outputRoot, config.name).checkUsable();
     const merge = parseMergeParams(config.mergeMethod, config.mergeParams);
     const mode = searchMode(config);
     if (mode === "weights" && config.recipeWeights === "layer") {
@@ -78,6 +80,7 @@ export async function prepareSearch(config: SearchConfig, { gpus: visible }: { g
     const { experts } = await loadExperts(expertDirs);
     const { gpus, pinning } = selectGpus(config.gpus, visible);
     const decoder = decoderOf(config.baseModel);
+    loadBaseModelText(config.baseModel);
     const { shape } = await OnnxDecoder.load(decoder, "cpu");
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
@@ -93,12 +96,14 @@ export async function prepareSearch(config: SearchConfig, { gpus: visible }: { g
     }
     return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, gpus, pinning };
   } catch (error) {
+    if (error instanceof RunFolderError) throw new SearchSetupError(`${flagOf(error.field).flag}: ${error.message}`);
     if (error instanceof MergeParamsError) throw new SearchSetupError(`--merge_method/--merge_params: ${error.message}`);
     if (error instanceof EvalConfigError) {
       const flag = error.message.startsWith("unknown eval type") ? "--eval_type" : error.message.startsWith("dataset") ? "--dataset" : "--eval_params";
       throw new SearchSetupError(`${flag}: ${error.message.replace(/^params\./, "")}`);
     }
     if (error instanceof DatasetError) throw new SearchSetupError(`--dataset: ${error.message}`);
+    if (error instanceof BaseModelError) throw new SearchSetupError(`--base_model: ${error.message}`);
     if (error instanceof GpuSelectionError) throw new SearchSetupError(`--gpus: ${error.message}`);
     if (error instanceof ExpertMismatchError || error instanceof TensorFileError || error instanceof AdapterShapeError) throw new SearchSetupError(`--initial_expert_directory: ${error.message}`);
     throw error;

@@ -14,6 +14,8 @@ import {
 
   cliCommand,
   configFieldSpecs,
+  dashboardConfigFields,
+  dashboardSearchConfigSchema,
   defaultTexts,
   fieldOfServerMessage,
   genericSections,
@@ -21,7 +23,6 @@ import {
   objectFieldSpecs,
   paramOfServerMessage,
   paramsFromTexts,
-  searchConfigSchema,
   textsFromParams,
   toValue,
   type FieldSpec,
@@ -248,8 +249,9 @@ export default function NewSearchPage() {
       if (!parsed.success) Object.assign(evalErrors, issuesByField(parsed.error));
     }
     const raw: Record<string, unknown> = {};
-    for (const [field, spec] of Object.entries(configFieldSpecs)) {
-      if (valueWidgets.has(field as SearchConfigField)) continue;
+    for (const field of dashboardConfigFields) {
+      const spec = configFieldSpecs[field];
+      if (valueWidgets.has(field)) continue;
       try {
         const value = toValue(spec, texts[field] ?? "");
         if (value !== undefined) raw[field] = value;
@@ -265,7 +267,7 @@ export default function NewSearchPage() {
     raw.mergeMethod = mergeMethod;
     raw.mergeParams = JSON.stringify(merge.params);
     raw.evalParams = JSON.stringify(evalParams.params);
-    const parsed = searchConfigSchema.safeParse(raw);
+    const parsed = dashboardSearchConfigSchema.safeParse(raw);
     if (!parsed.success) for (const [field, message] of Object.entries(issuesByField(parsed.error))) fieldErrors[field] ??= message;
     if (Object.keys(mergeErrors).length > 0) fieldErrors.mergeParams ??= `fix the ${mergeMethod} parameters above`;
     if (Object.keys(evalErrors).length > 0) fieldErrors.evalParams ??= `fix the ${evalType} parameters above`;
@@ -442,7 +444,7 @@ export default function NewSearchPage() {
           </div>
           {genericField("baseModel")}
         </div>
-        {experts.data && !experts.data.exists && <p className="mt-2 text-sm text-red-700">No such folder.</p>}
+        {experts.data && !experts.data.exists && <p className="mt-2 text-sm text-red-700" data-testid="experts-problem">{experts.data.refused ? `Not read: ${experts.data.refused}.` : "No such folder."}</p>}
         {experts.data && experts.data.experts.length > 0 && (
           <table className="mt-3 w-full text-sm" data-testid="experts-table">
             <thead className="text-left text-xs text-slate-500">

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { flagOf, searchConfigFields, searchConfigSchema, searchConfigShape, type FlagMeta, type SearchConfigField } from "@/engine/search/config";
+import { dashboardConfigFields, dashboardSearchConfigSchema, flagOf, searchConfigFields, searchConfigShape, type FlagMeta, type SearchConfigField } from "@/engine/search/config";
 
 /*
  * The new-search form is generated from the engine's zod schemas (search config, merge methods, eval types):
@@ -173,7 +173,7 @@ export function paramOfServerMessage(message: string): string | null {
   return /field "([A-Za-z_]+)"/.exec(message)?.[1] ?? null;
 }
 
-export { searchConfigSchema };
+export { dashboardConfigFields, dashboardSearchConfigSchema };
 
 /** `npm run search -- …` for a config: the flags that differ from their defaults, as a user would type them. */
 export function cliCommand(config: Record<string, unknown>): string {
@@ -206,13 +206,14 @@ const GROUP_TITLES: Record<string, string> = {
 const GROUP_ORDER = ["search", "population", "merge", "output", "objective"];
 
 /**
- * The generic sections of the form: every config field without a dedicated widget, by its flag group, so a
+ * The generic sections of the form: every config field without a dedicated widget (the server decides where
+ * runs are written, so --output_root has none), by its flag group, so a
  * field added to the schema appears in the form without touching it. "devices" fields go beside the device
  * picker; compatibility flags come last, collapsed.
  */
 export function genericSections(): Array<{ group: string; title: string; collapsed: boolean; fields: SearchConfigField[] }> {
   const groups = new Map<string, SearchConfigField[]>();
-  for (const field of searchConfigFields) {
+  for (const field of dashboardConfigFields) {
     if (CUSTOM_FIELDS.includes(field)) continue;
     const group = configFieldSpecs[field].flag.group;
     groups.set(group, [...(groups.get(group) ?? []), field]);

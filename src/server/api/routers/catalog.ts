@@ -3,6 +3,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
+import type { Db } from "../../db/client";
+import { dashboardOutputRoot } from "../../paths";
+import { isInsideRoots } from "../../readable-paths";
 import { detectDevices } from "../../system";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { readDatasetFile } from "./run-data";
@@ -46,16 +49,38 @@ function readExpert(folder: string): ExpertInfo {
   return info;
 }
 
-/** The PEFT folders (with adapter_config.json) directly inside `directory`, as the search reads them. */
-export function listExperts(directory: string): { directory: string; exists: boolean; experts: ExpertInfo[] } {
+/**
+ * Where the dashboard reads experts, base models and datasets for its clients: the checkout (the bundled zoo and
+ * data/ among it), the output root (earlier runs' adapters) and the folders of registered experts.
+ */
+export async function readableRoots(db: Db): Promise<string[]> {
+  const registered = await db.expert.findMany({ select: { folder: true } }).catch(() => []);
+  return [process.cwd(), dashboardOutputRoot(), ...registered.map(({ folder }) => path.dirname(path.resolve(folder)))];
+}
+
+export interface ExpertListing {
+  directory: string;
+  exists: boolean;
+  experts: ExpertInfo[];
+  /** Why the folder was not read (outside the readable roots); null when it was. */
+  refused: string | null;
+}
+
+/** The PEFT folders (with adapter_config.json) directly inside `directory`, as the search reads them, if it lies within `roots`. */
+export function listExperts(directory: string, roots: readonly string[]): ExpertListing {
+  if (!isInsideRoots(directory, roots)) return { directory, exists: false, experts: [], refused: outsideRoots(roots) };
   const resolved = path.resolve(directory);
-  if (!fs.existsSync(resolved) || !fs.statSync(resolved).isDirectory()) return { directory, exists: false, experts: [] };
+  if (!fs.existsSync(resolved) || !fs.statSync(resolved).isDirectory()) return { directory, exists: false, experts: [], refused: null };
   const experts = fs
     .readdirSync(resolved, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(resolved, entry.name, "adapter_config.json")))
     .map((entry) => readExpert(path.join(resolved, entry.name)))
     .sort((a, b) => a.name.localeCompare(b.name));
-  return { directory, exists: true, experts };
+  return { directory, exists: true, experts, refused: null };
+}
+
+export function outsideRoots(roots: readonly string[]): string {
+  return `outside the folders this dashboard reads (${[...new Set(roots)].join(", ")})`;
 }
 
 export interface DatasetInfo {
@@ -137,12 +162,13 @@ export const catalogRouter = createTRPCRouter({
     const registered = await ctx.db.expert.findMany({ select: { folder: true } }).catch(() => []);
     const folders = new Set<string>([DEFAULT_EXPERT_DIRECTORY]);
     for (const { folder } of registered) folders.add(path.dirname(folder));
-    return [...folders].map((directory) => ({ directory, count: listExperts(directory).experts.length }));
+    const roots = await readableRoots(ctx.db);
+    return [...folders].map((directory) => ({ directory, count: listExperts(directory, roots).experts.length }));
   }),
 
   experts: publicProcedure
-    .input(z.object({ directory: z.string().min(1).max(1000).default(DEFAULT_EXPERT_DIRECTORY) }))
-    .query(({ input }) => listExperts(input.directory)),
+    .input(z.object({ directory: z.string().min(1).max(4096).default(DEFAULT_EXPERT_DIRECTORY) }))
+    .query(async ({ ctx, input }) => listExperts(input.directory, await readableRoots(ctx.db))),
 
   datasets: publicProcedure.query(() => listDatasets()),
 

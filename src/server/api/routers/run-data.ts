@@ -3,6 +3,7 @@ import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import type { QuestionResult } from "../../../engine/eval/types";
 import type { Db } from "../../db/client";
+import { realPathInside } from "../../readable-paths";
 
 /*
  * Reads behind the run pages: a run's summary, its best candidate's per-question results (with the dataset's
@@ -91,13 +92,16 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
   };
 }
 
-/** The last `maxBytes` of the run folder's log.txt; the path comes from the run's row, never from the client. */
+/**
+ * The last `maxBytes` of the run folder's log.txt; the path comes from the run's row, never from the client, and
+ * a log.txt that is a link leading out of the folder is not read.
+ */
 export function readRunLog(outputDir: string | null, maxBytes: number): { text: string; truncated: boolean; sizeBytes: number } {
-  if (!outputDir) return { text: "", truncated: false, sizeBytes: 0 };
-  const file = path.join(path.resolve(outputDir), "log.txt");
+  const file = outputDir && realPathInside(outputDir, path.join(path.resolve(outputDir), "log.txt"));
+  if (!file) return { text: "", truncated: false, sizeBytes: 0 };
   let handle: number | undefined;
   try {
-    handle = fs.openSync(file, "r");
+    handle = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     const size = fs.fstatSync(handle).size;
     const start = Math.max(0, size - maxBytes);
     const buffer = Buffer.alloc(size - start);

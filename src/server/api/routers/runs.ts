@@ -1,10 +1,13 @@
 import { TRPCError, tracked } from "@trpc/server";
 import { z } from "zod";
-import { searchConfigSchema } from "../../../engine/search/config";
+import { dashboardSearchConfigSchema, flagOf, type SearchConfigField } from "../../../engine/search/config";
+import { dashboardOutputRoot } from "../../paths";
+import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
-import { SearchSetupError } from "../../search/launch";
+import { datasetFile, SearchSetupError } from "../../search/launch";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { createTRPCRouter, publicProcedure } from "../trpc";
+import { outsideRoots, readableRoots } from "./catalog";
 import { bestResults, findRun, readRunLog } from "./run-data";
 
 const runId = z.string().min(1).max(64);
@@ -41,7 +44,6 @@ export const runsRouter = createTRPCRouter({
           mergeMethod: true,
           dataset: true,
           evalType: true,
-          config: true,
           createdAt: true,
           startedAt: true,
           finishedAt: true,
@@ -54,10 +56,14 @@ export const runsRouter = createTRPCRouter({
         where: { runId: { in: runs.map((run) => run.id) } },
         _max: { index: true, globalBestUtility: true },
       });
+      // Only the one number the list shows of each config: a config can be large, and the list reads up to 500.
+      const maxIterations = await ctx.db.$queryRaw<Array<{ id: string; maxIteration: unknown }>>`
+        SELECT id, config->'maxIteration' AS "maxIteration" FROM "Run" WHERE id = ANY(${runs.map((run) => run.id)})`;
+      const maxIterationByRun = new Map(maxIterations.map((row) => [row.id, row.maxIteration]));
       const byRun = new Map(progress.map((row) => [row.runId, row._max]));
-      return runs.map(({ config, ...run }) => ({
+      return runs.map((run) => ({
         ...run,
-        maxIteration: maxIterationOf(config),
+        maxIteration: maxIterationOf({ maxIteration: maxIterationByRun.get(run.id) }),
         lastIteration: byRun.get(run.id)?.index ?? null,
         bestDevSoFar: run.endingBestValidationUtility ?? byRun.get(run.id)?.globalBestUtility ?? null,
       }));
@@ -97,7 +103,7 @@ export const runsRouter = createTRPCRouter({
    * last id it saw (httpSubscriptionLink does this itself) and continues right after it.
    */
   events: publicProcedure
-    .input(z.object({ runId, lastEventId: z.string().regex(/^\d+$/).nullish() }))
+    .input(z.object({ runId, lastEventId: z.string().regex(/^\d{1,20}$/, "expected an event id").nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
       await findRun(ctx.db, input.runId);
       for await (const event of runEventStream(ctx.db, input.runId, input.lastEventId, signal)) {
@@ -105,9 +111,18 @@ export const runsRouter = createTRPCRouter({
       }
     }),
 
-  create: publicProcedure.input(searchConfigSchema).mutation(async ({ ctx, input }) => {
+  /** The client sends the search without --output_root (an extra key is refused): the server decides where runs go. */
+  create: publicProcedure.input(dashboardSearchConfigSchema).mutation(async ({ ctx, input }) => {
+    // What a search reads is named by the client: only inside the readable roots, or it would probe the disk.
+    const roots = await readableRoots(ctx.db);
+    const reads = { initialExpertDirectory: input.initialExpertDirectory, baseModel: input.baseModel, dataset: datasetFile(input.dataset) } as const;
+    const outside = Object.entries(reads).filter(([, target]) => !isInsideRoots(target, roots));
+    if (outside.length > 0) {
+      const message = outside.map(([field, target]) => `${flagOf(field as SearchConfigField).flag}: ${target} is ${outsideRoots(roots)}`).join("; ");
+      throw new TRPCError({ code: "BAD_REQUEST", message });
+    }
     try {
-      const { runId } = await enqueueSearch(ctx.db, databaseUrl(), input, "ui");
+      const { runId } = await enqueueSearch(ctx.db, databaseUrl(), { ...input, outputRoot: dashboardOutputRoot() }, "ui");
       return { runId };
     } catch (error) {
       asUserError(error);

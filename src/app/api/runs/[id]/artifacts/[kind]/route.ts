@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { serverDb } from "@/server/db/client";
+import { realPathInside } from "@/server/readable-paths";
 import { zipStore } from "../../../../zip";
 
 export const dynamic = "force-dynamic";
@@ -11,18 +12,6 @@ type Kind = (typeof KINDS)[number];
 
 function problem(status: number, message: string) {
   return new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
-}
-
-/** `child` inside `parent` (after resolving symlinks), or null: nothing outside the run's folder is served. */
-function inside(parent: string, child: string): string | null {
-  try {
-    const realParent = fs.realpathSync(parent);
-    const realChild = fs.realpathSync(child);
-    const relative = path.relative(realParent, realChild);
-    return relative && !relative.startsWith("..") && !path.isAbsolute(relative) ? realChild : null;
-  } catch {
-    return null;
-  }
 }
 
 function readme(run: { name: string; id: string; mergeMethod: string; dataset: string; evalType: string; config: unknown } & Record<string, unknown>, kind: Kind, utility: number | null, sha256: string) {
@@ -67,16 +56,16 @@ export async function GET(_request: Request, context: { params: Promise<{ id: st
   // The folder comes from the Artifact row, relative to the run's own folder; the request only picks the kind.
   const artifact = await db.artifact.findUnique({ where: { runId_kind: { runId: run.id, kind: kind as Kind } } });
   if (!artifact || !run.outputDir) return problem(404, `run ${run.name} has no ${kind} yet`);
-  const folder = inside(run.outputDir, path.resolve(run.outputDir, artifact.path));
+  const folder = realPathInside(run.outputDir, path.resolve(run.outputDir, artifact.path));
   if (!folder) return problem(403, `the ${kind} artifact of run ${run.name} is not inside its run folder`);
   const files: Array<{ name: string; data: Uint8Array }> = [];
   for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
-    const file = inside(folder, path.join(/*turbopackIgnore: true*/ folder, name));
+    const file = realPathInside(folder, path.join(/*turbopackIgnore: true*/ folder, name));
     if (!file) return problem(404, `${kind}/${name} of run ${run.name} is missing`);
     files.push({ name, data: await fs.promises.readFile(/*turbopackIgnore: true*/ file) });
   }
   if (kind === "global_best") {
-    const recipe = inside(run.outputDir, path.join(/*turbopackIgnore: true*/ run.outputDir, "global_best_recipe.yaml"));
+    const recipe = realPathInside(run.outputDir, path.join(/*turbopackIgnore: true*/ run.outputDir, "global_best_recipe.yaml"));
     if (recipe) files.push({ name: "global_best_recipe.yaml", data: await fs.promises.readFile(/*turbopackIgnore: true*/ recipe) });
   }
   files.push({ name: "README.md", data: new TextEncoder().encode(readme(run, kind as Kind, artifact.utility, artifact.sha256)) });

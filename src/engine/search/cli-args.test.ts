@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import { CliUsageError, parseSearchArgs } from "./cli-args";
+import { dashboardSearchConfigSchema, describeConfigIssues, searchConfigSchema, searchConfigShape } from "./config";
+
+const required = ["-n", "x", "-e", "exact_match", "-d", "gsm8k"];
+const parse = (...args: string[]) => parseSearchArgs([...required, ...args]);
+const refusal = (...args: string[]) => {
+  try {
+    parse(...args);
+  } catch (error) {
+    expect(error).toBeInstanceOf(CliUsageError);
+    return (error as Error).message;
+  }
+  throw new Error(`${args.join(" ")} was accepted`);
+};
+
+describe("search flags: bad input is one error naming the flag", () => {
+  it("takes decimal numbers only: 0x1, 0b1, 0o7, Infinity and blanks are refused", () => {
+    expect(parse("--step_length", "0.5").stepLength).toBe(0.5);
+    expect(parse("--step_length", "1e-1").stepLength).toBe(0.1);
+    expect(parse("--step_length", ".5", "--minimum_step_length", "0").stepLength).toBe(0.5);
+    expect(parse("-m", "+3").maxIteration).toBe(3);
+    for (const raw of ["0x1", "0b1", "0o7", "Infinity", " 1", "1 ", "", "1_000", "1,5"]) {
+      expect(refusal("--step_length", raw), raw).toBe(`--step_length: expected a decimal number like 3, 0.5 or 1e-3, got "${raw}"`);
+    }
+    expect(refusal("--seed=0x10")).toMatch(/^--seed: expected a decimal number/);
+  });
+
+  it("refuses -m 0: a search runs at least one iteration", () => {
+    expect(refusal("-m", "0")).toBe("--max_iteration: expected at least 1 (iterations of BWR moves after the starting population is evaluated)");
+    expect(parse("-m", "1").maxIteration).toBe(1);
+  });
+
+  it("refuses run names made of dots only, which would name the output root or its parent", () => {
+    for (const name of [".", "..", "..."]) {
+      expect(() => parseSearchArgs(["-n", name, "-e", "exact_match", "-d", "gsm8k"])).toThrow(/^--name: expected a name with a letter, digit, dash or underscore, not only dots/);
+    }
+    for (const name of ["../x", "a/b", "/abs"]) expect(() => parseSearchArgs(["-n", name, "-e", "exact_match", "-d", "gsm8k"])).toThrow(/^--name: expected 1–80 letters/);
+    expect(parseSearchArgs(["-n", ".hidden.run", "-e", "exact_match", "-d", "gsm8k"]).name).toBe(".hidden.run");
+  });
+
+  it("refuses --merge_params and other merge methods in weights mode, where no merge runs", () => {
+    expect(refusal("--merge_params", '{"normalize": false}')).toBe(
+      "--merge_params: would be ignored: --mode auto runs weighted_average in weights mode, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights",
+    );
+    expect(refusal("--mode", "weights", "--merge_method", "ties", "--merge_params", '{"density": 0.5}')).toBe(
+      "--merge_method: weights mode moves whole adapters and merges nothing, so ties would not be used; use --mode recipe (or auto) to search its weights; " +
+        "--merge_params: would be ignored: --mode is weights, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights",
+    );
+    expect(parse("--merge_params", "{}").mergeParams).toBe("{}");
+    expect(parse("--mode", "recipe", "--merge_params", '{"normalize": false}').mergeParams).toBe('{"normalize": false}');
+    expect(parse("--merge_method", "ties", "--merge_params", '{"density": 0.5}').mergeMethod).toBe("ties");
+  });
+});
+
+describe("the search config's strings are bounded", () => {
+  const base = { name: "x", evalType: "exact_match", dataset: "gsm8k" };
+  const issues = (extra: Record<string, unknown>) => {
+    const result = searchConfigSchema.safeParse({ ...base, ...extra });
+    return result.success ? "" : describeConfigIssues(result.error);
+  };
+
+  it("refuses a field longer than its bound, naming the flag, and accepts one at the bound", () => {
+    const json = (length: number) => `{"a": "${"x".repeat(length - 9)}"}`;
+    expect(json(65_536)).toHaveLength(65_536);
+    expect(issues({ evalParams: json(65_536), mode: "recipe" })).toBe("");
+    expect(issues({ evalParams: json(65_537) })).toBe("--eval_params: expected at most 65,536 characters");
+    expect(issues({ mergeParams: "x".repeat(5_000_000) })).toMatch(/^--merge_params: expected at most 65,536 characters/);
+    expect(issues({ dataset: "d".repeat(4097) })).toBe("--dataset: expected at most 4,096 characters");
+    expect(issues({ initialExpertDirectory: "d".repeat(4097) })).toBe("--initial_expert_directory: expected at most 4,096 characters");
+    expect(issues({ baseModel: "d".repeat(4097) })).toBe("--base_model: expected at most 4,096 characters");
+    expect(issues({ outputRoot: "d".repeat(4097) })).toBe("--output_root: expected at most 4,096 characters");
+    expect(issues({ evalType: "e".repeat(65) })).toBe("--eval_type: expected at most 64 characters");
+    expect(issues({ mergeMethod: "m".repeat(65) })).toMatch(/^--merge_method: expected at most 64 characters/);
+    expect(issues({ gpus: "0,".repeat(200) + "0" })).toMatch(/^--gpus: expected at most 256 characters/);
+    expect(issues({ projectNameWb: "p".repeat(129) })).toBe("--project_name_wb: expected at most 128 characters");
+  });
+
+  it("every string field of the schema has a bound", () => {
+    // A field added without a bound takes any text, so 70,000 characters of it too.
+    for (const [field, schema] of Object.entries(searchConfigShape)) {
+      if (schema.safeParse("x").success) expect(schema.safeParse("x".repeat(70_000)).success, field).toBe(false);
+    }
+  });
+
+  it("a dashboard client cannot send --output_root", () => {
+    expect(dashboardSearchConfigSchema.safeParse(base).success).toBe(true);
+    const withRoot = dashboardSearchConfigSchema.safeParse({ ...base, outputRoot: "/etc" });
+    expect(withRoot.success).toBe(false);
+    expect(withRoot.error!.issues[0]).toMatchObject({ code: "unrecognized_keys", keys: ["outputRoot"] });
+  });
+});

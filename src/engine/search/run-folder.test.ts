@@ -1,0 +1,65 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { RunFolder, RunFolderError } from "./run-folder";
+
+let scratch: string;
+beforeEach(() => (scratch = fs.mkdtempSync(path.join(os.tmpdir(), "merge-run-folder-"))));
+afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
+
+function refusal(make: () => void): RunFolderError {
+  try {
+    make();
+  } catch (error) {
+    expect(error).toBeInstanceOf(RunFolderError);
+    return error as RunFolderError;
+  }
+  throw new Error("accepted");
+}
+
+describe("a run's folder lies strictly inside the output root", () => {
+  it("is the root's child named after the run", () => {
+    expect(new RunFolder(scratch, "run-1").dir).toBe(path.join(scratch, "run-1"));
+    expect(new RunFolder(scratch, "...").dir).toBe(path.join(scratch, "..."));
+  });
+
+  it("refuses names that make it the root, its parent or anything else", () => {
+    for (const name of [".", "..", "", "a/b", "../x", "/etc", "a/.."]) {
+      const error = refusal(() => new RunFolder(scratch, name));
+      expect(error.field, name).toBe("name");
+      expect(error.message).toContain(`does not name a folder inside ${scratch}`);
+    }
+  });
+
+  it("checks the root is a folder (or can become one) before anything is written", () => {
+    new RunFolder(path.join(scratch, "not-yet", "deeper"), "run").checkUsable();
+    fs.writeFileSync(path.join(scratch, "file"), "x");
+    const atFile = refusal(() => new RunFolder(path.join(scratch, "file"), "run").checkUsable());
+    expect(atFile).toMatchObject({ field: "outputRoot", message: `${path.join(scratch, "file")} is a file, not a folder` });
+    const below = refusal(() => new RunFolder(path.join(scratch, "file", "sub"), "run").checkUsable());
+    expect(below.message).toBe(`${path.join(scratch, "file")} is a file, not a folder (on the way to ${path.join(scratch, "file", "sub")})`);
+    fs.writeFileSync(path.join(scratch, "taken"), "x");
+    expect(refusal(() => new RunFolder(scratch, "taken").checkUsable())).toMatchObject({ field: "name", message: expect.stringContaining("exists and is not a folder") });
+  });
+
+  it("refuses an existing run folder that is a link leading out of the root", () => {
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "merge-elsewhere-"));
+    try {
+      const root = path.join(scratch, "search");
+      fs.mkdirSync(root);
+      fs.symlinkSync(elsewhere, path.join(root, "escape"));
+      fs.symlinkSync(root, path.join(root, "loop"));
+      fs.symlinkSync(path.join(scratch, "gone"), path.join(root, "dangling"));
+      expect(refusal(() => new RunFolder(root, "escape").checkUsable()).message).toContain(`leads outside ${root}`);
+      expect(refusal(() => new RunFolder(root, "loop").checkUsable()).message).toContain(`leads outside ${root}`);
+      expect(refusal(() => new RunFolder(root, "dangling").checkUsable()).message).toContain("is a link to nothing");
+      // The root itself may be a link (runs on another disk): its children are judged by the real root.
+      fs.symlinkSync(elsewhere, path.join(scratch, "linked-root"));
+      fs.mkdirSync(path.join(elsewhere, "run"));
+      new RunFolder(path.join(scratch, "linked-root"), "run").checkUsable();
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
