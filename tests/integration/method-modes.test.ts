@@ -48,10 +48,16 @@ const cases = MERGE_METHOD_NAMES.flatMap((method) => Object.keys(modes).map((mod
 describe("every merge method in every mode", () => {
   it.each(cases)("%s, %s mode", async (method, mode) => {
     const name = `${method}-${mode.replace(/\W+/g, "-")}`;
-    const config = parseSearchArgs([
+    const args = () => parseSearchArgs([
       ...["-n", name, "-e", "exact_match", "-d", "gsm8k", "--eval_params", '{"maxNewTokens": 4}', "-i", expertDir, "--output_root", root],
       ...["--dev_questions", "2", "--test_questions", "2", "-m", "1", "--merge_method", method, ...modes[mode]],
     ]);
+    if (mode === "weights" && method !== "weighted_average") {
+      // Weights mode moves whole adapters and merges nothing: another method would silently not be used.
+      expect(args).toThrow(`--merge_method: weights mode moves whole adapters and merges nothing, so ${method} would not be used`);
+      return;
+    }
+    const config = args();
     if (mode !== "weights" && !hasWeights(method)) {
       await expect(prepareSearch(config, { gpus: [] })).rejects.toThrow(SearchSetupError);
       await expect(prepareSearch(config, { gpus: [] })).rejects.toThrow(`--merge_method: ${method} has no per-expert weights for recipe mode to search`);

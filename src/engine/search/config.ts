@@ -130,7 +130,7 @@ function checkSearchConfig(config: Omit<z.infer<typeof searchConfigObject>, (typ
   // Weights mode moves whole adapters: no merge method runs, so its name and parameters would change nothing.
   const weightsMode = searchMode(config) === "weights";
   const why = config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights";
-  if (weightsMode && config.mergeMethod !== "weighted_average") {
+  if (weightsMode && canonicalMergeMethod(config.mergeMethod) !== "weighted_average") {
     ctx.addIssue({ code: "custom", path: ["mergeMethod"], message: `weights mode moves whole adapters and merges nothing, so ${config.mergeMethod} would not be used; use --mode recipe (or auto) to search its weights` });
   }
   for (const field of ["evalParams", "mergeParams"] as const) {
