@@ -153,7 +153,9 @@ describe("mergekit's method names", () => {
     expect(mergekitMethod("della", {}, 3)).toMatchObject({ merge_method: "della", parameters: { density: 0.7, epsilon: 0.1, rescale: true, normalize: true } });
     expect(mergekitMethod("della_linear", { rescale: false }, 3)).toMatchObject({ merge_method: "della_linear", parameters: { rescale: false } });
     expect(mergekitMethod("ties", { threshold: 0.01 }, 3).notes[0]).toMatch(/threshold form/);
-    expect(mergekitMethod("task_arithmetic", { weights: [1, 1] }, 3)).toMatchObject({ merge_method: "task_arithmetic", usesBase: true });
+    expect(mergekitMethod("task_arithmetic", { base_model_idx: 0, weights: [1, 1] }, 3)).toMatchObject({ merge_method: "task_arithmetic", usesBase: true });
+    // No expert as the base: the task vectors are the LoRA deltas themselves, mergekit's task_arithmetic over the base model.
+    expect(mergekitMethod("task_arithmetic", { weights: [1, 1, 1] }, 3)).toMatchObject({ merge_method: "task_arithmetic", parameters: { normalize: false, lambda: 1 } });
   });
 });
 
