@@ -23,7 +23,7 @@ describe("evaluation devices", () => {
 
   it("reports a provider this onnxruntime-node lacks as unavailable, with the valid choices", async () => {
     // The CUDA provider is not installed here (the project skips onnxruntime-node's CUDA download).
-    await expect(OnnxDecoder.load("initial_experts/decoder.onnx", "cuda")).rejects.toThrow(/evaluation device "cuda" is not available here .*valid choices: cpu, webgpu, cuda/);
+    await expect(OnnxDecoder.load("initial_experts/decoder.onnx", "cuda")).rejects.toThrow(/evaluation device "cuda" is not available here \(onnxruntime-node found no CUDA provider library \(libonnxruntime_providers_cuda.so beside its binding\)\); valid choices: cpu, webgpu, cuda/);
   });
 
   it("names the file when it is not a decoder of the LoRA contract", async () => {

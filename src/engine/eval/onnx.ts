@@ -1,6 +1,19 @@
 import path from "node:path";
 import ort from "onnxruntime-node";
 
+// onnxruntime sends usage telemetry unless told not to, and on Linux every process that loads it leaves an empty
+// /tmp/mat-debug-<pid>.log behind; read when the first session is created.
+process.env.ORT_DISABLE_TELEMETRY ??= "1";
+// Each onnxruntime failure reaches the caller as an error of ours (one line, onnxruntime's as its cause), so
+// onnxruntime's own log would print it a second time, in red, with C++ source locations. ORT_LOG_LEVEL
+// (verbose, info, warning, error) shows that log again when debugging the runtime itself.
+ort.env.logLevel = logLevelOf(process.env.ORT_LOG_LEVEL);
+
+function logLevelOf(name: string | undefined): NonNullable<typeof ort.env.logLevel> {
+  const levels = ["verbose", "info", "warning", "error", "fatal"] as const;
+  return levels.find((level) => level === name) ?? "fatal";
+}
+
 /*
  * The only module that talks to onnxruntime. One session per (model, device) for the life of the process:
  * candidates differ only in their LoRA tensors, which are graph inputs, so nothing is reloaded between them.
@@ -99,7 +112,9 @@ export class OnnxDecoder {
     } catch (error) {
       const message = (error as Error).message;
       if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
-        throw new EvalDeviceError(`evaluation device "${device}" is not available here (${message}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
+        // onnxruntime-node ships its CPU and WebGPU providers; the CUDA one is a separate library it loads on demand.
+        const why = /Failed to load shared library/.test(message) ? `onnxruntime-node found no ${device.toUpperCase()} provider library (libonnxruntime_providers_${device}.so beside its binding)` : message;
+        throw new EvalDeviceError(`evaluation device "${device}" is not available here (${why}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
       }
       throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`);
     }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { openDevice } from "../merge";
 import { makeLayout, type PeftAdapter } from "../tensors";
 import { searchConfigSchema } from "./config";
@@ -107,6 +107,7 @@ describe("RecipeSpace exports per-layer weights", () => {
 
   it("as a PEFT adapter whose rank_pattern names each module that differs from the largest rank", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "recipe-layer-"));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
     await space.save(recipe, dir);
     const config = JSON.parse(fs.readFileSync(path.join(dir, "adapter_config.json"), "utf8"));
     // Layer 0 stacks two experts (rank 4), layer 1 one (rank 2).
