@@ -66,19 +66,19 @@ function progress(record: IterationRecord) {
   else console.error(line);
 }
 
-let stopRequests = 0;
+// The stop is this process's own: it holds even before the run's row exists, and needs no database round trip.
+const stop = new AbortController();
 process.on("SIGINT", () => {
-  stopRequests += 1;
-  if (stopRequests > 1) process.exit(130);
+  if (stop.signal.aborted) process.exit(130);
   console.error("\nstopping after this iteration (Ctrl-C again to quit now; the run can be resumed either way)");
-  void db.run.update({ where: { name: config!.name }, data: { status: "cancelled" } });
+  stop.abort();
 });
 
 const gpuPool = prepared.gpus.length > 0 ? GpuEvaluatorPool.start(prepared.gpus, { environments: prepared.pinning }) : undefined;
 // A distributed search evaluates through the queue; this process takes its share like any worker.
 const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus, gpuPool }) : undefined;
 try {
-  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool });
+  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool, stop: stop.signal });
   if (interactive) process.stderr.write("\n");
   if (result.status === "cancelled") {
     console.error(`search ${config.name}: stopped; run the same command again to resume`);

@@ -13,14 +13,15 @@ import { populate, runBwrSearch, type IterationRecord } from "../../engine/searc
 import { searchMode, type SearchConfig } from "../../engine/search/config";
 import { DevicePopulation } from "../../engine/search/device-population";
 import { ArrayPopulation } from "../../engine/search/population";
-import { RunFolder, type FinalMetrics } from "../../engine/search/run-folder";
+import { RunFolder, SnapshotError, type FinalMetrics } from "../../engine/search/run-folder";
 import { RecipeSpace } from "../../engine/search/recipe-space";
 import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-space";
 import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
 import type { Db } from "../db/client";
 import { QueueEvaluator } from "../queue/evaluation";
 import { GpuSelectionError, selectGpus, type GpuEvaluatorPool, type GpuInfo } from "./gpu-pool";
-import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, type RunOrigin } from "./run-store";
+import { crashPoint } from "./crash-point";
+import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, startingTestsRecorded, type RunOrigin } from "./run-store";
 
 /** A search that cannot start; the message names the flag or file and what was expected. */
 export class SearchSetupError extends Error {
@@ -175,6 +176,15 @@ async function holdRunLock(url: string, runId: string): Promise<pg.Client> {
   return client;
 }
 
+function loadSnapshot(folder: RunFolder, index: number) {
+  try {
+    return folder.loadSnapshot(index);
+  } catch (error) {
+    if (error instanceof SnapshotError) throw new SearchSetupError(error.message);
+    throw error;
+  }
+}
+
 async function sha256(file: string) {
   return createHash("sha256").update(await fs.promises.readFile(file)).digest("hex");
 }
@@ -206,6 +216,8 @@ export async function executeSearch(
     onLog?: (line: string) => void;
     /** The evaluation processes of `prepared.gpus`: required for a GPU search that is not distributed. */
     gpuPool?: GpuEvaluatorPool;
+    /** Aborted: the search stops after its current iteration (and can be resumed), as when the run is cancelled. */
+    stop?: AbortSignal;
   },
 ): Promise<{ runId: string; status: "completed" | "cancelled"; metrics?: FinalMetrics; folder: string }> {
   const { config } = prepared;
@@ -237,18 +249,21 @@ export async function executeSearch(
         ? await DevicePopulation.create(mergeDeviceOf(config), prepared.adapters.layout, initial)
         : new ArrayPopulation(initial, space.segments);
     let resume;
+    let startingTest = lastIndex === null;
     if (lastIndex === null) {
       await populate(population, space.initial.length, config.seed);
       prepared.expertDirs.forEach((dir, index) => folder.log(`expert ${index}: ${dir}`));
       folder.log(`mode ${prepared.mode}: ${size} candidates of ${space.initial[0]!.length} values`);
     } else {
-      const snapshot = folder.loadSnapshot(lastIndex);
+      const snapshot = loadSnapshot(folder, lastIndex);
       await population.restore(snapshot.population);
       resume = snapshot.state;
       folder.log(`resuming after iteration ${lastIndex}`);
+      // Killed during the starting test evaluation: the baseline the final metrics compare with is still missing.
+      if (lastIndex === 0) startingTest = (await startingTestsRecorded(db, run.id)) < (config.startingTestSetEval === 1 ? size : 1);
     }
 
-    const sink = new PrismaSearchSink(db, run.id, folder, options.onIteration);
+    const sink = new PrismaSearchSink(db, run.id, folder, options.onIteration, options.stop);
     const log = sink.log.bind(sink);
     sink.log = (line: string) => {
       log(line);
@@ -260,7 +275,7 @@ export async function executeSearch(
         : onCpu
           ? space.evaluator
           : gpuPoolOf(options.gpuPool, prepared).evaluator(config);
-    const result = await runBwrSearch({ config, population, evaluator, sink, resume });
+    const result = await runBwrSearch({ config, population, evaluator, sink, resume, startingTest });
     if (result.stopped === "requested") {
       await markRun(db, run.id, "cancelled");
       return { runId: run.id, status: "cancelled", folder: folder.dir };
@@ -273,12 +288,15 @@ export async function executeSearch(
     if (space.recipe) fs.writeFileSync(path.join(folder.dir, "global_best_recipe.yaml"), space.recipe.toYaml(best, prepared.expertDirs, prepared.baseFolder));
     const metrics = await finalMetrics(db, run.id);
     folder.writeFinalMetrics(metrics);
-    if (config.cleanUpOnEnd === 1) fs.rmSync(folder.stateDir, { recursive: true, force: true });
     const artifact = async (kind: "global_best" | "global_worst", dir: string, utility: number) => {
       const weights = path.join(dir, "adapter_model.safetensors");
       return { kind, path: path.relative(folder.dir, dir), sizeBytes: fs.statSync(weights).size, sha256: await sha256(weights), utility };
     };
-    await finishRun(db, run.id, metrics, [await artifact("global_best", folder.globalBestDir, result.state.best), await artifact("global_worst", folder.globalWorstDir, result.state.worst)]);
+    const artifacts = [await artifact("global_best", folder.globalBestDir, result.state.best), await artifact("global_worst", folder.globalWorstDir, result.state.worst)];
+    crashPoint("before-finish");
+    await finishRun(db, run.id, metrics, artifacts);
+    // Only a completed run may lose its resume snapshots: until the final transaction commits, a crash resumes from them.
+    if (config.cleanUpOnEnd === 1) fs.rmSync(folder.stateDir, { recursive: true, force: true });
     return { runId: run.id, status: "completed", metrics, folder: folder.dir };
   } catch (error) {
     await markRun(db, run.id, "failed", { errorText: error instanceof Error ? error.message : String(error) }).catch(() => {});
