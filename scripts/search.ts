@@ -13,6 +13,7 @@ import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
 import { GpuEvaluatorPool, visibleGpus } from "../src/server/search/gpu-pool";
+import { SearchInterruptedError } from "../src/server/search/run-lease";
 
 await serveGpuEvaluationsIfForked();
 
@@ -89,6 +90,7 @@ try {
 } catch (error) {
   if (interactive) process.stderr.write("\n");
   if (error instanceof SearchSetupError || error instanceof EvalDeviceError) fail(error.message);
+  if (error instanceof SearchInterruptedError) fail(error.message, 1);
   throw error;
 } finally {
   await evaluation?.stop();

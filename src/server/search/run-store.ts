@@ -97,11 +97,17 @@ export class PrismaSearchSink implements SearchSink {
     private readonly db: Db,
     private readonly runId: string,
     private readonly folder: RunFolder,
-    private readonly onIteration?: (record: IterationRecord) => void,
-    private readonly stop?: AbortSignal,
+    private readonly options: {
+      onIteration?: (record: IterationRecord) => void;
+      /** Aborted: the search stops after its current iteration, as when the run is cancelled. */
+      stop?: AbortSignal;
+      /** Throws when this process may no longer write the run (it lost its claim on it). */
+      beforeWrite?: () => void;
+    } = {},
   ) {}
 
   async iteration(record: IterationRecord, population: readonly Float32Array[]) {
+    this.options.beforeWrite?.();
     this.folder.saveSnapshot(record.index, record.state, population);
     this.folder.writeScratchpad(record.state);
     await this.db.$transaction(async (tx) => {
@@ -143,12 +149,13 @@ export class PrismaSearchSink implements SearchSink {
       });
     });
     crashPoint(`iteration-${record.index}`);
-    this.onIteration?.(record);
+    this.options.onIteration?.(record);
   }
 
   async test(record: TestRecord) {
     const iteration = (await lastIterationIndex(this.db, this.runId)) ?? 0;
     const candidate = record.role === "ending_best" ? -1 : record.candidate;
+    this.options.beforeWrite?.();
     const starting = record.role === "starting_best" || record.role === "starting";
     if (starting) crashPoint("starting-test");
     const at = starting ? 0 : iteration;
@@ -167,7 +174,7 @@ export class PrismaSearchSink implements SearchSink {
   }
 
   async shouldStop() {
-    if (this.stop?.aborted) return true;
+    if (this.options.stop?.aborted) return true;
     const run = await this.db.run.findUnique({ where: { id: this.runId }, select: { status: true } });
     return run?.status === "cancelled";
   }

@@ -4,6 +4,7 @@ import { searchConfigSchema } from "../../../engine/search/config";
 import { runEventStream } from "../../events/stream";
 import { SearchSetupError } from "../../search/launch";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
+import { databaseNow, isStale } from "../../search/run-lease";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { bestResults, findRun, readRunLog } from "./run-data";
 
@@ -45,6 +46,7 @@ export const runsRouter = createTRPCRouter({
           createdAt: true,
           startedAt: true,
           finishedAt: true,
+          heartbeatAt: true,
           endingBestValidationUtility: true,
           endingBestSingleTestAccuracy: true,
         },
@@ -55,8 +57,10 @@ export const runsRouter = createTRPCRouter({
         _max: { index: true, globalBestUtility: true },
       });
       const byRun = new Map(progress.map((row) => [row.runId, row._max]));
+      const now = await databaseNow(ctx.db);
       return runs.map(({ config, ...run }) => ({
         ...run,
+        stale: isStale(run, now),
         maxIteration: maxIterationOf(config),
         lastIteration: byRun.get(run.id)?.index ?? null,
         bestDevSoFar: run.endingBestValidationUtility ?? byRun.get(run.id)?.globalBestUtility ?? null,
@@ -65,7 +69,7 @@ export const runsRouter = createTRPCRouter({
 
   get: publicProcedure.input(z.object({ id: runId })).query(async ({ ctx, input }) => {
     const run = await findRun(ctx.db, input.id);
-    const [artifacts, tests, eventCount] = await Promise.all([
+    const [artifacts, tests, eventCount, now] = await Promise.all([
       ctx.db.artifact.findMany({ where: { runId: run.id }, orderBy: { kind: "asc" } }),
       ctx.db.candidateScore.findMany({
         where: { runId: run.id, split: "test" },
@@ -73,9 +77,11 @@ export const runsRouter = createTRPCRouter({
         select: { role: true, candidate: true, iteration: true, utility: true },
       }),
       ctx.db.runEvent.count({ where: { runId: run.id } }),
+      databaseNow(ctx.db),
     ]);
     return {
       ...run,
+      stale: isStale(run, now),
       maxIteration: maxIterationOf(run.config),
       artifacts: artifacts.map((artifact) => ({ kind: artifact.kind, sizeBytes: Number(artifact.sizeBytes), sha256: artifact.sha256, utility: artifact.utility })),
       tests,
