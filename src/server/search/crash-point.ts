@@ -7,7 +7,7 @@ export type CrashPoint =
   | "starting-test"
   /** After iteration N is recorded (N = 0, 1, …): `iteration-N`. */
   | `iteration-${number}`
-  /** After the final artifacts are written (and state/ removed when --clean_up_on_end 1), before the run's final transaction. */
+  /** After global_best, global_worst and metrics.json are written, before the run's final transaction (state/ goes after it). */
   | "before-finish";
 
 export function crashPoint(point: CrashPoint) {
