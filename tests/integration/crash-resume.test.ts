@@ -57,7 +57,7 @@ describe("a search killed in a crash window resumes to the uninterrupted result"
     await expectSameAsWhole("at-starting-test");
   });
 
-  it("killed after its resume snapshots are cleaned up, before the final transaction", async () => {
+  it("killed at the end: final files written, final transaction not yet committed (where state/ used to be gone already)", async () => {
     await killedAt("at-finish", "before-finish");
     expect(await runRow("at-finish")).toMatchObject({ status: "running", endingBestValidationUtility: null });
 
