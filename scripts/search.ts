@@ -13,6 +13,7 @@ import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
 import { GpuEvaluatorPool, visibleGpus } from "../src/server/search/gpu-pool";
+import { SearchInterruptedError } from "../src/server/search/run-lease";
 
 await serveGpuEvaluationsIfForked();
 
@@ -72,12 +73,12 @@ function progress(record: IterationRecord) {
   else console.error(line);
 }
 
-let stopRequests = 0;
+// The stop is this process's own: it holds even before the run's row exists, and needs no database round trip.
+const stop = new AbortController();
 process.on("SIGINT", () => {
-  stopRequests += 1;
-  if (stopRequests > 1) process.exit(130);
+  if (stop.signal.aborted) process.exit(130);
   console.error("\nstopping after this iteration (Ctrl-C again to quit now; the run can be resumed either way)");
-  void db.run.update({ where: { name: config!.name }, data: { status: "cancelled" } });
+  stop.abort();
 });
 
 const gpuPool = prepared.gpus.length > 0 ? GpuEvaluatorPool.start(prepared.gpus, { environments: prepared.pinning }) : undefined;
@@ -85,7 +86,7 @@ const gpuPool = prepared.gpus.length > 0 ? GpuEvaluatorPool.start(prepared.gpus,
 const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus, gpuPool }) : undefined;
 let failure: { error: unknown } | undefined;
 try {
-  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool });
+  const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool, stop: stop.signal });
   if (interactive) process.stderr.write("\n");
   if (result.status === "cancelled") {
     console.error(`search ${config.name}: stopped; run the same command again to resume`);
@@ -104,4 +105,5 @@ try {
   await database.release();
 }
 // Reported once the evaluation processes and the database are let go.
-if (failure) failOn(failure.error);
+// A search cut off from its database (or its lease) ended cleanly and can be resumed: not a usage error.
+if (failure) failOn(failure.error, failure.error instanceof SearchInterruptedError ? 1 : 2);

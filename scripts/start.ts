@@ -9,6 +9,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { EnvError, parseServerEnv } from "../src/env";
 import { openDatabase } from "../src/server/db/connection";
+import { superviseWorker, type SupervisedWorker } from "../src/server/queue/worker-process";
 import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
@@ -53,18 +54,11 @@ async function main() {
   console.log(database.mode === "embedded" ? `Embedded Postgres ready (data in ${env.dataDir}).` : "Connected to DATABASE_URL.");
 
   let stopping = false;
-  let worker: ReturnType<typeof spawn> | undefined;
+  let worker: SupervisedWorker | undefined;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((resolve) => worker!.once("exit", resolve));
-      worker.kill("SIGTERM");
-      // A running search finishes its iteration first; do not wait for ever.
-      const forced = setTimeout(() => worker!.kill("SIGKILL"), 120_000);
-      await exited;
-      clearTimeout(forced);
-    }
+    await worker?.stop();
     const outcome = await database.release();
     if (outcome === "left-running") console.log("Embedded Postgres left running: another process is using it.");
     process.exit(code);
@@ -82,11 +76,13 @@ async function main() {
   worker =
     gpus === "none"
       ? undefined
-      : spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts/worker.ts"), "--gpus", gpus], {
-          cwd: root,
-          stdio: "inherit",
-          env: { ...process.env, DATABASE_URL: database.url },
-        });
+      : superviseWorker(() =>
+          spawn(process.execPath, ["--import", "tsx", path.join(root, "scripts/worker.ts"), "--gpus", gpus], {
+            cwd: root,
+            stdio: "inherit",
+            env: { ...process.env, DATABASE_URL: database.url },
+          }),
+        );
 
   const server = spawn(process.execPath, [nextBin, "start", "-H", env.HOST, "-p", String(env.PORT)], {
     cwd: root,
@@ -100,6 +96,8 @@ async function main() {
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
       shutdownRequested = true;
+      // In a terminal the worker got the signal too; its exit now is the shutdown, not a crash to restart.
+      void worker?.stop();
       if (server.exitCode === null) server.kill("SIGTERM");
       else void stop(0);
     });

@@ -14,7 +14,7 @@ export default function RunsPage() {
   const runs = useQuery(
     trpc.runs.list.queryOptions(undefined, {
       // Live while anything is queued or running; each poll is one indexed query.
-      refetchInterval: (query) => (query.state.data?.some((run) => run.status === "queued" || run.status === "running") ? 2000 : 10_000),
+      refetchInterval: (query) => (query.state.data?.some((run) => run.status === "queued" || (run.status === "running" && !run.stale)) ? 2000 : 10_000),
     }),
   );
   const [selected, setSelected] = useState<string[]>([]);
@@ -77,7 +77,7 @@ export default function RunsPage() {
                   </Link>
                 </td>
                 <td className="px-3 py-2">
-                  <StatusBadge status={run.status} />
+                  <StatusBadge status={run.status} stale={run.stale} />
                   {run.status === "running" && run.maxIteration != null && (
                     <span className="ml-2 text-xs text-slate-500 tabular-nums">
                       {run.lastIteration ?? 0}/{run.maxIteration}

@@ -4,14 +4,22 @@ const styles: Record<string, string> = {
   completed: "bg-emerald-100 text-emerald-800",
   failed: "bg-red-100 text-red-800",
   cancelled: "bg-amber-100 text-amber-800",
+  stale: "bg-orange-100 text-orange-800",
 };
 
-export function StatusBadge({ status, testId }: { status: string; testId?: string }) {
+/** `stale`: the run says running, but its process stopped its heartbeat (it died); it can be resumed. */
+export function StatusBadge({ status, stale = false, testId }: { status: string; stale?: boolean; testId?: string }) {
+  const shown = stale ? "stale" : status;
   return (
-    <span className={`inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ${styles[status] ?? "bg-slate-100"}`} data-testid={testId} data-status={status}>
+    <span
+      className={`inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ${styles[shown] ?? "bg-slate-100"}`}
+      data-testid={testId}
+      data-status={shown}
+      title={stale ? "running, but its process has not been heard from for a while (it died or lost the database); resume it" : undefined}
+    >
       {/* No CSS animation: a dashboard left open beside a CPU search should not repaint 60 times a second. */}
-      {status === "running" && <span className="h-1.5 w-1.5 rounded-full bg-sky-600" />}
-      {status}
+      {shown === "running" && <span className="h-1.5 w-1.5 rounded-full bg-sky-600" />}
+      {shown}
     </span>
   );
 }

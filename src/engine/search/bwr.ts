@@ -152,13 +152,19 @@ export async function runBwrSearch(options: {
   sink: SearchSink;
   /** The state after the last completed iteration, with the population already restored to it. */
   resume?: SearchState;
+  /**
+   * Whether the starting test evaluation still has to run: always on a fresh search; on a resume only when the
+   * process died after iteration 0 and before the sink recorded every starting test result.
+   */
+  startingTest?: boolean;
 }): Promise<SearchResult> {
   const { config, population, evaluator, sink } = options;
   const n = population.size;
   const tests: TestRecord[] = [];
   let state = options.resume ?? (await initialState(population, evaluator, sink, config));
 
-  if (!options.resume) {
+  if (options.startingTest ?? !options.resume) {
+    if (state.iteration !== 0) throw new Error(`the starting test evaluation needs the population of iteration 0, not of iteration ${state.iteration}`);
     // The starting best's test accuracy is the baseline the ending best is compared with.
     const measured = config.startingTestSetEval === 1 ? [...Array(n).keys()] : [state.startingBest.candidate];
     const evaluations = await evaluate(evaluator, population, measured, "test", "the starting best's test");

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { SearchState } from "./bwr";
@@ -15,10 +16,64 @@ export interface FinalMetrics {
   [key: string]: number;
 }
 
+/** A resume snapshot that cannot be trusted (truncated, overwritten, from another layout); resuming from it would fake results. */
+export class SnapshotError extends Error {
+  override name = "SnapshotError";
+}
+
+/** Written to a temporary file, flushed to disk, then renamed: after a crash the file is whole or absent, never torn. */
 function writeAtomically(file: string, data: string | Uint8Array) {
   const temporary = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temporary, data);
+  const handle = fs.openSync(temporary, "w");
+  try {
+    fs.writeFileSync(handle, data);
+    fs.fsyncSync(handle);
+  } finally {
+    fs.closeSync(handle);
+  }
   fs.renameSync(temporary, file);
+  // The rename itself is durable only once the folder's entry is on disk.
+  const folder = fs.openSync(path.dirname(file), "r");
+  try {
+    fs.fsyncSync(folder);
+  } finally {
+    fs.closeSync(folder);
+  }
+}
+
+/*
+ * Snapshot .bin layout (little-endian): magic "MSS1", slot count, values per slot (u32 each), the SHA-256 of the
+ * values (32 bytes), then the float32 values slot after slot.
+ */
+const SNAPSHOT_MAGIC = 0x3153534d; // "MSS1"
+const SNAPSHOT_HEADER_BYTES = 12 + 32;
+
+function encodeSnapshot(population: readonly Float32Array[]): Uint8Array {
+  const length = population[0]?.length ?? 0;
+  const bytes = new Uint8Array(SNAPSHOT_HEADER_BYTES + population.length * length * 4);
+  const values = bytes.subarray(SNAPSHOT_HEADER_BYTES);
+  population.forEach((slot, index) => values.set(new Uint8Array(slot.buffer, slot.byteOffset, slot.byteLength), index * length * 4));
+  const header = new DataView(bytes.buffer);
+  header.setUint32(0, SNAPSHOT_MAGIC, true);
+  header.setUint32(4, population.length, true);
+  header.setUint32(8, length, true);
+  bytes.set(createHash("sha256").update(values).digest(), 12);
+  return bytes;
+}
+
+function decodeSnapshot(file: string, bytes: Buffer): Float32Array[] {
+  const damaged = (why: string) => new SnapshotError(`${file}: damaged resume snapshot (${why}); the run cannot resume from it`);
+  if (bytes.byteLength < SNAPSHOT_HEADER_BYTES) throw damaged(`${bytes.byteLength} bytes, shorter than its ${SNAPSHOT_HEADER_BYTES}-byte header`);
+  const header = new DataView(bytes.buffer, bytes.byteOffset, SNAPSHOT_HEADER_BYTES);
+  if (header.getUint32(0, true) !== SNAPSHOT_MAGIC) throw damaged("not a snapshot of this version: unknown header");
+  const slots = header.getUint32(4, true);
+  const length = header.getUint32(8, true);
+  const expected = SNAPSHOT_HEADER_BYTES + slots * length * 4;
+  if (bytes.byteLength !== expected) throw damaged(`${bytes.byteLength} bytes; ${slots} slots of ${length} values take ${expected}`);
+  const values = bytes.subarray(SNAPSHOT_HEADER_BYTES);
+  if (!createHash("sha256").update(values).digest().equals(bytes.subarray(12, SNAPSHOT_HEADER_BYTES))) throw damaged("its checksum does not match its values");
+  const data = new Float32Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  return Array.from({ length: slots }, (_, slot) => data.subarray(slot * length, (slot + 1) * length));
 }
 
 /** A run folder that cannot be used; `field` is the config field at fault. */
@@ -131,12 +186,7 @@ export class RunFolder {
 
   /** Writes iteration `index`'s resume point; keeps it and the one before (the store may lag one behind). */
   saveSnapshot(index: number, state: SearchState, population: readonly Float32Array[]) {
-    const length = population[0]?.length ?? 0;
-    const header = new Uint32Array([population.length, length]);
-    const body = new Uint8Array(8 + population.length * length * 4);
-    body.set(new Uint8Array(header.buffer), 0);
-    population.forEach((slot, index) => body.set(new Uint8Array(slot.buffer, slot.byteOffset, slot.byteLength), 8 + index * length * 4));
-    writeAtomically(path.join(this.stateDir, `iteration-${index}.bin`), body);
+    writeAtomically(path.join(this.stateDir, `iteration-${index}.bin`), encodeSnapshot(population));
     writeAtomically(path.join(this.stateDir, `iteration-${index}.json`), JSON.stringify(state));
     for (const file of fs.readdirSync(this.stateDir)) {
       const match = /^iteration-(\d+)\.(bin|json)$/.exec(file);
@@ -150,10 +200,16 @@ export class RunFolder {
     if (!fs.existsSync(stateFile) || !fs.existsSync(binFile)) {
       throw new Error(`${this.dir}: no resume snapshot for iteration ${index} in state/ (the run folder was moved or cleaned)`);
     }
-    const bytes = fs.readFileSync(binFile);
-    const [slots, length] = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + 8));
-    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 8, bytes.byteOffset + bytes.byteLength));
-    const population = Array.from({ length: slots! }, (_, slot) => data.slice(slot * length!, (slot + 1) * length!));
-    return { state: JSON.parse(fs.readFileSync(stateFile, "utf8")) as SearchState, population };
+    const population = decodeSnapshot(binFile, fs.readFileSync(binFile));
+    let state: SearchState;
+    try {
+      state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as SearchState;
+    } catch (error) {
+      throw new SnapshotError(`${stateFile}: damaged resume snapshot (${(error as Error).message}); the run cannot resume from it`);
+    }
+    if (state?.iteration !== index || state.scores?.length !== population.length - 2) {
+      throw new SnapshotError(`${stateFile}: damaged resume snapshot (it does not describe iteration ${index} of these ${population.length - 2} candidates); the run cannot resume from it`);
+    }
+    return { state, population };
   }
 }

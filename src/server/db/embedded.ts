@@ -25,6 +25,8 @@ export interface EmbeddedPostgresHandle {
 interface Credentials {
   user: string;
   password: string;
+  /** The port the server last listened on: a restarted server takes it again, so URLs handed out before stay valid. */
+  port?: number;
 }
 
 const runningAsRoot = os.userInfo().uid === 0;
@@ -87,12 +89,13 @@ async function asPostgres(binary: "initdb" | "pg_ctl", args: string[]): Promise<
   }
 }
 
-async function freePort(): Promise<number> {
+/** `wanted` when nothing listens there, otherwise (or with no wish) any free port. */
+async function freePort(wanted = 0): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.on("error", (error: NodeJS.ErrnoException) => (wanted && error.code === "EADDRINUSE" ? resolve(freePort()) : reject(error)));
+    server.listen(wanted, "127.0.0.1", () => {
       const { port } = server.address() as net.AddressInfo;
       server.close(() => resolve(port));
     });
@@ -102,12 +105,25 @@ async function freePort(): Promise<number> {
 /** The cluster itself; its parent folder also holds the server log. */
 const pgdata = (dir: string) => path.join(dir, "data");
 
-/** The port and pid of a running server, from its postmaster.pid; undefined when none is running. */
+const sameFolder = (a: string, b: string) => fs.existsSync(a) && fs.existsSync(b) && fs.realpathSync(a) === fs.realpathSync(b);
+
+/**
+ * The port and pid of the server running on this cluster, from its postmaster.pid; undefined when none is. A
+ * postmaster.pid naming another data directory was copied along with the folder (another checkout's live
+ * server): it is removed, so that this cluster starts its own server instead of attaching to, and later
+ * stopping, that one.
+ */
 async function runningServer(dir: string): Promise<{ port: number; pid: number } | undefined> {
+  const pidFile = path.join(pgdata(dir), "postmaster.pid");
+  const dataDirectory = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8").split("\n")[1] : undefined;
+  if (dataDirectory && !sameFolder(dataDirectory, pgdata(dir))) {
+    fs.rmSync(pidFile, { force: true });
+    return undefined;
+  }
   const status = await asPostgres("pg_ctl", ["status", "-D", pgdata(dir)]);
   if (status.code !== 0) return undefined;
-  const lines = fs.readFileSync(path.join(pgdata(dir), "postmaster.pid"), "utf8").split("\n");
-  return { pid: Number(lines[0]), port: Number(lines[3]) };
+  const [pid, , , port] = fs.readFileSync(pidFile, "utf8").split("\n");
+  return { pid: Number(pid), port: Number(port) };
 }
 
 function isAlive(pid: number) {
@@ -180,7 +196,11 @@ export async function startOrAttachEmbeddedPostgres(dataDir: string): Promise<Em
 
   let server = await runningServer(dir);
   if (!server) {
-    const port = await freePort();
+    const port = await freePort(credentials.port);
+    if (port !== credentials.port) {
+      credentials.port = port;
+      fs.writeFileSync(path.join(dataDir, "postgres.json"), JSON.stringify(credentials), { mode: 0o600 });
+    }
     const started = await asPostgres("pg_ctl", [
       "start", "-w", "-t", "60", "-D", pgdata(dir), "-l", path.join(dir, "server.log"),
       "-o", `-p ${port} -c listen_addresses=127.0.0.1 -k ''`,

@@ -57,6 +57,8 @@ export class QueueEvaluator implements VectorEvaluator {
     );
     const ids = tasks.map((task) => task.id);
     const listener = new pg.Client({ connectionString: this.databaseUrl });
+    // A lost connection must not be an uncaught 'error' event; the polling below then meets the loss itself.
+    listener.on("error", () => {});
     await listener.connect();
     try {
       let wake = () => {};

@@ -2,8 +2,9 @@ import { describeConfigIssues, searchConfigSchema, type SearchConfig, type Searc
 import type { Db } from "../db/client";
 import { queue, QUEUES } from "../queue/boss";
 import { visibleGpus } from "./gpu-pool";
-import { prepareSearch, runIsExecuting, SearchSetupError } from "./launch";
-import { createRun, markRun, type RunOrigin } from "./run-store";
+import { createNamedRun, prepareSearch, SearchSetupError } from "./launch";
+import { databaseNow, isStale, runIsExecuting } from "./run-lease";
+import { markRun, type RunOrigin } from "./run-store";
 
 /** Validates a search as the CLI would, records it as queued and hands it to a worker. */
 export async function enqueueSearch(db: Db, databaseUrl: string, input: SearchConfigInput, origin: RunOrigin): Promise<{ runId: string; config: SearchConfig }> {
@@ -14,7 +15,7 @@ export async function enqueueSearch(db: Db, databaseUrl: string, input: SearchCo
     throw new SearchSetupError(`--name: a run named "${config.name}" exists; choose another name`);
   }
   await prepareSearch(config, { gpus: visibleGpus() });
-  const run = await createRun(db, config, origin);
+  const run = await createNamedRun(db, config, origin);
   await (await queue(databaseUrl)).send(QUEUES.run, { runId: run.id });
   return { runId: run.id, config };
 }
@@ -26,10 +27,14 @@ export async function cancelRun(db: Db, runId: string) {
   await markRun(db, runId, "cancelled");
 }
 
-/** Puts a cancelled or failed run back in the queue; it continues after its last recorded iteration. */
+/**
+ * Puts a cancelled, failed or stale run (one whose process died) back in the queue; it continues after its last
+ * recorded iteration.
+ */
 export async function resumeRun(db: Db, databaseUrl: string, runId: string) {
-  const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true } });
-  if (run.status !== "cancelled" && run.status !== "failed") throw new SearchSetupError(`run is ${run.status}; only cancelled or failed runs can be resumed`);
+  const run = await db.run.findUniqueOrThrow({ where: { id: runId }, select: { status: true, heartbeatAt: true, startedAt: true } });
+  const stale = isStale(run, await databaseNow(db));
+  if (run.status !== "cancelled" && run.status !== "failed" && !stale) throw new SearchSetupError(`run is ${run.status}; only cancelled, failed or stale runs can be resumed`);
   // A cancelled search finishes its current iteration first; resuming before it has let go would run it twice.
   if (await runIsExecuting(databaseUrl, runId)) throw new SearchSetupError("the run is still finishing its current iteration; resume it in a moment");
   await markRun(db, runId, "queued");

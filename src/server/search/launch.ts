@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import pg from "pg";
 import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../../engine/eval/evaluator";
 import { DatasetError } from "../../engine/eval/datasets";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
@@ -13,14 +12,17 @@ import { populate, runBwrSearch, type IterationRecord } from "../../engine/searc
 import { flagOf, searchMode, type SearchConfig } from "../../engine/search/config";
 import { DevicePopulation } from "../../engine/search/device-population";
 import { ArrayPopulation } from "../../engine/search/population";
-import { RunFolder, RunFolderError, type FinalMetrics } from "../../engine/search/run-folder";
+import { RunFolder, RunFolderError, SnapshotError, type FinalMetrics } from "../../engine/search/run-folder";
 import { RecipeSpace } from "../../engine/search/recipe-space";
 import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-space";
 import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
-import type { Db } from "../db/client";
+import { isConnectionLoss, type Db } from "../db/client";
+import { Prisma } from "../db/generated/client";
 import { QueueEvaluator } from "../queue/evaluation";
 import { GpuSelectionError, selectGpus, type GpuEvaluatorPool, type GpuInfo } from "./gpu-pool";
-import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, type RunOrigin } from "./run-store";
+import { crashPoint } from "./crash-point";
+import { RunLease, SearchInterruptedError } from "./run-lease";
+import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, startingTestsRecorded, type RunOrigin } from "./run-store";
 
 /** A search that cannot start; the message names the flag or file and what was expected. */
 export class SearchSetupError extends Error {
@@ -152,32 +154,34 @@ function gpuPoolOf(pool: GpuEvaluatorPool | undefined, prepared: PreparedSearch)
   return pool;
 }
 
-/** Config fields that may differ when a run is resumed: they do not change what the search computes. */
-const resumableDifferences = new Set(["gpus", "distributed", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
-
-/** Whether some process is executing the run right now (it holds the run's lock). */
-export async function runIsExecuting(url: string, runId: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+/** Records a new run; a run of the same name created meanwhile (two starts at once) is the user's error, not a crash. */
+export async function createNamedRun(db: Db, config: SearchConfig, origin: RunOrigin) {
   try {
-    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`run:${runId}`]);
-    if (rows[0]?.locked) await client.query("SELECT pg_advisory_unlock(hashtext($1))", [`run:${runId}`]);
-    return !rows[0]?.locked;
-  } finally {
-    await client.end();
+    return await createRun(db, config, origin);
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
+      throw new SearchSetupError(`--name: a run named "${config.name}" exists; choose another name`);
+    }
+    throw error;
   }
 }
 
-async function holdRunLock(url: string, runId: string): Promise<pg.Client> {
-  // A session lock: released when this process exits, even by kill -9, so a crashed run can be resumed.
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`run:${runId}`]);
-  if (!rows[0]?.locked) {
-    await client.end();
-    throw new SearchSetupError(`run ${runId} is being executed by another process`);
+/** Config fields that may differ when a run is resumed: they do not change what the search computes. */
+const resumableDifferences = new Set(["gpus", "distributed", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
+
+async function takeRun(url: string, runId: string): Promise<RunLease> {
+  const lease = await RunLease.take(url, runId);
+  if (!lease) throw new SearchSetupError(`run ${runId} is being executed by another process`);
+  return lease;
+}
+
+function loadSnapshot(folder: RunFolder, index: number) {
+  try {
+    return folder.loadSnapshot(index);
+  } catch (error) {
+    if (error instanceof SnapshotError) throw new SearchSetupError(error.message);
+    throw error;
   }
-  return client;
 }
 
 async function sha256(file: string) {
@@ -211,6 +215,8 @@ export async function executeSearch(
     onLog?: (line: string) => void;
     /** The evaluation processes of `prepared.gpus`: required for a GPU search that is not distributed. */
     gpuPool?: GpuEvaluatorPool;
+    /** Aborted: the search stops after its current iteration (and can be resumed), as when the run is cancelled. */
+    stop?: AbortSignal;
   },
 ): Promise<{ runId: string; status: "completed" | "cancelled"; metrics?: FinalMetrics; folder: string }> {
   const { config } = prepared;
@@ -221,8 +227,8 @@ export async function executeSearch(
     const changed = Object.keys(config).filter((key) => !resumableDifferences.has(key) && JSON.stringify(stored[key]) !== JSON.stringify(config[key as keyof SearchConfig]));
     if (changed.length > 0) throw new SearchSetupError(`--name: run "${config.name}" exists with other settings (${changed.join(", ")}); resume it with the same flags or choose another name`);
   }
-  const run = existing ?? (await createRun(db, config, options.origin));
-  const lock = await holdRunLock(databaseUrl, run.id);
+  const run = existing ?? (await createNamedRun(db, config, options.origin));
+  const lease = await takeRun(databaseUrl, run.id);
   const folder = new RunFolder(config.outputRoot, config.name);
   try {
     await db.run.update({ where: { id: run.id }, data: { outputDir: folder.dir } });
@@ -242,18 +248,21 @@ export async function executeSearch(
         ? await DevicePopulation.create(mergeDeviceOf(config), prepared.adapters.layout, initial)
         : new ArrayPopulation(initial, space.segments);
     let resume;
+    let startingTest = lastIndex === null;
     if (lastIndex === null) {
       await populate(population, space.initial.length, config.seed);
       prepared.expertDirs.forEach((dir, index) => folder.log(`expert ${index}: ${dir}`));
       folder.log(`mode ${prepared.mode}: ${size} candidates of ${space.initial[0]!.length} values`);
     } else {
-      const snapshot = folder.loadSnapshot(lastIndex);
+      const snapshot = loadSnapshot(folder, lastIndex);
       await population.restore(snapshot.population);
       resume = snapshot.state;
       folder.log(`resuming after iteration ${lastIndex}`);
+      // Killed during the starting test evaluation: the baseline the final metrics compare with is still missing.
+      if (lastIndex === 0) startingTest = (await startingTestsRecorded(db, run.id)) < (config.startingTestSetEval === 1 ? size : 1);
     }
 
-    const sink = new PrismaSearchSink(db, run.id, folder, options.onIteration);
+    const sink = new PrismaSearchSink(db, run.id, folder, { onIteration: options.onIteration, stop: options.stop, beforeWrite: () => lease.assertHeld() });
     const log = sink.log.bind(sink);
     sink.log = (line: string) => {
       log(line);
@@ -265,7 +274,7 @@ export async function executeSearch(
         : onCpu
           ? space.evaluator
           : gpuPoolOf(options.gpuPool, prepared).evaluator(config);
-    const result = await runBwrSearch({ config, population, evaluator, sink, resume });
+    const result = await runBwrSearch({ config, population, evaluator, sink, resume, startingTest });
     if (result.stopped === "requested") {
       await markRun(db, run.id, "cancelled");
       return { runId: run.id, status: "cancelled", folder: folder.dir };
@@ -278,17 +287,22 @@ export async function executeSearch(
     if (space.recipe) fs.writeFileSync(path.join(folder.dir, "global_best_recipe.yaml"), space.recipe.toYaml(best, prepared.expertDirs, prepared.baseFolder));
     const metrics = await finalMetrics(db, run.id);
     folder.writeFinalMetrics(metrics);
-    if (config.cleanUpOnEnd === 1) fs.rmSync(folder.stateDir, { recursive: true, force: true });
     const artifact = async (kind: "global_best" | "global_worst", dir: string, utility: number) => {
       const weights = path.join(dir, "adapter_model.safetensors");
       return { kind, path: path.relative(folder.dir, dir), sizeBytes: fs.statSync(weights).size, sha256: await sha256(weights), utility };
     };
-    await finishRun(db, run.id, metrics, [await artifact("global_best", folder.globalBestDir, result.state.best), await artifact("global_worst", folder.globalWorstDir, result.state.worst)]);
+    const artifacts = [await artifact("global_best", folder.globalBestDir, result.state.best), await artifact("global_worst", folder.globalWorstDir, result.state.worst)];
+    crashPoint("before-finish");
+    await finishRun(db, run.id, metrics, artifacts);
+    // Only a completed run may lose its resume snapshots: until the final transaction commits, a crash resumes from them.
+    if (config.cleanUpOnEnd === 1) fs.rmSync(folder.stateDir, { recursive: true, force: true });
     return { runId: run.id, status: "completed", metrics, folder: folder.dir };
-  } catch (error) {
+  } catch (thrown) {
+    const error = isConnectionLoss(thrown) ? new SearchInterruptedError(`lost the database connection (${(thrown as Error).message}); what is committed stays, and the run can be resumed`) : thrown;
+    // With the database gone this cannot be recorded: the run then stays "running" until its lease expires (stale).
     await markRun(db, run.id, "failed", { errorText: error instanceof Error ? error.message : String(error) }).catch(() => {});
     throw error;
   } finally {
-    await lock.end().catch(() => {});
+    await lease.release();
   }
 }

@@ -3,6 +3,7 @@ import type { SearchConfig } from "../../engine/search/config";
 import type { FinalMetrics, RunFolder } from "../../engine/search/run-folder";
 import type { Db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
+import { crashPoint } from "./crash-point";
 
 /** The channel on which every committed run event is announced; the payload is `{"runId", "eventId"}`. */
 export const RUN_EVENTS_CHANNEL = "run_events";
@@ -43,6 +44,11 @@ export async function createRun(db: Db, config: SearchConfig, origin: RunOrigin)
 export async function lastIterationIndex(db: Db, runId: string): Promise<number | null> {
   const last = await db.iteration.findFirst({ where: { runId }, orderBy: { index: "desc" }, select: { index: true } });
   return last?.index ?? null;
+}
+
+/** How many of the starting test results (roles starting_best and starting, at iteration 0) are recorded. */
+export async function startingTestsRecorded(db: Db, runId: string): Promise<number> {
+  return db.candidateScore.count({ where: { runId, split: "test", iteration: 0, role: { in: ["starting_best", "starting"] } } });
 }
 
 const statusTimes = {
@@ -91,10 +97,17 @@ export class PrismaSearchSink implements SearchSink {
     private readonly db: Db,
     private readonly runId: string,
     private readonly folder: RunFolder,
-    private readonly onIteration?: (record: IterationRecord) => void,
+    private readonly options: {
+      onIteration?: (record: IterationRecord) => void;
+      /** Aborted: the search stops after its current iteration, as when the run is cancelled. */
+      stop?: AbortSignal;
+      /** Throws when this process may no longer write the run (it lost its claim on it). */
+      beforeWrite?: () => void;
+    } = {},
   ) {}
 
   async iteration(record: IterationRecord, population: readonly Float32Array[]) {
+    this.options.beforeWrite?.();
     this.folder.saveSnapshot(record.index, record.state, population);
     this.folder.writeScratchpad(record.state);
     await this.db.$transaction(async (tx) => {
@@ -135,13 +148,17 @@ export class PrismaSearchSink implements SearchSink {
         mergeMs: Math.round(record.mergeMs),
       });
     });
-    this.onIteration?.(record);
+    crashPoint(`iteration-${record.index}`);
+    this.options.onIteration?.(record);
   }
 
   async test(record: TestRecord) {
     const iteration = (await lastIterationIndex(this.db, this.runId)) ?? 0;
     const candidate = record.role === "ending_best" ? -1 : record.candidate;
-    const at = record.role === "starting_best" || record.role === "starting" ? 0 : iteration;
+    this.options.beforeWrite?.();
+    const starting = record.role === "starting_best" || record.role === "starting";
+    if (starting) crashPoint("starting-test");
+    const at = starting ? 0 : iteration;
     await this.db.$transaction(async (tx) => {
       await tx.candidateScore.upsert({
         where: { runId_iteration_candidate_split: { runId: this.runId, iteration: at, candidate, split: "test" } },
@@ -157,6 +174,7 @@ export class PrismaSearchSink implements SearchSink {
   }
 
   async shouldStop() {
+    if (this.options.stop?.aborted) return true;
     const run = await this.db.run.findUnique({ where: { id: this.runId }, select: { status: true } });
     return run?.status === "cancelled";
   }

@@ -180,11 +180,13 @@ export default function RunPage() {
   const { id } = useParams<{ id: string }>();
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const run = useQuery(trpc.runs.get.queryOptions({ id }));
+  // A dead process sends no event, so only a re-read notices that a running run went stale.
+  const run = useQuery(trpc.runs.get.queryOptions({ id }, { refetchInterval: (query) => (query.state.data?.status === "running" ? 5000 : false) }));
   const { state, subscription } = useRunEvents(id);
   const status = run.data?.status ?? "queued";
   const stopping = stopPending(state.statuses, new Date());
-  const live = status === "running" || status === "queued" || stopping;
+  const stale = run.data?.stale ?? false;
+  const live = (status === "running" && !stale) || status === "queued" || stopping;
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.runs.get.queryKey({ id }) });
   const cancel = useMutation(trpc.runs.cancel.mutationOptions({ onSettled: refresh }));
   const resume = useMutation(trpc.runs.resume.mutationOptions({ onSettled: refresh }));
@@ -218,7 +220,7 @@ export default function RunPage() {
           </p>
         </div>
         <div className="flex items-center gap-2">
-          <StatusBadge status={status} testId="run-status" />
+          <StatusBadge status={status} stale={stale} testId="run-status" />
           <span className={`text-xs ${subscription.status === "pending" ? "text-emerald-700" : "text-amber-700"}`} data-testid="live-state" title="live updates (SSE)">
             {subscription.status === "pending" ? "● live" : subscription.status === "connecting" ? "○ connecting" : `○ ${subscription.status}`}
           </span>
@@ -232,7 +234,7 @@ export default function RunPage() {
               stopping after the current iteration…
             </span>
           )}
-          {(status === "cancelled" || status === "failed") && (
+          {(status === "cancelled" || status === "failed" || stale) && (
             <button type="button" onClick={() => resume.mutate({ id })} disabled={resume.isPending || stopping} className="rounded border border-sky-300 bg-white px-3 py-1.5 text-sm text-sky-800 hover:bg-sky-50 disabled:opacity-40" data-testid="resume">
               Resume
             </button>

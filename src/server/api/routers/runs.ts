@@ -6,6 +6,7 @@ import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
 import { datasetFile, SearchSetupError } from "../../search/launch";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
+import { databaseNow, isStale } from "../../search/run-lease";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { outsideRoots, readableRoots } from "./catalog";
 import { bestResults, findRun, readRunLog } from "./run-data";
@@ -47,6 +48,7 @@ export const runsRouter = createTRPCRouter({
           createdAt: true,
           startedAt: true,
           finishedAt: true,
+          heartbeatAt: true,
           endingBestValidationUtility: true,
           endingBestSingleTestAccuracy: true,
         },
@@ -61,8 +63,10 @@ export const runsRouter = createTRPCRouter({
         SELECT id, config->'maxIteration' AS "maxIteration" FROM "Run" WHERE id = ANY(${runs.map((run) => run.id)})`;
       const maxIterationByRun = new Map(maxIterations.map((row) => [row.id, row.maxIteration]));
       const byRun = new Map(progress.map((row) => [row.runId, row._max]));
+      const now = await databaseNow(ctx.db);
       return runs.map((run) => ({
         ...run,
+        stale: isStale(run, now),
         maxIteration: maxIterationOf({ maxIteration: maxIterationByRun.get(run.id) }),
         lastIteration: byRun.get(run.id)?.index ?? null,
         bestDevSoFar: run.endingBestValidationUtility ?? byRun.get(run.id)?.globalBestUtility ?? null,
@@ -71,7 +75,7 @@ export const runsRouter = createTRPCRouter({
 
   get: publicProcedure.input(z.object({ id: runId })).query(async ({ ctx, input }) => {
     const run = await findRun(ctx.db, input.id);
-    const [artifacts, tests, eventCount] = await Promise.all([
+    const [artifacts, tests, eventCount, now] = await Promise.all([
       ctx.db.artifact.findMany({ where: { runId: run.id }, orderBy: { kind: "asc" } }),
       ctx.db.candidateScore.findMany({
         where: { runId: run.id, split: "test" },
@@ -79,9 +83,11 @@ export const runsRouter = createTRPCRouter({
         select: { role: true, candidate: true, iteration: true, utility: true },
       }),
       ctx.db.runEvent.count({ where: { runId: run.id } }),
+      databaseNow(ctx.db),
     ]);
     return {
       ...run,
+      stale: isStale(run, now),
       maxIteration: maxIterationOf(run.config),
       artifacts: artifacts.map((artifact) => ({ kind: artifact.kind, sizeBytes: Number(artifact.sizeBytes), sha256: artifact.sha256, utility: artifact.utility })),
       tests,
