@@ -16,7 +16,7 @@ const quick = ["-e", "exact_match", "-d", "gsm8k", "--eval_params", '{"maxNewTok
 
 let url: string;
 let db: Db;
-const previousDatabaseUrl = process.env.DATABASE_URL;
+const previous = { DATABASE_URL: process.env.DATABASE_URL, OUTPUT_ROOT: process.env.OUTPUT_ROOT };
 const spawned: Spawned[] = [];
 beforeAll(async () => {
   url = await freshDatabase();
@@ -24,12 +24,16 @@ beforeAll(async () => {
   db = createPrismaClient(url);
   // The routers hand DATABASE_URL to the queue, as `npm start` does for the dashboard.
   process.env.DATABASE_URL = url;
+  process.env.OUTPUT_ROOT = outputRoot;
 });
 afterAll(async () => {
   for (const process of spawned) if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill("SIGKILL");
   await closeQueues();
   await db.$disconnect();
-  process.env.DATABASE_URL = previousDatabaseUrl;
+  for (const [key, value] of Object.entries(previous)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
   fs.rmSync(outputRoot, { recursive: true, force: true });
 });
 
@@ -38,7 +42,8 @@ const rejection = (result: PromiseSettledResult<unknown>) => (result.status === 
 
 describe("runs.create", () => {
   it("answers 'name exists' to the second of two launches of one name at once", async () => {
-    const input = parseSearchArgs(["-n", "twice", ...quick]);
+    // The dashboard's input: the server decides the output root (OUTPUT_ROOT), a client names none.
+    const { outputRoot: _serverDecides, ...input } = parseSearchArgs(["-n", "twice", ...quick]);
     const results = await Promise.allSettled([caller().runs.create(input), caller().runs.create(input)]);
     expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
     const error = results.map(rejection).find(Boolean);
