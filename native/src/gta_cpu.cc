@@ -19,6 +19,7 @@ static constexpr uint64_t TILE_ROWS = 1 << 14;   // DELLA: about this many eleme
 static constexpr uint64_t BIG_SEG = 1 << 20;     // top-k: larger tensors get their thresholds in a separate pass
 static constexpr uint32_t BLK = 512;             // elements per block of the fused pass (its arrays stay in L1)
 static constexpr uint32_t DELLA_TABLE_MAX = 1 << 20;
+static constexpr uint64_t L1_WHOLE_SEG = 1 << 18;  // rescale l1_norm: larger tensors are summed in a pass of their own
 
 static inline uint32_t f2u(float v) { uint32_t k; std::memcpy(&k, &v, 4); return k; }
 static inline float u2f(uint32_t k) { float v; std::memcpy(&v, &k, 4); return v; }
@@ -29,6 +30,7 @@ struct Scratch {
   std::vector<std::vector<uint32_t>> cands;
   std::vector<uint64_t> pairs;
   std::vector<float> invf, wd, m, ref, asum, div, fixVal;
+  std::vector<uint8_t> keepBytes;
 };
 static thread_local Scratch tls;
 
@@ -574,6 +576,10 @@ struct BlockCtx {
   const float* bandLo; const float* bandHi;
   inline float lo(uint32_t i, uint32_t seg) const { return bandLo ? bandLo[i] : p->lo[(size_t)i * p->S + seg]; }
   inline float hi(uint32_t i, uint32_t seg) const { return bandHi ? bandHi[i] : p->hi[(size_t)i * p->S + seg]; }
+  // rescale l1_norm: the keep decisions (0 or 0xFF) its sums took, element e of model i at [i * keepStride + (e -
+  // tile start)], which SP_RANDOM then takes instead of drawing (DARE's draws, or DELLA's by rank); else null
+  const uint8_t* keepBytes = nullptr; uint64_t keepStride = 0;
+  inline bool kept(uint32_t i, uint64_t off) const { return keepBytes[(size_t)i * keepStride + off] != 0; }
 };
 
 // Specialised per sparsification (SP) and consensus (CONS) so that each loop is one vector loop.
@@ -597,7 +603,7 @@ static float exact_elem(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t of
       const float a = std::fabs(xv - b);
       keep = a >= c.lo(i, seg) && a < c.hi(i, seg);
     } else if (SP == SP_RANDOM) {
-      keep = (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
+      keep = c.keepBytes ? c.kept(i, off) : (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
       scale = gta_rescale(p, (int)i, seg, p.density);
     } else if (SP == SP_DELLA_TAB || SP == SP_DELLA) {
       const uint32_t r = c.rank[(size_t)i * c.rankStride + off];
@@ -624,7 +630,7 @@ static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c,
       const float a = std::fabs(xv - b);
       keep = (a >= c.lo(i, seg)) & (a < c.hi(i, seg));
     } else if (SP == SP_RANDOM) {
-      keep = (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
+      keep = c.keepBytes ? c.kept(i, off) : (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
       scale = (float)gta_rescale(p, (int)i, seg, p.density);
     } else if (SP == SP_DELLA_TAB) {
       const size_t q = (size_t)i * c.rankStride + off;
@@ -691,7 +697,7 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
       } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB || SP == SP_DELLA) {
         uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key);
         h = ms_fmix32(h ^ hmix);
-        if (SP == SP_RANDOM) v = (((h >> 8) < T ? d : 0.f) * sw) * wi;
+        if (SP == SP_RANDOM) v = (((c.keepBytes ? c.kept(i, off + j) : (h >> 8) < T) ? d : 0.f) * sw) * wi;
         else if (SP == SP_DELLA_TAB) v = (((h >> 8) < kT[j] ? d : 0.f) * inv[j]) * wi;
         else {
           const double pr = gta_della_p(p, (double)(float)rk[j], c.L);
@@ -782,6 +788,7 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
   const float* __restrict xs[NN];
   const uint32_t* __restrict kp[NN];
   const float* __restrict iv[NN];
+  const uint8_t* __restrict kb[NN];
   __m256 wv[NN], lo[NN], hi[NN], sw[NN];
   __m256i key[NN], hmix[NN];
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
@@ -792,6 +799,7 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     hmix[i] = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
     lo[i] = hi[i] = _mm256_setzero_ps();
     kp[i] = nullptr; iv[i] = nullptr;
+    kb[i] = c.keepBytes ? c.keepBytes + (size_t)i * c.keepStride + off : nullptr;
     sw[i] = _mm256_set1_ps(SP == SP_RANDOM ? (float)gta_rescale(p, i, seg, p.density) : 1.f);
     if (SP == SP_BAND) { lo[i] = _mm256_set1_ps(c.lo(i, seg)); hi[i] = _mm256_set1_ps(c.hi(i, seg)); }
     if (SP == SP_DELLA_TAB) { kp[i] = c.keep + (size_t)i * c.rankStride + off; iv[i] = c.invf + (size_t)i * c.rankStride + off; }
@@ -811,12 +819,15 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     const __m256 b8 = _mm256_loadu_ps(bb + j);
     __m256 v[NN];
     __m256i hbase = _mm256_setzero_si256();
-    if (SP == SP_RANDOM || SP == SP_DELLA_TAB) hbase = _mm256_mullo_epi32(idx, c1);
+    if ((SP == SP_RANDOM && !c.keepBytes) || SP == SP_DELLA_TAB) hbase = _mm256_mullo_epi32(idx, c1);
     for (int i = 0; i < NN; i++) {
       __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xs[i] + j), b8);
       if (SP == SP_BAND) {
         const __m256 a = _mm256_and_ps(d, absm);
         d = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(a, lo[i], _CMP_GE_OQ), _mm256_cmp_ps(a, hi[i], _CMP_LT_OQ)), d);
+      } else if (SP == SP_RANDOM && kb[i]) {
+        d = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(kb[i] + j)))), d);
+        d = _mm256_mul_ps(d, sw[i]);
       } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB) {
         __m256i h = fmix8(_mm256_xor_si256(hbase, key[i]), m1, m2);
         h = fmix8(_mm256_xor_si256(h, hmix[i]), m1, m2);
@@ -918,6 +929,135 @@ static BlockFn block_fn(int sp, int cons) {
 
 struct Tile { uint64_t start, end; uint32_t seg; uint32_t select; };
 
+// ---- mergekit's rescale (GTA_RESCALE_L1): the exact sums of gta_elem.h ----------------------------------------------
+// A block's magnitudes are summed as integers on the grid of its largest one less 30 binary orders: the units of
+// m * 2^(b - E0) (< 2^54), at most 128 per 64-bit lane of a block of 512 (< 2^61), then the block's total (< 2^63)
+// goes into the bins as three 24-bit pieces. Magnitudes below the grid (non-zero ones more than 2^30 times smaller than the block's largest)
+// go into their own bins one by one.
+static inline void l1_add_units(uint64_t* h, int bin, uint64_t units) {
+  h[bin] += units & 0xFFFFFFu;
+  h[bin + 24] += units >> 24 & 0xFFFFFFu;
+  h[bin + 48] += units >> 48;
+}
+static inline void l1_add_one(uint64_t* h, float mag, bool keep) {
+  uint32_t bin, m;
+  gta_l1_bin(mag, &bin, &m);
+  h[bin] += m;
+  if (keep) h[GTA_L1_SIDE + bin] += m;
+}
+// keep decisions (0 or ~0) of model i's deltas at [e0, e0 + len) (len <= BLK, no multiple of 2^32 inside), as the
+// fused pass draws them; off: e0's offset in the tile's rank arrays
+template <int SP>
+static void l1_keep_scalar(const BlockCtx& c, uint32_t i, uint64_t e0, uint32_t len, uint64_t off, uint32_t* km) {
+  const GtaDev& p = *c.p;
+  const uint32_t T = random_keep_threshold(p);
+  for (uint32_t j = 0; j < len; j++) {
+    bool keep;
+    if (SP == SP_RANDOM) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < T;
+    else if (SP == SP_DELLA_TAB) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < c.keep[(size_t)i * c.rankStride + off + j];
+    else keep = ms_uniform(p.key[i], e0 + j) < gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off + j], c.L);
+    km[j] = keep ? 0xFFFFFFFFu : 0u;
+  }
+}
+static void l1_block_scalar(const float* x, const float* b, const uint32_t* km, uint32_t len, uint64_t* h) {
+  for (uint32_t j = 0; j < len; j++) l1_add_one(h, std::fabs(x[j] - (b ? b[j] : 0.f)), km[j] != 0);
+}
+#ifdef MS_HAVE_AVX2_PATH
+template <int SP>
+__attribute__((target("avx2"))) static void l1_keep_avx2(const BlockCtx& c, uint32_t i, uint64_t e0, uint32_t len, uint64_t off, uint32_t* km) {
+  const GtaDev& p = *c.p;
+  const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
+  const __m256i key = _mm256_set1_epi32((int)p.key[i]);
+  const __m256i hmix = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
+  const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
+  const __m256i T = _mm256_set1_epi32((int)random_keep_threshold(p));
+  const uint32_t* kT = SP == SP_DELLA_TAB ? c.keep + (size_t)i * c.rankStride + off : nullptr;
+  __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)lo32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  uint32_t j = 0;
+  for (; j + 8 <= len; j += 8, idx = _mm256_add_epi32(idx, _mm256_set1_epi32(8))) {
+    __m256i h = fmix8(_mm256_xor_si256(_mm256_mullo_epi32(idx, c1), key), m1, m2);
+    h = fmix8(_mm256_xor_si256(h, hmix), m1, m2);
+    const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kT + j));
+    _mm256_storeu_si256((__m256i*)(km + j), _mm256_cmpgt_epi32(thr, _mm256_srli_epi32(h, 8)));
+  }
+  if (j < len) l1_keep_scalar<SP>(c, i, e0 + j, len - j, off + j, km + j);
+}
+// bits of |x - b| for 8 elements
+__attribute__((target("avx2"), always_inline)) static inline __m256i mag_bits8(const float* x, const float* b, __m256 absm) {
+  return _mm256_castps_si256(_mm256_and_ps(_mm256_sub_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(b)), absm));
+}
+__attribute__((target("avx2"))) static void l1_block_avx2(const float* x, const float* b, const uint32_t* km, uint32_t len, uint64_t* h) {
+  const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const float* bb = b ? b : kZeros;  // len <= BLK
+  const uint32_t len8 = len & ~7u;
+  __m256i mx = _mm256_setzero_si256();
+  for (uint32_t j = 0; j < len8; j += 8) mx = _mm256_max_epu32(mx, mag_bits8(x + j, bb + j, absm));
+  alignas(32) uint32_t l[8];
+  _mm256_store_si256((__m256i*)l, mx);
+  uint32_t kmax = 0;
+  for (int q = 0; q < 8; q++) kmax = std::max(kmax, l[q]);
+  const int E0 = std::max(1, (int)std::max(1u, kmax >> 23) - 30);
+  const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), e0v = _mm256_set1_epi32(E0);
+  const __m256i mantm = _mm256_set1_epi32(0x7FFFFF), hidden = _mm256_set1_epi32(0x800000), low32 = _mm256_set1_epi64x(0xFFFFFFFF);
+  // even and odd elements as the low and high halves of 64-bit lanes (no shuffles); a shift count below the grid is
+  // 2^32 - something there, which shifts everything out
+  __m256i all = zero, kept = zero, below = zero;
+  for (uint32_t j = 0; j < len8; j += 8) {
+    const __m256i k = mag_bits8(x + j, bb + j, absm);
+    const __m256i ex = _mm256_srli_epi32(k, 23);
+    const __m256i m = _mm256_or_si256(_mm256_and_si256(k, mantm), _mm256_and_si256(_mm256_cmpgt_epi32(ex, zero), hidden));
+    const __m256i sh = _mm256_sub_epi32(_mm256_max_epi32(ex, one), e0v);
+    const __m256i mk = _mm256_and_si256(m, _mm256_loadu_si256((const __m256i*)(km + j)));
+    const __m256i she = _mm256_and_si256(sh, low32), sho = _mm256_srli_epi64(sh, 32);
+    all = _mm256_add_epi64(all, _mm256_add_epi64(_mm256_sllv_epi64(_mm256_and_si256(m, low32), she), _mm256_sllv_epi64(_mm256_srli_epi64(m, 32), sho)));
+    kept = _mm256_add_epi64(kept, _mm256_add_epi64(_mm256_sllv_epi64(_mm256_and_si256(mk, low32), she), _mm256_sllv_epi64(_mm256_srli_epi64(mk, 32), sho)));
+    below = _mm256_or_si256(below, _mm256_andnot_si256(_mm256_cmpeq_epi32(m, zero), _mm256_cmpgt_epi32(zero, sh)));
+  }
+  if (!_mm256_testz_si256(below, below))
+    for (uint32_t j = 0; j < len8; j++) {
+      const float a = std::fabs(x[j] - bb[j]);
+      if (a != 0.f && (int)std::max(1u, f2u(a) >> 23) < E0) l1_add_one(h, a, km[j] != 0);
+    }
+  alignas(32) uint64_t a[4], k4[4];
+  _mm256_store_si256((__m256i*)a, all);
+  _mm256_store_si256((__m256i*)k4, kept);
+  l1_add_units(h, E0, a[0] + a[1] + a[2] + a[3]);
+  l1_add_units(h + GTA_L1_SIDE, E0, k4[0] + k4[1] + k4[2] + k4[3]);
+  l1_block_scalar(x + len8, b ? b + len8 : nullptr, km + len8, len - len8, h);
+}
+#endif
+static void l1_keep(const BlockCtx& c, int sp, uint32_t i, uint64_t e0, uint32_t len, uint64_t off, uint32_t* km) {
+#ifdef MS_HAVE_AVX2_PATH
+  if (kHaveAvx2 && sp == SP_RANDOM) { l1_keep_avx2<SP_RANDOM>(c, i, e0, len, off, km); return; }
+  if (kHaveAvx2 && sp == SP_DELLA_TAB) { l1_keep_avx2<SP_DELLA_TAB>(c, i, e0, len, off, km); return; }
+#endif
+  if (sp == SP_RANDOM) l1_keep_scalar<SP_RANDOM>(c, i, e0, len, off, km);
+  else if (sp == SP_DELLA_TAB) l1_keep_scalar<SP_DELLA_TAB>(c, i, e0, len, off, km);
+  else l1_keep_scalar<SP_DELLA>(c, i, e0, len, off, km);
+}
+// model i's sums over the tile [start, end) of tensor seg into h (GTA_L1_BINS), blocks of BLK not straddling a
+// multiple of 2^32 (the RNG's counter); the keep decisions also into keepOut[e - start] (0 or 0xFF) unless null
+static void l1_tile_sums(const BlockCtx& c, int sp, uint32_t i, uint64_t start, uint64_t end, uint64_t* h, uint8_t* keepOut) {
+  const GtaDev& p = *c.p;
+  uint32_t km[BLK];
+  for (uint64_t e0 = start; e0 < end;) {
+    const uint64_t lim = std::min<uint64_t>({end, e0 + BLK, ((e0 >> 32) + 1) << 32});
+    const uint32_t len = (uint32_t)(lim - e0);
+    const uint64_t off = e0 - start;
+    const float* x = p.x[i] + e0;
+    const float* b = p.base ? p.base + e0 : nullptr;
+    l1_keep(c, sp, i, e0, len, off, km);
+#ifdef MS_HAVE_AVX2_PATH
+    if (kHaveAvx2) l1_block_avx2(x, b, km, len, h);
+    else
+#endif
+    l1_block_scalar(x, b, km, len, h);
+    if (keepOut)
+      for (uint32_t j = 0; j < len; j++) keepOut[off + j] = (uint8_t)km[j];
+    e0 = lim;
+  }
+}
+
 // ---- exact counts (breadcrumbs) ----------------------------------------------------------------------------------
 // #|d| > v and #|d| == v for two values at once
 MS_CLONES static void count_ties(const float* __restrict x, const float* __restrict b, uint64_t len, float v0, float v1, uint64_t* c) {
@@ -995,17 +1135,28 @@ std::string gta_cpu(GtaArgs& a) {
     if (a.exactCounts) exact_cuts(a.x[i] + st, a.base ? a.base + st : nullptr, len, st, ks[0], ks[1], res[0], res[1], &a.cutLo[q], &a.cutHi[q]);
   };
 
-  // tiles
-  std::vector<Tile> tiles;
+  // mergekit's rescale needs each (model, tensor)'s sums before its merge: a tensor up to L1_WHOLE_SEG is one tile,
+  // whose thread sums it (with the masks and DELLA ranks the merge then uses, the tile still in its caches) and then
+  // merges it; larger tensors are summed in a pass of their own first (which for DELLA ranks their rows twice).
+  const bool l1 = a.rescale == GTA_RESCALE_L1 && a.density < 1.0 && (a.sparsify == GTA_RANDOM || a.sparsify == GTA_DELLA);
+  std::vector<float> segScale;
+  if (l1) { segScale.assign(N * S, 1.f); p.segScale = segScale.data(); }
+
+  // tiles (select: 1 thresholds, 2 L1 sums, first)
+  std::vector<Tile> tiles, l1Tiles;
   std::vector<std::pair<size_t, size_t>> bigQueries;
   for (size_t s = 0; s < S; s++) {
     const uint64_t st = a.segOffsets[s], en = a.segOffsets[s + 1], len = en - st;
     if (len == 0) continue;
     if (topk && len <= BIG_SEG) { tiles.push_back({st, en, (uint32_t)s, 1}); continue; }
+    if (l1 && len <= L1_WHOLE_SEG) { tiles.push_back({st, en, (uint32_t)s, 2}); continue; }
     if (topk) for (size_t i = 0; i < N; i++) bigQueries.push_back({i, s});
     uint64_t step = STEP;
     if (della) { const uint64_t L = rowL(s); step = std::max<uint64_t>(1, TILE_ROWS / L) * L; }
-    for (uint64_t t = st; t < en; t += step) tiles.push_back({t, std::min(en, t + step), (uint32_t)s, 0});
+    for (uint64_t t = st; t < en; t += step) {
+      tiles.push_back({t, std::min(en, t + step), (uint32_t)s, 0});
+      if (l1) l1Tiles.push_back(tiles.back());
+    }
   }
   // big tensors' thresholds first, one (model, tensor) per task
   if (!bigQueries.empty()) ms_parallel_for(bigQueries.size(), [&](uint64_t t) { thresholds(bigQueries[t].first, bigQueries[t].second, tls); });
@@ -1017,96 +1168,92 @@ std::string gta_cpu(GtaArgs& a) {
       if (L <= DELLA_TABLE_MAX && !tabs.count((uint32_t)L)) della_table(p, (uint32_t)L, tabs[(uint32_t)L]);
     }
 
-  // mergekit's rescale: every (model, tensor)'s L1 sums before the merge (the same keep decisions as gta_keep's)
-  std::vector<float> segScale;
-  if (a.rescale == GTA_RESCALE_L1 && a.density < 1.0 && (a.sparsify == GTA_RANDOM || a.sparsify == GTA_DELLA)) {
-    std::unique_ptr<std::atomic<uint64_t>[]> acc(new std::atomic<uint64_t>[N * S * GTA_L1_BINS]);
-    for (size_t k = 0; k < N * S * GTA_L1_BINS; k++) acc[k].store(0, std::memory_order_relaxed);
-    ms_parallel_for(tiles.size(), [&](uint64_t t) {
-      const Tile& tl = tiles[t];
-      const uint32_t s = tl.seg;
-      const uint64_t L = rowL(s);
-      Scratch& sc = tls;
-      if (della) {
-        if (sc.keys.size() < L) sc.keys.resize(L);
-        if (sc.rank.size() < L) sc.rank.resize(L);
-      }
-      uint64_t h[GTA_L1_BINS];
-      for (size_t i = 0; i < N; i++) {
-        std::memset(h, 0, sizeof h);
-        auto add = [&](float mag, bool keep) {
-          uint32_t bin, m;
-          gta_l1_bin(mag, &bin, &m);
-          h[bin] += m;
-          if (keep) h[256 + bin] += m;
-        };
-        if (della) {
-          for (uint64_t r0 = tl.start; r0 < tl.end; r0 += L) {
-            const uint32_t rl = (uint32_t)std::min<uint64_t>(L, tl.end - r0);
-            make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
-            row_ranks(sc.keys.data(), rl, RankOut{sc.rank.data(), nullptr, nullptr, nullptr, nullptr}, sc);
-            for (uint32_t j = 0; j < rl; j++)
-              add(u2f(sc.keys[j]), ms_uniform(p.key[i], r0 + j) < gta_della_p(p, (double)(float)sc.rank[j], (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu)));
-          }
-        } else {
-          for (uint64_t e = tl.start; e < tl.end; e++) add(std::fabs(a.x[i][e] - (a.base ? a.base[e] : 0.f)), ms_uniform(p.key[i], e) < p.density);
-        }
-        for (uint32_t k = 0; k < GTA_L1_BINS; k++)
-          if (h[k]) acc[((size_t)i * S + s) * GTA_L1_BINS + k].fetch_add(h[k], std::memory_order_relaxed);
-      }
-    });
-    segScale.resize(N * S);
-    uint64_t h[GTA_L1_BINS];
-    for (size_t q = 0; q < N * S; q++) {
-      for (uint32_t k = 0; k < GTA_L1_BINS; k++) h[k] = acc[q * GTA_L1_BINS + k].load(std::memory_order_relaxed);
-      segScale[q] = gta_l1_scale(h);
-    }
-    p.segScale = segScale.data();
-  }
-
   const bool pow2 = pow2_divisors(a.w, a.consensus, wsumf);
   int sp = SP_ALL;
   if (a.sparsify == GTA_BAND || a.sparsify == GTA_TOPK) sp = SP_BAND;
   else if (a.sparsify == GTA_RANDOM && a.density < 1.0) sp = SP_RANDOM;
   else if (della) sp = SP_DELLA_TAB;
 
-  // One tile: its thresholds or ranks, then the fused pass.
+  // DELLA: every model's ranks in the tile (with a table also keep thresholds and scales) into sc and c; the
+  // sparsification the tile's passes take
+  auto tile_ranks = [&](const Tile& tl, Scratch& sc, BlockCtx& c) -> int {
+    if (!della) return sp;
+    const uint32_t s = tl.seg;
+    const uint64_t tlen = tl.end - tl.start;
+    const uint64_t L = rowL(s);
+    auto it = tabs.find((uint32_t)L);
+    const DellaTab* tab = it == tabs.end() ? nullptr : &it->second;
+    c.tab = tab;
+    c.L = (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu);
+    c.rankStride = tlen;
+    sc.rank.resize((size_t)N * tlen);
+    if (tab) { sc.keep.resize((size_t)N * tlen); sc.invf.resize((size_t)N * tlen); }
+    // the tile's keys at once (short rows) or row by row (long rows)
+    const uint64_t kspan = L <= 48 ? tlen : std::min<uint64_t>(L, tlen);
+    if (sc.keys.size() < kspan) sc.keys.resize(kspan);
+    for (size_t i = 0; i < N; i++) {
+      if (L <= 48) make_keys(a.x[i] + tl.start, a.base ? a.base + tl.start : nullptr, tlen, sc.keys.data());
+      for (uint64_t r0 = tl.start; r0 < tl.end; r0 += L) {
+        const uint32_t rl = (uint32_t)std::min<uint64_t>(L, tl.end - r0);
+        const uint64_t o = i * tlen + (r0 - tl.start);
+        const uint32_t* k = sc.keys.data() + (L <= 48 ? r0 - tl.start : 0);
+        if (L > 48) make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
+        RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr, nullptr};
+        if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->invf.data(); ro.keep = sc.keep.data() + o; ro.invf = sc.invf.data() + o; }
+        row_ranks(k, rl, ro, sc);
+      }
+    }
+    c.rank = sc.rank.data();
+    if (tab) { c.keep = sc.keep.data(); c.invf = sc.invf.data(); }
+    return tab ? SP_DELLA_TAB : SP_DELLA;
+  };
+
+  // the L1 sums of the big tensors' tiles, added up per (model, tensor) (integers: in any order)
+  if (!l1Tiles.empty()) {
+    std::unique_ptr<std::atomic<uint64_t>[]> acc(new std::atomic<uint64_t>[N * S * GTA_L1_BINS]);
+    for (size_t k = 0; k < N * S * GTA_L1_BINS; k++) acc[k].store(0, std::memory_order_relaxed);
+    ms_parallel_for(l1Tiles.size(), [&](uint64_t t) {
+      const Tile& tl = l1Tiles[t];
+      BlockCtx c{&p, wsumf, nullptr, nullptr, nullptr, 0, nullptr, 0, nullptr, nullptr};
+      const int tsp = tile_ranks(tl, tls, c);
+      uint64_t h[GTA_L1_BINS];
+      for (size_t i = 0; i < N; i++) {
+        std::memset(h, 0, sizeof h);
+        l1_tile_sums(c, tsp, (uint32_t)i, tl.start, tl.end, h, nullptr);
+        for (uint32_t k = 0; k < GTA_L1_BINS; k++)
+          if (h[k]) acc[((size_t)i * S + tl.seg) * GTA_L1_BINS + k].fetch_add(h[k], std::memory_order_relaxed);
+      }
+    });
+    std::vector<bool> big(S, false);
+    for (const Tile& tl : l1Tiles) big[tl.seg] = true;
+    uint64_t h[GTA_L1_BINS];
+    for (size_t q = 0; q < N * S; q++) {
+      if (!big[q % S]) continue;
+      for (uint32_t k = 0; k < GTA_L1_BINS; k++) h[k] = acc[q * GTA_L1_BINS + k].load(std::memory_order_relaxed);
+      segScale[q] = gta_l1_scale(h);
+    }
+  }
+
+  // One tile: its thresholds, ranks or L1 sums, then the fused pass.
   auto run_tile = [&](const Tile& tl, Scratch& sc) {
     const uint32_t s = tl.seg;
-    if (tl.select) tile_select(s, sc);
+    if (tl.select == 1) tile_select(s, sc);
     BlockCtx c{&p, wsumf, nullptr, nullptr, nullptr, 0, nullptr, 0, nullptr, nullptr};
     float bandLo[GTA_MAXN], bandHi[GTA_MAXN];
     const uint64_t tlen = tl.end - tl.start;
-    int tsp = sp;
-    if (della) {
-      const uint64_t L = rowL(s);
-      auto it = tabs.find((uint32_t)L);
-      const DellaTab* tab = it == tabs.end() ? nullptr : &it->second;
-      c.tab = tab;
-      if (!tab) tsp = SP_DELLA;
-      c.L = (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu);
-      c.rankStride = tlen;
-      sc.rank.resize((size_t)N * tlen);
-      if (tab) { sc.keep.resize((size_t)N * tlen); sc.invf.resize((size_t)N * tlen); }
-      // the tile's keys at once (short rows) or row by row (long rows)
-      const uint64_t kspan = L <= 48 ? tlen : std::min<uint64_t>(L, tlen);
-      if (sc.keys.size() < kspan) sc.keys.resize(kspan);
+    int tsp = tile_ranks(tl, sc, c);
+    if (tl.select == 2) {
+      // the sums, then the merge with the decisions they took: DARE's and DELLA's alike, kept deltas times the factor
+      sc.keepBytes.resize((size_t)N * tlen);
       for (size_t i = 0; i < N; i++) {
-        if (L <= 48) make_keys(a.x[i] + tl.start, a.base ? a.base + tl.start : nullptr, tlen, sc.keys.data());
-        for (uint64_t r0 = tl.start; r0 < tl.end; r0 += L) {
-          const uint32_t rl = (uint32_t)std::min<uint64_t>(L, tl.end - r0);
-          const uint64_t o = i * tlen + (r0 - tl.start);
-          const uint32_t* k = sc.keys.data() + (L <= 48 ? r0 - tl.start : 0);
-          if (L > 48) make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
-          RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr, nullptr};
-          if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->invf.data(); ro.keep = sc.keep.data() + o; ro.invf = sc.invf.data() + o; }
-          row_ranks(k, rl, ro, sc);
-          if (tab && p.segScale) std::fill(sc.invf.data() + o, sc.invf.data() + o + rl, p.segScale[i * S + s]);
-        }
+        uint64_t h[GTA_L1_BINS] = {};
+        l1_tile_sums(c, tsp, (uint32_t)i, tl.start, tl.end, h, sc.keepBytes.data() + i * tlen);
+        segScale[i * S + s] = gta_l1_scale(h);
       }
-      c.rank = sc.rank.data();
-      if (tab) { c.keep = sc.keep.data(); c.invf = sc.invf.data(); }
-    }
+      c.keepBytes = sc.keepBytes.data(); c.keepStride = tlen;
+      tsp = SP_RANDOM;
+    } else if (l1 && tsp == SP_DELLA_TAB)
+      for (size_t i = 0; i < N; i++) std::fill(sc.invf.data() + i * c.rankStride, sc.invf.data() + (i + 1) * c.rankStride, segScale[i * S + s]);
     const BlockFn blk = block_fn(tsp, a.consensus);
     const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize, pow2);
     if (!fused) { sc.wd.resize((size_t)N * BLK); sc.m.resize(BLK); sc.ref.resize(BLK); sc.asum.resize(BLK); sc.div.resize(BLK); sc.fixAt.resize(BLK); sc.fixVal.resize(BLK); }

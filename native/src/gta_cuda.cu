@@ -133,7 +133,7 @@ __global__ void l1_hist_k(GtaDev p, const Chunk* __restrict__ chunks, const uint
     uint32_t bin, m;
     gta_l1_bin(fabsf(xv - b), &bin, &m);
     atomicAdd(&h[bin], (unsigned long long)m);
-    if (keep) atomicAdd(&h[256 + bin], (unsigned long long)m);
+    if (keep) atomicAdd(&h[GTA_L1_SIDE + bin], (unsigned long long)m);
   }
   __syncthreads();
   for (int t = threadIdx.x; t < GTA_L1_BINS; t += blockDim.x)

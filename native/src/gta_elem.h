@@ -108,9 +108,11 @@ MS_HD bool gta_keep(const GtaDev& p, int i, uint64_t e, uint32_t seg, uint32_t L
 }
 
 // GTA_RESCALE_L1 sums, exact and independent of the order of the additions (so that every device gets the same
-// factor): |d| as float32 is m * 2^(b - 150) (m < 2^24, b >= 1), and the m are summed per b, all deltas in
-// h[0..256), the kept ones in h[256..512).
-#define GTA_L1_BINS 512
+// factor): |d| as float32 is m * 2^(b - 150) (m < 2^24, b >= 1), and h[b] holds a sum of units 2^(b - 150), all deltas
+// in h[0..GTA_L1_SIDE), the kept ones in h[GTA_L1_SIDE..GTA_L1_BINS). A kernel may put a delta's units in any bins
+// (the CPU adds a block's sum as 24-bit pieces at b, b + 24, b + 48); gta_l1_scale only sees the exact totals.
+#define GTA_L1_SIDE 288
+#define GTA_L1_BINS (2 * GTA_L1_SIDE)
 MS_HD void gta_l1_bin(float a, uint32_t* bin, uint32_t* m) {
   uint32_t k;
   memcpy(&k, &a, 4);
@@ -118,13 +120,37 @@ MS_HD void gta_l1_bin(float a, uint32_t* bin, uint32_t* m) {
   *m = (k & 0x7FFFFFu) | (ex ? 0x800000u : 0u);
   *bin = ex ? ex : 1u;
 }
+// the exact value sum_b h[b] 2^(b - 150) of one side, rounded once (to nearest, ties to even): the same double for
+// every way of spreading the same total over the bins
+inline double gta_l1_total(const uint64_t* h) {
+  constexpr int LIMBS = (GTA_L1_SIDE + 64) / 32 + 2;  // the integer sum_b h[b] 2^b in 32-bit limbs
+  uint64_t l[LIMBS] = {};
+  for (int b = 0; b < GTA_L1_SIDE; b++) {
+    const uint64_t v = h[b];
+    if (!v) continue;
+    const int q = b >> 5, o = b & 31;
+    l[q] += (v << o) & 0xFFFFFFFFu;
+    l[q + 1] += o ? (v >> (32 - o)) & 0xFFFFFFFFu : v >> 32;
+    if (o) l[q + 2] += v >> (64 - o);
+  }
+  for (int k = 0; k + 1 < LIMBS; k++) { l[k + 1] += l[k] >> 32; l[k] &= 0xFFFFFFFFu; }
+  int t = LIMBS - 1;
+  while (t >= 0 && !l[t]) t--;
+  if (t < 0) return 0.0;
+  const int top = 32 * t + 31 - __builtin_clz((uint32_t)l[t]);
+  auto bit = [&](int i) -> uint64_t { return i < 0 ? 0 : l[i >> 5] >> (i & 31) & 1; };
+  uint64_t w = 0;  // bits top-63 .. top
+  for (int i = top; i > top - 64; i--) w = w << 1 | bit(i);
+  bool sticky = false;
+  for (int i = top - 64; i >= 0 && !sticky; i--) sticky = bit(i);
+  uint64_t mant = w >> 11;
+  const uint64_t rest = w & 0x7FF;
+  if (rest > 0x400 || (rest == 0x400 && (sticky || (mant & 1)))) mant++;
+  return ldexp((double)mant, top - 52 - 150);
+}
 // the factor ||d||_1 / ||kept d||_1 from one (model, tensor)'s sums, 1 where either norm is below 1e-7 (mergekit's eps)
 inline float gta_l1_scale(const uint64_t* h) {
-  double before = 0, after = 0;
-  for (int b = 0; b < 256; b++) {
-    before += ldexp((double)h[b], b - 150);
-    after += ldexp((double)h[256 + b], b - 150);
-  }
+  const double before = gta_l1_total(h), after = gta_l1_total(h + GTA_L1_SIDE);
   return before < 1e-7 || after < 1e-7 ? 1.f : (float)(before / after);
 }
 

@@ -329,7 +329,7 @@ class NativeDevice extends BaseDevice {
         density: 1,
         epsilon: 0,
         rescale: GTA_RESCALE.paper as number,
-        exactCounts: sp.kind === "outliers" ? 1 : 0,
+        exactCounts: sp.kind === "outliers" || sp.kind === "topk" ? 1 : 0,
         seed: 0,
         normalize: plan.normalize ? 1 : 0,
         lambda: plan.lambda,

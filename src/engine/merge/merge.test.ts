@@ -176,6 +176,35 @@ describe.each(devices.filter((d) => d.label !== "typescript cpu"))("$label on Lo
       expect(relError(got, referenceMerge(plan, host, big)), method).toBeLessThanOrEqual(TOL);
     }
   }, 30_000); // the reference sorts 1.1 M magnitudes (with their positions, for breadcrumbs) per model
+  // the CPU sums a tensor of up to 2^18 values and merges it in one go, larger ones in a pass of their own first
+  it(`rescale l1_norm on tensors past 2^18 values and below (seed ${SEED})`, async () => {
+    const mixed = makeLayout([{ name: "w", shape: [600, 500] }, { name: "a.lora_A.weight", shape: [16, 900] }, { name: "v", shape: [777] }]);
+    const dev = open();
+    const host = randomTensors(mixed, 4, SEED ^ 0x99);
+    const xs = await Promise.all(host.map((h) => dev.upload(h)));
+    for (const [method, params] of [
+      ["dare_ties", { density: 0.3, seed: 3, base_model_idx: 0, weights: [0.5, 1, 0.8] }],
+      ["della", { density: 0.5, epsilon: 0.2, seed: 4, base_model_idx: 0 }],
+      ["dare_linear", { density: 0.6, seed: 5 }],
+    ] as const) {
+      const { plan } = planMerge(method, { ...params, rescale: "l1_norm" }, 4);
+      const got = await (await dev.mergePlan(plan, xs, mixed)).download();
+      expect(relError(got, referenceMerge(plan, host, mixed)), method).toBeLessThanOrEqual(TOL);
+    }
+  }, 30_000);
+  // one value 2^31 times larger than its 511 neighbours (the kernel sums a block on the grid of its largest value;
+  // these fall below it), and it is dropped: the kept norm is made of the small ones alone
+  it("rescale l1_norm counts magnitudes far below the largest of their block", async () => {
+    const n = 4096;
+    const x = Float32Array.from({ length: n }, (_, j) => (j === 100 ? 1 : (j % 3 === 0 ? -1 : 1) * 2 ** -31 * (1 + (j % 17) / 17)));
+    const layout = flatLayout(n);
+    const seed = [7, 8, 9, 10, 11].find((s) => rngUniform(rngKey(s, 0), 100) >= 0.5)!; // the large value dropped
+    const { plan } = planMerge("dare_linear", { density: 0.5, seed, rescale: "l1_norm" }, 1);
+    const dev = open();
+    const got = await (await dev.mergePlan(plan, [await dev.upload(x)], layout)).download();
+    expect(got[100]).toBe(0);
+    expect(relError(got, referenceMerge(plan, [x], layout))).toBeLessThanOrEqual(TOL);
+  });
 });
 
 // The kernels compute in float32 and redo in double the elements whose elected sign float rounding could flip. Here

@@ -94,6 +94,19 @@ function outliersMask(density: number, gamma: number) {
   };
 }
 
+// magnitude: argsort(|delta|, descending)[:k], k = int(density n), equal magnitudes in breadcrumbs' order (mergekit's
+// torch sort is not stable: which of equal magnitudes it keeps is torch's choice; the count is k either way)
+function magnitudeMask(density: number) {
+  return (_m: number, delta: Float64Array) => {
+    const n = delta.length;
+    const k = Math.floor(density * n);
+    const indices = [...Array(n).keys()].sort((a, b) => Math.abs(delta[b]!) - Math.abs(delta[a]!) || b - a);
+    const mask = new Uint8Array(n);
+    for (const index of indices.slice(0, k)) mask[index] = 1;
+    return mask;
+  };
+}
+
 // bernoulli(density) with our RNG: stream = the model's index in the merge, index = the element's flat index
 const dareMask = (density: number, seed: number, layout: Layout) => (m: number, delta: Float64Array, tensor: number) =>
   Uint8Array.from(delta, (_, j) => (rngUniform(rngKey(seed, m), layout.entries[tensor]!.offset + j) < density ? 1 : 0));
@@ -194,6 +207,22 @@ describe.each(devices)("$label agrees with mergekit's formulas", ({ open }) => {
   });
 
   it.each([
+    ["ties", { density: 0.3, base_model_idx: 0, weights: [0.5, 1, 2] }],
+    ["ties", { density: 0.2, normalize: false }],
+  ] as const)(`%s %j keeps exactly density n, on tied magnitudes too (seed ${SEED})`, async (method, params) => {
+    for (const data of [host, quantised]) {
+      const hasBase = "base_model_idx" in params;
+      const base = hasBase ? data[0]! : null;
+      const xs = hasBase ? data.slice(1) : data.slice(0, 3);
+      const normalize = "normalize" in params ? params.normalize : true;
+      const cfg = { mask: magnitudeMask(params.density), rescaleL1: false, consensus: true, normalize, weights: "weights" in params ? [...params.weights] : [1, 1, 1] };
+      const want = mergekitMerge(cfg, base, xs, layout);
+      const got = await merged(open, method, params, hasBase ? data : xs, layout);
+      expect(relError(got, want)).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
+  it.each([
     ["dare_linear", { density: 0.3, seed: 11 }, "dare", false, true],
     ["dare_ties", { density: 0.6, seed: 12, base_model_idx: 0, weights: [0.4, 1, 0.7] }, "dare", true, false],
     ["della", { density: 0.5, epsilon: 0.2, seed: 13 }, "della", true, true],
@@ -216,6 +245,12 @@ describe.each(devices)("$label agrees with mergekit's formulas", ({ open }) => {
 });
 
 describe("breadcrumbs on equal magnitudes (hand-computed)", () => {
+  it("ties keeps exactly floor(density n), the later of equal magnitudes counting as larger", () => {
+    // n = 8, density 0.5: 4 kept of the five magnitudes 1 (positions 0, 1, 2, 4, 6): position 0 dropped
+    const x = Float32Array.from([1, -1, 1, 0.5, 1, 0.25, 1, 0.5]);
+    const { plan } = planMerge("ties", { density: 0.5, normalize: false }, 1);
+    expect(Array.from(referenceMerge(plan, [x], flatLayout(8)))).toEqual([0, -1, 1, 0, 1, 0, 1, 0]);
+  });
   it("keeps floor(density n) below the floor(gamma n) largest, the later of equal ones counting as larger", () => {
     // n = 8, gamma 0.25: the 2 largest dropped; density 0.5: the next 4 kept
     const x = Float32Array.from([1, -1, 1, 0.5, 1, 0.25, 1, 0.5]);

@@ -6,7 +6,7 @@ export type Consensus = "none" | "sum" | "count";
 export type Sparsify =
   /** keep every delta */
   | { kind: "none" }
-  /** TIES: per tensor, keep the `density` fraction of deltas largest in magnitude */
+  /** TIES: per tensor, keep exactly floor(density n) deltas largest in magnitude (ties by position, as breadcrumbs) */
   | { kind: "topk"; density: number }
   /** the seed's magnitude trimming: keep |delta| >= threshold */
   | { kind: "threshold"; threshold: number }

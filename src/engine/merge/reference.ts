@@ -14,10 +14,6 @@ export function referenceMerge(plan: MergePlan, models: readonly Vec[], layout: 
   return refModelStock(plan, models, layout);
 }
 
-function sortedDesc(mag: Float64Array): Float64Array {
-  return Float64Array.from(mag).sort().reverse();
-}
-
 /** keep mask and per-element scale of one task vector (one tensor) */
 function sparsifyTensor(plan: GtaPlan, m: number, mag: Float64Array, offset: number, rowLen: number): { keep: Uint8Array; scale: Float64Array } {
   const n = mag.length;
@@ -25,9 +21,11 @@ function sparsifyTensor(plan: GtaPlan, m: number, mag: Float64Array, offset: num
   const scale = new Float64Array(n).fill(1);
   const sp = plan.sparsify;
   if (sp.kind === "topk" && sp.density < 1) {
+    // exactly floor(density n) kept, as mergekit's magnitude(): the last of the ranks by (magnitude, position)
     const k = Math.floor(sp.density * n);
-    const thr = k > 0 ? sortedDesc(mag)[k - 1]! : Infinity;
-    for (let j = 0; j < n; j++) keep[j] = mag[j]! >= thr ? 1 : 0;
+    const ascending = ascendingByMagnitudeThenPosition(mag);
+    keep.fill(0);
+    for (let r = n - k; r < n; r++) keep[ascending[r]!] = 1;
   } else if (sp.kind === "threshold") {
     for (let j = 0; j < n; j++) keep[j] = mag[j]! >= sp.threshold ? 1 : 0;
   } else if (sp.kind === "outliers" && sp.density < 1) {

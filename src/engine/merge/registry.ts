@@ -125,7 +125,7 @@ const ties = defineMethod({
   name: "ties",
   title: "TIES",
   description:
-    "Trim (keep the top-density deltas of each tensor by magnitude, or the seed's |delta| >= threshold), elect a sign per parameter (sign of the summed deltas), and take the disjoint mean of the deltas that agree with it.",
+    "Trim (keep exactly the floor(density n) deltas of each tensor largest in magnitude, equal magnitudes ordered by position as breadcrumbs orders them; or the seed's |delta| >= threshold), elect a sign per parameter (sign of the summed deltas), and take the disjoint mean of the deltas that agree with it.",
   paper: { title: "TIES-Merging: Resolving Interference When Merging Models (Yadav et al., 2023)", url: "https://arxiv.org/abs/2306.01708" },
   mergekit: "ties",
   schema: tiesSchema,
@@ -202,7 +202,7 @@ const breadcrumbs = defineMethod({
   name: "breadcrumbs",
   title: "Model Breadcrumbs",
   description:
-    "Per tensor, drop the floor(gamma n) largest-magnitude deltas (outliers) and keep the floor(density n) largest below them, exactly (equal magnitudes ordered by position, the later one counting as larger, as mergekit's stable sort orders them); then task arithmetic (or TIES sign election with consensus sum).",
+    "Per tensor, drop the floor(gamma n) largest-magnitude deltas (outliers) and keep the floor(density n) largest below them, exactly (equal magnitudes ordered by position, the later one counting as larger, as a stable ascending sort orders them; mergekit's torch sort is not stable, so its pick among equal magnitudes is torch's); then task arithmetic (or TIES sign election with consensus sum).",
   paper: { title: "Model Breadcrumbs: Scaling Multi-Task Model Merging with Sparse Masks (Davari & Belilovsky, 2023)", url: "https://arxiv.org/abs/2312.06795" },
   mergekit: "breadcrumbs",
   schema: breadcrumbsSchema("none"),
