@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { mergeDevicesUnderTest } from "../../../tests/support/merge-devices";
 import { flatLayout, makeLayout } from "../tensors/layout";
 import {
   CHECK_CASES,
@@ -112,13 +113,7 @@ describe("counter-based RNG", () => {
   });
 });
 
-const devices = [
-  { label: "typescript cpu", open: () => openDevice("cpu", { backend: "typescript" }) },
-  ...(loadNative() ? [{ label: "native cpu", open: () => openDevice("cpu", { backend: "native" }) }] : []),
-  ...listDevices()
-    .filter((d) => d.startsWith("cuda:"))
-    .map((d) => ({ label: `native ${d}`, open: () => openDevice(d) })),
-];
+const devices = mergeDevicesUnderTest;
 
 describe.each(devices)("kernels on $label against the float64 reference", ({ open }) => {
   it(`every method and search op within ${TOL} (seed ${SEED})`, async () => {

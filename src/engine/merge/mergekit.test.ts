@@ -2,14 +2,12 @@
 // mergekit/merge_methods/generalized_task_arithmetic.py) in float64, fed the keep masks of our counter-based RNG where
 // mergekit would draw them with torch.bernoulli, against the TypeScript reference and the native kernels.
 import { describe, expect, it } from "vitest";
+import { mergeDevicesUnderTest } from "../../../tests/support/merge-devices";
 import { type Layout, flatLayout, makeLayout } from "../tensors/layout";
 import {
   MergeParamsError,
   canonicalMergeMethod,
-  listDevices,
-  loadNative,
   mergekitMethod,
-  openDevice,
   parseMergeParams,
   planMerge,
   randomTensors,
@@ -126,15 +124,9 @@ const dellaMask = (density: number, epsilon: number, seed: number, layout: Layou
   return mask;
 };
 
-const devices = [
-  { label: "typescript cpu", open: () => openDevice("cpu", { backend: "typescript" }) },
-  ...(loadNative() ? [{ label: "native cpu", open: () => openDevice("cpu", { backend: "native" }) }] : []),
-  ...listDevices()
-    .filter((d) => d.startsWith("cuda:"))
-    .map((d) => ({ label: `native ${d}`, open: () => openDevice(d) })),
-];
+const devices = mergeDevicesUnderTest;
 
-async function merged(open: () => ReturnType<typeof openDevice>, method: string, params: object, host: Float32Array[], layout: Layout) {
+async function merged(open: (typeof mergeDevicesUnderTest)[number]["open"], method: string, params: object, host: Float32Array[], layout: Layout) {
   const dev = open();
   const xs = await Promise.all(host.map((h) => dev.upload(h)));
   return (await dev.merge(method, params, xs, layout)).download();
