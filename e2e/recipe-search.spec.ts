@@ -1,12 +1,9 @@
-import path from "node:path";
 import { expect, test } from "@playwright/test";
 
 /*
  * A non-linear merge searched in recipe mode, from the dashboard as a user starts it: the Quick demo preset,
  * method TIES (whose per-expert weights --mode auto searches), Launch, and the run completes.
  */
-
-const outputRoot = path.join(process.env.E2E_DATA_DIR ?? "/tmp", "search");
 
 test("a recipe-mode TIES search launched with the Quick demo preset completes", async ({ page }, testInfo) => {
   test.setTimeout(480_000);
@@ -15,7 +12,6 @@ test("a recipe-mode TIES search launched with the Quick demo preset completes", 
   await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(8);
   await page.getByTestId("preset-quick").click();
   await page.locator("#input-name").fill(name);
-  await page.locator("#input-outputRoot").fill(outputRoot);
   await page.locator("#input-mergeMethod").selectOption("ties");
   // Every expert is a candidate: TIES takes none of them as its base.
   await expect(page.getByTestId("budget-summary")).toContainText("recipe mode: 8 candidates");
