@@ -3,8 +3,9 @@ import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { applyMigrations } from "../../src/server/db/migrate";
 import { createRunEventsHub, type RunEventsHub } from "../../src/server/events/hub";
-import { runEventStream, type RunEventMessage } from "../../src/server/events/stream";
+import { runEventStream } from "../../src/server/events/stream";
 import { createRun, markRun } from "../../src/server/search/run-store";
+import type { RunEventMessage } from "../../src/shared/run-events";
 import { freshDatabase } from "./helpers";
 
 /*
@@ -92,5 +93,30 @@ describe("run event stream", () => {
     await until(() => stream.received.length >= expected.length);
     await stream.stop();
     expect(stream.received.map((event) => event.id)).toEqual(expected);
+  });
+
+  it("sends each event as the run event union, with its id and commit time", async () => {
+    const run = await createRun(writers[0]!, parseSearchArgs(["-n", "events-d", "-e", "exact_match", "-d", "gsm8k"]), "cli");
+    await markRun(writers[1]!, run.id, "failed", { errorText: "--dataset: no such file" });
+    const stream = collect(run.id, null);
+    await until(() => stream.received.length === 2);
+    await stream.stop();
+    const [created, failed] = stream.received;
+    expect(created).toMatchObject({ type: "created", payload: { name: "events-d", origin: "cli" } });
+    expect(failed).toMatchObject({ type: "status", payload: { status: "failed", error: "--dataset: no such file" } });
+    expect(failed!.createdAt).toBeInstanceOf(Date);
+    expect(stream.received.map((event) => event.id)).toEqual(await allIds(run.id));
+  });
+
+  it("stops at a stored event outside the union with an error naming it, after sending the ones before it", async () => {
+    const run = await createRun(writers[0]!, parseSearchArgs(["-n", "events-e", "-e", "exact_match", "-d", "gsm8k"]), "cli");
+    const stray = await writers[1]!.runEvent.create({ data: { runId: run.id, type: "progress", payload: { index: 1 } } });
+    const controller = new AbortController();
+    const received: RunEventMessage[] = [];
+    const reading = (async () => {
+      for await (const event of runEventStream(reader, run.id, null, controller.signal, { hub, safetyPollMs: 60_000 })) received.push(event);
+    })();
+    await expect(reading).rejects.toThrow(`run ${run.id}, event ${stray.id}: run event of type "progress" does not fit the run event union`);
+    expect(received.map((event) => event.type)).toEqual(["created"]);
   });
 });

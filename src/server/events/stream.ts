@@ -1,12 +1,6 @@
+import { parseRunEvent, type RunEventMessage } from "../../shared/run-events";
 import type { Db } from "../db/client";
 import { runEventsHub, type RunEventsHub } from "./hub";
-
-export interface RunEventMessage {
-  id: string;
-  type: string;
-  payload: unknown;
-  createdAt: Date;
-}
 
 const PAGE = 500;
 
@@ -31,7 +25,9 @@ export async function* runEventStream(
       const rows = await db.runEvent.findMany({ where: { runId, id: { gt: last } }, orderBy: { id: "asc" }, take: PAGE });
       for (const row of rows) {
         last = row.id;
-        yield { id: row.id.toString(), type: row.type, payload: row.payload, createdAt: row.createdAt };
+        const id = row.id.toString();
+        // A stored row that does not fit the union is a writer's bug: named, not passed on as a silent gap.
+        yield { ...parseRunEvent(row, `run ${runId}, event ${id}`), id, createdAt: row.createdAt };
       }
       if (rows.length === PAGE) continue;
       // Notifications drive it; the timeout is a safety net (e.g. a NOTIFY lost while the hub reconnects).

@@ -1,6 +1,7 @@
 import type { IterationRecord, SearchSink, TestRecord } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
 import type { FinalMetrics, RunFolder } from "../../engine/search/run-folder";
+import { parseRunEvent, type RunEvent, type RunEventPayload, type RunStatus } from "../../shared/run-events";
 import type { Db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { crashPoint } from "./crash-point";
@@ -8,18 +9,47 @@ import { crashPoint } from "./crash-point";
 /** The channel on which every committed run event is announced; the payload is `{"runId", "eventId"}`. */
 export const RUN_EVENTS_CHANNEL = "run_events";
 
-export type RunOrigin = "cli" | "ui";
+export type RunOrigin = RunEventPayload<"created">["origin"];
 
 const json = (value: unknown) => value as Prisma.InputJsonValue;
 
-async function appendEvent(tx: Prisma.TransactionClient, runId: string, type: string, payload: unknown) {
+/** The "iteration" event of one recorded iteration: what the run page charts. */
+export function iterationEvent(record: IterationRecord): Extract<RunEvent, { type: "iteration" }> {
+  return {
+    type: "iteration",
+    payload: {
+      index: record.index,
+      best: record.state.best,
+      worst: record.state.worst,
+      scores: record.state.scores,
+      evaluated: record.evaluations.map(({ candidate }) => candidate),
+      restarted: record.restarted,
+      newBest: record.newBest,
+      stepLength: record.state.stepLength,
+      evalMs: Math.round(record.evalMs),
+      mergeMs: Math.round(record.mergeMs),
+    },
+  };
+}
+
+export function testEvent(record: TestRecord): Extract<RunEvent, { type: "test" }> {
+  return { type: "test", payload: { role: record.role, candidate: record.candidate, utility: record.evaluation.utility } };
+}
+
+export function statusEvent(status: RunStatus, extra: Prisma.RunUpdateInput = {}): Extract<RunEvent, { type: "status" }> {
+  return { type: "status", payload: { status, error: typeof extra.errorText === "string" ? extra.errorText : undefined } };
+}
+
+async function appendEvent(tx: Prisma.TransactionClient, runId: string, event: RunEvent) {
+  // Checked here, inside the transaction: an event the run page could not read is never stored.
+  const { type, payload } = parseRunEvent(event, `run ${runId}`);
   // One writer per run at a time, so a run's event ids commit in increasing order and a subscriber that
   // resumes after id N misses nothing.
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`run-events:${runId}`}))`;
-  const event = await tx.runEvent.create({ data: { runId, type, payload: json(payload) } });
+  const row = await tx.runEvent.create({ data: { runId, type, payload: json(payload) } });
   // Delivered at commit, to every process listening (dashboards on other hosts included).
-  await tx.$executeRaw`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${JSON.stringify({ runId, eventId: event.id.toString() })})`;
-  return event;
+  await tx.$executeRaw`SELECT pg_notify(${RUN_EVENTS_CHANNEL}, ${JSON.stringify({ runId, eventId: row.id.toString() })})`;
+  return row;
 }
 
 export async function createRun(db: Db, config: SearchConfig, origin: RunOrigin) {
@@ -36,7 +66,7 @@ export async function createRun(db: Db, config: SearchConfig, origin: RunOrigin)
         outputDir: null,
       },
     });
-    await appendEvent(tx, run.id, "created", { name: run.name, origin });
+    await appendEvent(tx, run.id, { type: "created", payload: { name: run.name, origin } });
     return run;
   });
 }
@@ -56,11 +86,11 @@ const statusTimes = {
   running: () => ({ startedAt: new Date(), finishedAt: null, errorText: null }),
 } as const;
 
-export async function markRun(db: Db, runId: string, status: "queued" | "running" | "failed" | "cancelled" | "completed", extra: Prisma.RunUpdateInput = {}) {
+export async function markRun(db: Db, runId: string, status: RunStatus, extra: Prisma.RunUpdateInput = {}) {
   await db.$transaction(async (tx) => {
     const times = status === "queued" ? statusTimes.queued : status === "running" ? statusTimes.running() : { finishedAt: new Date() };
     await tx.run.update({ where: { id: runId }, data: { status, ...times, ...extra } });
-    await appendEvent(tx, runId, "status", { status, error: typeof extra.errorText === "string" ? extra.errorText : undefined });
+    await appendEvent(tx, runId, statusEvent(status, extra));
   });
 }
 
@@ -84,7 +114,7 @@ export async function finishRun(db: Db, runId: string, metrics: FinalMetrics, ar
         endingBestSingleTestAccuracy: metrics.ending_best_single_test_accuracy,
       },
     });
-    await appendEvent(tx, runId, "status", { status: "completed", metrics });
+    await appendEvent(tx, runId, { type: "status", payload: { status: "completed", metrics } });
   });
 }
 
@@ -135,18 +165,7 @@ export class PrismaSearchSink implements SearchSink {
           evalMs: Math.round(evaluation.ms),
         })),
       });
-      await appendEvent(tx, this.runId, "iteration", {
-        index: record.index,
-        best: record.state.best,
-        worst: record.state.worst,
-        scores: record.state.scores,
-        evaluated: record.evaluations.map(({ candidate }) => candidate),
-        restarted: record.restarted,
-        newBest: record.newBest,
-        stepLength: record.state.stepLength,
-        evalMs: Math.round(record.evalMs),
-        mergeMs: Math.round(record.mergeMs),
-      });
+      await appendEvent(tx, this.runId, iterationEvent(record));
     });
     crashPoint(`iteration-${record.index}`);
     this.options.onIteration?.(record);
@@ -165,7 +184,7 @@ export class PrismaSearchSink implements SearchSink {
         create: { runId: this.runId, iteration: at, candidate, split: "test", role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), tokens: record.evaluation.tokens },
         update: { role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), tokens: record.evaluation.tokens },
       });
-      await appendEvent(tx, this.runId, "test", { role: record.role, candidate: record.candidate, utility: record.evaluation.utility });
+      await appendEvent(tx, this.runId, testEvent(record));
     });
   }
 

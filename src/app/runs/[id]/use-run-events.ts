@@ -3,30 +3,22 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useCallback, useRef, useState } from "react";
-import { useTRPC } from "@/trpc/react";
+import type { RunEventPayload, RunStatus } from "@/shared/run-events";
+import { useTRPC, type RouterOutputs } from "@/trpc/react";
 
-export interface IterationPoint {
-  index: number;
-  best: number;
-  worst: number;
-  scores: number[];
-  evaluated: number[];
-  restarted: number[];
-  newBest: boolean;
-  stepLength: number;
-  evalMs: number;
-  mergeMs: number;
-  at: Date;
-}
+/** One message of the runs.events subscription, as the server's router types it: `{ id, data }`. */
+type RunEventEnvelope = RouterOutputs["runs"]["events"] extends AsyncIterable<infer Envelope> ? Envelope : never;
+
+export type IterationPoint = RunEventPayload<"iteration"> & { at: Date };
 
 export interface RunLiveState {
   iterations: IterationPoint[];
-  tests: Array<{ role: string; candidate: number; utility: number }>;
+  tests: Array<RunEventPayload<"test">>;
   lastEventId: string | null;
   eventCount: number;
-  status: string | null;
+  status: RunStatus | null;
   /** Status events in order, with when they were committed. */
-  statuses: Array<{ status: string; at: Date }>;
+  statuses: Array<{ status: RunStatus; at: Date }>;
 }
 
 const empty: RunLiveState = { iterations: [], tests: [], lastEventId: null, eventCount: 0, status: null, statuses: [] };
@@ -57,37 +49,24 @@ export function useRunEvents(runId: string) {
     trpc.runs.events.subscriptionOptions(
       { runId },
       {
-        onData: (envelope) => {
+        onData: (envelope: RunEventEnvelope) => {
           const { id, data: event } = envelope;
           if (seen.current.has(id)) return;
           seen.current.add(id);
-          const payload = event.payload as Record<string, unknown>;
           setState((current) => {
             const next: RunLiveState = { ...current, lastEventId: id, eventCount: current.eventCount + 1 };
             if (event.type === "iteration") {
-              const point: IterationPoint = {
-                index: payload.index as number,
-                best: payload.best as number,
-                worst: payload.worst as number,
-                scores: (payload.scores as number[]) ?? [],
-                evaluated: (payload.evaluated as number[]) ?? [],
-                restarted: (payload.restarted as number[]) ?? [],
-                newBest: !!payload.newBest,
-                stepLength: payload.stepLength as number,
-                evalMs: payload.evalMs as number,
-                mergeMs: payload.mergeMs as number,
-                at: new Date(event.createdAt),
-              };
+              const point: IterationPoint = { ...event.payload, at: event.createdAt };
               next.iterations = [...current.iterations.filter((iteration) => iteration.index !== point.index), point].sort((a, b) => a.index - b.index);
             } else if (event.type === "test") {
-              next.tests = [...current.tests, { role: payload.role as string, candidate: payload.candidate as number, utility: payload.utility as number }];
+              next.tests = [...current.tests, event.payload];
             } else if (event.type === "status") {
-              next.status = payload.status as string;
-              next.statuses = [...current.statuses, { status: payload.status as string, at: new Date(event.createdAt) }];
+              next.status = event.payload.status;
+              next.statuses = [...current.statuses, { status: event.payload.status, at: event.createdAt }];
             }
             return next;
           });
-          if (event.type === "status" || event.type === "test" || (event.type === "iteration" && payload.newBest)) refreshRun();
+          if (event.type === "status" || event.type === "test" || (event.type === "iteration" && event.payload.newBest)) refreshRun();
         },
       },
     ),
