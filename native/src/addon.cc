@@ -232,8 +232,8 @@ Napi::Value Gta(const Napi::CallbackInfo& info) { TRY_OP(
   a->seed = (uint32_t)num(o, "seed", 0); a->normalize = num(o, "normalize", 0) != 0; a->lambda = num(o, "lambda", 1);
   if (a->w.size() != xs.size()) throw std::runtime_error("gta: one weight per model expected");
   const size_t S = a->segOffsets.size() < 2 ? 1 : a->segOffsets.size() - 1;
-  if (a->sparsify == GTA_BAND && (a->lo.size() != xs.size() * S || a->hi.size() != xs.size() * S)) throw std::runtime_error("gta: band thresholds must be models x tensors");
-  if (a->sparsify == GTA_TOPK && (a->kLo.size() != xs.size() * S || a->kHi.size() != xs.size() * S)) throw std::runtime_error("gta: top-k counts must be models x tensors");
+  if (a->sparsify == GTA_SPARSIFY_BAND && (a->lo.size() != xs.size() * S || a->hi.size() != xs.size() * S)) throw std::runtime_error("gta: band thresholds must be models x tensors");
+  if (a->sparsify == GTA_SPARSIFY_TOPK && (a->kLo.size() != xs.size() * S || a->kHi.size() != xs.size() * S)) throw std::runtime_error("gta: top-k counts must be models x tensors");
   const int dev = out->dev;
   return queue(new OpWorker(info.Env(), "merge", dev, [a, dev]() { return dev < 0 ? gta_cpu(*a) : gta_cuda(dev, *a); }, nullptr, all, {}));
 )}
@@ -265,8 +265,8 @@ Napi::Value GramMerge(const Napi::CallbackInfo& info) { TRY_OP(
   auto a = std::make_shared<GramMergeArgs>();
   a->out = out->p; a->n = out->n; a->x = ptrs(xs); a->base = base ? base->p : nullptr; a->segOffsets = u64s(info[3]);
   a->kind = (int)num(info[4]); a->t = num(info[5]);
-  if (a->kind != GM_SLERP && a->kind != GM_MODEL_STOCK) throw std::runtime_error("gram merge: unknown kind");
-  if (a->kind == GM_SLERP && (xs.size() != 2 || base)) throw std::runtime_error("gram merge: slerp takes two models and no base");
+  if (a->kind != GRAM_MERGE_SLERP && a->kind != GRAM_MERGE_MODEL_STOCK) throw std::runtime_error("gram merge: unknown kind");
+  if (a->kind == GRAM_MERGE_SLERP && (xs.size() != 2 || base)) throw std::runtime_error("gram merge: slerp takes two models and no base");
   same_device(all, a->n, "gram merge");
   const int dev = out->dev;
   return queue(new OpWorker(info.Env(), "merge", dev, [a, dev]() { return gram_merge_dev(dev, *a); }, nullptr, all, {}));

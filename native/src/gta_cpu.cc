@@ -577,13 +577,17 @@ struct BlockCtx {
   inline float lo(uint32_t i, uint32_t seg) const { return bandLo ? bandLo[i] : p->lo[(size_t)i * p->S + seg]; }
   inline float hi(uint32_t i, uint32_t seg) const { return bandHi ? bandHi[i] : p->hi[(size_t)i * p->S + seg]; }
   // rescale l1_norm: the keep decisions (0 or 0xFF) its sums took, element e of model i at [i * keepStride + (e -
-  // tile start)], which SP_RANDOM then takes instead of drawing (DARE's draws, or DELLA's by rank); else null
+  // tile start)], which PASS_RANDOM then takes instead of drawing (DARE's draws, or DELLA's by rank); else null
   const uint8_t* keepBytes = nullptr; uint64_t keepStride = 0;
   inline bool kept(uint32_t i, uint64_t off) const { return keepBytes[(size_t)i * keepStride + off] != 0; }
 };
 
-// Specialised per sparsification (SP) and consensus (CONS) so that each loop is one vector loop.
-enum { SP_ALL = 0, SP_BAND = 1, SP_RANDOM = 2, SP_DELLA_TAB = 3, SP_DELLA = 4 };
+// The fused pass is specialised per variant (SP) and consensus (CONS) so that each loop is one vector loop. A variant
+// is how the pass decides keep/drop, not a sparsification kind: GTA_SPARSIFY_BAND and GTA_SPARSIFY_TOPK both run
+// PASS_MAGNITUDE_BAND (top-k counts become a band first), DARE at density 1 and no sparsification PASS_KEEP_ALL, and
+// DELLA PASS_DELLA_TABLE (short rows: keep thresholds tabulated per rank) or PASS_DELLA_RANK. The codes index the
+// kernel tables of fused_fn and block_fn.
+enum FusedPass { PASS_KEEP_ALL = 0, PASS_MAGNITUDE_BAND = 1, PASS_RANDOM = 2, PASS_DELLA_TABLE = 3, PASS_DELLA_RANK = 4 };
 alignas(64) static const float kZeros[STEP] = {};  // the base when there is none
 
 // u = k / 2^24 < density  <=>  k < ceil(density * 2^24)
@@ -599,13 +603,13 @@ static float exact_elem(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t of
     const float xv = p.x[i][e];
     bool keep = true;
     double scale = 1.0;
-    if (SP == SP_BAND) {
+    if (SP == PASS_MAGNITUDE_BAND) {
       const float a = std::fabs(xv - b);
       keep = a >= c.lo(i, seg) && a < c.hi(i, seg);
-    } else if (SP == SP_RANDOM) {
+    } else if (SP == PASS_RANDOM) {
       keep = c.keepBytes ? c.kept(i, off) : (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
       scale = gta_rescale(p, (int)i, seg, p.density);
-    } else if (SP == SP_DELLA_TAB || SP == SP_DELLA) {
+    } else if (SP == PASS_DELLA_TABLE || SP == PASS_DELLA_RANK) {
       const uint32_t r = c.rank[(size_t)i * c.rankStride + off];
       const double pr = gta_della_p(p, (double)(float)r, c.L);
       keep = ms_uniform(p.key[i], e) < pr;
@@ -626,17 +630,17 @@ static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c,
     const float xv = p.x[i][e];
     bool keep = true;
     float scale = 1.f;
-    if (SP == SP_BAND) {
+    if (SP == PASS_MAGNITUDE_BAND) {
       const float a = std::fabs(xv - b);
       keep = (a >= c.lo(i, seg)) & (a < c.hi(i, seg));
-    } else if (SP == SP_RANDOM) {
+    } else if (SP == PASS_RANDOM) {
       keep = c.keepBytes ? c.kept(i, off) : (ms_rng_u32(p.key[i], e) >> 8) < random_keep_threshold(p);
       scale = (float)gta_rescale(p, (int)i, seg, p.density);
-    } else if (SP == SP_DELLA_TAB) {
+    } else if (SP == PASS_DELLA_TABLE) {
       const size_t q = (size_t)i * c.rankStride + off;
       keep = (ms_rng_u32(p.key[i], e) >> 8) < c.keep[q];
       scale = c.invf[q];
-    } else if (SP == SP_DELLA) {
+    } else if (SP == PASS_DELLA_RANK) {
       const double pr = gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off], c.L);
       keep = ms_uniform(p.key[i], e) < pr;
       scale = (float)gta_rescale(p, (int)i, seg, pr);
@@ -680,25 +684,25 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
     const uint32_t key = p.key[i];
     const uint32_t hmix = hi32 * 0x85EBCA77u + key * 0xC2B2AE3Du + 0x27D4EB2Fu;
     float lo = 0, hi = 0;
-    const uint32_t T = SP == SP_RANDOM ? random_keep_threshold(p) : 0;
-    const float sw = SP == SP_RANDOM ? (float)gta_rescale(p, (int)i, seg, p.density) : 1.f;
+    const uint32_t T = SP == PASS_RANDOM ? random_keep_threshold(p) : 0;
+    const float sw = SP == PASS_RANDOM ? (float)gta_rescale(p, (int)i, seg, p.density) : 1.f;
     const uint32_t* __restrict rk = nullptr;
     const uint32_t* __restrict kT = nullptr;
     const float* __restrict inv = nullptr;
-    if (SP == SP_BAND) { lo = c.lo(i, seg); hi = c.hi(i, seg); }
-    if (SP == SP_DELLA) rk = c.rank + (size_t)i * c.rankStride + off;
-    if (SP == SP_DELLA_TAB) { kT = c.keep + (size_t)i * c.rankStride + off; inv = c.invf + (size_t)i * c.rankStride + off; }
+    if (SP == PASS_MAGNITUDE_BAND) { lo = c.lo(i, seg); hi = c.hi(i, seg); }
+    if (SP == PASS_DELLA_RANK) rk = c.rank + (size_t)i * c.rankStride + off;
+    if (SP == PASS_DELLA_TABLE) { kT = c.keep + (size_t)i * c.rankStride + off; inv = c.invf + (size_t)i * c.rankStride + off; }
     for (uint32_t j = 0; j < len; j++) {
       const float d = x[j] - bb[j];
       float v;
-      if (SP == SP_BAND) {
+      if (SP == PASS_MAGNITUDE_BAND) {
         const float a = std::fabs(d);
         v = ((a >= lo) & (a < hi) ? d : 0.f) * wi;
-      } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB || SP == SP_DELLA) {
+      } else if (SP == PASS_RANDOM || SP == PASS_DELLA_TABLE || SP == PASS_DELLA_RANK) {
         uint32_t h = ms_fmix32(((lo32 + j) * 0x9E3779B1u) ^ key);
         h = ms_fmix32(h ^ hmix);
-        if (SP == SP_RANDOM) v = (((c.keepBytes ? c.kept(i, off + j) : (h >> 8) < T) ? d : 0.f) * sw) * wi;
-        else if (SP == SP_DELLA_TAB) v = (((h >> 8) < kT[j] ? d : 0.f) * inv[j]) * wi;
+        if (SP == PASS_RANDOM) v = (((c.keepBytes ? c.kept(i, off + j) : (h >> 8) < T) ? d : 0.f) * sw) * wi;
+        else if (SP == PASS_DELLA_TABLE) v = (((h >> 8) < kT[j] ? d : 0.f) * inv[j]) * wi;
         else {
           const double pr = gta_della_p(p, (double)(float)rk[j], c.L);
           const float scale = (float)gta_rescale(p, (int)i, seg, pr);
@@ -707,17 +711,17 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
       } else {
         v = d * wi;
       }
-      if (CONS == GTA_CONS_NONE) m[j] += v;
+      if (CONS == GTA_CONSENSUS_NONE) m[j] += v;
       else {
         w[j] = v;
-        if (CONS == GTA_CONS_SUM) { ref[j] += v; asum[j] += std::fabs(v); }
+        if (CONS == GTA_CONSENSUS_SUM) { ref[j] += v; asum[j] += std::fabs(v); }
         else ref[j] += (float)((v > 0) - (v < 0));
       }
     }
   }
   float* __restrict out = p.out + e0;
   const float lambda = (float)p.lambda;
-  if (CONS == GTA_CONS_NONE) {
+  if (CONS == GTA_CONSENSUS_NONE) {
     const float d = std::fabs(c.wsumf) < 1e-8f ? 1.f : c.wsumf;
     for (uint32_t j = 0; j < len; j++) out[j] = bb[j] + (p.normalize ? m[j] / d : m[j]) * lambda;
     return;
@@ -735,7 +739,7 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
   }
   // unsure elements in double, before any output is written (the output may be one of the inputs)
   uint32_t nfix = 0;
-  if (CONS == GTA_CONS_SUM) {
+  if (CONS == GTA_CONSENSUS_SUM) {
     const float margin = gta_sign_margin(p.N);
     for (uint32_t j = 0; j < len; j++)
       if (asum[j] > 0 && !gta_sign_sure(ref[j], asum[j], margin)) { sc.fixVal[nfix] = exact_elem<SP>(c, e0 + j, seg, off + j); sc.fixAt[nfix++] = j; }
@@ -800,11 +804,11 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     lo[i] = hi[i] = _mm256_setzero_ps();
     kp[i] = nullptr; iv[i] = nullptr;
     kb[i] = c.keepBytes ? c.keepBytes + (size_t)i * c.keepStride + off : nullptr;
-    sw[i] = _mm256_set1_ps(SP == SP_RANDOM ? (float)gta_rescale(p, i, seg, p.density) : 1.f);
-    if (SP == SP_BAND) { lo[i] = _mm256_set1_ps(c.lo(i, seg)); hi[i] = _mm256_set1_ps(c.hi(i, seg)); }
-    if (SP == SP_DELLA_TAB) { kp[i] = c.keep + (size_t)i * c.rankStride + off; iv[i] = c.invf + (size_t)i * c.rankStride + off; }
+    sw[i] = _mm256_set1_ps(SP == PASS_RANDOM ? (float)gta_rescale(p, i, seg, p.density) : 1.f);
+    if (SP == PASS_MAGNITUDE_BAND) { lo[i] = _mm256_set1_ps(c.lo(i, seg)); hi[i] = _mm256_set1_ps(c.hi(i, seg)); }
+    if (SP == PASS_DELLA_TABLE) { kp[i] = c.keep + (size_t)i * c.rankStride + off; iv[i] = c.invf + (size_t)i * c.rankStride + off; }
   }
-  const __m256i T = _mm256_set1_epi32(SP == SP_RANDOM ? (int)random_keep_threshold(p) : 0);
+  const __m256i T = _mm256_set1_epi32(SP == PASS_RANDOM ? (int)random_keep_threshold(p) : 0);
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
   const __m256 lam = _mm256_set1_ps((float)p.lambda);
   const __m256 dn = _mm256_set1_ps(std::fabs(c.wsumf) < 1e-8f ? 1.f : c.wsumf);
@@ -819,40 +823,40 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     const __m256 b8 = _mm256_loadu_ps(bb + j);
     __m256 v[NN];
     __m256i hbase = _mm256_setzero_si256();
-    if ((SP == SP_RANDOM && !c.keepBytes) || SP == SP_DELLA_TAB) hbase = _mm256_mullo_epi32(idx, c1);
+    if ((SP == PASS_RANDOM && !c.keepBytes) || SP == PASS_DELLA_TABLE) hbase = _mm256_mullo_epi32(idx, c1);
     for (int i = 0; i < NN; i++) {
       __m256 d = _mm256_sub_ps(_mm256_loadu_ps(xs[i] + j), b8);
-      if (SP == SP_BAND) {
+      if (SP == PASS_MAGNITUDE_BAND) {
         const __m256 a = _mm256_and_ps(d, absm);
         d = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(a, lo[i], _CMP_GE_OQ), _mm256_cmp_ps(a, hi[i], _CMP_LT_OQ)), d);
-      } else if (SP == SP_RANDOM && kb[i]) {
+      } else if (SP == PASS_RANDOM && kb[i]) {
         d = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(kb[i] + j)))), d);
         d = _mm256_mul_ps(d, sw[i]);
-      } else if (SP == SP_RANDOM || SP == SP_DELLA_TAB) {
+      } else if (SP == PASS_RANDOM || SP == PASS_DELLA_TABLE) {
         __m256i h = fmix8(_mm256_xor_si256(hbase, key[i]), m1, m2);
         h = fmix8(_mm256_xor_si256(h, hmix[i]), m1, m2);
         const __m256i u = _mm256_srli_epi32(h, 8);  // < 2^24, and thresholds <= 2^24: signed compares are exact
-        const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kp[i] + j));
+        const __m256i thr = SP == PASS_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kp[i] + j));
         d = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(thr, u)), d);
-        d = _mm256_mul_ps(d, SP == SP_RANDOM ? sw[i] : _mm256_loadu_ps(iv[i] + j));
+        d = _mm256_mul_ps(d, SP == PASS_RANDOM ? sw[i] : _mm256_loadu_ps(iv[i] + j));
       }
       v[i] = _mm256_mul_ps(d, wv[i]);
     }
     __m256 m;
     int unsure = 0;
-    if (CONS == GTA_CONS_NONE) {
+    if (CONS == GTA_CONSENSUS_NONE) {
       m = _mm256_add_ps(zero, v[0]);
       for (int i = 1; i < NN; i++) m = _mm256_add_ps(m, v[i]);
       if (NORM == 1) m = _mm256_div_ps(m, dn);
       if (NORM == 2) m = _mm256_mul_ps(m, recip_pow2(dn));
     } else {
-      __m256 r = CONS == GTA_CONS_SUM ? v[0] : sign8(v[0], zero, one);
+      __m256 r = CONS == GTA_CONSENSUS_SUM ? v[0] : sign8(v[0], zero, one);
       __m256 as = _mm256_and_ps(v[0], absm);
       for (int i = 1; i < NN; i++) {
-        if (CONS == GTA_CONS_SUM) { r = _mm256_add_ps(r, v[i]); as = _mm256_add_ps(as, _mm256_and_ps(v[i], absm)); }
+        if (CONS == GTA_CONSENSUS_SUM) { r = _mm256_add_ps(r, v[i]); as = _mm256_add_ps(as, _mm256_and_ps(v[i], absm)); }
         else r = _mm256_add_ps(r, sign8(v[i], zero, one));
       }
-      if (CONS == GTA_CONS_SUM) {
+      if (CONS == GTA_CONSENSUS_SUM) {
         const __m256 sure = _mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(r, absm), _mm256_mul_ps(as, margin), _CMP_GT_OQ),
                                           _mm256_and_ps(_mm256_cmp_ps(as, tiny, _CMP_GT_OQ), _mm256_cmp_ps(as, huge, _CMP_LT_OQ)));
         unsure = _mm256_movemask_ps(_mm256_andnot_ps(sure, _mm256_cmp_ps(as, zero, _CMP_GT_OQ)));
@@ -898,7 +902,7 @@ static bool pow2_divisors(const std::vector<double>& w, int consensus, float wsu
     const uint32_t b = f2u(q);
     return (b & 0x807FFFFFu) == 0 && b > 0x007FFFFFu && b < 0x7F000000u;
   };
-  if (consensus == GTA_CONS_NONE) return p2(std::fabs(wsumf) < 1e-8f ? 1.f : wsumf);
+  if (consensus == GTA_CONSENSUS_NONE) return p2(std::fabs(wsumf) < 1e-8f ? 1.f : wsumf);
   const size_t N = w.size();
   if (N > 16) return false;
   for (uint32_t m = 1; m < (1u << N); m++) {
@@ -912,7 +916,7 @@ static bool pow2_divisors(const std::vector<double>& w, int consensus, float wsu
 // the fused kernel for (sparsification, consensus, models, normalize), or null (more than 4 models; DELLA rows too
 // long for a table): then the block kernel
 static FusedFn fused_fn(int sp, int cons, size_t n, bool norm, bool pow2) {
-  if (!(sp <= SP_DELLA_TAB && n >= 1 && n <= 4)) return nullptr;
+  if (!(sp <= PASS_DELLA_TABLE && n >= 1 && n <= 4)) return nullptr;
 #ifdef MS_HAVE_AVX2_PATH
   static const FusedFn afns[4][3][3][4] = {MS_AFUSED(0), MS_AFUSED(1), MS_AFUSED(2), MS_AFUSED(3)};
   if (kHaveAvx2) return afns[sp][norm ? (pow2 ? 2 : 1) : 0][cons][n - 1];
@@ -929,7 +933,7 @@ static BlockFn block_fn(int sp, int cons) {
 
 struct Tile { uint64_t start, end; uint32_t seg; uint32_t select; };
 
-// ---- mergekit's rescale (GTA_RESCALE_L1): the exact sums of gta_elem.h ----------------------------------------------
+// ---- mergekit's rescale (GTA_RESCALE_L1_NORM): the exact sums of gta_elem.h ----------------------------------------------
 // A block's magnitudes are summed as integers on the grid of its largest one less 30 binary orders: the units of
 // m * 2^(b - E0) (< 2^54), at most 128 per 64-bit lane of a block of 512 (< 2^61), then the block's total (< 2^63)
 // goes into the bins as three 24-bit pieces. Magnitudes below the grid (non-zero ones more than 2^30 times smaller than the block's largest)
@@ -953,8 +957,8 @@ static void l1_keep_scalar(const BlockCtx& c, uint32_t i, uint64_t e0, uint32_t 
   const uint32_t T = random_keep_threshold(p);
   for (uint32_t j = 0; j < len; j++) {
     bool keep;
-    if (SP == SP_RANDOM) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < T;
-    else if (SP == SP_DELLA_TAB) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < c.keep[(size_t)i * c.rankStride + off + j];
+    if (SP == PASS_RANDOM) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < T;
+    else if (SP == PASS_DELLA_TABLE) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < c.keep[(size_t)i * c.rankStride + off + j];
     else keep = ms_uniform(p.key[i], e0 + j) < gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off + j], c.L);
     km[j] = keep ? 0xFFFFFFFFu : 0u;
   }
@@ -971,13 +975,13 @@ __attribute__((target("avx2"))) static void l1_keep_avx2(const BlockCtx& c, uint
   const __m256i hmix = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
   const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
   const __m256i T = _mm256_set1_epi32((int)random_keep_threshold(p));
-  const uint32_t* kT = SP == SP_DELLA_TAB ? c.keep + (size_t)i * c.rankStride + off : nullptr;
+  const uint32_t* kT = SP == PASS_DELLA_TABLE ? c.keep + (size_t)i * c.rankStride + off : nullptr;
   __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)lo32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   uint32_t j = 0;
   for (; j + 8 <= len; j += 8, idx = _mm256_add_epi32(idx, _mm256_set1_epi32(8))) {
     __m256i h = fmix8(_mm256_xor_si256(_mm256_mullo_epi32(idx, c1), key), m1, m2);
     h = fmix8(_mm256_xor_si256(h, hmix), m1, m2);
-    const __m256i thr = SP == SP_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kT + j));
+    const __m256i thr = SP == PASS_RANDOM ? T : _mm256_loadu_si256((const __m256i*)(kT + j));
     _mm256_storeu_si256((__m256i*)(km + j), _mm256_cmpgt_epi32(thr, _mm256_srli_epi32(h, 8)));
   }
   if (j < len) l1_keep_scalar<SP>(c, i, e0 + j, len - j, off + j, km + j);
@@ -1028,12 +1032,12 @@ __attribute__((target("avx2"))) static void l1_block_avx2(const float* x, const 
 #endif
 static void l1_keep(const BlockCtx& c, int sp, uint32_t i, uint64_t e0, uint32_t len, uint64_t off, uint32_t* km) {
 #ifdef MS_HAVE_AVX2_PATH
-  if (kHaveAvx2 && sp == SP_RANDOM) { l1_keep_avx2<SP_RANDOM>(c, i, e0, len, off, km); return; }
-  if (kHaveAvx2 && sp == SP_DELLA_TAB) { l1_keep_avx2<SP_DELLA_TAB>(c, i, e0, len, off, km); return; }
+  if (kHaveAvx2 && sp == PASS_RANDOM) { l1_keep_avx2<PASS_RANDOM>(c, i, e0, len, off, km); return; }
+  if (kHaveAvx2 && sp == PASS_DELLA_TABLE) { l1_keep_avx2<PASS_DELLA_TABLE>(c, i, e0, len, off, km); return; }
 #endif
-  if (sp == SP_RANDOM) l1_keep_scalar<SP_RANDOM>(c, i, e0, len, off, km);
-  else if (sp == SP_DELLA_TAB) l1_keep_scalar<SP_DELLA_TAB>(c, i, e0, len, off, km);
-  else l1_keep_scalar<SP_DELLA>(c, i, e0, len, off, km);
+  if (sp == PASS_RANDOM) l1_keep_scalar<PASS_RANDOM>(c, i, e0, len, off, km);
+  else if (sp == PASS_DELLA_TABLE) l1_keep_scalar<PASS_DELLA_TABLE>(c, i, e0, len, off, km);
+  else l1_keep_scalar<PASS_DELLA_RANK>(c, i, e0, len, off, km);
 }
 // model i's sums over the tile [start, end) of tensor seg into h (GTA_L1_BINS), blocks of BLK not straddling a
 // multiple of 2^32 (the RNG's counter); the keep decisions also into keepOut[e - start] (0 or 0xFF) unless null
@@ -1091,12 +1095,12 @@ static void exact_cuts(const float* x, const float* b, uint64_t len, uint64_t st
 std::string gta_cpu(GtaArgs& a) {
   const size_t N = a.x.size();
   if (N == 0 || N > GTA_MAXN) return "gta: between 1 and 64 models can be merged, got " + std::to_string(N);
-  if (a.sparsify < GTA_NONE || a.sparsify > GTA_DELLA || a.consensus < GTA_CONS_NONE || a.consensus > GTA_CONS_COUNT) return "gta: unknown mode";
+  if (a.sparsify < GTA_SPARSIFY_NONE || a.sparsify > GTA_SPARSIFY_DELLA || a.consensus < GTA_CONSENSUS_NONE || a.consensus > GTA_CONSENSUS_COUNT) return "gta: unknown mode";
   if (a.segOffsets.size() < 2) a.segOffsets = {0, a.n};
   const size_t S = a.segOffsets.size() - 1;
   if (a.rowLen.size() != S) a.rowLen.assign(S, 0);
-  const bool della = a.sparsify == GTA_DELLA && a.density < 1.0;
-  const bool topk = a.sparsify == GTA_TOPK;
+  const bool della = a.sparsify == GTA_SPARSIFY_DELLA && a.density < 1.0;
+  const bool topk = a.sparsify == GTA_SPARSIFY_TOPK;
   GtaDev p{};
   float wsumf = 0.f;
   for (size_t i = 0; i < N; i++) { p.x[i] = a.x[i]; p.w[i] = a.w[i]; wsumf += (float)a.w[i]; p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i); }
@@ -1138,7 +1142,7 @@ std::string gta_cpu(GtaArgs& a) {
   // mergekit's rescale needs each (model, tensor)'s sums before its merge: a tensor up to L1_WHOLE_SEG is one tile,
   // whose thread sums it (with the masks and DELLA ranks the merge then uses, the tile still in its caches) and then
   // merges it; larger tensors are summed in a pass of their own first (which for DELLA ranks their rows twice).
-  const bool l1 = a.rescale == GTA_RESCALE_L1 && a.density < 1.0 && (a.sparsify == GTA_RANDOM || a.sparsify == GTA_DELLA);
+  const bool l1 = a.rescale == GTA_RESCALE_L1_NORM && a.density < 1.0 && (a.sparsify == GTA_SPARSIFY_RANDOM || a.sparsify == GTA_SPARSIFY_DELLA);
   std::vector<float> segScale;
   if (l1) { segScale.assign(N * S, 1.f); p.segScale = segScale.data(); }
 
@@ -1169,10 +1173,10 @@ std::string gta_cpu(GtaArgs& a) {
     }
 
   const bool pow2 = pow2_divisors(a.w, a.consensus, wsumf);
-  int sp = SP_ALL;
-  if (a.sparsify == GTA_BAND || a.sparsify == GTA_TOPK) sp = SP_BAND;
-  else if (a.sparsify == GTA_RANDOM && a.density < 1.0) sp = SP_RANDOM;
-  else if (della) sp = SP_DELLA_TAB;
+  int sp = PASS_KEEP_ALL;
+  if (a.sparsify == GTA_SPARSIFY_BAND || a.sparsify == GTA_SPARSIFY_TOPK) sp = PASS_MAGNITUDE_BAND;
+  else if (a.sparsify == GTA_SPARSIFY_RANDOM && a.density < 1.0) sp = PASS_RANDOM;
+  else if (della) sp = PASS_DELLA_TABLE;
 
   // DELLA: every model's ranks in the tile (with a table also keep thresholds and scales) into sc and c; the
   // sparsification the tile's passes take
@@ -1205,7 +1209,7 @@ std::string gta_cpu(GtaArgs& a) {
     }
     c.rank = sc.rank.data();
     if (tab) { c.keep = sc.keep.data(); c.invf = sc.invf.data(); }
-    return tab ? SP_DELLA_TAB : SP_DELLA;
+    return tab ? PASS_DELLA_TABLE : PASS_DELLA_RANK;
   };
 
   // the L1 sums of the big tensors' tiles, added up per (model, tensor) (integers: in any order)
@@ -1251,8 +1255,8 @@ std::string gta_cpu(GtaArgs& a) {
         segScale[i * S + s] = gta_l1_scale(h);
       }
       c.keepBytes = sc.keepBytes.data(); c.keepStride = tlen;
-      tsp = SP_RANDOM;
-    } else if (l1 && tsp == SP_DELLA_TAB)
+      tsp = PASS_RANDOM;
+    } else if (l1 && tsp == PASS_DELLA_TABLE)
       for (size_t i = 0; i < N; i++) std::fill(sc.invf.data() + i * c.rankStride, sc.invf.data() + (i + 1) * c.rankStride, segScale[i * S + s]);
     const BlockFn blk = block_fn(tsp, a.consensus);
     const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize, pow2);
