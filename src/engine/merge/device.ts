@@ -66,11 +66,11 @@ class NativeDeviceTensor implements DeviceTensor {
     return this.raw.freed;
   }
   async download() {
-    return wrap("download", this.device, this.raw.download(0, this.raw.length));
+    return wrap("download", this.device, () => this.raw.download(0, this.raw.length));
   }
   async upload(data: Float32Array, offset = 0) {
     checkUpload(this, data, offset);
-    return wrap("upload", this.device, this.raw.upload(data, offset));
+    return wrap("upload", this.device, () => this.raw.upload(data, offset));
   }
   free() {
     this.raw.free();
@@ -111,9 +111,11 @@ function checkUpload(t: DeviceTensor, data: Float32Array, offset: number) {
     throw new MergeDeviceError(`upload: ${data.length} values at offset ${offset} do not fit a tensor of ${t.length}`);
 }
 
-async function wrap<T>(op: string, device: DeviceName, p: Promise<T>): Promise<T> {
+// One error per failed native call, thrown here (on the caller's async stack) whether the addon threw at once (a bad
+// argument: device.ts validates first, so a bug here) or its promise rejected (the kernel failed).
+async function wrap<T>(op: string, device: DeviceName, call: () => Promise<T>): Promise<T> {
   try {
-    return await p;
+    return await call();
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
     const hint = /out of memory|cudaErrorMemoryAllocation/i.test(msg) ? " (free tensors you no longer need, or use a smaller population)" : "";
@@ -287,7 +289,7 @@ class NativeDevice extends BaseDevice {
   }
   async copy(dst: DeviceTensor, src: DeviceTensor) {
     this.own("copy", [dst, src], dst.length);
-    await wrap("copy", this.name, this.addon.copy(this.raw(dst), this.raw(src)));
+    await wrap("copy", this.name, () => this.addon.copy(this.raw(dst), this.raw(src)));
   }
   async mergePlan(plan: MergePlan, models: readonly DeviceTensor[], layout: Layout, outArg?: DeviceTensor) {
     this.checkMerge(plan, models, layout);
@@ -297,32 +299,32 @@ class NativeDevice extends BaseDevice {
     const base = call.op !== "lincomb" && call.base !== null ? this.raw(models[call.base]!) : null;
     // slerp and model_stock: per tensor, the Gram matrix of the deltas gives the coefficients of a linear combination
     // (computed natively: on the CPU in one pass per tensor, on a GPU as a Gram kernel then a combination kernel)
-    const run =
+    await wrap("merge", this.name, () =>
       call.op === "lincomb"
         ? this.addon.lincomb(this.raw(out), inputs, call.coef, null)
         : call.op === "gta"
           ? this.addon.gta(this.raw(out), inputs, base, call.args)
-          : this.addon.gramMerge(this.raw(out), inputs, base, layout.segOffsets, call.kind, call.t);
-    await wrap("merge", this.name, run);
+          : this.addon.gramMerge(this.raw(out), inputs, base, layout.segOffsets, call.kind, call.t),
+    );
     return out;
   }
   protected async bwrImpl(out: DeviceTensor, a: Required<BwrUpdateArgs>) {
     const r = (t: DeviceTensor) => this.raw(t);
-    await wrap("bwrUpdate", this.name, this.addon.bwr(r(out), r(a.current), r(a.best), r(a.worst), r(a.random), a.r1, a.r2, a.T, a.step));
+    await wrap("bwrUpdate", this.name, () => this.addon.bwr(r(out), r(a.current), r(a.best), r(a.worst), r(a.random), a.r1, a.r2, a.T, a.step));
   }
   protected async crossoverImpl(out: DeviceTensor, p1: DeviceTensor, p2: DeviceTensor, w: number) {
-    await wrap("crossover", this.name, this.addon.crossover(this.raw(out), this.raw(p1), this.raw(p2), w));
+    await wrap("crossover", this.name, () => this.addon.crossover(this.raw(out), this.raw(p1), this.raw(p2), w));
   }
   protected async resetImpl(out: DeviceTensor, random: DeviceTensor, r3: number) {
-    await wrap("reset", this.name, this.addon.scale(this.raw(out), this.raw(random), r3));
+    await wrap("reset", this.name, () => this.addon.scale(this.raw(out), this.raw(random), r3));
   }
   protected async boundsImpl(population: readonly DeviceTensor[], layout: Layout) {
-    const mm = await wrap("bounds", this.name, this.addon.bounds(population.map((t) => this.raw(t)), layout.segOffsets));
+    const mm = await wrap("bounds", this.name, () => this.addon.bounds(population.map((t) => this.raw(t)), layout.segOffsets));
     const S = layout.entries.length;
     return { min: Float32Array.from({ length: S }, (_, s) => mm[2 * s]!), max: Float32Array.from({ length: S }, (_, s) => mm[2 * s + 1]!) };
   }
   protected async uniformImpl(out: DeviceTensor, layout: Layout, min: Float32Array, max: Float32Array, seed: number, stream: number) {
-    await wrap("resetUniform", this.name, this.addon.uniform(this.raw(out), layout.segOffsets, min, max, seed, stream));
+    await wrap("resetUniform", this.name, () => this.addon.uniform(this.raw(out), layout.segOffsets, min, max, seed, stream));
   }
 }
 

@@ -23,7 +23,7 @@ describe("lowerMergePlan", () => {
     const typed: Record<keyof GtaNativeArgs, string> = {
       weights: "Float64Array", streams: "Uint32Array", segOffsets: "Float64Array", rowLen: "Uint32Array",
       sparsify: "number", consensus: "number", lo: "Float32Array", hi: "Float32Array", kLo: "Float64Array", kHi: "Float64Array",
-      density: "number", epsilon: "number", rescale: "number", exactCounts: "number", seed: "number", normalize: "number", lambda: "number",
+      density: "number", epsilon: "number", rescale: "number", exactCounts: "boolean", seed: "number", normalize: "boolean", lambda: "number",
     };
     let lowered = 0;
     for (const c of CHECK_CASES) {
@@ -32,7 +32,7 @@ describe("lowerMergePlan", () => {
       lowered++;
       expect(Object.keys(call.args).sort(), c.name).toEqual(Object.keys(typed).sort());
       for (const [key, type] of Object.entries(call.args)) {
-        const got = typeof type === "number" ? "number" : (type as object).constructor.name;
+        const got = typeof type === "object" ? type.constructor.name : typeof type;
         expect(`${key}: ${got}`, c.name).toBe(`${key}: ${typed[key as keyof GtaNativeArgs]}`);
       }
     }
@@ -41,7 +41,7 @@ describe("lowerMergePlan", () => {
 
   it("lowers TIES's density to exact top-k counts per (model, tensor)", () => {
     const a = gtaArgs("ties", { density: 0.3 }, 2);
-    expect(a).toMatchObject({ sparsify: GTA_SPARSIFY.topk, consensus: GTA_CONSENSUS.sum, exactCounts: 1, normalize: 1 });
+    expect(a).toMatchObject({ sparsify: GTA_SPARSIFY.topk, consensus: GTA_CONSENSUS.sum, exactCounts: true, normalize: true });
     expect([...a.kLo]).toEqual([30, 2, 30, 2]);
     expect([...a.kHi]).toEqual([0, 0, 0, 0]);
     expect([a.lo.length, a.hi.length]).toEqual([0, 0]);
@@ -64,7 +64,7 @@ describe("lowerMergePlan", () => {
     expect(Math.fround(0.01)).toBeLessThan(0.01); // so lo is the next float32 up, not fround's
     expect(a.lo[0]).toBeGreaterThan(Math.fround(0.01));
     expect([...a.hi]).toEqual([Infinity, Infinity, Infinity, Infinity]);
-    expect(a.exactCounts).toBe(0);
+    expect(a.exactCounts).toBe(false);
   });
 
   it("passes DARE's and DELLA's density, epsilon, rescale and seed through; each model its own RNG stream", () => {

@@ -43,9 +43,9 @@ function lowerGta(plan: GtaPlan, layout: Layout): GtaNativeArgs {
     density: 1,
     epsilon: 0,
     rescale: GTA_RESCALE.paper,
-    exactCounts: sp.kind === "outliers" || sp.kind === "topk" ? 1 : 0,
+    exactCounts: sp.kind === "outliers" || sp.kind === "topk",
     seed: 0,
-    normalize: plan.normalize ? 1 : 0,
+    normalize: plan.normalize,
     lambda: plan.lambda,
   };
   if (sp.kind === "threshold") {

@@ -1,5 +1,6 @@
 // Loads the Node-API addon (native/build/Release/merge_native.node, built by `npm install`). Without it the engine
-// runs its TypeScript kernels. The addon's functions take already-validated arguments (see device.ts).
+// runs its TypeScript kernels. The addon's functions take already-validated arguments (see device.ts); a missing or
+// wrongly typed one is a TypeError naming it (native/src/binding.h), never a default.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,9 +50,9 @@ export interface GtaNativeArgs {
   /** GTA_RESCALE */
   rescale: number;
   /** breadcrumbs: exactly kHi dropped and kLo - kHi kept, equal magnitudes ordered by position */
-  exactCounts: number;
+  exactCounts: boolean;
   seed: number;
-  normalize: number;
+  normalize: boolean;
   lambda: number;
 }
 
@@ -61,7 +62,6 @@ export interface NativeAddon {
   copy(dst: NativeTensor, src: NativeTensor): Promise<void>;
   lincomb(out: NativeTensor, xs: NativeTensor[], coef: Float32Array, segOffsets: Float64Array | null): Promise<void>;
   gta(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, args: GtaNativeArgs): Promise<void>;
-  gram(xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array): Promise<Float64Array>;
   /** slerp (GRAM_MERGE.slerp, xs = [base, other]) or model_stock (xs = the models): Gram, coefficients, combination */
   gramMerge(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array, kind: number, t: number): Promise<void>;
   bounds(xs: NativeTensor[], segOffsets: Float64Array): Promise<Float32Array>;
