@@ -36,8 +36,15 @@ Napi::Value Gta(const Napi::CallbackInfo& info) {
     if (a->sparsify > GTA_SPARSIFY_DELLA) throw ArgError(op, "sparsify", "a GTA_SPARSIFY code", get("sparsify"));
     if (a->consensus > GTA_CONSENSUS_COUNT) throw ArgError(op, "consensus", "a GTA_CONSENSUS code", get("consensus"));
     if (a->rescale > GTA_RESCALE_L1_NORM) throw ArgError(op, "rescale", "a GTA_RESCALE code", get("rescale"));
-    if (a->w.size() != xs.size()) throw std::runtime_error("gta: one weight per model expected");
-    const size_t S = a->segOffsets.size() < 2 ? 1 : a->segOffsets.size() - 1;
+    auto count = [&](const char* name, size_t got, size_t want, const char* per) {
+      if (got != want) throw std::runtime_error(std::string("gta: argument \"") + name + "\": " + std::to_string(got) + " values where one per " + per + " (" + std::to_string(want) + ") was expected");
+    };
+    count("weights", a->w.size(), xs.size(), "model");
+    count("streams", a->streams.size(), xs.size(), "model");
+    if (a->segOffsets.size() < 2 || a->segOffsets.front() != 0 || a->segOffsets.back() != a->n)
+      throw std::runtime_error("gta: argument \"segOffsets\": tensor boundaries from 0 to the output's " + std::to_string(a->n) + " values were expected");
+    const size_t S = a->segOffsets.size() - 1;
+    count("rowLen", a->rowLen.size(), S, "tensor");
     if (a->sparsify == GTA_SPARSIFY_BAND && (a->lo.size() != xs.size() * S || a->hi.size() != xs.size() * S)) throw std::runtime_error("gta: band thresholds must be models x tensors");
     if (a->sparsify == GTA_SPARSIFY_TOPK && (a->kLo.size() != xs.size() * S || a->kHi.size() != xs.size() * S)) throw std::runtime_error("gta: top-k counts must be models x tensors");
     const int dev = out->dev;

@@ -45,6 +45,16 @@ describe("native addon arguments", () => {
     expect(() => n.gta(out, xs, null, bad)).toThrow(re);
   });
 
+  it.each([
+    ["streams", new Uint32Array(1), /gta: argument "streams": 1 values where one per model \(2\) was expected/],
+    ["rowLen", new Uint32Array(3), /gta: argument "rowLen": 3 values where one per tensor \(2\) was expected/],
+    ["segOffsets", new Float64Array([0, 32]), /gta: argument "segOffsets": tensor boundaries from 0 to the output's 37 values were expected/],
+  ])("refuses gta's %s of the wrong length instead of filling it in", (key, value, re) => {
+    const n = addon();
+    const { out, xs, args } = tiesCall(n);
+    expect(() => n.gta(out, xs, null, { ...args, [key]: value })).toThrow(re);
+  });
+
   it("refuses a missing gta argument instead of defaulting it", () => {
     const n = addon();
     const { out, xs, args } = tiesCall(n);
