@@ -30,25 +30,6 @@ MS_CLONES static void gram_block(const GramArgs& a, uint64_t e0, uint32_t len, d
     }
 }
 
-std::string gram_cpu(const GramArgs& a) {
-  const size_t K = a.x.size(), S = a.segOffsets.size() - 1;
-  std::vector<double>& G = *a.out;
-  G.assign(S * K * K, 0.0);
-  auto chunks = ms_make_chunks(a.segOffsets, a.n, STEP);
-  std::mutex mu;
-  ms_parallel_for(chunks.size(), [&](uint64_t t) {
-    const Chunk& ch = chunks[t];
-    std::vector<double> g(K * K, 0.0), v(K * GBLK + 4);
-    for (uint64_t e0 = ch.start; e0 < ch.end; e0 += GBLK) gram_block(a, e0, (uint32_t)std::min<uint64_t>(GBLK, ch.end - e0), v.data(), g.data());
-    std::lock_guard<std::mutex> lock(mu);
-    double* dst = G.data() + (size_t)ch.seg * K * K;
-    for (size_t j = 0; j < K; j++) for (size_t k = j; k < K; k++) dst[j * K + k] += g[j * K + k];
-  });
-  for (size_t s = 0; s < S; s++) for (size_t j = 0; j < K; j++) for (size_t k = 0; k < j; k++)
-    G[s * K * K + j * K + k] = G[s * K * K + k * K + j];
-  return "";
-}
-
 std::string minmax_cpu(const MinMaxArgs& a) {
   const size_t S = a.segOffsets.size() - 1;
   std::vector<float>& out = *a.out;
