@@ -35,7 +35,7 @@ std::vector<Chunk> ms_make_chunks(const std::vector<uint64_t>& segOffsets, uint6
 int ms_cpu_threads();
 void ms_parallel_for(uint64_t tasks, const std::function<void(uint64_t)>& fn, int threads = 0);
 
-// CUDA side (device.cu / *_cuda.cu); without CUDA the stubs in cuda_stub.cc answer with an error.
+// CUDA side (device_cuda.cu / *_cuda.cu); without CUDA the stubs in cuda_stub.cc answer with an error.
 bool ms_cuda_compiled();
 int ms_cuda_device_count(std::string* why);
 std::string ms_cuda_alloc(int dev, uint64_t bytes, void** ptr);

@@ -117,7 +117,7 @@ __global__ void tie_count_k(GtaDev p, const Chunk* __restrict__ chunks, const fl
   for (int t = 0; t < 4; t++) if (c[t]) atomicAdd(&cnt[q * 4 + t], c[t]);
 }
 
-// ---- GTA_RESCALE_L1: the exact per-bin sums of every (model, tensor) (gta_l1_bin), with gta_keep's decisions ----
+// ---- GTA_RESCALE_L1_NORM: the exact per-bin sums of every (model, tensor) (gta_l1_bin), with gta_keep's decisions ----
 __global__ void l1_hist_k(GtaDev p, const Chunk* __restrict__ chunks, const uint64_t* __restrict__ segStart,
                           const uint32_t* __restrict__ rowLen, unsigned long long* __restrict__ acc) {
   __shared__ unsigned long long h[GTA_L1_BINS];
@@ -166,13 +166,13 @@ std::string gta_cuda(int dev, GtaArgs& a) {
   DevVec<uint32_t> drow(a.rowLen, st); MS_DEVVEC_OK(drow);
   const unsigned nch = (unsigned)chunks.size();
   if (nch == 0) return "";
-  DevVec<float> dlo(a.sparsify == GTA_BAND ? a.lo : std::vector<float>(), st); MS_DEVVEC_OK(dlo);
-  DevVec<float> dhi(a.sparsify == GTA_BAND ? a.hi : std::vector<float>(), st); MS_DEVVEC_OK(dhi);
-  DevVec<float> tlo(a.sparsify == GTA_TOPK ? N * S : 0, st); MS_DEVVEC_OK(tlo);
-  DevVec<float> thi(a.sparsify == GTA_TOPK ? N * S : 0, st); MS_DEVVEC_OK(thi);
-  DevVec<float> rank(a.sparsify == GTA_DELLA && a.density < 1.0 ? N * a.n : 0, st); MS_DEVVEC_OK(rank);
+  DevVec<float> dlo(a.sparsify == GTA_SPARSIFY_BAND ? a.lo : std::vector<float>(), st); MS_DEVVEC_OK(dlo);
+  DevVec<float> dhi(a.sparsify == GTA_SPARSIFY_BAND ? a.hi : std::vector<float>(), st); MS_DEVVEC_OK(dhi);
+  DevVec<float> tlo(a.sparsify == GTA_SPARSIFY_TOPK ? N * S : 0, st); MS_DEVVEC_OK(tlo);
+  DevVec<float> thi(a.sparsify == GTA_SPARSIFY_TOPK ? N * S : 0, st); MS_DEVVEC_OK(thi);
+  DevVec<float> rank(a.sparsify == GTA_SPARSIFY_DELLA && a.density < 1.0 ? N * a.n : 0, st); MS_DEVVEC_OK(rank);
   p.lo = dlo.p; p.hi = dhi.p; p.rank = rank.p;
-  if (a.sparsify == GTA_TOPK) {
+  if (a.sparsify == GTA_SPARSIFY_TOPK) {
     const size_t Q = N * S * 2;
     std::vector<unsigned long long> k(Q);
     for (size_t q = 0; q < N * S; q++) {
@@ -198,7 +198,7 @@ std::string gta_cuda(int dev, GtaArgs& a) {
   }
   // exact counts: the cuts where a threshold is tied (see GtaDev), found on the host in the tied tensor's copy
   std::vector<uint64_t> cutLo, cutHi;
-  if (a.sparsify == GTA_TOPK && a.exactCounts) {
+  if (a.sparsify == GTA_SPARSIFY_TOPK && a.exactCounts) {
     DevVec<unsigned long long> cnt(N * S * 4, st); MS_DEVVEC_OK(cnt);
     MS_CU(cudaMemsetAsync(cnt.p, 0, N * S * 4 * sizeof(unsigned long long), st));
     tie_count_k<<<dim3(nch, (unsigned)N), 256, 0, st>>>(p, dch.p, tlo.p, thi.p, cnt.p);
@@ -265,7 +265,7 @@ std::string gta_cuda(int dev, GtaArgs& a) {
   }
   // mergekit's rescale: the factors from the exact sums (keep decisions as gta_k's, which are independent of the factor)
   std::vector<float> segScale;
-  if (a.rescale == GTA_RESCALE_L1 && a.density < 1.0 && (a.sparsify == GTA_RANDOM || a.sparsify == GTA_DELLA)) {
+  if (a.rescale == GTA_RESCALE_L1_NORM && a.density < 1.0 && (a.sparsify == GTA_SPARSIFY_RANDOM || a.sparsify == GTA_SPARSIFY_DELLA)) {
     DevVec<unsigned long long> acc(N * S * GTA_L1_BINS, st); MS_DEVVEC_OK(acc);
     MS_CU(cudaMemsetAsync(acc.p, 0, N * S * GTA_L1_BINS * sizeof(unsigned long long), st));
     GtaDev q = p;

@@ -17,7 +17,7 @@ struct GtaDev {
   const float* x[GTA_MAXN]; double w[GTA_MAXN]; uint32_t key[GTA_MAXN];
   const float* base; float* out; const float* lo; const float* hi; const float* rank;
   // exact counts (GtaArgs::exactCounts), [N*S]: among deltas equal to lo, those at e >= cutLo are kept; among those
-  // equal to hi, those at e < cutHi are kept. segScale [N*S]: the GTA_RESCALE_L1 factor of each (model, tensor).
+  // equal to hi, those at e < cutHi are kept. segScale [N*S]: the GTA_RESCALE_L1_NORM factor of each (model, tensor).
   const uint64_t* cutLo; const uint64_t* cutHi; const float* segScale;
   uint64_t n; uint32_t N, S; int sparsify, consensus, normalize, rescale; double lambda, density, epsilon;
 };
@@ -48,11 +48,11 @@ MS_HD float gta_mix_exact(const GtaDev& p, const double* v, float b) {
     sum += v[i]; csum += (double)((v[i] > 0) - (v[i] < 0)); wsum += p.w[i];
   }
   double mixed = 0, div = 0;
-  if (p.consensus == GTA_CONS_NONE) {
+  if (p.consensus == GTA_CONSENSUS_NONE) {
     mixed = sum; div = wsum;
     if (fabs(div) < 1e-8) div = 1.0;
   } else {
-    const double ref = p.consensus == GTA_CONS_SUM ? sum : csum;
+    const double ref = p.consensus == GTA_CONSENSUS_SUM ? sum : csum;
     const bool pos = ref >= 0;
 #if defined(__CUDACC__)
 #pragma unroll
@@ -82,24 +82,24 @@ MS_HD void gta_band(const GtaDev& p, int i, uint32_t seg, uint64_t e, float* lo,
 // scale of a kept delta of model i in tensor seg whose keep probability is pr
 MS_HD double gta_rescale(const GtaDev& p, int i, uint32_t seg, double pr) {
   if (p.rescale == GTA_RESCALE_PAPER) return 1.0 / pr;
-  if (p.rescale == GTA_RESCALE_L1) return (double)p.segScale[(size_t)i * p.S + seg];
+  if (p.rescale == GTA_RESCALE_L1_NORM) return (double)p.segScale[(size_t)i * p.S + seg];
   return 1.0;
 }
 
 // keep decision and (double) scale of model i's delta at element e
 MS_HD bool gta_keep(const GtaDev& p, int i, uint64_t e, uint32_t seg, uint32_t L, float xv, float b, double* scale) {
   *scale = 1.0;
-  if (p.sparsify == GTA_BAND || p.sparsify == GTA_TOPK) {
+  if (p.sparsify == GTA_SPARSIFY_BAND || p.sparsify == GTA_SPARSIFY_TOPK) {
     const float a = fabsf(xv - b);
     float lo, hi;
     gta_band(p, i, seg, e, &lo, &hi);
     return a >= lo && a < hi;
   }
-  if (p.sparsify == GTA_RANDOM && p.density < 1.0) {
+  if (p.sparsify == GTA_SPARSIFY_RANDOM && p.density < 1.0) {
     *scale = gta_rescale(p, i, seg, p.density);
     return ms_uniform(p.key[i], e) < p.density;
   }
-  if (p.sparsify == GTA_DELLA && p.density < 1.0) {
+  if (p.sparsify == GTA_SPARSIFY_DELLA && p.density < 1.0) {
     const double pr = gta_della_p(p, (double)p.rank[(size_t)i * p.n + e], L);
     *scale = gta_rescale(p, i, seg, pr);
     return ms_uniform(p.key[i], e) < pr;
@@ -107,7 +107,7 @@ MS_HD bool gta_keep(const GtaDev& p, int i, uint64_t e, uint32_t seg, uint32_t L
   return true;
 }
 
-// GTA_RESCALE_L1 sums, exact and independent of the order of the additions (so that every device gets the same
+// GTA_RESCALE_L1_NORM sums, exact and independent of the order of the additions (so that every device gets the same
 // factor): |d| as float32 is m * 2^(b - 150) (m < 2^24, b >= 1), and h[b] holds a sum of units 2^(b - 150), all deltas
 // in h[0..GTA_L1_SIDE), the kept ones in h[GTA_L1_SIDE..GTA_L1_BINS). A kernel may put a delta's units in any bins
 // (the CPU adds a block's sum as 24-bit pieces at b, b + 24, b + 48); gta_l1_scale only sees the exact totals.
@@ -185,7 +185,7 @@ template <int MAXN>
 MS_HD float gta_mix_f32(const GtaDev& p, const float* v, float b, bool* unsure) {
   *unsure = false;
   float mixed = 0.f;
-  if (p.consensus == GTA_CONS_NONE) {
+  if (p.consensus == GTA_CONSENSUS_NONE) {
     float wsum = 0.f;
 #if defined(__CUDACC__)
 #pragma unroll
@@ -202,10 +202,10 @@ MS_HD float gta_mix_f32(const GtaDev& p, const float* v, float b, bool* unsure) 
 #endif
     for (int i = 0; i < MAXN; i++) {
       if (i >= (int)p.N) break;
-      if (p.consensus == GTA_CONS_SUM) { ref += v[i]; asum += fabsf(v[i]); }
+      if (p.consensus == GTA_CONSENSUS_SUM) { ref += v[i]; asum += fabsf(v[i]); }
       else ref += (float)((v[i] > 0) - (v[i] < 0));
     }
-    if (p.consensus == GTA_CONS_SUM && asum > 0 && !gta_sign_sure(ref, asum, gta_sign_margin(p.N))) { *unsure = true; return 0.f; }
+    if (p.consensus == GTA_CONSENSUS_SUM && asum > 0 && !gta_sign_sure(ref, asum, gta_sign_margin(p.N))) { *unsure = true; return 0.f; }
     const bool pos = ref >= 0;
 #if defined(__CUDACC__)
 #pragma unroll

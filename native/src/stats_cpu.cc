@@ -30,25 +30,6 @@ MS_CLONES static void gram_block(const GramArgs& a, uint64_t e0, uint32_t len, d
     }
 }
 
-std::string gram_cpu(const GramArgs& a) {
-  const size_t K = a.x.size(), S = a.segOffsets.size() - 1;
-  std::vector<double>& G = *a.out;
-  G.assign(S * K * K, 0.0);
-  auto chunks = ms_make_chunks(a.segOffsets, a.n, STEP);
-  std::mutex mu;
-  ms_parallel_for(chunks.size(), [&](uint64_t t) {
-    const Chunk& ch = chunks[t];
-    std::vector<double> g(K * K, 0.0), v(K * GBLK + 4);
-    for (uint64_t e0 = ch.start; e0 < ch.end; e0 += GBLK) gram_block(a, e0, (uint32_t)std::min<uint64_t>(GBLK, ch.end - e0), v.data(), g.data());
-    std::lock_guard<std::mutex> lock(mu);
-    double* dst = G.data() + (size_t)ch.seg * K * K;
-    for (size_t j = 0; j < K; j++) for (size_t k = j; k < K; k++) dst[j * K + k] += g[j * K + k];
-  });
-  for (size_t s = 0; s < S; s++) for (size_t j = 0; j < K; j++) for (size_t k = 0; k < j; k++)
-    G[s * K * K + j * K + k] = G[s * K * K + k * K + j];
-  return "";
-}
-
 std::string minmax_cpu(const MinMaxArgs& a) {
   const size_t S = a.segOffsets.size() - 1;
   std::vector<float>& out = *a.out;
@@ -78,7 +59,7 @@ static const bool kGmAvx2 = __builtin_cpu_supports("avx2");
 
 // The formulas the TypeScript side used (device.ts before this op existed), in double, rounded to float at the end.
 void gram_merge_coef(int kind, double t, const double* G, size_t K, bool base, float* coef) {
-  if (kind == GM_SLERP) {
+  if (kind == GRAM_MERGE_SLERP) {
     const double n0 = std::sqrt(G[0]), n1 = std::sqrt(G[3]);
     const double a = n0 > 1e-8 ? 1 / n0 : 1, b = n1 > 1e-8 ? 1 / n1 : 1;
     const double dot = G[1] * a * b;
@@ -190,15 +171,15 @@ MS_CLONES static void lincomb_range(float* __restrict out, const float* const* x
 
 std::string gram_merge_cpu(const GramMergeArgs& a) {
   const size_t K = a.x.size();
-  if (K < 1 || K > 64 || (a.kind == GM_SLERP && (K != 2 || a.base))) return "gram merge: bad inputs";
+  if (K < 1 || K > 64 || (a.kind == GRAM_MERGE_SLERP && (K != 2 || a.base))) return "gram merge: bad inputs";
   std::vector<uint64_t> seg = a.segOffsets;
   if (seg.size() < 2) seg = {0, a.n};
   const size_t S = seg.size() - 1;
-  const bool withBase = a.kind == GM_MODEL_STOCK && a.base;
+  const bool withBase = a.kind == GRAM_MERGE_MODEL_STOCK && a.base;
   const size_t C = K + (withBase ? 1 : 0);
   std::vector<const float*> xs = a.x;
   if (withBase) xs.push_back(a.base);
-  const float* gbase = a.kind == GM_MODEL_STOCK ? a.base : nullptr;
+  const float* gbase = a.kind == GRAM_MERGE_MODEL_STOCK ? a.base : nullptr;
   constexpr uint64_t BIG = 1 << 20, CH = 1 << 18;
   // Tensors up to BIG values: one task each, Gram then the combination while the tensor is in cache.
   // Larger ones: Gram over chunks in parallel (summed in chunk order), then the combination over chunks.
@@ -245,10 +226,10 @@ std::string gram_merge_dev(int dev, const GramMergeArgs& a) {
   std::vector<uint64_t> seg = a.segOffsets;
   if (seg.size() < 2) seg = {0, a.n};
   const size_t S = seg.size() - 1;
-  const bool withBase = a.kind == GM_MODEL_STOCK && a.base;
+  const bool withBase = a.kind == GRAM_MERGE_MODEL_STOCK && a.base;
   const size_t C = K + (withBase ? 1 : 0);
   std::vector<double> G;
-  GramArgs g; g.x = a.x; g.base = a.kind == GM_MODEL_STOCK ? a.base : nullptr; g.n = a.n; g.segOffsets = seg; g.out = &G;
+  GramArgs g; g.x = a.x; g.base = a.kind == GRAM_MERGE_MODEL_STOCK ? a.base : nullptr; g.n = a.n; g.segOffsets = seg; g.out = &G;
   std::string err = gram_cuda(dev, g);
   if (!err.empty()) return err;
   LincombArgs l; l.out = a.out; l.x = a.x; if (withBase) l.x.push_back(a.base); l.n = a.n; l.segOffsets = seg;

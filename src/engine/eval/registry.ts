@@ -138,7 +138,7 @@ const lengthAware: EvalType<z.infer<typeof lengthAwareParams>, QuestionAnswerIte
   },
 };
 
-/** Every single-dataset eval type; `multitask` (in ./multitask) combines several of them. */
+/** Every single-dataset eval type; `multitask` (prepareTask in ./evaluator) combines several of them. */
 export const evalTypes = {
   exact_match: exactMatch,
   multiple_choice: multipleChoice,

@@ -3,8 +3,9 @@
 // population once and each iteration only launches kernels. Every operation is async (work off the JS thread).
 // Arguments are validated here, before the native call; native failures become one Error naming op, device, cause.
 import type { Layout } from "../tensors/layout";
-import { GTA_CONSENSUS, GTA_RESCALE, GTA_SPARSIFY, type NativeAddon, type NativeTensor, loadNative, nativeLoadError } from "./native";
-import { type MergePlan, linearCoefficients } from "./plan";
+import { lowerMergePlan } from "./lower";
+import { type NativeAddon, type NativeTensor, loadNative, nativeLoadError } from "./native";
+import type { MergePlan } from "./plan";
 import {
   referenceBounds,
   referenceBwrUpdate,
@@ -65,11 +66,11 @@ class NativeDeviceTensor implements DeviceTensor {
     return this.raw.freed;
   }
   async download() {
-    return wrap("download", this.device, this.raw.download(0, this.raw.length));
+    return wrap("download", this.device, () => this.raw.download(0, this.raw.length));
   }
   async upload(data: Float32Array, offset = 0) {
     checkUpload(this, data, offset);
-    return wrap("upload", this.device, this.raw.upload(data, offset));
+    return wrap("upload", this.device, () => this.raw.upload(data, offset));
   }
   free() {
     this.raw.free();
@@ -110,9 +111,11 @@ function checkUpload(t: DeviceTensor, data: Float32Array, offset: number) {
     throw new MergeDeviceError(`upload: ${data.length} values at offset ${offset} do not fit a tensor of ${t.length}`);
 }
 
-async function wrap<T>(op: string, device: DeviceName, p: Promise<T>): Promise<T> {
+// One error per failed native call, thrown here (on the caller's async stack) whether the addon threw at once (a bad
+// argument: device.ts validates first, so a bug here) or its promise rejected (the kernel failed).
+async function wrap<T>(op: string, device: DeviceName, call: () => Promise<T>): Promise<T> {
   try {
-    return await p;
+    return await call();
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
     const hint = /out of memory|cudaErrorMemoryAllocation/i.test(msg) ? " (free tensors you no longer need, or use a smaller population)" : "";
@@ -263,18 +266,6 @@ abstract class BaseDevice implements MergeDevice {
   }
 }
 
-/** smallest float32 >= x (so that float32 comparisons |d| >= t agree with float64 ones) */
-function ceilF32(x: number): number {
-  const f = Math.fround(x);
-  if (f >= x || !Number.isFinite(f)) return f;
-  const b = new Float32Array([f]);
-  const u = new Uint32Array(b.buffer);
-  if (f > 0) u[0] = u[0]! + 1;
-  else if (f === 0) u[0] = 1;
-  else u[0] = u[0]! - 1;
-  return b[0]!;
-}
-
 class NativeDevice extends BaseDevice {
   readonly backend = "native" as const;
   constructor(
@@ -298,108 +289,42 @@ class NativeDevice extends BaseDevice {
   }
   async copy(dst: DeviceTensor, src: DeviceTensor) {
     this.own("copy", [dst, src], dst.length);
-    await wrap("copy", this.name, this.addon.copy(this.raw(dst), this.raw(src)));
+    await wrap("copy", this.name, () => this.addon.copy(this.raw(dst), this.raw(src)));
   }
   async mergePlan(plan: MergePlan, models: readonly DeviceTensor[], layout: Layout, outArg?: DeviceTensor) {
     this.checkMerge(plan, models, layout);
     const out = this.out("merge", outArg, layout.size);
-    const R = (i: number) => this.raw(models[i]!);
-    const S = layout.entries.length;
-    const lin = linearCoefficients(plan, models.length);
-    if (lin) {
-      const used = [...lin.keys()].filter((i) => lin[i] !== 0);
-      if (used.length === 0) used.push(0);
-      await wrap("merge", this.name, this.addon.lincomb(this.raw(out), used.map(R), Float32Array.from(used, (i) => lin[i]!), null));
-      return out;
-    }
-    if (plan.kind === "gta") {
-      const N = plan.models.length;
-      const sp = plan.sparsify;
-      const opts = {
-        weights: Float64Array.from(plan.weights),
-        streams: Uint32Array.from(plan.models),
-        segOffsets: layout.segOffsets,
-        rowLen: layout.rowLen,
-        sparsify: GTA_SPARSIFY.none as number,
-        consensus: GTA_CONSENSUS[plan.consensus],
-        lo: undefined as Float32Array | undefined,
-        hi: undefined as Float32Array | undefined,
-        kLo: undefined as Float64Array | undefined,
-        kHi: undefined as Float64Array | undefined,
-        density: 1,
-        epsilon: 0,
-        rescale: GTA_RESCALE.paper as number,
-        exactCounts: sp.kind === "outliers" || sp.kind === "topk" ? 1 : 0,
-        seed: 0,
-        normalize: plan.normalize ? 1 : 0,
-        lambda: plan.lambda,
-      };
-      if (sp.kind === "threshold") {
-        opts.sparsify = GTA_SPARSIFY.band;
-        opts.lo = new Float32Array(N * S).fill(ceilF32(sp.threshold));
-        opts.hi = new Float32Array(N * S).fill(Infinity);
-      } else if (sp.kind === "topk" || sp.kind === "outliers") {
-        opts.sparsify = GTA_SPARSIFY.topk;
-        opts.kLo = new Float64Array(N * S);
-        opts.kHi = new Float64Array(N * S);
-        layout.entries.forEach((e, s) => {
-          const n = e.size;
-          let lo = n;
-          let hi = 0;
-          if (sp.density < 1) {
-            if (sp.kind === "topk") lo = Math.floor(sp.density * n);
-            else {
-              const target = Math.floor(sp.density * n);
-              let nTop = Math.floor(sp.gamma * n);
-              const nBot = n - target - nTop;
-              if (nBot < 0) nTop += nBot;
-              hi = nTop;
-              lo = nTop + target;
-            }
-          }
-          for (let i = 0; i < N; i++) {
-            opts.kLo![i * S + s] = lo;
-            opts.kHi![i * S + s] = hi;
-          }
-        });
-      } else if (sp.kind === "random" || sp.kind === "della") {
-        opts.sparsify = sp.kind === "random" ? GTA_SPARSIFY.random : GTA_SPARSIFY.della;
-        opts.density = sp.density;
-        opts.epsilon = sp.kind === "della" ? sp.epsilon : 0;
-        opts.rescale = GTA_RESCALE[sp.rescale];
-        opts.seed = sp.seed;
-      }
-      const base = plan.base === null ? null : R(plan.base);
-      await wrap("merge", this.name, this.addon.gta(this.raw(out), plan.models.map(R), base, opts));
-      return out;
-    }
+    const call = lowerMergePlan(plan, models.length, layout);
+    const inputs = call.inputs.map((i) => this.raw(models[i]!));
+    const base = call.op !== "lincomb" && call.base !== null ? this.raw(models[call.base]!) : null;
     // slerp and model_stock: per tensor, the Gram matrix of the deltas gives the coefficients of a linear combination
     // (computed natively: on the CPU in one pass per tensor, on a GPU as a Gram kernel then a combination kernel)
-    if (plan.kind === "slerp") {
-      await wrap("merge", this.name, this.addon.gramMerge(this.raw(out), [R(plan.base), R(plan.other)], null, layout.segOffsets, 0, plan.t));
-      return out;
-    }
-    const base = plan.base === null ? null : R(plan.base);
-    await wrap("merge", this.name, this.addon.gramMerge(this.raw(out), plan.models.map(R), base, layout.segOffsets, 1, 0));
+    await wrap("merge", this.name, () =>
+      call.op === "lincomb"
+        ? this.addon.lincomb(this.raw(out), inputs, call.coef, null)
+        : call.op === "gta"
+          ? this.addon.gta(this.raw(out), inputs, base, call.args)
+          : this.addon.gramMerge(this.raw(out), inputs, base, layout.segOffsets, call.kind, call.t),
+    );
     return out;
   }
   protected async bwrImpl(out: DeviceTensor, a: Required<BwrUpdateArgs>) {
     const r = (t: DeviceTensor) => this.raw(t);
-    await wrap("bwrUpdate", this.name, this.addon.bwr(r(out), r(a.current), r(a.best), r(a.worst), r(a.random), a.r1, a.r2, a.T, a.step));
+    await wrap("bwrUpdate", this.name, () => this.addon.bwr(r(out), r(a.current), r(a.best), r(a.worst), r(a.random), a.r1, a.r2, a.T, a.step));
   }
   protected async crossoverImpl(out: DeviceTensor, p1: DeviceTensor, p2: DeviceTensor, w: number) {
-    await wrap("crossover", this.name, this.addon.crossover(this.raw(out), this.raw(p1), this.raw(p2), w));
+    await wrap("crossover", this.name, () => this.addon.crossover(this.raw(out), this.raw(p1), this.raw(p2), w));
   }
   protected async resetImpl(out: DeviceTensor, random: DeviceTensor, r3: number) {
-    await wrap("reset", this.name, this.addon.scale(this.raw(out), this.raw(random), r3));
+    await wrap("reset", this.name, () => this.addon.scale(this.raw(out), this.raw(random), r3));
   }
   protected async boundsImpl(population: readonly DeviceTensor[], layout: Layout) {
-    const mm = await wrap("bounds", this.name, this.addon.bounds(population.map((t) => this.raw(t)), layout.segOffsets));
+    const mm = await wrap("bounds", this.name, () => this.addon.bounds(population.map((t) => this.raw(t)), layout.segOffsets));
     const S = layout.entries.length;
     return { min: Float32Array.from({ length: S }, (_, s) => mm[2 * s]!), max: Float32Array.from({ length: S }, (_, s) => mm[2 * s + 1]!) };
   }
   protected async uniformImpl(out: DeviceTensor, layout: Layout, min: Float32Array, max: Float32Array, seed: number, stream: number) {
-    await wrap("resetUniform", this.name, this.addon.uniform(this.raw(out), layout.segOffsets, min, max, seed, stream));
+    await wrap("resetUniform", this.name, () => this.addon.uniform(this.raw(out), layout.segOffsets, min, max, seed, stream));
   }
 }
 

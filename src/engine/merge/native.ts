@@ -1,5 +1,6 @@
 // Loads the Node-API addon (native/build/Release/merge_native.node, built by `npm install`). Without it the engine
-// runs its TypeScript kernels. The addon's functions take already-validated arguments (see device.ts).
+// runs its TypeScript kernels. The addon's functions take already-validated arguments (see device.ts); a missing or
+// wrongly typed one is a TypeError naming it (native/src/binding.h), never a default.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,25 +28,31 @@ export interface NativeInfo {
   cudaArchitectures?: string;
 }
 
-export interface GtaNativeOptions {
+/** The GTA kernel's arguments, every one given (lower.ts decides them; the addon has no defaults). */
+export interface GtaNativeArgs {
   weights: Float64Array;
+  /** each model's RNG stream (its index among the merge's models) */
   streams: Uint32Array;
   segOffsets: Float64Array;
   rowLen: Uint32Array;
+  /** GTA_SPARSIFY */
   sparsify: number;
+  /** GTA_CONSENSUS */
   consensus: number;
-  lo?: Float32Array;
-  hi?: Float32Array;
-  kLo?: Float64Array;
-  kHi?: Float64Array;
+  /** GTA_SPARSIFY.band: [models x tensors] magnitude band lo <= |d| < hi; else empty */
+  lo: Float32Array;
+  hi: Float32Array;
+  /** GTA_SPARSIFY.topk: [models x tensors] magnitude ranks [kHi, kLo) from the top are kept; else empty */
+  kLo: Float64Array;
+  kHi: Float64Array;
   density: number;
   epsilon: number;
   /** GTA_RESCALE */
   rescale: number;
   /** breadcrumbs: exactly kHi dropped and kLo - kHi kept, equal magnitudes ordered by position */
-  exactCounts: number;
+  exactCounts: boolean;
   seed: number;
-  normalize: number;
+  normalize: boolean;
   lambda: number;
 }
 
@@ -54,9 +61,8 @@ export interface NativeAddon {
   info(): NativeInfo;
   copy(dst: NativeTensor, src: NativeTensor): Promise<void>;
   lincomb(out: NativeTensor, xs: NativeTensor[], coef: Float32Array, segOffsets: Float64Array | null): Promise<void>;
-  gta(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, opts: GtaNativeOptions): Promise<void>;
-  gram(xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array): Promise<Float64Array>;
-  /** slerp (kind 0, xs = [base, other]) or model_stock (kind 1, xs = the models): Gram, coefficients, combination */
+  gta(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, args: GtaNativeArgs): Promise<void>;
+  /** slerp (GRAM_MERGE.slerp, xs = [base, other]) or model_stock (xs = the models): Gram, coefficients, combination */
   gramMerge(out: NativeTensor, xs: NativeTensor[], base: NativeTensor | null, segOffsets: Float64Array, kind: number, t: number): Promise<void>;
   bounds(xs: NativeTensor[], segOffsets: Float64Array): Promise<Float32Array>;
   bwr(out: NativeTensor, cur: NativeTensor, best: NativeTensor, worst: NativeTensor, rnd: NativeTensor, r1: number, r2: number, T: number, step: number): Promise<void>;
@@ -64,10 +70,6 @@ export interface NativeAddon {
   scale(out: NativeTensor, x: NativeTensor, s: number): Promise<void>;
   uniform(out: NativeTensor, segOffsets: Float64Array | null, lo: Float32Array, hi: Float32Array, seed: number, stream: number): Promise<void>;
 }
-
-export const GTA_SPARSIFY = { none: 0, band: 1, topk: 2, random: 3, della: 4 } as const;
-export const GTA_CONSENSUS = { none: 0, sum: 1, count: 2 } as const;
-export const GTA_RESCALE = { none: 0, paper: 1, l1_norm: 2 } as const;
 
 let cached: { addon: NativeAddon | null; error: string | null } | undefined;
 

@@ -18,8 +18,6 @@ export interface MergeMethod<S extends z.ZodType = z.ZodType> {
   title: string;
   description: string;
   paper: { title: string; url: string };
-  /** the mergekit merge_method this follows */
-  mergekit: string;
   schema: S;
   /** number of models the method needs (the base model counted) */
   minModels: number;
@@ -85,7 +83,6 @@ const weightedAverage = defineMethod({
   title: "Weighted average (linear)",
   description: "Weighted mean of the models' parameters: sum_i w_i x_i / sum_i w_i (or the plain weighted sum with normalize: false). The seed's default method.",
   paper: { title: "Model soups (Wortsman et al., 2022)", url: "https://arxiv.org/abs/2203.05482" },
-  mergekit: "linear",
   schema: z.strictObject({
     weights: z.array(z.number().finite()).min(1).optional().describe("one weight per model (default: 1 each)"),
     normalize: normalize(true),
@@ -101,7 +98,6 @@ const taskArithmetic = defineMethod({
   title: "Task arithmetic",
   description: "base + lambda * sum_i w_i (x_i - base): task vectors relative to the base model, added back to it.",
   paper: { title: "Editing Models with Task Arithmetic (Ilharco et al., 2023)", url: "https://arxiv.org/abs/2212.04089" },
-  mergekit: "task_arithmetic",
   schema: z.strictObject({ base_model_idx: baseIdx, weights, lambda, normalize: normalize(false) }),
   minModels: 2,
   plan(p, n) {
@@ -127,7 +123,6 @@ const ties = defineMethod({
   description:
     "Trim (keep exactly the floor(density n) deltas of each tensor largest in magnitude, equal magnitudes ordered by position as breadcrumbs orders them; or the seed's |delta| >= threshold), elect a sign per parameter (sign of the summed deltas), and take the disjoint mean of the deltas that agree with it.",
   paper: { title: "TIES-Merging: Resolving Interference When Merging Models (Yadav et al., 2023)", url: "https://arxiv.org/abs/2306.01708" },
-  mergekit: "ties",
   schema: tiesSchema,
   minModels: 1,
   plan(p, n) {
@@ -181,12 +176,11 @@ const dare = defineMethod({
   title: "DARE",
   description: dareDescription,
   paper: { title: "Language Models are Super Mario: Absorbing Abilities from Homologous Models as a Free Lunch (Yu et al., 2024)", url: "https://arxiv.org/abs/2311.03099" },
-  mergekit: "dare_linear",
   schema: dareSchema("none"),
   minModels: 1,
   plan: darePlan("dare"),
 });
-const dareTies = defineMethod({ ...dare, name: "dare_ties", title: "DARE-TIES", mergekit: "dare_ties", schema: dareSchema("sum"), plan: darePlan("dare_ties") });
+const dareTies = defineMethod({ ...dare, name: "dare_ties", title: "DARE-TIES", schema: dareSchema("sum"), plan: darePlan("dare_ties") });
 
 const breadcrumbsSchema = (cons: Consensus) =>
   z.strictObject({
@@ -204,14 +198,13 @@ const breadcrumbs = defineMethod({
   description:
     "Per tensor, drop the floor(gamma n) largest-magnitude deltas (outliers) and keep the floor(density n) largest below them, exactly (equal magnitudes ordered by position, the later one counting as larger, as a stable ascending sort orders them; mergekit's torch sort is not stable, so its pick among equal magnitudes is torch's); then task arithmetic (or TIES sign election with consensus sum).",
   paper: { title: "Model Breadcrumbs: Scaling Multi-Task Model Merging with Sparse Masks (Davari & Belilovsky, 2023)", url: "https://arxiv.org/abs/2312.06795" },
-  mergekit: "breadcrumbs",
   schema: breadcrumbsSchema("none"),
   minModels: 1,
   plan(p, n) {
     return gtaPlan("breadcrumbs", p, n, { kind: "outliers", density: p.density, gamma: p.gamma });
   },
 });
-const breadcrumbsTies = defineMethod({ ...breadcrumbs, name: "breadcrumbs_ties", title: "Model Breadcrumbs with TIES", mergekit: "breadcrumbs_ties", schema: breadcrumbsSchema("sum"), plan(p: z.output<ReturnType<typeof breadcrumbsSchema>>, n: number) {
+const breadcrumbsTies = defineMethod({ ...breadcrumbs, name: "breadcrumbs_ties", title: "Model Breadcrumbs with TIES", schema: breadcrumbsSchema("sum"), plan(p: z.output<ReturnType<typeof breadcrumbsSchema>>, n: number) {
   return gtaPlan("breadcrumbs_ties", p, n, { kind: "outliers", density: p.density, gamma: p.gamma });
 } });
 
@@ -238,14 +231,13 @@ const della = defineMethod({
   description:
     "MAGPRUNE: within each row of each tensor, deltas are ranked by magnitude and kept with probability rising linearly from density - epsilon to density + epsilon (seeded), rescaled by 1/p (or, with rescale l1_norm, as mergekit rescales); then TIES sign election and disjoint mean (della) or a plain sum (della_linear).",
   paper: { title: "DELLA-Merging: Reducing Interference in Model Merging through Magnitude-Based Sampling (Deep et al., 2024)", url: "https://arxiv.org/abs/2406.11617" },
-  mergekit: "della",
   schema: dellaSchema("sum", true),
   minModels: 1,
   plan(p, n) {
     return gtaPlan("della", p, n, { kind: "della", density: p.density, epsilon: p.epsilon, rescale: p.rescale, seed: p.seed });
   },
 });
-const dellaLinear = defineMethod({ ...della, name: "della_linear", title: "DELLA (linear)", mergekit: "della_linear", schema: dellaSchema("none", false), plan(p: z.output<ReturnType<typeof dellaSchema>>, n: number) {
+const dellaLinear = defineMethod({ ...della, name: "della_linear", title: "DELLA (linear)", schema: dellaSchema("none", false), plan(p: z.output<ReturnType<typeof dellaSchema>>, n: number) {
   return gtaPlan("della_linear", p, n, { kind: "della", density: p.density, epsilon: p.epsilon, rescale: p.rescale, seed: p.seed });
 } });
 
@@ -254,7 +246,6 @@ const slerp = defineMethod({
   title: "SLERP",
   description: "Spherical linear interpolation, tensor by tensor, between the base model (t = 0) and the other model (t = 1); falls back to linear interpolation for nearly parallel tensors (|cos| > 0.9995).",
   paper: { title: "Sampling Generative Networks (White, 2016)", url: "https://arxiv.org/abs/1609.04468" },
-  mergekit: "slerp",
   schema: z.strictObject({
     t: z.number().min(0).max(1).default(0.5).describe("interpolation factor: 0 gives the base model, 1 the other"),
     base_model_idx: z.number().int().min(0).max(1).default(0).describe("which of the two models is the base (t = 0)"),
@@ -272,7 +263,6 @@ const modelStock = defineMethod({
   title: "Model Stock",
   description: "Per tensor, interpolates between the average of the models and the base with t = N cos / (1 + (N - 1) cos), cos the mean pairwise cosine of the models' deltas.",
   paper: { title: "Model Stock: All we need is just a few fine-tuned models (Jang et al., 2024)", url: "https://arxiv.org/abs/2403.19522" },
-  mergekit: "model_stock",
   schema: z.strictObject({ base_model_idx: baseIdx }),
   minModels: 2,
   plan(p, n) {
