@@ -46,8 +46,14 @@ export function tsLoops(host: Float32Array[], layout: Layout, out = new Float32A
           const pos = vb + vc >= 0;
           let sum = 0;
           let cnt = 0;
-          if (pos ? vb > 0 : vb < 0) (sum += vb), cnt++;
-          if (pos ? vc > 0 : vc < 0) (sum += vc), cnt++;
+          if (pos ? vb > 0 : vb < 0) {
+            sum += vb;
+            cnt++;
+          }
+          if (pos ? vc > 0 : vc < 0) {
+            sum += vc;
+            cnt++;
+          }
           out[i] = a[i]! + (cnt ? sum / cnt : 0);
         }
       }
@@ -126,8 +132,14 @@ export function tsLoops(host: Float32Array[], layout: Layout, out = new Float32A
         const pos = vb + vc >= 0;
         let sum = 0;
         let cnt = 0;
-        if (pos ? vb > 0 : vb < 0) (sum += vb), cnt++;
-        if (pos ? vc > 0 : vc < 0) (sum += vc), cnt++;
+        if (pos ? vb > 0 : vb < 0) {
+          sum += vb;
+          cnt++;
+        }
+        if (pos ? vc > 0 : vc < 0) {
+          sum += vc;
+          cnt++;
+        }
         out[i] = a[i]! + (cnt ? sum / cnt : 0);
       }
     },

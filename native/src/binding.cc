@@ -7,7 +7,8 @@
 
 Storage::~Storage() {
   if (!p) return;
-  if (dev < 0) std::free(p); else ms_cuda_free(dev, p);
+  if (dev < 0) std::free(p);
+  else ms_cuda_free(dev, p);
 }
 
 std::string dev_name(int dev) { return dev < 0 ? "cpu" : "cuda:" + std::to_string(dev); }
@@ -53,33 +54,48 @@ std::string describe(const Napi::Value& v) {
 
 template <typename T, napi_typedarray_type Want>
 Napi::TypedArrayOf<T> typed(const Napi::Value& v, const char* op, const char* name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Want) throw ArgError(op, name, std::string("a ") + typed_array_name(Want), v);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Want)
+    throw ArgError(op, name, std::string("a ") + typed_array_name(Want), v);
   return v.As<Napi::TypedArrayOf<T>>();
 }
 }  // namespace
 
 ArgError::ArgError(const char* op, const char* name, const std::string& expected, const Napi::Value& got)
-    : std::runtime_error(std::string(op) + ": argument \"" + name + "\": " + expected + " was expected, got " + describe(got)) {}
+    : std::runtime_error(std::string(op) + ": argument \"" + name + "\": " + expected + " was expected, got " +
+                         describe(got)) {}
 
 OpWorker::OpWorker(Napi::Env env, std::string what, int dev, std::function<std::string()> run,
-                   std::function<Napi::Value(Napi::Env)> result, std::vector<StorageP> keep, std::vector<Napi::Value> refs)
-    : Napi::AsyncWorker(env, "merge-native"), deferred_(Napi::Promise::Deferred::New(env)), what_(std::move(what)), dev_(dev),
-      run_(std::move(run)), result_(std::move(result)), keep_(std::move(keep)) {
+                   std::function<Napi::Value(Napi::Env)> result, std::vector<StorageP> keep,
+                   std::vector<Napi::Value> refs)
+    : Napi::AsyncWorker(env, "merge-native"),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      what_(std::move(what)),
+      dev_(dev),
+      run_(std::move(run)),
+      result_(std::move(result)),
+      keep_(std::move(keep)) {
   for (auto& v : refs) refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
 }
 void OpWorker::Execute() {
   std::string err;
   try {
-    if (dev_ >= 0) { std::lock_guard<std::mutex> lock(device_mutex(dev_)); err = run_(); }
-    else err = run_();
-  } catch (const std::bad_alloc&) { err = "out of host memory"; }
-  catch (const std::exception& e) { err = e.what(); }
+    if (dev_ >= 0) {
+      std::lock_guard<std::mutex> lock(device_mutex(dev_));
+      err = run_();
+    } else err = run_();
+  } catch (const std::bad_alloc&) { err = "out of host memory"; } catch (const std::exception& e) {
+    err = e.what();
+  }
   if (!err.empty()) SetError("merge-native " + what_ + " on " + dev_name(dev_) + ": " + err);
 }
 void OpWorker::OnOK() { deferred_.Resolve(result_ ? result_(Env()) : Env().Undefined()); }
 void OpWorker::OnError(const Napi::Error& e) { deferred_.Reject(e.Value()); }
 
-Napi::Value queue(OpWorker* w) { Napi::Promise p = w->Promise(); w->Queue(); return p; }
+Napi::Value queue(OpWorker* w) {
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 Napi::Value arg_at(const Napi::CallbackInfo& info, size_t i, const char* op, const char* name) {
   if (i >= info.Length()) throw ArgError(op, name, "a value", info.Env().Undefined());
@@ -124,7 +140,8 @@ std::vector<uint64_t> arg_offsets(const Napi::Value& v, const char* op, const ch
   out.reserve(a.ElementLength());
   for (size_t i = 0; i < a.ElementLength(); i++) {
     const double d = a[i];
-    if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d))) throw ArgError(op, name, "a Float64Array of non-negative integers", v);
+    if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d)))
+      throw ArgError(op, name, "a Float64Array of non-negative integers", v);
     out.push_back((uint64_t)d);
   }
   return out;
@@ -145,20 +162,24 @@ std::vector<StorageP> arg_tensors(const Napi::Value& v, const char* op, const ch
 
 void same_device(const std::vector<StorageP>& ts, uint64_t n, const char* what) {
   for (auto& t : ts) {
-    if (t->dev != ts[0]->dev) throw std::runtime_error(std::string(what) + ": tensors live on different devices (" + dev_name(t->dev) + " and " + dev_name(ts[0]->dev) + ")");
+    if (t->dev != ts[0]->dev)
+      throw std::runtime_error(std::string(what) + ": tensors live on different devices (" + dev_name(t->dev) +
+                               " and " + dev_name(ts[0]->dev) + ")");
     if (t->n < n) throw std::runtime_error(std::string(what) + ": a tensor is shorter than the operation");
   }
 }
-std::vector<const float*> ptrs(const std::vector<StorageP>& ts) { std::vector<const float*> p; for (auto& t : ts) p.push_back(t->p); return p; }
+std::vector<const float*> ptrs(const std::vector<StorageP>& ts) {
+  std::vector<const float*> p;
+  for (auto& t : ts) p.push_back(t->p);
+  return p;
+}
 
 Napi::Value guarded(const Napi::CallbackInfo& info, const std::function<Napi::Value()>& body) {
   try {
     return body();
   } catch (const ArgError& e) {
     Napi::TypeError::New(info.Env(), std::string("merge-native: ") + e.what()).ThrowAsJavaScriptException();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
+  } catch (const Napi::Error&) { throw; } catch (const std::exception& e) {
     Napi::Error::New(info.Env(), std::string("merge-native: ") + e.what()).ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();

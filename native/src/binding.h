@@ -22,7 +22,8 @@ using StorageP = std::shared_ptr<Storage>;
 
 std::string dev_name(int dev);
 
-// A bad argument: thrown as a JS TypeError "merge-native: <op>: argument "<name>": <what was expected>, got <what came>".
+// A bad argument: thrown as a JS TypeError "merge-native: <op>: argument "<name>": <what was expected>, got <what
+// came>".
 struct ArgError : std::runtime_error {
   ArgError(const char* op, const char* name, const std::string& expected, const Napi::Value& got);
 };

@@ -14,7 +14,12 @@
 // Counter-based RNG: a pure function of (seed, stream, element index). The TypeScript twin is
 // src/engine/merge/rng.ts; CPU, CUDA and TypeScript give bit-identical draws.
 MS_HD uint32_t ms_fmix32(uint32_t h) {
-  h ^= h >> 16; h *= 0x85EBCA6Bu; h ^= h >> 13; h *= 0xC2B2AE35u; h ^= h >> 16; return h;
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return h;
 }
 MS_HD uint32_t ms_rng_key(uint32_t seed, uint32_t stream) {
   return ms_fmix32(seed ^ ms_fmix32(stream * 0x9E3779B9u + 0x7F4A7C15u));
@@ -28,7 +33,10 @@ MS_HD uint32_t ms_rng_u32(uint32_t key, uint64_t idx) {
 MS_HD double ms_uniform(uint32_t key, uint64_t idx) { return (double)(ms_rng_u32(key, idx) >> 8) * (1.0 / 16777216.0); }
 
 // A chunk of one segment (tensor): [start, end) of the flat index space. Big tensors are split so work spreads.
-struct Chunk { uint64_t start, end; uint32_t seg, pad; };
+struct Chunk {
+  uint64_t start, end;
+  uint32_t seg, pad;
+};
 std::vector<Chunk> ms_make_chunks(const std::vector<uint64_t>& segOffsets, uint64_t n, uint64_t chunk);
 
 // CPU threads: MERGE_CPU_THREADS or hardware_concurrency.

@@ -33,7 +33,7 @@ namespace {
 // per-thread scratch (thread_local) stays allocated between calls. One call uses the pool at a time; a call that
 // finds it busy (two merges at once on the libuv thread pool) starts threads of its own, as before.
 struct Pool {
-  std::mutex busy;                      // held by the call using the pool
+  std::mutex busy;  // held by the call using the pool
   std::mutex mu;
   std::condition_variable wake, done;
   const std::function<void(uint64_t)>* fn = nullptr;
@@ -71,7 +71,9 @@ Pool& pool() {
 
 void spawn_for(uint64_t tasks, uint64_t nt, const std::function<void(uint64_t)>& fn) {
   std::atomic<uint64_t> next{0};
-  auto body = [&] { for (uint64_t i; (i = next.fetch_add(1)) < tasks;) fn(i); };
+  auto body = [&] {
+    for (uint64_t i; (i = next.fetch_add(1)) < tasks;) fn(i);
+  };
   std::vector<std::thread> threads;
   threads.reserve(nt - 1);
   for (uint64_t t = 1; t < nt; t++) threads.emplace_back(body);
@@ -83,10 +85,16 @@ void spawn_for(uint64_t tasks, uint64_t nt, const std::function<void(uint64_t)>&
 void ms_parallel_for(uint64_t tasks, const std::function<void(uint64_t)>& fn, int threads) {
   if (threads <= 0) threads = ms_cpu_threads();
   const uint64_t nt = std::min<uint64_t>((uint64_t)threads, tasks);
-  if (nt <= 1) { for (uint64_t i = 0; i < tasks; i++) fn(i); return; }
+  if (nt <= 1) {
+    for (uint64_t i = 0; i < tasks; i++) fn(i);
+    return;
+  }
   Pool& p = pool();
   std::unique_lock<std::mutex> owner(p.busy, std::try_to_lock);
-  if (!owner.owns_lock()) { spawn_for(tasks, nt, fn); return; }
+  if (!owner.owns_lock()) {
+    spawn_for(tasks, nt, fn);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lk(p.mu);
     p.grow((int)nt - 1);

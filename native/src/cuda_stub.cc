@@ -5,10 +5,14 @@
 #include "search.h"
 
 static const char* kNoCuda =
-    "this build of the merge addon has no CUDA kernels (nvcc was not found, or the CUDA build failed, when `npm install` "
+    "this build of the merge addon has no CUDA kernels (nvcc was not found, or the CUDA build failed, when `npm "
+    "install` "
     "built it: see its output); install the CUDA toolkit and run `node native/build.mjs --force`, or use device 'cpu'";
 bool ms_cuda_compiled() { return false; }
-int ms_cuda_device_count(std::string* why) { if (why) *why = kNoCuda; return 0; }
+int ms_cuda_device_count(std::string* why) {
+  if (why) *why = kNoCuda;
+  return 0;
+}
 std::string ms_cuda_alloc(int, uint64_t, void**) { return kNoCuda; }
 void ms_cuda_free(int, void*) {}
 std::string ms_cuda_zero(int, void*, uint64_t) { return kNoCuda; }

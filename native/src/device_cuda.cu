@@ -9,7 +9,11 @@ bool ms_cuda_compiled() { return true; }
 int ms_cuda_device_count(std::string* why) {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) { if (why) *why = ms_cuda_err("cudaGetDeviceCount", e); cudaGetLastError(); return 0; }
+  if (e != cudaSuccess) {
+    if (why) *why = ms_cuda_err("cudaGetDeviceCount", e);
+    cudaGetLastError();
+    return 0;
+  }
   return n;
 }
 
@@ -18,7 +22,10 @@ cudaStream_t ms_stream(int dev) {
   static std::vector<cudaStream_t> streams;
   std::lock_guard<std::mutex> lock(mu);
   if ((int)streams.size() <= dev) streams.resize(dev + 1, nullptr);
-  if (!streams[dev]) { cudaSetDevice(dev); cudaStreamCreateWithFlags(&streams[dev], cudaStreamNonBlocking); }
+  if (!streams[dev]) {
+    cudaSetDevice(dev);
+    cudaStreamCreateWithFlags(&streams[dev], cudaStreamNonBlocking);
+  }
   return streams[dev];
 }
 
@@ -49,7 +56,10 @@ std::string ms_cuda_alloc(int dev, uint64_t bytes, void** ptr) {
   MS_CU(cudaMalloc(ptr, bytes ? bytes : 4));
   return "";
 }
-void ms_cuda_free(int dev, void* ptr) { cudaSetDevice(dev); cudaFree(ptr); }
+void ms_cuda_free(int dev, void* ptr) {
+  cudaSetDevice(dev);
+  cudaFree(ptr);
+}
 std::string ms_cuda_zero(int dev, void* ptr, uint64_t bytes) {
   MS_CU(cudaSetDevice(dev));
   MS_CU(cudaMemset(ptr, 0, bytes));

@@ -1,8 +1,8 @@
 // The CPU GTA kernel's scheduler. It works tile by tile: a tile is a whole tensor (top-k methods: thresholds need
-// the tensor), whole rows of one tensor (DELLA: ranks are per row), or a chunk of one tensor (the rest). A thread does every pass a tile
-// needs while the tile is in its caches (selection, ranks, then the fused merge), so each input is read from DRAM
-// once; threads take tiles, not elements of one pass. The per-element decisions and the order of the double
-// additions are those of gta_elem (gta_elem.h), so the CPU and CUDA kernels give bit-identical results.
+// the tensor), whole rows of one tensor (DELLA: ranks are per row), or a chunk of one tensor (the rest). A thread does
+// every pass a tile needs while the tile is in its caches (selection, ranks, then the fused merge), so each input is
+// read from DRAM once; threads take tiles, not elements of one pass. The per-element decisions and the order of the
+// double additions are those of gta_elem (gta_elem.h), so the CPU and CUDA kernels give bit-identical results.
 #include "gta_cpu_kernels.h"
 
 namespace gta_cpu_kernels {
@@ -10,7 +10,11 @@ namespace gta_cpu_kernels {
 // Per-thread scratch, kept between tiles (threads are short-lived: one ms_parallel_for call).
 static thread_local Scratch tls;
 
-struct Tile { uint64_t start, end; uint32_t seg; uint32_t select; };
+struct Tile {
+  uint64_t start, end;
+  uint32_t seg;
+  uint32_t select;
+};
 
 }  // namespace gta_cpu_kernels
 
@@ -19,7 +23,9 @@ using namespace gta_cpu_kernels;
 std::string gta_cpu(GtaArgs& a) {
   const size_t N = a.x.size();
   if (N == 0 || N > GTA_MAXN) return "gta: between 1 and 64 models can be merged, got " + std::to_string(N);
-  if (a.sparsify < GTA_SPARSIFY_NONE || a.sparsify > GTA_SPARSIFY_DELLA || a.consensus < GTA_CONSENSUS_NONE || a.consensus > GTA_CONSENSUS_COUNT) return "gta: unknown mode";
+  if (a.sparsify < GTA_SPARSIFY_NONE || a.sparsify > GTA_SPARSIFY_DELLA || a.consensus < GTA_CONSENSUS_NONE ||
+      a.consensus > GTA_CONSENSUS_COUNT)
+    return "gta: unknown mode";
   if (a.segOffsets.size() < 2) a.segOffsets = {0, a.n};
   const size_t S = a.segOffsets.size() - 1;
   if (a.rowLen.size() != S) a.rowLen.assign(S, 0);
@@ -27,29 +33,64 @@ std::string gta_cpu(GtaArgs& a) {
   const bool topk = a.sparsify == GTA_SPARSIFY_TOPK;
   GtaDev p{};
   float wsumf = 0.f;
-  for (size_t i = 0; i < N; i++) { p.x[i] = a.x[i]; p.w[i] = a.w[i]; wsumf += (float)a.w[i]; p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i); }
-  if (topk) { a.lo.assign(N * S, INFINITY); a.hi.assign(N * S, INFINITY); }
+  for (size_t i = 0; i < N; i++) {
+    p.x[i] = a.x[i];
+    p.w[i] = a.w[i];
+    wsumf += (float)a.w[i];
+    p.key[i] = ms_rng_key(a.seed, a.streams.size() > i ? a.streams[i] : (uint32_t)i);
+  }
+  if (topk) {
+    a.lo.assign(N * S, INFINITY);
+    a.hi.assign(N * S, INFINITY);
+  }
   const bool cuts = topk && a.exactCounts;
-  if (cuts) { a.cutLo.assign(N * S, 0); a.cutHi.assign(N * S, 0); }
-  p.base = a.base; p.out = a.out; p.lo = a.lo.data(); p.hi = a.hi.data(); p.rank = nullptr;
-  p.cutLo = cuts ? a.cutLo.data() : nullptr; p.cutHi = cuts ? a.cutHi.data() : nullptr; p.segScale = nullptr;
-  p.n = a.n; p.N = (uint32_t)N; p.S = (uint32_t)S;
-  p.sparsify = a.sparsify; p.consensus = a.consensus; p.normalize = a.normalize; p.rescale = a.rescale;
-  p.lambda = a.lambda; p.density = a.density; p.epsilon = a.epsilon;
+  if (cuts) {
+    a.cutLo.assign(N * S, 0);
+    a.cutHi.assign(N * S, 0);
+  }
+  p.base = a.base;
+  p.out = a.out;
+  p.lo = a.lo.data();
+  p.hi = a.hi.data();
+  p.rank = nullptr;
+  p.cutLo = cuts ? a.cutLo.data() : nullptr;
+  p.cutHi = cuts ? a.cutHi.data() : nullptr;
+  p.segScale = nullptr;
+  p.n = a.n;
+  p.N = (uint32_t)N;
+  p.S = (uint32_t)S;
+  p.sparsify = a.sparsify;
+  p.consensus = a.consensus;
+  p.normalize = a.normalize;
+  p.rescale = a.rescale;
+  p.lambda = a.lambda;
+  p.density = a.density;
+  p.epsilon = a.epsilon;
   auto segLen = [&](size_t s) { return a.segOffsets[s + 1] - a.segOffsets[s]; };
-  auto rowL = [&](size_t s) -> uint64_t { const uint64_t len = segLen(s); return a.rowLen[s] ? a.rowLen[s] : (len ? len : 1); };
+  auto rowL = [&](size_t s) -> uint64_t {
+    const uint64_t len = segLen(s);
+    return a.rowLen[s] ? a.rowLen[s] : (len ? len : 1);
+  };
   auto tile_select = [&](size_t s, Scratch& sc) {
     const uint64_t st = a.segOffsets[s], len = segLen(s);
     if (len == 0) return;
     const float* xs[GTA_MAXN];
     uint64_t kl[GTA_MAXN], kh[GTA_MAXN];
     float rl[GTA_MAXN], rh[GTA_MAXN];
-    for (size_t i = 0; i < N; i++) { xs[i] = a.x[i] + st; kl[i] = a.kLo[i * S + s]; kh[i] = a.kHi[i * S + s]; }
+    for (size_t i = 0; i < N; i++) {
+      xs[i] = a.x[i] + st;
+      kl[i] = a.kLo[i * S + s];
+      kh[i] = a.kHi[i * S + s];
+    }
     tile_thresholds(xs, N, a.base ? a.base + st : nullptr, len, kl, kh, rl, rh, sc);
-    for (size_t i = 0; i < N; i++) { a.lo[i * S + s] = rl[i]; a.hi[i * S + s] = rh[i]; }
+    for (size_t i = 0; i < N; i++) {
+      a.lo[i * S + s] = rl[i];
+      a.hi[i * S + s] = rh[i];
+    }
     if (a.exactCounts)
       for (size_t i = 0; i < N; i++)
-        exact_cuts(xs[i], a.base ? a.base + st : nullptr, len, st, kl[i], kh[i], rl[i], rh[i], &a.cutLo[i * S + s], &a.cutHi[i * S + s]);
+        exact_cuts(xs[i], a.base ? a.base + st : nullptr, len, st, kl[i], kh[i], rl[i], rh[i], &a.cutLo[i * S + s],
+                   &a.cutHi[i * S + s]);
   };
   auto thresholds = [&](size_t i, size_t s, Scratch& sc) {
     const uint64_t st = a.segOffsets[s], len = segLen(s);
@@ -60,15 +101,21 @@ std::string gta_cpu(GtaArgs& a) {
     kth_largest(a.x[i] + st, a.base ? a.base + st : nullptr, len, ks, res, sc);
     a.lo[q] = res[0];
     a.hi[q] = res[1];
-    if (a.exactCounts) exact_cuts(a.x[i] + st, a.base ? a.base + st : nullptr, len, st, ks[0], ks[1], res[0], res[1], &a.cutLo[q], &a.cutHi[q]);
+    if (a.exactCounts)
+      exact_cuts(a.x[i] + st, a.base ? a.base + st : nullptr, len, st, ks[0], ks[1], res[0], res[1], &a.cutLo[q],
+                 &a.cutHi[q]);
   };
 
   // mergekit's rescale needs each (model, tensor)'s sums before its merge: a tensor up to L1_WHOLE_SEG is one tile,
   // whose thread sums it (with the masks and DELLA ranks the merge then uses, the tile still in its caches) and then
   // merges it; larger tensors are summed in a pass of their own first (which for DELLA ranks their rows twice).
-  const bool l1 = a.rescale == GTA_RESCALE_L1_NORM && a.density < 1.0 && (a.sparsify == GTA_SPARSIFY_RANDOM || a.sparsify == GTA_SPARSIFY_DELLA);
+  const bool l1 = a.rescale == GTA_RESCALE_L1_NORM && a.density < 1.0 &&
+                  (a.sparsify == GTA_SPARSIFY_RANDOM || a.sparsify == GTA_SPARSIFY_DELLA);
   std::vector<float> segScale;
-  if (l1) { segScale.assign(N * S, 1.f); p.segScale = segScale.data(); }
+  if (l1) {
+    segScale.assign(N * S, 1.f);
+    p.segScale = segScale.data();
+  }
 
   // tiles (select: 1 thresholds, 2 L1 sums, first)
   std::vector<Tile> tiles, l1Tiles;
@@ -76,18 +123,29 @@ std::string gta_cpu(GtaArgs& a) {
   for (size_t s = 0; s < S; s++) {
     const uint64_t st = a.segOffsets[s], en = a.segOffsets[s + 1], len = en - st;
     if (len == 0) continue;
-    if (topk && len <= BIG_SEG) { tiles.push_back({st, en, (uint32_t)s, 1}); continue; }
-    if (l1 && len <= L1_WHOLE_SEG) { tiles.push_back({st, en, (uint32_t)s, 2}); continue; }
-    if (topk) for (size_t i = 0; i < N; i++) bigQueries.push_back({i, s});
+    if (topk && len <= BIG_SEG) {
+      tiles.push_back({st, en, (uint32_t)s, 1});
+      continue;
+    }
+    if (l1 && len <= L1_WHOLE_SEG) {
+      tiles.push_back({st, en, (uint32_t)s, 2});
+      continue;
+    }
+    if (topk)
+      for (size_t i = 0; i < N; i++) bigQueries.push_back({i, s});
     uint64_t step = STEP;
-    if (della) { const uint64_t L = rowL(s); step = std::max<uint64_t>(1, TILE_ROWS / L) * L; }
+    if (della) {
+      const uint64_t L = rowL(s);
+      step = std::max<uint64_t>(1, TILE_ROWS / L) * L;
+    }
     for (uint64_t t = st; t < en; t += step) {
       tiles.push_back({t, std::min(en, t + step), (uint32_t)s, 0});
       if (l1) l1Tiles.push_back(tiles.back());
     }
   }
   // big tensors' thresholds first, one (model, tensor) per task
-  if (!bigQueries.empty()) ms_parallel_for(bigQueries.size(), [&](uint64_t t) { thresholds(bigQueries[t].first, bigQueries[t].second, tls); });
+  if (!bigQueries.empty())
+    ms_parallel_for(bigQueries.size(), [&](uint64_t t) { thresholds(bigQueries[t].first, bigQueries[t].second, tls); });
   // DELLA tables per row length
   std::map<uint32_t, DellaTab> tabs;
   if (della)
@@ -115,7 +173,10 @@ std::string gta_cpu(GtaArgs& a) {
     c.L = (uint32_t)std::min<uint64_t>(L, 0xFFFFFFFFu);
     c.rankStride = tlen;
     sc.rank.resize((size_t)N * tlen);
-    if (tab) { sc.keep.resize((size_t)N * tlen); sc.invf.resize((size_t)N * tlen); }
+    if (tab) {
+      sc.keep.resize((size_t)N * tlen);
+      sc.invf.resize((size_t)N * tlen);
+    }
     // the tile's keys at once (short rows) or row by row (long rows)
     const uint64_t kspan = L <= 48 ? tlen : std::min<uint64_t>(L, tlen);
     if (sc.keys.size() < kspan) sc.keys.resize(kspan);
@@ -127,12 +188,20 @@ std::string gta_cpu(GtaArgs& a) {
         const uint32_t* k = sc.keys.data() + (L <= 48 ? r0 - tl.start : 0);
         if (L > 48) make_keys(a.x[i] + r0, a.base ? a.base + r0 : nullptr, rl, sc.keys.data());
         RankOut ro{sc.rank.data() + o, nullptr, nullptr, nullptr, nullptr};
-        if (tab) { ro.keepT = tab->keepT.data(); ro.invT = tab->invf.data(); ro.keep = sc.keep.data() + o; ro.invf = sc.invf.data() + o; }
+        if (tab) {
+          ro.keepT = tab->keepT.data();
+          ro.invT = tab->invf.data();
+          ro.keep = sc.keep.data() + o;
+          ro.invf = sc.invf.data() + o;
+        }
         row_ranks(k, rl, ro, sc);
       }
     }
     c.rank = sc.rank.data();
-    if (tab) { c.keep = sc.keep.data(); c.invf = sc.invf.data(); }
+    if (tab) {
+      c.keep = sc.keep.data();
+      c.invf = sc.invf.data();
+    }
     return tab ? PASS_DELLA_TABLE : PASS_DELLA_RANK;
   };
 
@@ -178,13 +247,23 @@ std::string gta_cpu(GtaArgs& a) {
         l1_tile_sums(c, tsp, (uint32_t)i, tl.start, tl.end, h, sc.keepBytes.data() + i * tlen);
         segScale[i * S + s] = gta_l1_scale(h);
       }
-      c.keepBytes = sc.keepBytes.data(); c.keepStride = tlen;
+      c.keepBytes = sc.keepBytes.data();
+      c.keepStride = tlen;
       tsp = PASS_RANDOM;
     } else if (l1 && tsp == PASS_DELLA_TABLE)
-      for (size_t i = 0; i < N; i++) std::fill(sc.invf.data() + i * c.rankStride, sc.invf.data() + (i + 1) * c.rankStride, segScale[i * S + s]);
+      for (size_t i = 0; i < N; i++)
+        std::fill(sc.invf.data() + i * c.rankStride, sc.invf.data() + (i + 1) * c.rankStride, segScale[i * S + s]);
     const BlockFn blk = block_fn(tsp, a.consensus);
     const FusedFn fused = fused_fn(tsp, a.consensus, N, a.normalize, pow2);
-    if (!fused) { sc.wd.resize((size_t)N * BLK); sc.m.resize(BLK); sc.ref.resize(BLK); sc.asum.resize(BLK); sc.div.resize(BLK); sc.fixAt.resize(BLK); sc.fixVal.resize(BLK); }
+    if (!fused) {
+      sc.wd.resize((size_t)N * BLK);
+      sc.m.resize(BLK);
+      sc.ref.resize(BLK);
+      sc.asum.resize(BLK);
+      sc.div.resize(BLK);
+      sc.fixAt.resize(BLK);
+      sc.fixVal.resize(BLK);
+    }
     const uint64_t step = fused ? STEP : BLK;
     // Output may alias an input only element-wise: every element's inputs are read before it is written.
     // Blocks never straddle a multiple of 2^32 elements (the RNG's counter splits the index into two words).
@@ -196,7 +275,8 @@ std::string gta_cpu(GtaArgs& a) {
           for (const uint64_t cut : {a.cutLo[i * S + s], a.cutHi[i * S + s]})
             if (cut > e0 && cut < lim) lim = cut;
         for (size_t i = 0; i < N; i++) gta_band(p, (int)i, s, e0, &bandLo[i], &bandHi[i]);
-        c.bandLo = bandLo; c.bandHi = bandHi;
+        c.bandLo = bandLo;
+        c.bandHi = bandHi;
       }
       const uint32_t len = (uint32_t)(lim - e0);
       if (fused) fused(c, e0, len, s, e0 - tl.start, a.out + e0);

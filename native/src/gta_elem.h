@@ -14,12 +14,23 @@
 
 #define GTA_MAXN 64
 struct GtaDev {
-  const float* x[GTA_MAXN]; double w[GTA_MAXN]; uint32_t key[GTA_MAXN];
-  const float* base; float* out; const float* lo; const float* hi; const float* rank;
+  const float* x[GTA_MAXN];
+  double w[GTA_MAXN];
+  uint32_t key[GTA_MAXN];
+  const float* base;
+  float* out;
+  const float* lo;
+  const float* hi;
+  const float* rank;
   // exact counts (GtaArgs::exactCounts), [N*S]: among deltas equal to lo, those at e >= cutLo are kept; among those
   // equal to hi, those at e < cutHi are kept. segScale [N*S]: the GTA_RESCALE_L1_NORM factor of each (model, tensor).
-  const uint64_t* cutLo; const uint64_t* cutHi; const float* segScale;
-  uint64_t n; uint32_t N, S; int sparsify, consensus, normalize, rescale; double lambda, density, epsilon;
+  const uint64_t* cutLo;
+  const uint64_t* cutHi;
+  const float* segScale;
+  uint64_t n;
+  uint32_t N, S;
+  int sparsify, consensus, normalize, rescale;
+  double lambda, density, epsilon;
 };
 
 // |sum| must exceed this times sum |v_i| for the float sign to be the exact one: each v_i carries at most 5 float
@@ -45,11 +56,14 @@ MS_HD float gta_mix_exact(const GtaDev& p, const double* v, float b) {
 #endif
   for (int i = 0; i < MAXN; i++) {
     if (i >= (int)p.N) break;
-    sum += v[i]; csum += (double)((v[i] > 0) - (v[i] < 0)); wsum += p.w[i];
+    sum += v[i];
+    csum += (double)((v[i] > 0) - (v[i] < 0));
+    wsum += p.w[i];
   }
   double mixed = 0, div = 0;
   if (p.consensus == GTA_CONSENSUS_NONE) {
-    mixed = sum; div = wsum;
+    mixed = sum;
+    div = wsum;
     if (fabs(div) < 1e-8) div = 1.0;
   } else {
     const double ref = p.consensus == GTA_CONSENSUS_SUM ? sum : csum;
@@ -59,7 +73,10 @@ MS_HD float gta_mix_exact(const GtaDev& p, const double* v, float b) {
 #endif
     for (int i = 0; i < MAXN; i++) {
       if (i >= (int)p.N) break;
-      if (pos ? v[i] > 0 : v[i] < 0) { mixed += v[i]; div += p.w[i]; }
+      if (pos ? v[i] > 0 : v[i] < 0) {
+        mixed += v[i];
+        div += p.w[i];
+      }
     }
     if (div == 0) div = 1.0;
   }
@@ -72,7 +89,8 @@ MS_HD float gta_mix_exact(const GtaDev& p, const double* v, float b) {
 // dropped (lo moves just above it) and a tie with hi at e < cutHi is kept (hi moves just above it)
 MS_HD void gta_band(const GtaDev& p, int i, uint32_t seg, uint64_t e, float* lo, float* hi) {
   const size_t q = (size_t)i * p.S + seg;
-  *lo = p.lo[q]; *hi = p.hi[q];
+  *lo = p.lo[q];
+  *hi = p.hi[q];
   if (p.cutLo) {
     if (e < p.cutLo[q]) *lo = nextafterf(*lo, INFINITY);
     if (e < p.cutHi[q]) *hi = nextafterf(*hi, INFINITY);
@@ -133,7 +151,10 @@ inline double gta_l1_total(const uint64_t* h) {
     l[q + 1] += o ? (v >> (32 - o)) & 0xFFFFFFFFu : v >> 32;
     if (o) l[q + 2] += v >> (64 - o);
   }
-  for (int k = 0; k + 1 < LIMBS; k++) { l[k + 1] += l[k] >> 32; l[k] &= 0xFFFFFFFFu; }
+  for (int k = 0; k + 1 < LIMBS; k++) {
+    l[k + 1] += l[k] >> 32;
+    l[k] &= 0xFFFFFFFFu;
+  }
   int t = LIMBS - 1;
   while (t >= 0 && !l[t]) t--;
   if (t < 0) return 0.0;
@@ -192,7 +213,8 @@ MS_HD float gta_mix_f32(const GtaDev& p, const float* v, float b, bool* unsure) 
 #endif
     for (int i = 0; i < MAXN; i++) {
       if (i >= (int)p.N) break;
-      mixed += v[i]; wsum += (float)p.w[i];
+      mixed += v[i];
+      wsum += (float)p.w[i];
     }
     if (p.normalize) mixed /= fabsf(wsum) < 1e-8f ? 1.f : wsum;
   } else {
@@ -202,17 +224,25 @@ MS_HD float gta_mix_f32(const GtaDev& p, const float* v, float b, bool* unsure) 
 #endif
     for (int i = 0; i < MAXN; i++) {
       if (i >= (int)p.N) break;
-      if (p.consensus == GTA_CONSENSUS_SUM) { ref += v[i]; asum += fabsf(v[i]); }
-      else ref += (float)((v[i] > 0) - (v[i] < 0));
+      if (p.consensus == GTA_CONSENSUS_SUM) {
+        ref += v[i];
+        asum += fabsf(v[i]);
+      } else ref += (float)((v[i] > 0) - (v[i] < 0));
     }
-    if (p.consensus == GTA_CONSENSUS_SUM && asum > 0 && !gta_sign_sure(ref, asum, gta_sign_margin(p.N))) { *unsure = true; return 0.f; }
+    if (p.consensus == GTA_CONSENSUS_SUM && asum > 0 && !gta_sign_sure(ref, asum, gta_sign_margin(p.N))) {
+      *unsure = true;
+      return 0.f;
+    }
     const bool pos = ref >= 0;
 #if defined(__CUDACC__)
 #pragma unroll
 #endif
     for (int i = 0; i < MAXN; i++) {
       if (i >= (int)p.N) break;
-      if (pos ? v[i] > 0 : v[i] < 0) { mixed += v[i]; div += (float)p.w[i]; }
+      if (pos ? v[i] > 0 : v[i] < 0) {
+        mixed += v[i];
+        div += (float)p.w[i];
+      }
     }
     if (p.normalize) mixed /= div == 0 ? 1.f : div;
   }

@@ -40,7 +40,8 @@ static float exact_elem(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t of
 // Models' weighted float deltas of one element (gta_elem's float path with the CPU's rank layout). NN: the number of
 // models, or 0 for p.N at run time.
 template <int SP, int NN>
-static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t off, float b, float* v) {
+static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c, uint64_t e, uint32_t seg, uint64_t off,
+                                                              float b, float* v) {
   const GtaDev& p = *c.p;
   const uint32_t N = NN ? NN : p.N;
   for (uint32_t i = 0; i < N; i++) {
@@ -68,8 +69,8 @@ static inline __attribute__((always_inline)) void elem_deltas(const BlockCtx& c,
 
 // Elements one at a time (the tails of the vector loops, and CPUs without AVX2).
 template <int SP, int NN>
-static inline __attribute__((always_inline)) void fused_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off,
-                                                             float* __restrict out) {
+static inline __attribute__((always_inline)) void fused_impl(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg,
+                                                             uint64_t off, float* __restrict out) {
   const GtaDev& p = *c.p;
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
   for (uint32_t j = 0; j < len; j++) {
@@ -93,7 +94,11 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
   float* __restrict dv = sc.div.data();
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
-  for (uint32_t j = 0; j < len; j++) { m[j] = 0.f; ref[j] = 0.f; asum[j] = 0.f; }
+  for (uint32_t j = 0; j < len; j++) {
+    m[j] = 0.f;
+    ref[j] = 0.f;
+    asum[j] = 0.f;
+  }
   for (uint32_t i = 0; i < p.N; i++) {
     const float* __restrict x = p.x[i] + e0;
     float* __restrict w = sc.wd.data() + (size_t)i * BLK;
@@ -106,9 +111,15 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
     const uint32_t* __restrict rk = nullptr;
     const uint32_t* __restrict kT = nullptr;
     const float* __restrict inv = nullptr;
-    if (SP == PASS_MAGNITUDE_BAND) { lo = c.lo(i, seg); hi = c.hi(i, seg); }
+    if (SP == PASS_MAGNITUDE_BAND) {
+      lo = c.lo(i, seg);
+      hi = c.hi(i, seg);
+    }
     if (SP == PASS_DELLA_RANK) rk = c.rank + (size_t)i * c.rankStride + off;
-    if (SP == PASS_DELLA_TABLE) { kT = c.keep + (size_t)i * c.rankStride + off; inv = c.invf + (size_t)i * c.rankStride + off; }
+    if (SP == PASS_DELLA_TABLE) {
+      kT = c.keep + (size_t)i * c.rankStride + off;
+      inv = c.invf + (size_t)i * c.rankStride + off;
+    }
     for (uint32_t j = 0; j < len; j++) {
       const float d = x[j] - bb[j];
       float v;
@@ -131,8 +142,10 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
       if (CONS == GTA_CONSENSUS_NONE) m[j] += v;
       else {
         w[j] = v;
-        if (CONS == GTA_CONSENSUS_SUM) { ref[j] += v; asum[j] += std::fabs(v); }
-        else ref[j] += (float)((v > 0) - (v < 0));
+        if (CONS == GTA_CONSENSUS_SUM) {
+          ref[j] += v;
+          asum[j] += std::fabs(v);
+        } else ref[j] += (float)((v > 0) - (v < 0));
       }
     }
   }
@@ -159,7 +172,10 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
   if (CONS == GTA_CONSENSUS_SUM) {
     const float margin = gta_sign_margin(p.N);
     for (uint32_t j = 0; j < len; j++)
-      if (asum[j] > 0 && !gta_sign_sure(ref[j], asum[j], margin)) { sc.fixVal[nfix] = exact_elem<SP>(c, e0 + j, seg, off + j); sc.fixAt[nfix++] = j; }
+      if (asum[j] > 0 && !gta_sign_sure(ref[j], asum[j], margin)) {
+        sc.fixVal[nfix] = exact_elem<SP>(c, e0 + j, seg, off + j);
+        sc.fixAt[nfix++] = j;
+      }
   }
   for (uint32_t j = 0; j < len; j++) {
     const float q = dv[j] == 0 ? 1.f : dv[j];
@@ -168,17 +184,29 @@ static inline __attribute__((always_inline)) void block_impl(const BlockCtx& c, 
   for (uint32_t t = 0; t < nfix; t++) out[sc.fixAt[t]] = sc.fixVal[t];
 }
 
-#define MS_BLOCK(SP, CONS) \
-  MS_CLONES static void block_##SP##_##CONS(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, Scratch& sc) { \
-    block_impl<SP, CONS>(c, e0, len, seg, off, sc); }
+#define MS_BLOCK(SP, CONS)                                                                                            \
+  MS_CLONES static void block_##SP##_##CONS(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, \
+                                            Scratch& sc) {                                                            \
+    block_impl<SP, CONS>(c, e0, len, seg, off, sc);                                                                   \
+  }
 #define MS_BLOCKS(SP) MS_BLOCK(SP, 0) MS_BLOCK(SP, 1) MS_BLOCK(SP, 2)
-MS_BLOCKS(0) MS_BLOCKS(1) MS_BLOCKS(2) MS_BLOCKS(3) MS_BLOCKS(4)
-#define MS_FUSED(SP, NN) \
-  MS_CLONES static void fused_##SP##_##NN(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, float* out) { \
-    fused_impl<SP, NN>(c, e0, len, seg, off, out); }
+MS_BLOCKS(0)
+MS_BLOCKS(1)
+MS_BLOCKS(2)
+MS_BLOCKS(3)
+MS_BLOCKS(4)
+#define MS_FUSED(SP, NN)                                                                                            \
+  MS_CLONES static void fused_##SP##_##NN(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off, \
+                                          float* out) {                                                             \
+    fused_impl<SP, NN>(c, e0, len, seg, off, out);                                                                  \
+  }
 #define MS_FUSED_N(SP) MS_FUSED(SP, 1) MS_FUSED(SP, 2) MS_FUSED(SP, 3) MS_FUSED(SP, 4)
-MS_FUSED_N(0) MS_FUSED_N(1) MS_FUSED_N(2) MS_FUSED_N(3)
-#define MS_FN4(SP) {fused_##SP##_1, fused_##SP##_2, fused_##SP##_3, fused_##SP##_4}
+MS_FUSED_N(0)
+MS_FUSED_N(1)
+MS_FUSED_N(2)
+MS_FUSED_N(3)
+#define MS_FN4(SP) \
+  { fused_##SP##_1, fused_##SP##_2, fused_##SP##_3, fused_##SP##_4 }
 #ifdef MS_HAVE_AVX2_PATH
 __attribute__((target("avx2"), always_inline)) static inline __m256i fmix8(__m256i h, __m256i m1, __m256i m2) {
   h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
@@ -189,7 +217,8 @@ __attribute__((target("avx2"), always_inline)) static inline __m256i fmix8(__m25
 }
 // (v > 0) - (v < 0)
 __attribute__((target("avx2"), always_inline)) static inline __m256 sign8(__m256 v, __m256 zero, __m256 one) {
-  return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one), _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), one));
+  return _mm256_sub_ps(_mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), one),
+                       _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ), one));
 }
 // 1 / q for q a positive normal power of two (with a normal reciprocal): exact, from the exponent bits
 __attribute__((target("avx2"), always_inline)) static inline __m256 recip_pow2(__m256 q) {
@@ -201,8 +230,8 @@ __attribute__((target("avx2"), always_inline)) static inline __m256 recip_pow2(_
 // NORM: 0 no normalisation, 1 divide, 2 every possible divisor is a power of two: multiply by its exact reciprocal,
 // which gives the same correctly rounded quotient without the divider.
 template <int SP, int CONS, int NN, int NORM>
-__attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg, uint64_t off,
-                                                      float* __restrict out) {
+__attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64_t e0, uint32_t len, uint32_t seg,
+                                                       uint64_t off, float* __restrict out) {
   const GtaDev& p = *c.p;
   const float* __restrict xs[NN];
   const uint32_t* __restrict kp[NN];
@@ -217,11 +246,18 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     key[i] = _mm256_set1_epi32((int)p.key[i]);
     hmix[i] = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
     lo[i] = hi[i] = _mm256_setzero_ps();
-    kp[i] = nullptr; iv[i] = nullptr;
+    kp[i] = nullptr;
+    iv[i] = nullptr;
     kb[i] = c.keepBytes ? c.keepBytes + (size_t)i * c.keepStride + off : nullptr;
     sw[i] = _mm256_set1_ps(SP == PASS_RANDOM ? (float)gta_rescale(p, i, seg, p.density) : 1.f);
-    if (SP == PASS_MAGNITUDE_BAND) { lo[i] = _mm256_set1_ps(c.lo(i, seg)); hi[i] = _mm256_set1_ps(c.hi(i, seg)); }
-    if (SP == PASS_DELLA_TABLE) { kp[i] = c.keep + (size_t)i * c.rankStride + off; iv[i] = c.invf + (size_t)i * c.rankStride + off; }
+    if (SP == PASS_MAGNITUDE_BAND) {
+      lo[i] = _mm256_set1_ps(c.lo(i, seg));
+      hi[i] = _mm256_set1_ps(c.hi(i, seg));
+    }
+    if (SP == PASS_DELLA_TABLE) {
+      kp[i] = c.keep + (size_t)i * c.rankStride + off;
+      iv[i] = c.invf + (size_t)i * c.rankStride + off;
+    }
   }
   const __m256i T = _mm256_set1_epi32(SP == PASS_RANDOM ? (int)random_keep_threshold(p) : 0);
   const float* __restrict bb = p.base ? p.base + e0 : kZeros;
@@ -229,8 +265,10 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
   const __m256 dn = _mm256_set1_ps(std::fabs(c.wsumf) < 1e-8f ? 1.f : c.wsumf);
   const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.f), neg0 = _mm256_set1_ps(-0.f);
-  const __m256 margin = _mm256_set1_ps(gta_sign_margin(p.N)), tiny = _mm256_set1_ps(0x1p-100f), huge = _mm256_set1_ps(0x1p100f);
-  const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
+  const __m256 margin = _mm256_set1_ps(gta_sign_margin(p.N)), tiny = _mm256_set1_ps(0x1p-100f),
+               huge = _mm256_set1_ps(0x1p100f);
+  const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu),
+                m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
   __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)lo32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   const __m256i eight = _mm256_set1_epi32(8);
   uint32_t j = 0;
@@ -268,12 +306,15 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
       __m256 r = CONS == GTA_CONSENSUS_SUM ? v[0] : sign8(v[0], zero, one);
       __m256 as = _mm256_and_ps(v[0], absm);
       for (int i = 1; i < NN; i++) {
-        if (CONS == GTA_CONSENSUS_SUM) { r = _mm256_add_ps(r, v[i]); as = _mm256_add_ps(as, _mm256_and_ps(v[i], absm)); }
-        else r = _mm256_add_ps(r, sign8(v[i], zero, one));
+        if (CONS == GTA_CONSENSUS_SUM) {
+          r = _mm256_add_ps(r, v[i]);
+          as = _mm256_add_ps(as, _mm256_and_ps(v[i], absm));
+        } else r = _mm256_add_ps(r, sign8(v[i], zero, one));
       }
       if (CONS == GTA_CONSENSUS_SUM) {
-        const __m256 sure = _mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(r, absm), _mm256_mul_ps(as, margin), _CMP_GT_OQ),
-                                          _mm256_and_ps(_mm256_cmp_ps(as, tiny, _CMP_GT_OQ), _mm256_cmp_ps(as, huge, _CMP_LT_OQ)));
+        const __m256 sure =
+            _mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(r, absm), _mm256_mul_ps(as, margin), _CMP_GT_OQ),
+                          _mm256_and_ps(_mm256_cmp_ps(as, tiny, _CMP_GT_OQ), _mm256_cmp_ps(as, huge, _CMP_LT_OQ)));
         unsure = _mm256_movemask_ps(_mm256_andnot_ps(sure, _mm256_cmp_ps(as, zero, _CMP_GT_OQ)));
       }
       // -0 where the elected sign is negative: v xor it is v or -v, taken when that is > 0
@@ -282,8 +323,13 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
       for (int i = 0; i < NN; i++) {
         const __m256 t = _mm256_cmp_ps(_mm256_xor_ps(v[i], s), zero, _CMP_GT_OQ);
         const __m256 a = _mm256_and_ps(t, v[i]), w = _mm256_and_ps(t, wv[i]);
-        if (i == 0) { m = a; dv = w; }
-        else { m = _mm256_add_ps(m, a); dv = _mm256_add_ps(dv, w); }
+        if (i == 0) {
+          m = a;
+          dv = w;
+        } else {
+          m = _mm256_add_ps(m, a);
+          dv = _mm256_add_ps(dv, w);
+        }
       }
       if (NORM) {
         const __m256 q = _mm256_blendv_ps(dv, one, _mm256_cmp_ps(dv, zero, _CMP_EQ_OQ));
@@ -293,19 +339,33 @@ __attribute__((target("avx2"))) static void fused_avx2(const BlockCtx& c, uint64
     if (__builtin_expect(unsure != 0, 0)) {
       // in double, before the store (the output may be one of the inputs)
       float fix[8];
-      for (int u = unsure; u; u &= u - 1) { const uint32_t k = (uint32_t)__builtin_ctz((unsigned)u); fix[k] = exact_elem<SP>(c, e0 + j + k, seg, off + j + k); }
+      for (int u = unsure; u; u &= u - 1) {
+        const uint32_t k = (uint32_t)__builtin_ctz((unsigned)u);
+        fix[k] = exact_elem<SP>(c, e0 + j + k, seg, off + j + k);
+      }
       _mm256_storeu_ps(out + j, _mm256_add_ps(b8, _mm256_mul_ps(m, lam)));
-      for (int u = unsure; u; u &= u - 1) { const uint32_t k = (uint32_t)__builtin_ctz((unsigned)u); out[j + k] = fix[k]; }
+      for (int u = unsure; u; u &= u - 1) {
+        const uint32_t k = (uint32_t)__builtin_ctz((unsigned)u);
+        out[j + k] = fix[k];
+      }
     } else {
       _mm256_storeu_ps(out + j, _mm256_add_ps(b8, _mm256_mul_ps(m, lam)));
     }
   }
   if (j < len) fused_impl<SP, NN>(c, e0 + j, len - j, seg, off + j, out + j);
 }
-#define MS_AFUSED_N(SP, CONS, NORM) {fused_avx2<SP, CONS, 1, NORM>, fused_avx2<SP, CONS, 2, NORM>, fused_avx2<SP, CONS, 3, NORM>, fused_avx2<SP, CONS, 4, NORM>}
-#define MS_AFUSED(SP) {{MS_AFUSED_N(SP, 0, 0), MS_AFUSED_N(SP, 1, 0), MS_AFUSED_N(SP, 2, 0)}, \
-                       {MS_AFUSED_N(SP, 0, 1), MS_AFUSED_N(SP, 1, 1), MS_AFUSED_N(SP, 2, 1)}, \
-                       {MS_AFUSED_N(SP, 0, 2), MS_AFUSED_N(SP, 1, 2), MS_AFUSED_N(SP, 2, 2)}}
+#define MS_AFUSED_N(SP, CONS, NORM)                                                              \
+  {                                                                                              \
+    fused_avx2<SP, CONS, 1, NORM>, fused_avx2<SP, CONS, 2, NORM>, fused_avx2<SP, CONS, 3, NORM>, \
+        fused_avx2<SP, CONS, 4, NORM>                                                            \
+  }
+#define MS_AFUSED(SP)                                                            \
+  {                                                                              \
+    {MS_AFUSED_N(SP, 0, 0), MS_AFUSED_N(SP, 1, 0), MS_AFUSED_N(SP, 2, 0)},       \
+        {MS_AFUSED_N(SP, 0, 1), MS_AFUSED_N(SP, 1, 1), MS_AFUSED_N(SP, 2, 1)}, { \
+      MS_AFUSED_N(SP, 0, 2), MS_AFUSED_N(SP, 1, 2), MS_AFUSED_N(SP, 2, 2)        \
+    }                                                                            \
+  }
 #endif
 
 // true when every divisor the normalisation can meet is a power of two (then 1 / q is exact): the sum of the float
@@ -341,16 +401,19 @@ FusedFn fused_fn(int sp, int cons, size_t n, bool norm, bool pow2) {
 }
 
 BlockFn block_fn(int sp, int cons) {
-  static const BlockFn fns[5][3] = {{block_0_0, block_0_1, block_0_2}, {block_1_0, block_1_1, block_1_2}, {block_2_0, block_2_1, block_2_2},
-                                    {block_3_0, block_3_1, block_3_2}, {block_4_0, block_4_1, block_4_2}};
+  static const BlockFn fns[5][3] = {{block_0_0, block_0_1, block_0_2},
+                                    {block_1_0, block_1_1, block_1_2},
+                                    {block_2_0, block_2_1, block_2_2},
+                                    {block_3_0, block_3_1, block_3_2},
+                                    {block_4_0, block_4_1, block_4_2}};
   return fns[sp][cons];
 }
 
-// ---- mergekit's rescale (GTA_RESCALE_L1_NORM): the exact sums of gta_elem.h ----------------------------------------------
-// A block's magnitudes are summed as integers on the grid of its largest one less 30 binary orders: the units of
-// m * 2^(b - E0) (< 2^54), at most 128 per 64-bit lane of a block of 512 (< 2^61), then the block's total (< 2^63)
-// goes into the bins as three 24-bit pieces. Magnitudes below the grid (non-zero ones more than 2^30 times smaller than the block's largest)
-// go into their own bins one by one.
+// ---- mergekit's rescale (GTA_RESCALE_L1_NORM): the exact sums of gta_elem.h
+// ---------------------------------------------- A block's magnitudes are summed as integers on the grid of its largest
+// one less 30 binary orders: the units of m * 2^(b - E0) (< 2^54), at most 128 per 64-bit lane of a block of 512 (<
+// 2^61), then the block's total (< 2^63) goes into the bins as three 24-bit pieces. Magnitudes below the grid (non-zero
+// ones more than 2^30 times smaller than the block's largest) go into their own bins one by one.
 static inline void l1_add_units(uint64_t* h, int bin, uint64_t units) {
   h[bin] += units & 0xFFFFFFu;
   h[bin + 24] += units >> 24 & 0xFFFFFFu;
@@ -371,8 +434,11 @@ static void l1_keep_scalar(const BlockCtx& c, uint32_t i, uint64_t e0, uint32_t 
   for (uint32_t j = 0; j < len; j++) {
     bool keep;
     if (SP == PASS_RANDOM) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < T;
-    else if (SP == PASS_DELLA_TABLE) keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < c.keep[(size_t)i * c.rankStride + off + j];
-    else keep = ms_uniform(p.key[i], e0 + j) < gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off + j], c.L);
+    else if (SP == PASS_DELLA_TABLE)
+      keep = (ms_rng_u32(p.key[i], e0 + j) >> 8) < c.keep[(size_t)i * c.rankStride + off + j];
+    else
+      keep =
+          ms_uniform(p.key[i], e0 + j) < gta_della_p(p, (double)(float)c.rank[(size_t)i * c.rankStride + off + j], c.L);
     km[j] = keep ? 0xFFFFFFFFu : 0u;
   }
 }
@@ -381,12 +447,14 @@ static void l1_block_scalar(const float* x, const float* b, const uint32_t* km, 
 }
 #ifdef MS_HAVE_AVX2_PATH
 template <int SP>
-__attribute__((target("avx2"))) static void l1_keep_avx2(const BlockCtx& c, uint32_t i, uint64_t e0, uint32_t len, uint64_t off, uint32_t* km) {
+__attribute__((target("avx2"))) static void l1_keep_avx2(const BlockCtx& c, uint32_t i, uint64_t e0, uint32_t len,
+                                                         uint64_t off, uint32_t* km) {
   const GtaDev& p = *c.p;
   const uint32_t lo32 = (uint32_t)e0, hi32 = (uint32_t)(e0 >> 32);
   const __m256i key = _mm256_set1_epi32((int)p.key[i]);
   const __m256i hmix = _mm256_set1_epi32((int)(hi32 * 0x85EBCA77u + p.key[i] * 0xC2B2AE3Du + 0x27D4EB2Fu));
-  const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
+  const __m256i c1 = _mm256_set1_epi32((int)0x9E3779B1u), m1 = _mm256_set1_epi32((int)0x85EBCA6Bu),
+                m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
   const __m256i T = _mm256_set1_epi32((int)random_keep_threshold(p));
   const uint32_t* kT = SP == PASS_DELLA_TABLE ? c.keep + (size_t)i * c.rankStride + off : nullptr;
   __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)lo32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -400,10 +468,12 @@ __attribute__((target("avx2"))) static void l1_keep_avx2(const BlockCtx& c, uint
   if (j < len) l1_keep_scalar<SP>(c, i, e0 + j, len - j, off + j, km + j);
 }
 // bits of |x - b| for 8 elements
-__attribute__((target("avx2"), always_inline)) static inline __m256i mag_bits8(const float* x, const float* b, __m256 absm) {
+__attribute__((target("avx2"), always_inline)) static inline __m256i mag_bits8(const float* x, const float* b,
+                                                                               __m256 absm) {
   return _mm256_castps_si256(_mm256_and_ps(_mm256_sub_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(b)), absm));
 }
-__attribute__((target("avx2"))) static void l1_block_avx2(const float* x, const float* b, const uint32_t* km, uint32_t len, uint64_t* h) {
+__attribute__((target("avx2"))) static void l1_block_avx2(const float* x, const float* b, const uint32_t* km,
+                                                          uint32_t len, uint64_t* h) {
   const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const float* bb = b ? b : kZeros;  // len <= BLK
   const uint32_t len8 = len & ~7u;
@@ -415,19 +485,23 @@ __attribute__((target("avx2"))) static void l1_block_avx2(const float* x, const 
   for (int q = 0; q < 8; q++) kmax = std::max(kmax, l[q]);
   const int E0 = std::max(1, (int)std::max(1u, kmax >> 23) - 30);
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), e0v = _mm256_set1_epi32(E0);
-  const __m256i mantm = _mm256_set1_epi32(0x7FFFFF), hidden = _mm256_set1_epi32(0x800000), low32 = _mm256_set1_epi64x(0xFFFFFFFF);
+  const __m256i mantm = _mm256_set1_epi32(0x7FFFFF), hidden = _mm256_set1_epi32(0x800000),
+                low32 = _mm256_set1_epi64x(0xFFFFFFFF);
   // even and odd elements as the low and high halves of 64-bit lanes (no shuffles); a shift count below the grid is
   // 2^32 - something there, which shifts everything out
   __m256i all = zero, kept = zero, below = zero;
   for (uint32_t j = 0; j < len8; j += 8) {
     const __m256i k = mag_bits8(x + j, bb + j, absm);
     const __m256i ex = _mm256_srli_epi32(k, 23);
-    const __m256i m = _mm256_or_si256(_mm256_and_si256(k, mantm), _mm256_and_si256(_mm256_cmpgt_epi32(ex, zero), hidden));
+    const __m256i m =
+        _mm256_or_si256(_mm256_and_si256(k, mantm), _mm256_and_si256(_mm256_cmpgt_epi32(ex, zero), hidden));
     const __m256i sh = _mm256_sub_epi32(_mm256_max_epi32(ex, one), e0v);
     const __m256i mk = _mm256_and_si256(m, _mm256_loadu_si256((const __m256i*)(km + j)));
     const __m256i she = _mm256_and_si256(sh, low32), sho = _mm256_srli_epi64(sh, 32);
-    all = _mm256_add_epi64(all, _mm256_add_epi64(_mm256_sllv_epi64(_mm256_and_si256(m, low32), she), _mm256_sllv_epi64(_mm256_srli_epi64(m, 32), sho)));
-    kept = _mm256_add_epi64(kept, _mm256_add_epi64(_mm256_sllv_epi64(_mm256_and_si256(mk, low32), she), _mm256_sllv_epi64(_mm256_srli_epi64(mk, 32), sho)));
+    all = _mm256_add_epi64(all, _mm256_add_epi64(_mm256_sllv_epi64(_mm256_and_si256(m, low32), she),
+                                                 _mm256_sllv_epi64(_mm256_srli_epi64(m, 32), sho)));
+    kept = _mm256_add_epi64(kept, _mm256_add_epi64(_mm256_sllv_epi64(_mm256_and_si256(mk, low32), she),
+                                                   _mm256_sllv_epi64(_mm256_srli_epi64(mk, 32), sho)));
     below = _mm256_or_si256(below, _mm256_andnot_si256(_mm256_cmpeq_epi32(m, zero), _mm256_cmpgt_epi32(zero, sh)));
   }
   if (!_mm256_testz_si256(below, below))
@@ -445,8 +519,14 @@ __attribute__((target("avx2"))) static void l1_block_avx2(const float* x, const 
 #endif
 static void l1_keep(const BlockCtx& c, int sp, uint32_t i, uint64_t e0, uint32_t len, uint64_t off, uint32_t* km) {
 #ifdef MS_HAVE_AVX2_PATH
-  if (kHaveAvx2 && sp == PASS_RANDOM) { l1_keep_avx2<PASS_RANDOM>(c, i, e0, len, off, km); return; }
-  if (kHaveAvx2 && sp == PASS_DELLA_TABLE) { l1_keep_avx2<PASS_DELLA_TABLE>(c, i, e0, len, off, km); return; }
+  if (kHaveAvx2 && sp == PASS_RANDOM) {
+    l1_keep_avx2<PASS_RANDOM>(c, i, e0, len, off, km);
+    return;
+  }
+  if (kHaveAvx2 && sp == PASS_DELLA_TABLE) {
+    l1_keep_avx2<PASS_DELLA_TABLE>(c, i, e0, len, off, km);
+    return;
+  }
 #endif
   if (sp == PASS_RANDOM) l1_keep_scalar<PASS_RANDOM>(c, i, e0, len, off, km);
   else if (sp == PASS_DELLA_TABLE) l1_keep_scalar<PASS_DELLA_TABLE>(c, i, e0, len, off, km);
@@ -468,12 +548,11 @@ void l1_tile_sums(const BlockCtx& c, int sp, uint32_t i, uint64_t start, uint64_
     if (kHaveAvx2) l1_block_avx2(x, b, km, len, h);
     else
 #endif
-    l1_block_scalar(x, b, km, len, h);
+      l1_block_scalar(x, b, km, len, h);
     if (keepOut)
       for (uint32_t j = 0; j < len; j++) keepOut[off + j] = (uint8_t)km[j];
     e0 = lim;
   }
 }
-
 
 }  // namespace gta_cpu_kernels

@@ -2,7 +2,10 @@
 #include "cuda_util.cuh"
 
 #define LC_MAXK 64
-struct LcParams { const float* x[LC_MAXK]; float c[LC_MAXK]; };
+struct LcParams {
+  const float* x[LC_MAXK];
+  float c[LC_MAXK];
+};
 
 // out = sum_k c[k] x[k]; float4 loads, K unrolled for the common widths.
 template <int K>
@@ -16,12 +19,16 @@ __global__ void lincomb_k(LcParams p, int kdyn, float* __restrict__ out, uint64_
       if (k >= k_n) break;
       const float4 v = __ldcs(reinterpret_cast<const float4*>(p.x[k]) + i);
       const float c = p.c[k];
-      acc.x += c * v.x; acc.y += c * v.y; acc.z += c * v.z; acc.w += c * v.w;
+      acc.x += c * v.x;
+      acc.y += c * v.y;
+      acc.z += c * v.z;
+      acc.w += c * v.w;
     }
     __stcs(reinterpret_cast<float4*>(out) + i, acc);
   }
   if (blockIdx.x == 0 && threadIdx.x < (n & 3)) {
-    const uint64_t i = n4 * 4 + threadIdx.x; float acc = 0.f;
+    const uint64_t i = n4 * 4 + threadIdx.x;
+    float acc = 0.f;
     for (int k = 0; k < k_n; k++) acc += p.c[k] * p.x[k][i];
     out[i] = acc;
   }
@@ -45,9 +52,13 @@ std::string lincomb_cuda(int dev, const LincombArgs& a) {
   MS_CU(cudaSetDevice(dev));
   cudaStream_t st = ms_stream(dev);
   LcParams p{};
-  for (int k = 0; k < K; k++) { p.x[k] = a.x[k]; p.c[k] = a.segOffsets.empty() ? a.coef[k] : 0.f; }
+  for (int k = 0; k < K; k++) {
+    p.x[k] = a.x[k];
+    p.c[k] = a.segOffsets.empty() ? a.coef[k] : 0.f;
+  }
   if (a.segOffsets.empty()) {
-    const int T = 256; unsigned B = ms_blocks(a.n / 4 + 1, T);
+    const int T = 256;
+    unsigned B = ms_blocks(a.n / 4 + 1, T);
     switch (K) {
       case 1: lincomb_k<1><<<B, T, 0, st>>>(p, K, a.out, a.n); break;
       case 2: lincomb_k<2><<<B, T, 0, st>>>(p, K, a.out, a.n); break;
@@ -62,8 +73,10 @@ std::string lincomb_cuda(int dev, const LincombArgs& a) {
     MS_CU_LAUNCH("lincomb kernel");
   } else {
     auto chunks = ms_make_chunks(a.segOffsets, a.n, 1 << 14);
-    DevVec<Chunk> dch(chunks, st); MS_DEVVEC_OK(dch);
-    DevVec<float> dco(a.coef, st); MS_DEVVEC_OK(dco);
+    DevVec<Chunk> dch(chunks, st);
+    MS_DEVVEC_OK(dch);
+    DevVec<float> dco(a.coef, st);
+    MS_DEVVEC_OK(dco);
     if (!chunks.empty()) lincomb_seg_k<<<(unsigned)chunks.size(), 256, 0, st>>>(p, K, dco.p, dch.p, a.out);
     MS_CU_LAUNCH("lincomb (per-tensor) kernel");
   }

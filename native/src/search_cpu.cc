@@ -17,12 +17,14 @@ std::string bwr_cpu(const BwrArgs& a) {
   return "";
 }
 
-MS_CLONES static void crossover_range(float* __restrict out, const float* x, const float* y, uint64_t s, uint64_t e, float w) {
+MS_CLONES static void crossover_range(float* __restrict out, const float* x, const float* y, uint64_t s, uint64_t e,
+                                      float w) {
   const float v = 1.0f - w;
   for (uint64_t i = s; i < e; i++) out[i] = w * x[i] + v * y[i];
 }
 std::string crossover_cpu(const CrossoverArgs& a) {
-  ms_parallel_for(ntasks(a.n), [&](uint64_t t) { crossover_range(a.out, a.a, a.b, t * STEP, std::min(a.n, (t + 1) * STEP), a.w); });
+  ms_parallel_for(ntasks(a.n),
+                  [&](uint64_t t) { crossover_range(a.out, a.a, a.b, t * STEP, std::min(a.n, (t + 1) * STEP), a.w); });
   return "";
 }
 
@@ -30,7 +32,8 @@ MS_CLONES static void scale_range(float* __restrict out, const float* x, uint64_
   for (uint64_t i = s; i < e; i++) out[i] = k * x[i];
 }
 std::string scale_cpu(const ScaleArgs& a) {
-  ms_parallel_for(ntasks(a.n), [&](uint64_t t) { scale_range(a.out, a.in, t * STEP, std::min(a.n, (t + 1) * STEP), a.s); });
+  ms_parallel_for(ntasks(a.n),
+                  [&](uint64_t t) { scale_range(a.out, a.in, t * STEP, std::min(a.n, (t + 1) * STEP), a.s); });
   return "";
 }
 

@@ -15,8 +15,11 @@ MS_CLONES static void gram_block(const GramArgs& a, uint64_t e0, uint32_t len, d
   for (size_t j = 0; j < K; j++) {
     const float* x = a.x[j] + e0;
     double* vj = v + j * GBLK;
-    if (a.base) { const float* b = a.base + e0; for (uint32_t t = 0; t < len; t++) vj[t] = (double)x[t] - (double)b[t]; }
-    else for (uint32_t t = 0; t < len; t++) vj[t] = (double)x[t];
+    if (a.base) {
+      const float* b = a.base + e0;
+      for (uint32_t t = 0; t < len; t++) vj[t] = (double)x[t] - (double)b[t];
+    } else
+      for (uint32_t t = 0; t < len; t++) vj[t] = (double)x[t];
     for (uint32_t t = len; t < ((len + 3) & ~3u); t++) vj[t] = 0.0;
   }
   const uint32_t len4 = (len + 3) & ~3u;
@@ -25,7 +28,12 @@ MS_CLONES static void gram_block(const GramArgs& a, uint64_t e0, uint32_t len, d
       const double* __restrict p = v + j * GBLK;
       const double* __restrict q = v + k * GBLK;
       double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (uint32_t t = 0; t < len4; t += 4) { s0 += p[t] * q[t]; s1 += p[t + 1] * q[t + 1]; s2 += p[t + 2] * q[t + 2]; s3 += p[t + 3] * q[t + 3]; }
+      for (uint32_t t = 0; t < len4; t += 4) {
+        s0 += p[t] * q[t];
+        s1 += p[t + 1] * q[t + 1];
+        s2 += p[t + 2] * q[t + 2];
+        s3 += p[t + 3] * q[t + 3];
+      }
       g[j * K + k] += (s0 + s1) + (s2 + s3);
     }
 }
@@ -34,13 +42,20 @@ std::string minmax_cpu(const MinMaxArgs& a) {
   const size_t S = a.segOffsets.size() - 1;
   std::vector<float>& out = *a.out;
   out.assign(S * 2, 0.f);
-  for (size_t s = 0; s < S; s++) { out[2 * s] = INFINITY; out[2 * s + 1] = -INFINITY; }
+  for (size_t s = 0; s < S; s++) {
+    out[2 * s] = INFINITY;
+    out[2 * s + 1] = -INFINITY;
+  }
   auto chunks = ms_make_chunks(a.segOffsets, a.n, STEP);
   std::mutex mu;
   ms_parallel_for(chunks.size(), [&](uint64_t t) {
     const Chunk& ch = chunks[t];
     float lo = INFINITY, hi = -INFINITY;
-    for (const float* x : a.x) for (uint64_t i = ch.start; i < ch.end; i++) { lo = std::min(lo, x[i]); hi = std::max(hi, x[i]); }
+    for (const float* x : a.x)
+      for (uint64_t i = ch.start; i < ch.end; i++) {
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+      }
     std::lock_guard<std::mutex> lock(mu);
     out[2 * ch.seg] = std::min(out[2 * ch.seg], lo);
     out[2 * ch.seg + 1] = std::max(out[2 * ch.seg + 1], hi);
@@ -91,7 +106,8 @@ void gram_merge_coef(int kind, double t, const double* G, size_t K, bool base, f
 // Gram matrix (upper triangle, j <= k) of (x - base) over [s, e), added to g (K x K)
 #ifdef MS_GM_AVX2
 template <int K, bool HASB>
-__attribute__((target("avx2"))) static void gram_avx2(const float* const* x, const float* base, uint64_t s, uint64_t e, double* g) {
+__attribute__((target("avx2"))) static void gram_avx2(const float* const* x, const float* base, uint64_t s, uint64_t e,
+                                                      double* g) {
   constexpr int P = K * (K + 1) / 2;
   __m256d acc[P];
   for (int q = 0; q < P; q++) acc[q] = _mm256_setzero_pd();
@@ -138,33 +154,55 @@ static void gram_range(const std::vector<const float*>& x, const float* base, ui
     }
   }
 #endif
-  GramArgs a; a.x = x; a.base = base;
+  GramArgs a;
+  a.x = x;
+  a.base = base;
   std::vector<double> v(K * GBLK + 4);
   for (uint64_t e0 = s; e0 < e; e0 += GBLK) gram_block(a, e0, (uint32_t)std::min<uint64_t>(GBLK, e - e0), v.data(), g);
 }
 
 // out[s, e) = sum_k c_k x_k in float, k in order (the arithmetic of lincomb_cpu and the CUDA lincomb kernels)
-MS_CLONES static void lincomb_range(float* __restrict out, const float* const* x, const float* c, size_t K, uint64_t s, uint64_t e) {
+MS_CLONES static void lincomb_range(float* __restrict out, const float* const* x, const float* c, size_t K, uint64_t s,
+                                    uint64_t e) {
   const uint64_t len = e - s;
   out += s;
-  if (K == 2) { const float *a = x[0] + s, *b = x[1] + s; const float ca = c[0], cb = c[1];
+  if (K == 2) {
+    const float *a = x[0] + s, *b = x[1] + s;
+    const float ca = c[0], cb = c[1];
     for (uint64_t i = 0; i < len; i++) { out[i] = ca * a[i] + cb * b[i]; }
-    return; }
-  if (K == 3) { const float *a = x[0] + s, *b = x[1] + s, *d = x[2] + s; const float ca = c[0], cb = c[1], cd = c[2];
+    return;
+  }
+  if (K == 3) {
+    const float *a = x[0] + s, *b = x[1] + s, *d = x[2] + s;
+    const float ca = c[0], cb = c[1], cd = c[2];
     for (uint64_t i = 0; i < len; i++) { out[i] = ca * a[i] + cb * b[i] + cd * d[i]; }
-    return; }
-  if (K == 4) { const float *a = x[0] + s, *b = x[1] + s, *d = x[2] + s, *f = x[3] + s; const float ca = c[0], cb = c[1], cd = c[2], cf = c[3];
+    return;
+  }
+  if (K == 4) {
+    const float *a = x[0] + s, *b = x[1] + s, *d = x[2] + s, *f = x[3] + s;
+    const float ca = c[0], cb = c[1], cd = c[2], cf = c[3];
     for (uint64_t i = 0; i < len; i++) { out[i] = ca * a[i] + cb * b[i] + cd * d[i] + cf * f[i]; }
-    return; }
-  if (K == 5) { const float *a = x[0] + s, *b = x[1] + s, *d = x[2] + s, *f = x[3] + s, *h = x[4] + s;
+    return;
+  }
+  if (K == 5) {
+    const float *a = x[0] + s, *b = x[1] + s, *d = x[2] + s, *f = x[3] + s, *h = x[4] + s;
     const float ca = c[0], cb = c[1], cd = c[2], cf = c[3], ch = c[4];
     for (uint64_t i = 0; i < len; i++) { out[i] = ca * a[i] + cb * b[i] + cd * d[i] + cf * f[i] + ch * h[i]; }
-    return; }
+    return;
+  }
   for (uint64_t i0 = 0; i0 < len; i0 += 1024) {
     const uint64_t n = std::min<uint64_t>(1024, len - i0);
     alignas(64) float acc[1024];
-    { const float* a = x[0] + s + i0; const float ca = c[0]; for (uint64_t i = 0; i < n; i++) acc[i] = ca * a[i]; }
-    for (size_t k = 1; k < K; k++) { const float* a = x[k] + s + i0; const float ck = c[k]; for (uint64_t i = 0; i < n; i++) acc[i] += ck * a[i]; }
+    {
+      const float* a = x[0] + s + i0;
+      const float ca = c[0];
+      for (uint64_t i = 0; i < n; i++) acc[i] = ca * a[i];
+    }
+    for (size_t k = 1; k < K; k++) {
+      const float* a = x[k] + s + i0;
+      const float ck = c[k];
+      for (uint64_t i = 0; i < n; i++) acc[i] += ck * a[i];
+    }
     std::memcpy(out + i0, acc, n * sizeof(float));
   }
 }
@@ -186,24 +224,31 @@ std::string gram_merge_cpu(const GramMergeArgs& a) {
   std::vector<Chunk> bigChunks;
   for (size_t s = 0; s < S; s++)
     if (seg[s + 1] - seg[s] > BIG)
-      for (uint64_t c = seg[s]; c < seg[s + 1]; c += CH) bigChunks.push_back({c, std::min(seg[s + 1], c + CH), (uint32_t)s, 0});
+      for (uint64_t c = seg[s]; c < seg[s + 1]; c += CH)
+        bigChunks.push_back({c, std::min(seg[s + 1], c + CH), (uint32_t)s, 0});
   std::vector<float> coef(S * C, 0.f);
   if (!bigChunks.empty()) {
     std::vector<double> part(bigChunks.size() * K * K, 0.0);
-    ms_parallel_for(bigChunks.size(), [&](uint64_t t) { gram_range(a.x, gbase, bigChunks[t].start, bigChunks[t].end, part.data() + t * K * K); });
+    ms_parallel_for(bigChunks.size(), [&](uint64_t t) {
+      gram_range(a.x, gbase, bigChunks[t].start, bigChunks[t].end, part.data() + t * K * K);
+    });
     std::vector<double> G(K * K);
     for (size_t t = 0; t < bigChunks.size();) {
       const uint32_t s = bigChunks[t].seg;
       std::fill(G.begin(), G.end(), 0.0);
-      for (; t < bigChunks.size() && bigChunks[t].seg == s; t++) for (size_t q = 0; q < K * K; q++) G[q] += part[t * K * K + q];
-      for (size_t j = 0; j < K; j++) for (size_t k = 0; k < j; k++) G[j * K + k] = G[k * K + j];
+      for (; t < bigChunks.size() && bigChunks[t].seg == s; t++)
+        for (size_t q = 0; q < K * K; q++) G[q] += part[t * K * K + q];
+      for (size_t j = 0; j < K; j++)
+        for (size_t k = 0; k < j; k++) G[j * K + k] = G[k * K + j];
       gram_merge_coef(a.kind, a.t, G.data(), K, withBase, coef.data() + s * C);
     }
   }
   std::vector<Chunk> tasks;
   for (size_t s = 0; s < S; s++) {
     if (seg[s + 1] == seg[s]) continue;
-    if (seg[s + 1] - seg[s] > BIG) for (uint64_t c = seg[s]; c < seg[s + 1]; c += CH) tasks.push_back({c, std::min(seg[s + 1], c + CH), (uint32_t)s, 1});
+    if (seg[s + 1] - seg[s] > BIG)
+      for (uint64_t c = seg[s]; c < seg[s + 1]; c += CH)
+        tasks.push_back({c, std::min(seg[s + 1], c + CH), (uint32_t)s, 1});
     else tasks.push_back({seg[s], seg[s + 1], (uint32_t)s, 0});
   }
   ms_parallel_for(tasks.size(), [&](uint64_t t) {
@@ -212,7 +257,8 @@ std::string gram_merge_cpu(const GramMergeArgs& a) {
     if (!ch.pad) {
       std::vector<double> G(K * K, 0.0);
       gram_range(a.x, gbase, ch.start, ch.end, G.data());
-      for (size_t j = 0; j < K; j++) for (size_t k = 0; k < j; k++) G[j * K + k] = G[k * K + j];
+      for (size_t j = 0; j < K; j++)
+        for (size_t k = 0; k < j; k++) G[j * K + k] = G[k * K + j];
       gram_merge_coef(a.kind, a.t, G.data(), K, withBase, c);
     }
     lincomb_range(a.out, xs.data(), c, C, ch.start, ch.end);
@@ -229,10 +275,20 @@ std::string gram_merge_dev(int dev, const GramMergeArgs& a) {
   const bool withBase = a.kind == GRAM_MERGE_MODEL_STOCK && a.base;
   const size_t C = K + (withBase ? 1 : 0);
   std::vector<double> G;
-  GramArgs g; g.x = a.x; g.base = a.kind == GRAM_MERGE_MODEL_STOCK ? a.base : nullptr; g.n = a.n; g.segOffsets = seg; g.out = &G;
+  GramArgs g;
+  g.x = a.x;
+  g.base = a.kind == GRAM_MERGE_MODEL_STOCK ? a.base : nullptr;
+  g.n = a.n;
+  g.segOffsets = seg;
+  g.out = &G;
   std::string err = gram_cuda(dev, g);
   if (!err.empty()) return err;
-  LincombArgs l; l.out = a.out; l.x = a.x; if (withBase) l.x.push_back(a.base); l.n = a.n; l.segOffsets = seg;
+  LincombArgs l;
+  l.out = a.out;
+  l.x = a.x;
+  if (withBase) l.x.push_back(a.base);
+  l.n = a.n;
+  l.segOffsets = seg;
   l.coef.assign(S * C, 0.f);
   for (size_t s = 0; s < S; s++) gram_merge_coef(a.kind, a.t, G.data() + s * K * K, K, withBase, l.coef.data() + s * C);
   return lincomb_cuda(dev, l);

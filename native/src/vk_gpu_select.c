@@ -71,7 +71,8 @@ static int filtering(VkInstance instance, Instance** inst, uint8_t uuid[VK_UUID_
   return (*inst)->properties2 && wanted_uuid(uuid);
 }
 
-static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instance, uint32_t* count, VkPhysicalDevice* devices) {
+static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instance, uint32_t* count,
+                                                               VkPhysicalDevice* devices) {
   uint8_t uuid[VK_UUID_SIZE];
   Instance* inst;
   if (!filtering(instance, &inst, uuid)) return inst->enumerate(instance, count, devices);
@@ -84,7 +85,8 @@ static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instan
   uint32_t kept = 0;
   for (uint32_t i = 0; result >= 0 && i < all; i++)
     if (matches(inst, found[i], uuid)) found[kept++] = found[i];
-  if (result >= 0 && kept == 0) fprintf(stderr, "[" LAYER_NAME "] none of the %u Vulkan devices has the UUID %s\n", all, getenv(UUID_ENV));
+  if (result >= 0 && kept == 0)
+    fprintf(stderr, "[" LAYER_NAME "] none of the %u Vulkan devices has the UUID %s\n", all, getenv(UUID_ENV));
   if (result >= 0) {
     if (!devices) *count = kept;
     else {
@@ -97,7 +99,8 @@ static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDevices(VkInstance instan
   return result;
 }
 
-static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDeviceGroups(VkInstance instance, uint32_t* count, VkPhysicalDeviceGroupProperties* groups) {
+static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDeviceGroups(VkInstance instance, uint32_t* count,
+                                                                    VkPhysicalDeviceGroupProperties* groups) {
   uint8_t uuid[VK_UUID_SIZE];
   Instance* inst;
   if (!filtering(instance, &inst, uuid)) return inst->enumerate_groups(instance, count, groups);
@@ -111,7 +114,8 @@ static VKAPI_ATTR VkResult VKAPI_CALL EnumeratePhysicalDeviceGroups(VkInstance i
   uint32_t kept = 0;
   for (uint32_t i = 0; result >= 0 && i < all; i++) {
     int keep = 0;
-    for (uint32_t d = 0; d < found[i].physicalDeviceCount; d++) keep |= matches(inst, found[i].physicalDevices[d], uuid);
+    for (uint32_t d = 0; d < found[i].physicalDeviceCount; d++)
+      keep |= matches(inst, found[i].physicalDevices[d], uuid);
     if (keep) found[kept++] = found[i];
   }
   if (result >= 0) {
@@ -139,9 +143,11 @@ static VKAPI_ATTR void VKAPI_CALL DestroyInstance(VkInstance instance, const VkA
   destroy(instance, allocator);
 }
 
-static VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo* info, const VkAllocationCallbacks* allocator, VkInstance* instance) {
+static VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo* info,
+                                                     const VkAllocationCallbacks* allocator, VkInstance* instance) {
   VkLayerInstanceCreateInfo* link = (VkLayerInstanceCreateInfo*)info->pNext;
-  while (link && !(link->sType == VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO && link->function == VK_LAYER_LINK_INFO))
+  while (link &&
+         !(link->sType == VK_STRUCTURE_TYPE_LOADER_INSTANCE_CREATE_INFO && link->function == VK_LAYER_LINK_INFO))
     link = (VkLayerInstanceCreateInfo*)link->pNext;
   if (!link) return VK_ERROR_INITIALIZATION_FAILED;
   PFN_vkGetInstanceProcAddr next_gipa = link->u.pLayerInfo->pfnNextGetInstanceProcAddr;
@@ -157,11 +163,15 @@ static VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo*
     inst->next_gipa = next_gipa;
     inst->destroy = (PFN_vkDestroyInstance)next_gipa(*instance, "vkDestroyInstance");
     inst->enumerate = (PFN_vkEnumeratePhysicalDevices)next_gipa(*instance, "vkEnumeratePhysicalDevices");
-    inst->enumerate_groups = (PFN_vkEnumeratePhysicalDeviceGroups)next_gipa(*instance, "vkEnumeratePhysicalDeviceGroups");
+    inst->enumerate_groups =
+        (PFN_vkEnumeratePhysicalDeviceGroups)next_gipa(*instance, "vkEnumeratePhysicalDeviceGroups");
     // Core in Vulkan 1.1; an instance created for 1.0 only has the KHR name (or neither: then nothing is hidden).
     uint32_t api = info->pApplicationInfo ? info->pApplicationInfo->apiVersion : VK_API_VERSION_1_0;
-    inst->properties2 = api >= VK_API_VERSION_1_1 ? (PFN_vkGetPhysicalDeviceProperties2)next_gipa(*instance, "vkGetPhysicalDeviceProperties2") : NULL;
-    if (!inst->properties2) inst->properties2 = (PFN_vkGetPhysicalDeviceProperties2)next_gipa(*instance, "vkGetPhysicalDeviceProperties2KHR");
+    inst->properties2 = api >= VK_API_VERSION_1_1
+                            ? (PFN_vkGetPhysicalDeviceProperties2)next_gipa(*instance, "vkGetPhysicalDeviceProperties2")
+                            : NULL;
+    if (!inst->properties2)
+      inst->properties2 = (PFN_vkGetPhysicalDeviceProperties2)next_gipa(*instance, "vkGetPhysicalDeviceProperties2KHR");
   }
   pthread_mutex_unlock(&lock);
   if (!inst) {
@@ -170,7 +180,8 @@ static VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo*
     ((PFN_vkDestroyInstance)next_gipa(*instance, "vkDestroyInstance"))(*instance, allocator);
     return VK_ERROR_INITIALIZATION_FAILED;
   }
-  if (!inst->properties2 && getenv(UUID_ENV)) fprintf(stderr, "[" LAYER_NAME "] the instance has no vkGetPhysicalDeviceProperties2; showing every GPU\n");
+  if (!inst->properties2 && getenv(UUID_ENV))
+    fprintf(stderr, "[" LAYER_NAME "] the instance has no vkGetPhysicalDeviceProperties2; showing every GPU\n");
   return VK_SUCCESS;
 }
 
@@ -196,7 +207,8 @@ static VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL GetInstanceProcAddr(VkInstance i
   return next ? next(instance, name) : NULL;
 }
 
-__attribute__((visibility("default"))) VKAPI_ATTR VkResult VKAPI_CALL vkNegotiateLoaderLayerInterfaceVersion(VkNegotiateLayerInterface* version) {
+__attribute__((visibility("default"))) VKAPI_ATTR VkResult VKAPI_CALL
+vkNegotiateLoaderLayerInterfaceVersion(VkNegotiateLayerInterface* version) {
   if (version->loaderLayerInterfaceVersion < 2) return VK_ERROR_INITIALIZATION_FAILED;
   version->loaderLayerInterfaceVersion = 2;
   version->pfnGetInstanceProcAddr = GetInstanceProcAddr;

@@ -17,7 +17,7 @@ function vulkaninfo(env: Record<string, string>) {
     return { stdout, stderr: "" };
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string; code?: string };
-    if (failed.code === "ENOENT") throw new Error("vulkaninfo is not installed (Debian: apt install vulkan-tools mesa-vulkan-drivers)");
+    if (failed.code === "ENOENT") throw new Error("vulkaninfo is not installed (Debian: apt install vulkan-tools mesa-vulkan-drivers)", { cause: error });
     return { stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
   }
 }

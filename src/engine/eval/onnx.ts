@@ -116,7 +116,7 @@ export class OnnxDecoder {
         const why = /Failed to load shared library/.test(message) ? `onnxruntime-node found no ${device.toUpperCase()} provider library (libonnxruntime_providers_${device}.so beside its binding)` : message;
         throw new EvalDeviceError(`evaluation device "${device}" is not available here (${why}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
       }
-      throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`);
+      throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`, { cause: error });
     }
     return new OnnxDecoder(session, describe(session, modelPath), device);
   }

@@ -302,7 +302,7 @@ export function canonicalMergeMethod(name: string): MergeMethodName | undefined 
   return Object.hasOwn(MERGEKIT_ALIASES, name) ? MERGEKIT_ALIASES[name] : undefined;
 }
 
-export function getMergeMethod(name: string): MergeMethod<any> {
+export function getMergeMethod(name: string): MergeMethod {
   const canonical = canonicalMergeMethod(name);
   if (!canonical)
     throw new MergeParamsError(
@@ -314,7 +314,8 @@ export function getMergeMethod(name: string): MergeMethod<any> {
 function describeIssue(method: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
   const field = issue.path.length ? issue.path.join(".") : undefined;
   if (issue.code === "unrecognized_keys") {
-    const known = Object.keys((schema as any).shape ?? (schema as any).def?.in?.shape ?? {});
+    const shaped = schema as { shape?: object; def?: { in?: { shape?: object } } };
+    const known = Object.keys(shaped.shape ?? shaped.def?.in?.shape ?? {});
     return `merge method "${method}": unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; expected: ${known.join(", ")}`;
   }
   const got = "input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : "";

@@ -134,7 +134,10 @@ describe("population moves", () => {
     const [first, second, third] = await population.read(0);
     expect(first).toBeGreaterThanOrEqual(0);
     expect(first).toBeLessThanOrEqual(1);
-    for (const value of [second!, third!]) expect(value).toBeGreaterThanOrEqual(-5), expect(value).toBeLessThanOrEqual(20);
+    for (const value of [second!, third!]) {
+      expect(value).toBeGreaterThanOrEqual(-5);
+      expect(value).toBeLessThanOrEqual(20);
+    }
   });
 
   it("populate adds crossover children of distinct experts", async () => {

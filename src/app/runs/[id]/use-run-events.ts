@@ -48,6 +48,7 @@ export function useRunEvents(runId: string) {
   const subscription = useSubscription(
     trpc.runs.events.subscriptionOptions(
       { runId },
+      // eslint-disable-next-line react-hooks/refs -- onData runs once per subscription message, never during render
       {
         onData: (envelope: RunEventEnvelope) => {
           const { id, data: event } = envelope;

@@ -34,6 +34,8 @@ const mergeMethodNames = Object.keys(MERGE_METHODS) as Array<keyof typeof MERGE_
 const evalTypeNames = Object.keys(evalTypes) as Array<keyof typeof evalTypes>;
 const mergeSpecs = Object.fromEntries(mergeMethodNames.map((name) => [name, objectFieldSpecs(MERGE_METHODS[name].schema)])) as Record<string, FieldSpec[]>;
 const evalSpecs = Object.fromEntries(evalTypeNames.map((name) => [name, objectFieldSpecs(evalTypes[name].paramsSchema)])) as Record<string, FieldSpec[]>;
+// One array for every unknown method, so the memos that depend on the specs keep their values between renders.
+const noSpecs: FieldSpec[] = [];
 
 /** Fields whose value the form assembles itself; every other field's text is converted by its spec. */
 const valueWidgets = new Set<SearchConfigField>(["name", "evalType", "dataset", "evalParams", "gpus", "initialExpertDirectory", "mergeMethod", "mergeParams"]);
@@ -205,6 +207,7 @@ export default function NewSearchPage() {
   const [serverErrors, setServerErrors] = useState<{ fields: Record<string, string>; mergeParams: Record<string, string>; message: string | null }>({ fields: {}, mergeParams: {}, message: null });
   const [touched, setTouched] = useState(false);
 
+  // eslint-disable-next-line react-hooks/set-state-in-effect -- the default name is the clock time, set after hydration so the server and client renders agree
   useEffect(() => setTexts((current) => (current.name ? current : { ...current, name: defaultName() })), []);
 
   const datasets = useQuery(trpc.catalog.datasets.queryOptions());
@@ -214,8 +217,8 @@ export default function NewSearchPage() {
 
   const mergeMethod = texts.mergeMethod ?? "weighted_average";
   const evalType = texts.evalType ?? "exact_match";
-  const currentMergeSpecs = mergeSpecs[mergeMethod] ?? [];
-  const currentEvalSpecs = evalSpecs[evalType] ?? [];
+  const currentMergeSpecs = mergeSpecs[mergeMethod] ?? noSpecs;
+  const currentEvalSpecs = evalSpecs[evalType] ?? noSpecs;
 
   const set = (field: string, value: string) => {
     setTexts((current) => ({ ...current, [field]: value }));
@@ -311,7 +314,9 @@ export default function NewSearchPage() {
     let mergeParams: Record<string, unknown> = {};
     try {
       mergeParams = JSON.parse(config.mergeParams) as Record<string, unknown>;
-    } catch {}
+    } catch {
+      // Unparsable parameters: the form already shows that error, and the budget uses the defaults meanwhile.
+    }
     const baseIdxDefault = currentMergeSpecs.find((spec) => spec.key === "base_model_idx")?.defaultText;
     const baseIdx = "base_model_idx" in mergeParams ? mergeParams.base_model_idx : baseIdxDefault === undefined || baseIdxDefault === "null" ? null : Number(baseIdxDefault);
     const population = config.populateInitialExperts === 1 ? (config.initialExpertsNum ?? expertCount) : mode === "recipe" && baseIdx != null ? expertCount - 1 : expertCount;

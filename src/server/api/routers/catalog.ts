@@ -145,7 +145,7 @@ let gpuCache: { at: number; gpus: GpuInfo[] } | undefined;
 /** NVIDIA GPUs (index, name, memory) from nvidia-smi; none when it is absent. Cached for a minute. */
 export async function detectGpus(): Promise<GpuInfo[]> {
   if (gpuCache && Date.now() - gpuCache.at < 60_000) return gpuCache.gpus;
-  let gpus: GpuInfo[] = [];
+  let gpus: GpuInfo[];
   try {
     const { stdout } = await exec("nvidia-smi", ["--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"], { timeout: 5_000 });
     gpus = parseNvidiaSmi(stdout, process.env.CUDA_VISIBLE_DEVICES);
