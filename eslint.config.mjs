@@ -8,14 +8,14 @@ export default tseslint.config(
   {
     ignores: [
       "src/server/db/generated/**",
-      ".next/**",
+      // Dot-folders at the root are build output, data and local carry folders (.next, .data, device bundles).
+      ".*/**",
       "native/build/**",
       "node_modules/**",
       "test-results/**",
       "playwright-report/**",
       "next-env.d.ts",
       "data/**",
-      ".data/**",
       "initial_experts/**",
     ],
   },
