@@ -56,16 +56,7 @@ std::string gta_cpu(GtaArgs& a) {
   p.cutLo = cuts ? a.cutLo.data() : nullptr;
   p.cutHi = cuts ? a.cutHi.data() : nullptr;
   p.segScale = nullptr;
-  p.n = a.n;
-  p.N = (uint32_t)N;
-  p.S = (uint32_t)S;
-  p.sparsify = a.sparsify;
-  p.consensus = a.consensus;
-  p.normalize = a.normalize;
-  p.rescale = a.rescale;
-  p.lambda = a.lambda;
-  p.density = a.density;
-  p.epsilon = a.epsilon;
+  gta_set_scalars(p, a, N, S);
   auto segLen = [&](size_t s) { return a.segOffsets[s + 1] - a.segOffsets[s]; };
   auto rowL = [&](size_t s) -> uint64_t {
     const uint64_t len = segLen(s);

@@ -181,16 +181,7 @@ std::string gta_cuda(int dev, GtaArgs& a) {
   }
   p.base = a.base;
   p.out = a.out;
-  p.n = a.n;
-  p.N = (uint32_t)N;
-  p.S = (uint32_t)S;
-  p.sparsify = a.sparsify;
-  p.consensus = a.consensus;
-  p.normalize = a.normalize;
-  p.rescale = a.rescale;
-  p.lambda = a.lambda;
-  p.density = a.density;
-  p.epsilon = a.epsilon;
+  gta_set_scalars(p, a, N, S);
   auto chunks = ms_make_chunks(a.segOffsets, a.n, GTA_CHUNK);
   DevVec<Chunk> dch(chunks, st);
   MS_DEVVEC_OK(dch);

@@ -33,6 +33,20 @@ struct GtaDev {
   double lambda, density, epsilon;
 };
 
+// The call's scalar settings, as the CPU and the CUDA kernels both take them from the binding's arguments.
+inline void gta_set_scalars(GtaDev& p, const GtaArgs& a, size_t N, size_t S) {
+  p.n = a.n;
+  p.N = (uint32_t)N;
+  p.S = (uint32_t)S;
+  p.sparsify = a.sparsify;
+  p.consensus = a.consensus;
+  p.normalize = a.normalize;
+  p.rescale = a.rescale;
+  p.lambda = a.lambda;
+  p.density = a.density;
+  p.epsilon = a.epsilon;
+}
+
 // |sum| must exceed this times sum |v_i| for the float sign to be the exact one: each v_i carries at most 5 float
 // roundings (x - base, the scale, the weight, their product), the sum N - 1; the bound is twice that.
 MS_HD float gta_sign_margin(uint32_t N) { return (float)((double)(N + 8) * 0x1p-23); }
