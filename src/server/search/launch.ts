@@ -19,7 +19,8 @@ import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } f
 import { isConnectionLoss, type Db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { QueueEvaluator } from "../queue/evaluation";
-import { GpuSelectionError, selectGpus, type GpuEvaluatorPool, type GpuInfo } from "./gpu-pool";
+import { GpuSelectionError, selectGpus, type GpuInfo } from "../../engine/devices";
+import type { GpuEvaluatorPool } from "./gpu-pool";
 import { crashPoint } from "./crash-point";
 import { RunLease, SearchInterruptedError } from "./run-lease";
 import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, startingTestsRecorded, type RunOrigin } from "./run-store";

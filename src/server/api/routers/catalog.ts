@@ -1,12 +1,10 @@
-import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { z } from "zod";
 import type { Db } from "../../db/client";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
-import { detectDevices } from "../../system";
+import { deviceInventory } from "../../devices";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { readDatasetFile } from "./run-data";
 
@@ -110,52 +108,6 @@ export function listDatasets(): DatasetInfo[] {
     });
 }
 
-export interface GpuInfo {
-  /** The id `--gpus` takes. */
-  id: number;
-  name: string;
-  memoryBytes: number;
-}
-
-/**
- * `nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits` (e.g. "0, NVIDIA H100 80GB HBM3, 81559")
- * as the engine numbers the GPUs: CUDA's view, only the CUDA_VISIBLE_DEVICES ones, renumbered from 0.
- */
-export function parseNvidiaSmi(stdout: string, cudaVisibleDevices?: string): GpuInfo[] {
-  let gpus = stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const [index, name, memory] = line.split(",").map((part) => part.trim());
-      return { id: Number(index), name: name || "GPU", memoryBytes: Number(memory) * 1024 * 1024 };
-    })
-    .filter((gpu) => Number.isInteger(gpu.id) && Number.isFinite(gpu.memoryBytes));
-  const visible = cudaVisibleDevices?.trim();
-  if (visible !== undefined && /^(\d+(,\d+)*)?$/.test(visible)) {
-    const order = visible === "" ? [] : visible.split(",").map(Number);
-    gpus = order.flatMap((index, id) => gpus.filter((gpu) => gpu.id === index).map((gpu) => ({ ...gpu, id })));
-  }
-  return gpus;
-}
-
-const exec = promisify(execFile);
-let gpuCache: { at: number; gpus: GpuInfo[] } | undefined;
-
-/** NVIDIA GPUs (index, name, memory) from nvidia-smi; none when it is absent. Cached for a minute. */
-export async function detectGpus(): Promise<GpuInfo[]> {
-  if (gpuCache && Date.now() - gpuCache.at < 60_000) return gpuCache.gpus;
-  let gpus: GpuInfo[];
-  try {
-    const { stdout } = await exec("nvidia-smi", ["--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"], { timeout: 5_000 });
-    gpus = parseNvidiaSmi(stdout, process.env.CUDA_VISIBLE_DEVICES);
-  } catch {
-    gpus = [];
-  }
-  gpuCache = { at: Date.now(), gpus };
-  return gpus;
-}
-
 export const catalogRouter = createTRPCRouter({
   /** Folders that hold experts: the bundled zoo, plus the folders of registered experts. */
   expertDirectories: publicProcedure.query(async ({ ctx }) => {
@@ -172,8 +124,6 @@ export const catalogRouter = createTRPCRouter({
 
   datasets: publicProcedure.query(() => listDatasets()),
 
-  devices: publicProcedure.query(async () => {
-    const cpu = detectDevices().find((device) => device.kind === "cpu")!;
-    return { cpu: { name: cpu.name, cores: cpu.cores ?? 1, memoryBytes: cpu.memoryBytes }, gpus: await detectGpus() };
-  }),
+  /** The same inventory `--gpus` is checked against: a GPU offered here (and not marked unusable) is accepted. */
+  devices: publicProcedure.query(() => deviceInventory()),
 });
