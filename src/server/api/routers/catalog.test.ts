@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createCaller } from "../root";
 import type { Db } from "../../db/client";
 import { deviceInventory } from "../../devices";
-import { listDatasets, listExperts } from "./catalog";
+import { listExperts } from "./catalog";
 
 const checkout = [process.cwd()];
 
@@ -43,12 +43,6 @@ describe("the new-search form's catalog", () => {
       fs.rmSync(outside, { recursive: true, force: true });
       fs.rmSync(root, { recursive: true, force: true });
     }
-  });
-
-  it("lists the datasets with their split sizes", () => {
-    const datasets = listDatasets();
-    expect(datasets.find((dataset) => dataset.name === "gsm8k")).toMatchObject({ devSize: 200, testSize: 500, multipleChoice: false });
-    expect(datasets.find((dataset) => dataset.name === "knowledge_mc")).toMatchObject({ multipleChoice: true });
   });
 
   it("offers the devices of the one inventory that --gpus is checked against", async () => {
