@@ -4,7 +4,7 @@ import { GRAM_MERGE, GTA_CONSENSUS, GTA_RESCALE, GTA_SPARSIFY } from "./kernel-e
 import { lowerMergePlan } from "./lower";
 import type { GtaNativeArgs } from "./native";
 import { planMerge } from "./registry";
-import { CHECK_CASES } from "./selfcheck";
+import { CHECK_CASES } from "../../../tests/support/merge-selfcheck";
 
 // two tensors of 100 and 7 values
 const layout = makeLayout([

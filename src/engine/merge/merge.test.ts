@@ -2,26 +2,21 @@ import { describe, expect, it } from "vitest";
 import { mergeDevicesUnderTest } from "../../../tests/support/merge-devices";
 import { flatLayout, makeLayout } from "../tensors/layout";
 import {
-  CHECK_CASES,
   MERGE_METHOD_NAMES,
   MERGE_METHODS,
   MergeParamsError,
-  checkDevice,
-  checkLayout,
   listDevices,
   loadNative,
   mergeMethodJsonSchemas,
-  nearlyCancellingTensors,
   openDevice,
   parseMergeParams,
   planMerge,
-  randomTensors,
-  relError,
   referenceMerge,
   rngKey,
   rngU32,
   rngUniform,
 } from "./index";
+import { CHECK_CASES, checkDevice, checkLayout, nearlyCancellingTensors, randomTensors, relError } from "../../../tests/support/merge-selfcheck";
 
 // fresh random tensors on each run; the seed is printed with any failure (MERGE_TEST_SEED=... to replay)
 const SEED = Number(process.env.MERGE_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));

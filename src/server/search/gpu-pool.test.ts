@@ -12,7 +12,7 @@ const twoGpus: GpuInfo[] = [
 describe("GpuEvaluatorPool", () => {
   const config = searchConfigSchema.parse({ name: "pool-test", evalType: "exact_match", dataset: "gsm8k" });
   const pool = GpuEvaluatorPool.start(twoGpus, {
-    entry: path.join(import.meta.dirname, "test-fixtures/echo-gpu-evaluator.ts"),
+    entry: path.join(import.meta.dirname, "../../../tests/support/echo-gpu-evaluator.ts"),
     execArgv: ["--import", "tsx"],
     environments: [{ MERGE_SEARCH_VK_DEVICE_UUID: "uuid-a" }, { MERGE_SEARCH_VK_DEVICE_UUID: "uuid-b" }],
   });
