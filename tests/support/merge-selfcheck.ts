@@ -20,7 +20,7 @@ export interface CheckCase {
   models: number;
 }
 
-/** One or more configurations of every registered method, the seed's command-line forms included. */
+/** One or more configurations of every registered method, BWR_model's command-line forms included. */
 export const CHECK_CASES: CheckCase[] = [
   { name: "weighted_average", method: "weighted_average", params: {}, models: 3 },
   { name: "weighted_average weights, no normalize", method: "weighted_average", params: { weights: [0.2, 1.5, -0.3], normalize: false }, models: 3 },

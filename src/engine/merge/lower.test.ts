@@ -56,7 +56,7 @@ describe("lowerMergePlan", () => {
     expect([...b.kHi.slice(0, 1), ...b.kLo.slice(0, 1)]).toEqual([10, 100]);
   });
 
-  it("lowers the seed's threshold to a float32 band that keeps exactly |d| >= threshold", () => {
+  it("lowers BWR_model's threshold to a float32 band that keeps exactly |d| >= threshold", () => {
     const a = gtaArgs("ties", { threshold: 0.01 }, 2);
     expect(a.sparsify).toBe(GTA_SPARSIFY.band);
     expect(a.lo.length).toBe(4);
