@@ -11,7 +11,8 @@ import { parseArgs } from "node:util";
 import { searchConfigSchema } from "../src/engine/search/config";
 import { rngKey, rngUniform } from "../src/engine/merge/rng";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
-import { GpuEvaluatorPool, visibleGpus } from "../src/server/search/gpu-pool";
+import { deviceInventory } from "../src/server/devices";
+import { GpuEvaluatorPool } from "../src/server/search/gpu-pool";
 import { prepareSearch } from "../src/server/search/launch";
 
 await serveGpuEvaluationsIfForked();
@@ -35,7 +36,7 @@ const config = searchConfigSchema.parse({
   initialExpertDirectory: values.zoo,
   baseModel: path.join(values.zoo, "base"),
 });
-const prepared = await prepareSearch(config, { gpus: visibleGpus() });
+const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
 
 // The experts, then seeded mixtures of two of them: what a search's population holds.
 const experts = prepared.experts.map((expert) => expert.data);

@@ -3,7 +3,7 @@
 //   node --import tsx bench/merge-check.ts [--seed N]        (exit code 1 on any failure)
 import { type DeviceName, listDevices, openDevice } from "../src/engine/merge/device";
 import { planMerge } from "../src/engine/merge/registry";
-import { CHECK_CASES, checkDevice, checkLayout, nearlyCancellingTensors, randomTensors, relError } from "../src/engine/merge/selfcheck";
+import { CHECK_CASES, checkDevice, checkLayout, nearlyCancellingTensors, randomTensors, relError } from "../tests/support/merge-selfcheck";
 import { referenceMerge } from "../src/engine/merge/reference";
 import { makeLayout } from "../src/engine/tensors/layout";
 

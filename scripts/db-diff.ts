@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { parseServerEnv } from "../src/env";
 import { startOrAttachEmbeddedPostgres } from "../src/server/db/embedded";
 import { MIGRATIONS_DIR, pendingSchemaChange } from "../src/server/db/migrate";
 
@@ -17,9 +18,10 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
 
 const scratchDir = fs.mkdtempSync(path.join(os.tmpdir(), "merge-diff-"));
 fs.chmodSync(scratchDir, 0o755);
-const scratch = process.env.DATABASE_URL ? undefined : await startOrAttachEmbeddedPostgres(scratchDir);
+const { DATABASE_URL: databaseUrl } = parseServerEnv();
+const scratch = databaseUrl ? undefined : await startOrAttachEmbeddedPostgres(scratchDir);
 try {
-  const sql = await pendingSchemaChange(process.env.DATABASE_URL ?? scratch!.url);
+  const sql = await pendingSchemaChange(databaseUrl ?? scratch!.url);
   if (!sql.trim()) {
     console.log("schema.prisma and the migrations agree; nothing to write.");
   } else {

@@ -1,5 +1,5 @@
 // Merges PEFT LoRA adapter folders with one of the registered methods and writes a PEFT adapter folder.
-// Accepts the seed's flags:
+// Accepts BWR_model's flags:
 //   node --import tsx scripts/merge-adapters.ts --merge_method ties --merge_params '{"threshold": 0.01}' \
 //        --out merged/ expertA/ expertB/ [--device cpu|cuda:0] [--dtype F32|F16|BF16]
 // `--list` prints the methods and the JSON Schema of their parameters.

@@ -12,7 +12,8 @@ import { userFacingMessage } from "../src/server/search/user-errors";
 import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
-import { GpuEvaluatorPool, visibleGpus } from "../src/server/search/gpu-pool";
+import { deviceInventory } from "../src/server/devices";
+import { GpuEvaluatorPool } from "../src/server/search/gpu-pool";
 import { SearchInterruptedError } from "../src/server/search/run-lease";
 
 await serveGpuEvaluationsIfForked();
@@ -40,7 +41,7 @@ let config;
 let prepared;
 try {
   config = parseSearchArgs(argv);
-  prepared = await prepareSearch(config, { gpus: visibleGpus() });
+  prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
 } catch (error) {
   failOn(error);
 }

@@ -10,7 +10,8 @@ import path from "node:path";
 import { EnvError, parseServerEnv } from "../src/env";
 import { openDatabase } from "../src/server/db/connection";
 import { superviseWorker, type SupervisedWorker } from "../src/server/queue/worker-process";
-import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
+import { GpuSelectionError, selectGpus } from "../src/engine/devices";
+import { deviceInventory } from "../src/server/devices";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const nextBin = createRequire(import.meta.url).resolve("next/dist/bin/next");
@@ -34,8 +35,8 @@ function buildIfStale() {
 }
 
 /** Every GPU, when each can get its own evaluation process; otherwise GPU 0 alone (the reason is printed). */
-function everyUsableGpu(): string {
-  const visible = visibleGpus();
+async function everyUsableGpu(): Promise<string> {
+  const visible = (await deviceInventory()).gpus.filter((gpu) => gpu.unusable === null);
   if (visible.length === 0) return "cpu";
   const all = visible.map((gpu) => gpu.id).join(",");
   try {
@@ -72,7 +73,7 @@ async function main() {
   }
 
   // Searches launched from the dashboard run in a worker beside it, on every GPU the merge addon sees.
-  const gpus = env.WORKER_GPUS === "auto" ? everyUsableGpu() : env.WORKER_GPUS;
+  const gpus = env.WORKER_GPUS === "auto" ? await everyUsableGpu() : env.WORKER_GPUS;
   worker =
     gpus === "none"
       ? undefined

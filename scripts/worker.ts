@@ -10,13 +10,14 @@ import { openDatabase } from "../src/server/db/connection";
 import { closeQueues } from "../src/server/queue/boss";
 import { startSearchWorker } from "../src/server/queue/worker";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
-import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
+import { GpuSelectionError, selectGpus } from "../src/engine/devices";
+import { deviceInventory } from "../src/server/devices";
 
 await serveGpuEvaluationsIfForked();
 
 const { values } = parseArgs({ options: { gpus: { type: "string", short: "g", default: "cpu" } } });
 try {
-  selectGpus(values.gpus, visibleGpus());
+  selectGpus(values.gpus, (await deviceInventory()).gpus);
 } catch (error) {
   if (!(error instanceof GpuSelectionError)) throw error;
   console.error(`worker: --gpus: ${error.message}`);

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { EnvError, parseServerEnv } from "./env";
+import { EnvError, parseServerEnv, serverDatabaseUrl } from "./env";
 
 describe("parseServerEnv", () => {
   it("defaults to the embedded database on 127.0.0.1:3000", () => {
@@ -50,5 +50,14 @@ describe("DASHBOARD_TOKEN", () => {
 
   it("rejects short tokens", () => {
     expect(() => parseServerEnv({ HOST: "0.0.0.0", DASHBOARD_TOKEN: "short" })).toThrow(/DASHBOARD_TOKEN: expected at least 16 characters/);
+  });
+});
+
+describe("serverDatabaseUrl", () => {
+  it("is the launcher's DATABASE_URL, checked as parseServerEnv checks it", () => {
+    expect(serverDatabaseUrl({ DATABASE_URL: "postgresql://localhost/x" })).toBe("postgresql://localhost/x");
+    expect(() => serverDatabaseUrl({ DATABASE_URL: "mysql://somewhere/db" })).toThrow(/^Invalid environment: DATABASE_URL: expected a URL like postgresql:/);
+    expect(() => serverDatabaseUrl({})).toThrow(new EnvError("DATABASE_URL: not set; start the dashboard with `npm start`, which provides the database"));
+    expect(() => serverDatabaseUrl({ DATABASE_URL: "" })).toThrow(/^DATABASE_URL: not set/);
   });
 });

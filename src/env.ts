@@ -51,6 +51,16 @@ const serverEnvSchema = z
     }
   });
 
+/**
+ * The database of the dashboard's server process: the launcher (scripts/start.ts) opens it and hands its URL over
+ * as DATABASE_URL. Read through the same schema as every other variable, so a bad value is one line naming it.
+ */
+export function serverDatabaseUrl(source: EnvSource = process.env): string {
+  const url = parseServerEnv(source).DATABASE_URL;
+  if (!url) throw new EnvError("DATABASE_URL: not set; start the dashboard with `npm start`, which provides the database");
+  return url;
+}
+
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
 export function isLoopbackHost(host: string): boolean {
   const value = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1");

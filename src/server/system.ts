@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Db } from "./db/client";
+import { deviceInventory } from "./devices";
 import { projectPaths } from "./paths";
 
 const reportedPackages = ["next", "react", "@trpc/server", "@prisma/client", "zod", "onnxruntime-node"] as const;
@@ -20,12 +21,19 @@ export interface DeviceInfo {
   kind: "cpu" | "cuda";
   name: string;
   cores?: number;
-  memoryBytes: number;
+  /** null: not known (a GPU without nvidia-smi) */
+  memoryBytes: number | null;
+  /** Why a search cannot use it; null when it can. */
+  unusable: string | null;
 }
 
-export function detectDevices(): DeviceInfo[] {
-  const cpus = os.cpus();
-  return [{ id: "cpu", kind: "cpu", name: cpus[0]?.model.trim() ?? os.arch(), cores: cpus.length, memoryBytes: os.totalmem() }];
+/** The device inventory as the system page lists it: the CPU, then each GPU as the merge device it is (cuda:N). */
+export async function detectDevices(): Promise<DeviceInfo[]> {
+  const { cpu, gpus } = await deviceInventory();
+  return [
+    { id: "cpu", kind: "cpu", name: cpu.name, cores: cpu.cores, memoryBytes: cpu.memoryBytes, unusable: null },
+    ...gpus.map((gpu) => ({ id: `cuda:${gpu.id}`, kind: "cuda" as const, name: gpu.name, memoryBytes: gpu.memoryBytes, unusable: gpu.unusable })),
+  ];
 }
 
 async function databaseHealth(db: Db) {
@@ -57,7 +65,7 @@ export async function systemInfo(db: Db) {
     runtime: { node: process.version, platform: `${os.platform()} ${os.arch()}`, uptimeSeconds: Math.round(process.uptime()) },
     packages: Object.fromEntries(reportedPackages.map((name) => [name, installedVersion(name)])),
     database: { mode: process.env.MERGE_DATABASE_MODE === "external" ? "external" : "embedded", ...(await databaseHealth(db)) },
-    devices: detectDevices(),
+    devices: await detectDevices(),
   };
 }
 

@@ -62,7 +62,7 @@ export default function SystemPage() {
                 key={device.id}
                 label={device.id}
                 testId={`device-${device.id}`}
-                value={`${device.name}${device.cores ? ` · ${device.cores} cores` : ""} · ${formatBytes(device.memoryBytes)}`}
+                value={`${device.name}${device.cores ? ` · ${device.cores} cores` : ""}${device.memoryBytes === null ? "" : ` · ${formatBytes(device.memoryBytes)}`}${device.unusable ? ` · cannot be used: ${device.unusable}` : ""}`}
               />
             ))}
           </Card>

@@ -48,7 +48,7 @@ async function postForScore(params: ExternalParams, body: unknown): Promise<numb
   throw new ExternalScorerError(`external_api: ${params.url} failed after ${params.retries + 1} attempts: ${lastProblem}`);
 }
 
-/** A reward model or judge behind HTTP grades each response (the seed's external_api / rm_* objectives). */
+/** A reward model or judge behind HTTP grades each response (BWR_model's external_api / rm_* objectives). */
 export const externalApi: EvalType<ExternalParams, ExternalItem> = {
   name: "external_api",
   description: "An HTTP scorer (reward model or judge) grades each response in [0, 1]; utility is the mean score",

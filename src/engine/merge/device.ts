@@ -43,9 +43,9 @@ export interface BwrUpdateArgs {
   random: DeviceTensor;
   r1: number;
   r2: number;
-  /** 1 or 2 in the seed's algorithm */
+  /** 1 or 2 in BWR_model's algorithm */
   T: number;
-  /** step length (default 1: the seed's formula) */
+  /** step length (default 1: BWR_model's formula) */
   step?: number;
   /** where to write (default: a new tensor; may be `current` for an in-place update) */
   out?: DeviceTensor;

@@ -4,5 +4,4 @@ export * from "./plan";
 export * from "./reference";
 export * from "./registry";
 export * from "./rng";
-export * from "./selfcheck";
 export * from "./mergekit";

@@ -5,7 +5,7 @@
 export const GTA_SPARSIFY = {
   /** keep every delta */
   none: 0,
-  /** keep lo <= |delta| < hi, per (model, tensor) thresholds (the seed's threshold form) */
+  /** keep lo <= |delta| < hi, per (model, tensor) thresholds (BWR_model's threshold form) */
   band: 1,
   /** keep the magnitude ranks [kHi, kLo) from the top, per (model, tensor) (TIES's top-k, breadcrumbs' outliers) */
   topk: 2,

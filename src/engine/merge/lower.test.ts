@@ -4,7 +4,7 @@ import { GRAM_MERGE, GTA_CONSENSUS, GTA_RESCALE, GTA_SPARSIFY } from "./kernel-e
 import { lowerMergePlan } from "./lower";
 import type { GtaNativeArgs } from "./native";
 import { planMerge } from "./registry";
-import { CHECK_CASES } from "./selfcheck";
+import { CHECK_CASES } from "../../../tests/support/merge-selfcheck";
 
 // two tensors of 100 and 7 values
 const layout = makeLayout([
@@ -56,7 +56,7 @@ describe("lowerMergePlan", () => {
     expect([...b.kHi.slice(0, 1), ...b.kLo.slice(0, 1)]).toEqual([10, 100]);
   });
 
-  it("lowers the seed's threshold to a float32 band that keeps exactly |d| >= threshold", () => {
+  it("lowers BWR_model's threshold to a float32 band that keeps exactly |d| >= threshold", () => {
     const a = gtaArgs("ties", { threshold: 0.01 }, 2);
     expect(a.sparsify).toBe(GTA_SPARSIFY.band);
     expect(a.lo.length).toBe(4);

@@ -2,26 +2,21 @@ import { describe, expect, it } from "vitest";
 import { mergeDevicesUnderTest } from "../../../tests/support/merge-devices";
 import { flatLayout, makeLayout } from "../tensors/layout";
 import {
-  CHECK_CASES,
   MERGE_METHOD_NAMES,
   MERGE_METHODS,
   MergeParamsError,
-  checkDevice,
-  checkLayout,
   listDevices,
   loadNative,
   mergeMethodJsonSchemas,
-  nearlyCancellingTensors,
   openDevice,
   parseMergeParams,
   planMerge,
-  randomTensors,
-  relError,
   referenceMerge,
   rngKey,
   rngU32,
   rngUniform,
 } from "./index";
+import { CHECK_CASES, checkDevice, checkLayout, nearlyCancellingTensors, randomTensors, relError } from "../../../tests/support/merge-selfcheck";
 
 // fresh random tensors on each run; the seed is printed with any failure (MERGE_TEST_SEED=... to replay)
 const SEED = Number(process.env.MERGE_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
@@ -41,6 +36,12 @@ describe("merge method registry", () => {
     expect(schemas.ties!.properties.density!.description).toMatch(/fraction/);
   });
 
+  it("names BWR_model in the help the form shows, never 'the seed' (a --seed flag stands beside it)", () => {
+    const help = JSON.stringify([MERGE_METHOD_NAMES.map((name) => MERGE_METHODS[name].description), mergeMethodJsonSchemas()]);
+    expect(help).toContain("BWR_model");
+    expect(help).not.toMatch(/\bthe seed('s)?\b/i);
+  });
+
   it("takes no model as the base unless base_model_idx names one: every method merges every model by default", () => {
     for (const name of MERGE_METHOD_NAMES.filter((name) => name !== "slerp")) {
       const { plan } = planMerge(name, {}, 3);
@@ -48,7 +49,7 @@ describe("merge method registry", () => {
     }
   });
 
-  it("parses the seed's command-line forms", () => {
+  it("parses BWR_model's command-line forms", () => {
     const ties = planMerge("ties", '{"threshold": 0.01}', 3).plan;
     expect(ties).toMatchObject({ kind: "gta", base: null, consensus: "sum", normalize: true, sparsify: { kind: "threshold", threshold: 0.01 } });
     const dare = planMerge("dare", '{"threshold": 0.01, "amplification_factor": 2.0, "base_model_idx": 0}', 3).plan;
@@ -89,7 +90,7 @@ describe("reference semantics (hand-computed)", () => {
     const { plan } = planMerge("ties", { density: 1 }, 2);
     expect(Array.from(referenceMerge(plan, x, layout))).toEqual([1.5, -2, 3]);
   });
-  it("task arithmetic in the seed's form adds the task vectors to model 0", () => {
+  it("task arithmetic in BWR_model's form adds the task vectors to model 0", () => {
     const three = [...x, Float32Array.from([0, 0, 1])];
     const { plan } = planMerge("task_arithmetic", '{"base_model_idx": 0}', 3);
     expect(Array.from(referenceMerge(plan, three, layout))).toEqual([1 + 1 - 1, -2 + 3 + 2, 3 - 4 - 2]);

@@ -10,12 +10,11 @@ import {
   mergekitMethod,
   parseMergeParams,
   planMerge,
-  randomTensors,
   referenceMerge,
-  relError,
   rngKey,
   rngUniform,
 } from "./index";
+import { randomTensors, relError } from "../../../tests/support/merge-selfcheck";
 
 const SEED = Number(process.env.MERGE_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
 

@@ -1,6 +1,6 @@
 // A merge of this registry as mergekit (https://github.com/arcee-ai/mergekit) names it: its merge_method and its
 // parameters, for the exported YAML to be a mergekit config of the same merge. What mergekit cannot express (the
-// seed's threshold forms, DARE/DELLA masks drawn from our RNG, the papers' rescale) is said in notes, written as YAML
+// BWR_model's threshold forms, DARE/DELLA masks drawn from our RNG, the papers' rescale) is said in notes, written as YAML
 // comments next to the config.
 import type { MergePlan } from "./plan";
 import { planMerge } from "./registry";
@@ -36,7 +36,7 @@ function fromPlan(plan: MergePlan): MergekitMethod {
     parameters.density = sp.density;
   } else if (sp.kind === "threshold") {
     family = "ties";
-    notes.push(`kept the deltas with |delta| >= ${sp.threshold} (the seed's threshold form): mergekit keeps a density instead`);
+    notes.push(`kept the deltas with |delta| >= ${sp.threshold} (BWR_model's threshold form): mergekit keeps a density instead`);
   } else if (sp.kind === "outliers") {
     family = "breadcrumbs";
     parameters.density = sp.density;

@@ -8,7 +8,7 @@ export type Sparsify =
   | { kind: "none" }
   /** TIES: per tensor, keep exactly floor(density n) deltas largest in magnitude (ties by position, as breadcrumbs) */
   | { kind: "topk"; density: number }
-  /** the seed's magnitude trimming: keep |delta| >= threshold */
+  /** BWR_model's magnitude trimming: keep |delta| >= threshold */
   | { kind: "threshold"; threshold: number }
   /** breadcrumbs: per tensor, drop exactly floor(gamma n) largest and keep exactly floor(density n) below them (ties by position) */
   | { kind: "outliers"; density: number; gamma: number }

@@ -26,7 +26,7 @@ export interface Population {
   bwrUpdate(target: number, random: number, move: BwrMove): Promise<void>;
   /** out ← w·a + (1 − w)·b. */
   crossover(target: number, a: number, b: number, w: number): Promise<void>;
-  /** The seed's reset: out ← rnd·r3. */
+  /** BWR_model's reset: out ← rnd·r3. */
   resetScaled(target: number, random: number, r3: number): Promise<void>;
   /** out ← uniform within the population's per-tensor [min, max], drawn from `seed`. */
   resetWithinBounds(target: number, seed: number): Promise<void>;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -61,5 +62,23 @@ describe("a run's folder lies strictly inside the output root", () => {
     } finally {
       fs.rmSync(elsewhere, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a run's results", () => {
+  it("records an adapter folder by its place in the run folder and its weights' size and SHA-256", async () => {
+    const folder = new RunFolder(scratch, "run");
+    fs.mkdirSync(folder.globalBestDir, { recursive: true });
+    const weights = Buffer.from("safetensors bytes");
+    fs.writeFileSync(path.join(folder.globalBestDir, "adapter_model.safetensors"), weights);
+    expect(await folder.adapterDigest(folder.globalBestDir)).toEqual({ path: "global_best", sizeBytes: weights.byteLength, sha256: createHash("sha256").update(weights).digest("hex") });
+  });
+
+  it("writes the recipe whole, leaving no temporary file", () => {
+    const folder = new RunFolder(scratch, "run");
+    folder.create({});
+    folder.writeRecipe("merge_method: ties\n");
+    expect(fs.readFileSync(path.join(folder.dir, "global_best_recipe.yaml"), "utf8")).toBe("merge_method: ties\n");
+    expect(fs.readdirSync(folder.dir).filter((file) => file.includes(".tmp-"))).toEqual([]);
   });
 });

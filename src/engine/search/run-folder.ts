@@ -5,7 +5,8 @@ import type { SearchState } from "./bwr";
 
 /*
  * A search's folder, laid out as BWR_model users expect: search/<name>/utility_scratchpad.json, log.txt,
- * global_best/, global_worst/. The state/ folder holds resume snapshots of the two latest iterations.
+ * global_best/, global_worst/ (and global_best_recipe.yaml in recipe mode). The state/ folder holds resume
+ * snapshots of the two latest iterations.
  */
 
 export interface FinalMetrics {
@@ -150,6 +151,17 @@ export class RunFolder {
 
   get globalWorstDir() {
     return path.join(this.dir, "global_worst");
+  }
+
+  /** What the run's row records of an adapter folder written here: where it is, and its weights' size and SHA-256. */
+  async adapterDigest(dir: string): Promise<{ path: string; sizeBytes: number; sha256: string }> {
+    const weights = await fs.promises.readFile(path.join(dir, "adapter_model.safetensors"));
+    return { path: path.relative(this.dir, dir), sizeBytes: weights.byteLength, sha256: createHash("sha256").update(weights).digest("hex") };
+  }
+
+  /** mergekit's recipe of the global best (recipe mode), whole or absent after a crash like every file of the run. */
+  writeRecipe(yaml: string) {
+    writeAtomically(path.join(this.dir, "global_best_recipe.yaml"), yaml);
   }
 
   create(config: unknown) {

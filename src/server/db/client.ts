@@ -1,4 +1,5 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import { serverDatabaseUrl } from "../../env";
 import { PrismaClient } from "./generated/client";
 
 export type Db = PrismaClient;
@@ -15,9 +16,7 @@ const globalForPrisma = globalThis as unknown as { prisma?: PrismaClient };
  */
 export function serverDb(): PrismaClient {
   if (!globalForPrisma.prisma) {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error("DATABASE_URL is not set: start the dashboard with `npm start`, which provides the database");
-    globalForPrisma.prisma = createPrismaClient(url);
+    globalForPrisma.prisma = createPrismaClient(serverDatabaseUrl());
   }
   return globalForPrisma.prisma;
 }

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { serverDatabaseUrl } from "../../env";
 import { RUN_EVENTS_CHANNEL } from "../search/run-store";
 
 /*
@@ -26,13 +27,11 @@ class RunEventsHub {
   /** Counts (re)connections; tests and the system page read it. */
   connections = 0;
 
-  constructor(private readonly url: () => string | undefined) {}
+  constructor(private readonly url: string) {}
 
   private ensureConnected() {
     if (this.client || this.connecting || this.closed) return;
-    const url = this.url();
-    if (!url) return;
-    const client = new pg.Client({ connectionString: url, keepAlive: true });
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true });
     let dead = false;
     const lost = () => {
       if (dead) return;
@@ -159,11 +158,11 @@ const globalForHub = globalThis as unknown as { runEventsHub?: RunEventsHub };
 
 /** The process's hub (one LISTEN connection), created on first use. */
 export function runEventsHub(): RunEventsHub {
-  globalForHub.runEventsHub ??= new RunEventsHub(() => process.env.DATABASE_URL);
+  globalForHub.runEventsHub ??= new RunEventsHub(serverDatabaseUrl());
   return globalForHub.runEventsHub;
 }
 
 export function createRunEventsHub(url: string) {
-  return new RunEventsHub(() => url);
+  return new RunEventsHub(url);
 }
 export type { RunEventsHub };

@@ -1,7 +1,9 @@
 import { describeConfigIssues, searchConfigSchema } from "../../engine/search/config";
 import type { Db } from "../db/client";
 import { executeSearch, prepareSearch } from "../search/launch";
-import { GpuEvaluatorPool, selectGpus, visibleGpus } from "../search/gpu-pool";
+import { selectGpus } from "../../engine/devices";
+import { deviceInventory } from "../devices";
+import { GpuEvaluatorPool } from "../search/gpu-pool";
 import { markRun } from "../search/run-store";
 import { queue, QUEUES } from "./boss";
 import { startEvaluationWorker } from "./evaluation";
@@ -21,7 +23,7 @@ export interface WorkerOptions {
 export async function startSearchWorker({ db, databaseUrl, gpus, log = console.log }: WorkerOptions): Promise<() => Promise<void>> {
   const boss = await queue(databaseUrl);
   // One evaluation process per GPU for the worker's life, shared by its own searches and the queue's tasks.
-  const selection = selectGpus(gpus, visibleGpus());
+  const selection = selectGpus(gpus, (await deviceInventory()).gpus);
   const gpuPool = selection.gpus.length > 0 ? GpuEvaluatorPool.start(selection.gpus, { environments: selection.pinning }) : undefined;
   // Every worker also takes evaluation tasks, of its own searches and of searches running elsewhere.
   const evaluation = await startEvaluationWorker({ db, databaseUrl, gpus, gpuPool, log });
@@ -47,7 +49,7 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
     let finish = () => {};
     current = { runId, finished: new Promise<void>((resolve) => (finish = resolve)) };
     try {
-      const prepared = await prepareSearch(config, { gpus: visibleGpus() });
+      const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
       const result = await executeSearch(db, databaseUrl, prepared, { origin: run.origin, gpuPool, onLog: (line) => log(`run ${run.name}: ${line}`) });
       log(`run ${run.name}: ${result.status}`);
     } catch (error) {

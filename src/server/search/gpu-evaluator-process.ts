@@ -1,14 +1,15 @@
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
-import { GPU_EVALUATOR_ROLE, visibleGpus, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
+import { deviceInventory } from "../devices";
+import { GPU_EVALUATOR_ROLE, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
 import { prepareSearch, searchSpace } from "./launch";
 
 export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<VectorEvaluator>;
 
 /** The search's evaluator on this process's GPU: its model loaded once per search, merges on cuda:`gpu`. */
 async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<VectorEvaluator> {
-  const prepared = await prepareSearch({ ...config, gpus: String(gpu) }, { gpus: visibleGpus() });
+  const prepared = await prepareSearch({ ...config, gpus: String(gpu) }, { gpus: (await deviceInventory()).gpus });
   const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "webgpu" });
   return searchSpace(prepared, [runner]).evaluator;
 }

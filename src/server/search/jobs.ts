@@ -1,7 +1,7 @@
 import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../../engine/search/config";
 import type { Db } from "../db/client";
 import { queue, QUEUES } from "../queue/boss";
-import { visibleGpus } from "./gpu-pool";
+import { deviceInventory } from "../devices";
 import { createNamedRun, prepareSearch, SearchSetupError } from "./launch";
 import { databaseNow, isStale, runIsExecuting } from "./run-lease";
 import { markRun, type RunOrigin } from "./run-store";
@@ -14,7 +14,7 @@ export async function enqueueSearch(db: Db, databaseUrl: string, input: SearchCo
   if (await db.run.findUnique({ where: { name: config.name }, select: { id: true } })) {
     throw new SearchSetupError(`--name: a run named "${config.name}" exists; choose another name`);
   }
-  await prepareSearch(config, { gpus: visibleGpus() });
+  await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
   const run = await createNamedRun(db, config, origin);
   await (await queue(databaseUrl)).send(QUEUES.run, { runId: run.id });
   return { runId: run.id, config };

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../../engine/eval/evaluator";
@@ -19,7 +18,8 @@ import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } f
 import { isConnectionLoss, type Db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { QueueEvaluator } from "../queue/evaluation";
-import { GpuSelectionError, selectGpus, type GpuEvaluatorPool, type GpuInfo } from "./gpu-pool";
+import { GpuSelectionError, selectGpus, type GpuInfo } from "../../engine/devices";
+import type { GpuEvaluatorPool } from "./gpu-pool";
 import { crashPoint } from "./crash-point";
 import { RunLease, SearchInterruptedError } from "./run-lease";
 import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, startingTestsRecorded, type RunOrigin } from "./run-store";
@@ -184,10 +184,6 @@ function loadSnapshot(folder: RunFolder, index: number) {
   }
 }
 
-async function sha256(file: string) {
-  return createHash("sha256").update(await fs.promises.readFile(file)).digest("hex");
-}
-
 async function finalMetrics(db: Db, runId: string): Promise<FinalMetrics> {
   const scores = await db.candidateScore.findMany({ where: { runId, split: "test", role: { in: ["starting_best", "ending_best"] } } });
   const run = await db.run.findUniqueOrThrow({ where: { id: runId }, include: { iterations: { orderBy: { index: "asc" } } } });
@@ -284,13 +280,10 @@ export async function executeSearch(
     const best = await population.read(population.bestSlot);
     await space.save(best, folder.globalBestDir, { ...note, role: "global_best", dev_utility: String(result.state.best) });
     await space.save(await population.read(population.worstSlot), folder.globalWorstDir, { ...note, role: "global_worst", dev_utility: String(result.state.worst) });
-    if (space.recipe) fs.writeFileSync(path.join(folder.dir, "global_best_recipe.yaml"), space.recipe.toYaml(best, prepared.expertDirs, prepared.baseFolder));
+    if (space.recipe) folder.writeRecipe(space.recipe.toYaml(best, prepared.expertDirs, prepared.baseFolder));
     const metrics = await finalMetrics(db, run.id);
     folder.writeFinalMetrics(metrics);
-    const artifact = async (kind: "global_best" | "global_worst", dir: string, utility: number) => {
-      const weights = path.join(dir, "adapter_model.safetensors");
-      return { kind, path: path.relative(folder.dir, dir), sizeBytes: fs.statSync(weights).size, sha256: await sha256(weights), utility };
-    };
+    const artifact = async (kind: "global_best" | "global_worst", dir: string, utility: number) => ({ kind, ...(await folder.adapterDigest(dir)), utility });
     const artifacts = [await artifact("global_best", folder.globalBestDir, result.state.best), await artifact("global_worst", folder.globalWorstDir, result.state.worst)];
     crashPoint("before-finish");
     await finishRun(db, run.id, metrics, artifacts);

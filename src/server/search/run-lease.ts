@@ -12,15 +12,21 @@ export class SearchInterruptedError extends Error {
 
 const lockKey = (runId: string) => `run:${runId}`;
 
+/** Takes the run's lock in `client`'s session (it lasts as long as the session); false when another session holds it. */
+async function tryLockRun(client: pg.Client, runId: string): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [lockKey(runId)]);
+  return rows[0]?.locked === true;
+}
+
 /** Whether some process is executing the run right now (it holds the run's lock). */
 export async function runIsExecuting(url: string, runId: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url });
   client.on("error", () => {}); // a lost connection fails the query below instead of killing the process
   await client.connect();
   try {
-    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [lockKey(runId)]);
-    if (rows[0]?.locked) await client.query("SELECT pg_advisory_unlock(hashtext($1))", [lockKey(runId)]);
-    return !rows[0]?.locked;
+    const free = await tryLockRun(client, runId);
+    if (free) await client.query("SELECT pg_advisory_unlock(hashtext($1))", [lockKey(runId)]);
+    return !free;
   } finally {
     await client.end();
   }
@@ -57,11 +63,14 @@ export class RunLease {
     // Without a listener, a lost connection is an uncaught 'error' event that kills the whole process.
     client.on("error", (error) => (lease.lost ??= error));
     await client.connect();
-    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [lockKey(runId)]);
-    if (!rows[0]?.locked) {
-      await client.end();
-      return undefined;
+    let locked = false;
+    try {
+      locked = await tryLockRun(client, runId);
+    } finally {
+      // Not taken, or the query failed: the connection would otherwise stay open for the process's life.
+      if (!locked) await client.end().catch(() => {});
     }
+    if (!locked) return undefined;
     await lease.beat();
     lease.timer = setInterval(() => void lease.beat(), RUN_HEARTBEAT_MS);
     lease.timer.unref();

@@ -536,12 +536,14 @@ export default function NewSearchPage() {
             CPU{devices.data && ` — ${devices.data.cpu.name}, ${devices.data.cpu.cores} cores, ${formatBytes(devices.data.cpu.memoryBytes)}`}
           </label>
           {devices.data?.gpus.map((gpu) => (
-            <label key={gpu.id} className="flex items-center gap-2 rounded border border-slate-200 px-3 py-2" data-testid={`gpu-${gpu.id}`}>
-              <input type="checkbox" checked={selectedGpus.has(String(gpu.id))} onChange={(event) => toggleGpu(String(gpu.id), event.target.checked)} />
-              GPU {gpu.id} — {gpu.name}, {formatBytes(gpu.memoryBytes)}
+            <label key={gpu.id} className="flex items-center gap-2 rounded border border-slate-200 px-3 py-2" data-testid={`gpu-${gpu.id}`} title={gpu.unusable ?? undefined}>
+              <input type="checkbox" disabled={gpu.unusable !== null} checked={selectedGpus.has(String(gpu.id))} onChange={(event) => toggleGpu(String(gpu.id), event.target.checked)} />
+              GPU {gpu.id} — {gpu.name}
+              {gpu.memoryBytes !== null && `, ${formatBytes(gpu.memoryBytes)}`}
+              {gpu.unusable && <span className="text-xs text-amber-700">(cannot be used: {gpu.unusable})</span>}
             </label>
           ))}
-          {devices.data && devices.data.gpus.length === 0 && <span className="self-center text-xs text-slate-500">No GPU detected (nvidia-smi); evaluation runs on the CPU.</span>}
+          {devices.data && devices.data.gpus.length === 0 && <span className="self-center text-xs text-slate-500">No GPU detected; evaluation runs on the CPU.</span>}
         </div>
         <FieldError message={errorOf("gpus")} testId="error-gpus" />
         {sections

@@ -2,22 +2,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { listDatasets, listExperts, parseNvidiaSmi } from "./catalog";
+import { createCaller } from "../root";
+import type { Db } from "../../db/client";
+import { deviceInventory } from "../../devices";
+import { listExperts } from "./catalog";
 
 const checkout = [process.cwd()];
 
 describe("the new-search form's catalog", () => {
-  it("reads nvidia-smi's CSV (as printed on an H100 machine) and follows CUDA_VISIBLE_DEVICES", () => {
-    const stdout = "0, NVIDIA H100 80GB HBM3, 81559\n1, NVIDIA H100 80GB HBM3, 81559\n";
-    expect(parseNvidiaSmi(stdout)).toEqual([
-      { id: 0, name: "NVIDIA H100 80GB HBM3", memoryBytes: 81559 * 1024 * 1024 },
-      { id: 1, name: "NVIDIA H100 80GB HBM3", memoryBytes: 81559 * 1024 * 1024 },
-    ]);
-    expect(parseNvidiaSmi(stdout, "1").map((gpu) => gpu.id)).toEqual([0]);
-    expect(parseNvidiaSmi(stdout, "")).toEqual([]);
-    expect(parseNvidiaSmi("")).toEqual([]);
-  });
-
   it("lists the bundled experts with base model, rank, target modules and size", () => {
     const { exists, experts, refused } = listExperts("./initial_experts", checkout);
     expect(refused).toBeNull();
@@ -53,9 +45,8 @@ describe("the new-search form's catalog", () => {
     }
   });
 
-  it("lists the datasets with their split sizes", () => {
-    const datasets = listDatasets();
-    expect(datasets.find((dataset) => dataset.name === "gsm8k")).toMatchObject({ devSize: 200, testSize: 500, multipleChoice: false });
-    expect(datasets.find((dataset) => dataset.name === "knowledge_mc")).toMatchObject({ multipleChoice: true });
+  it("offers the devices of the one inventory that --gpus is checked against", async () => {
+    const caller = createCaller({ db: {} as Db, headers: new Headers() });
+    expect(await caller.catalog.devices()).toEqual(await deviceInventory());
   });
 });

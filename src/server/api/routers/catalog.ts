@@ -1,14 +1,11 @@
-import { execFile } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import { z } from "zod";
+import { expertsIn, listDatasets, type ExpertInfo } from "../../../engine/catalog";
 import type { Db } from "../../db/client";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
-import { detectDevices } from "../../system";
+import { deviceInventory } from "../../devices";
 import { createTRPCRouter, publicProcedure } from "../trpc";
-import { readDatasetFile } from "./run-data";
 
 /*
  * What the new-search form offers: expert folders (PEFT adapters) with what each adapts, the datasets in
@@ -17,37 +14,6 @@ import { readDatasetFile } from "./run-data";
  */
 
 const DEFAULT_EXPERT_DIRECTORY = "./initial_experts";
-
-export interface ExpertInfo {
-  name: string;
-  folder: string;
-  baseModel: string | null;
-  rank: number | null;
-  alpha: number | null;
-  targetModules: string[];
-  sizeBytes: number;
-  problem: string | null;
-}
-
-function readExpert(folder: string): ExpertInfo {
-  const info: ExpertInfo = { name: path.basename(folder), folder, baseModel: null, rank: null, alpha: null, targetModules: [], sizeBytes: 0, problem: null };
-  try {
-    const config = JSON.parse(fs.readFileSync(path.join(folder, "adapter_config.json"), "utf8")) as Record<string, unknown>;
-    info.baseModel = typeof config.base_model_name_or_path === "string" ? config.base_model_name_or_path : null;
-    info.rank = typeof config.r === "number" ? config.r : null;
-    info.alpha = typeof config.lora_alpha === "number" ? config.lora_alpha : null;
-    const modules = config.target_modules;
-    info.targetModules = Array.isArray(modules) ? modules.map(String) : typeof modules === "string" ? [modules] : [];
-  } catch (error) {
-    info.problem = `adapter_config.json: ${(error as Error).message}`;
-  }
-  try {
-    info.sizeBytes = fs.statSync(path.join(folder, "adapter_model.safetensors")).size;
-  } catch {
-    info.problem ??= "adapter_model.safetensors is missing";
-  }
-  return info;
-}
 
 /**
  * Where the dashboard reads experts, base models and datasets for its clients: the checkout (the bundled zoo and
@@ -69,91 +35,11 @@ export interface ExpertListing {
 /** The PEFT folders (with adapter_config.json) directly inside `directory`, as the search reads them, if it lies within `roots`. */
 export function listExperts(directory: string, roots: readonly string[]): ExpertListing {
   if (!isInsideRoots(directory, roots)) return { directory, exists: false, experts: [], refused: outsideRoots(roots) };
-  const resolved = path.resolve(directory);
-  if (!fs.existsSync(resolved) || !fs.statSync(resolved).isDirectory()) return { directory, exists: false, experts: [], refused: null };
-  const experts = fs
-    .readdirSync(resolved, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(resolved, entry.name, "adapter_config.json")))
-    .map((entry) => readExpert(path.join(resolved, entry.name)))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  return { directory, exists: true, experts, refused: null };
+  return { directory, ...expertsIn(directory), refused: null };
 }
 
 export function outsideRoots(roots: readonly string[]): string {
   return `outside the folders this dashboard reads (${[...new Set(roots)].join(", ")})`;
-}
-
-export interface DatasetInfo {
-  name: string;
-  file: string;
-  devSize: number;
-  testSize: number;
-  /** Items carry `choices`: scored by multiple_choice. */
-  multipleChoice: boolean;
-}
-
-export function listDatasets(): DatasetInfo[] {
-  const folder = path.resolve("data/eval");
-  if (!fs.existsSync(folder)) return [];
-  return fs
-    .readdirSync(folder)
-    .filter((file) => file.endsWith(".json"))
-    .sort()
-    .flatMap((file) => {
-      try {
-        const data = readDatasetFile(path.join(folder, file));
-        const first = data.dev?.[0] ?? data.test?.[0];
-        return [{ name: file.replace(/\.json$/, ""), file: path.join("data/eval", file), devSize: data.dev?.length ?? 0, testSize: data.test?.length ?? 0, multipleChoice: !!first && "choices" in first }];
-      } catch {
-        return [];
-      }
-    });
-}
-
-export interface GpuInfo {
-  /** The id `--gpus` takes. */
-  id: number;
-  name: string;
-  memoryBytes: number;
-}
-
-/**
- * `nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits` (e.g. "0, NVIDIA H100 80GB HBM3, 81559")
- * as the engine numbers the GPUs: CUDA's view, only the CUDA_VISIBLE_DEVICES ones, renumbered from 0.
- */
-export function parseNvidiaSmi(stdout: string, cudaVisibleDevices?: string): GpuInfo[] {
-  let gpus = stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const [index, name, memory] = line.split(",").map((part) => part.trim());
-      return { id: Number(index), name: name || "GPU", memoryBytes: Number(memory) * 1024 * 1024 };
-    })
-    .filter((gpu) => Number.isInteger(gpu.id) && Number.isFinite(gpu.memoryBytes));
-  const visible = cudaVisibleDevices?.trim();
-  if (visible !== undefined && /^(\d+(,\d+)*)?$/.test(visible)) {
-    const order = visible === "" ? [] : visible.split(",").map(Number);
-    gpus = order.flatMap((index, id) => gpus.filter((gpu) => gpu.id === index).map((gpu) => ({ ...gpu, id })));
-  }
-  return gpus;
-}
-
-const exec = promisify(execFile);
-let gpuCache: { at: number; gpus: GpuInfo[] } | undefined;
-
-/** NVIDIA GPUs (index, name, memory) from nvidia-smi; none when it is absent. Cached for a minute. */
-export async function detectGpus(): Promise<GpuInfo[]> {
-  if (gpuCache && Date.now() - gpuCache.at < 60_000) return gpuCache.gpus;
-  let gpus: GpuInfo[];
-  try {
-    const { stdout } = await exec("nvidia-smi", ["--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"], { timeout: 5_000 });
-    gpus = parseNvidiaSmi(stdout, process.env.CUDA_VISIBLE_DEVICES);
-  } catch {
-    gpus = [];
-  }
-  gpuCache = { at: Date.now(), gpus };
-  return gpus;
 }
 
 export const catalogRouter = createTRPCRouter({
@@ -172,8 +58,6 @@ export const catalogRouter = createTRPCRouter({
 
   datasets: publicProcedure.query(() => listDatasets()),
 
-  devices: publicProcedure.query(async () => {
-    const cpu = detectDevices().find((device) => device.kind === "cpu")!;
-    return { cpu: { name: cpu.name, cores: cpu.cores ?? 1, memoryBytes: cpu.memoryBytes }, gpus: await detectGpus() };
-  }),
+  /** The same inventory `--gpus` is checked against: a GPU offered here (and not marked unusable) is accepted. */
+  devices: publicProcedure.query(() => deviceInventory()),
 });

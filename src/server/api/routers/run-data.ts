@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
+import { datasetFile, readDatasetFile } from "../../../engine/catalog";
 import type { QuestionResult } from "../../../engine/eval/types";
 import type { Db } from "../../db/client";
 import { realPathInside } from "../../readable-paths";
@@ -21,24 +22,9 @@ export interface BestResults {
   results: Array<QuestionResultRow & { question: string | null; gold: string | null }>;
 }
 
-export function datasetPath(dataset: string): string {
-  return dataset.endsWith(".json") ? path.resolve(dataset) : path.resolve("data/eval", `${path.basename(dataset)}.json`);
-}
-
-const datasetCache = new Map<string, { mtimeMs: number; data: { dev?: Array<Record<string, unknown>>; test?: Array<Record<string, unknown>> } }>();
-
-export function readDatasetFile(file: string) {
-  const stat = fs.statSync(file);
-  const cached = datasetCache.get(file);
-  if (cached && cached.mtimeMs === stat.mtimeMs) return cached.data;
-  const data = JSON.parse(fs.readFileSync(file, "utf8")) as { dev?: Array<Record<string, unknown>>; test?: Array<Record<string, unknown>> };
-  datasetCache.set(file, { mtimeMs: stat.mtimeMs, data });
-  return data;
-}
-
 function questionsOf(dataset: string, split: "dev" | "test"): Array<Record<string, unknown>> {
   try {
-    return readDatasetFile(datasetPath(dataset))[split] ?? [];
+    return readDatasetFile(datasetFile(dataset))[split] ?? [];
   } catch {
     return [];
   }

@@ -1,6 +1,7 @@
 import { TRPCError, tracked } from "@trpc/server";
 import { z } from "zod";
 import { dashboardSearchConfigSchema, flagOf, type SearchConfigField } from "../../../engine/search/config";
+import { serverDatabaseUrl } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
@@ -12,12 +13,6 @@ import { outsideRoots, readableRoots } from "./catalog";
 import { bestResults, findRun, readRunLog } from "./run-data";
 
 const runId = z.string().min(1).max(64);
-
-function databaseUrl() {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "DATABASE_URL is not set: start the dashboard with `npm start`" });
-  return url;
-}
 
 /** Setup errors ("--dataset: …") are the user's to fix: BAD_REQUEST, with the message the form maps to a field. */
 function asUserError(error: unknown): never {
@@ -128,7 +123,7 @@ export const runsRouter = createTRPCRouter({
       throw new TRPCError({ code: "BAD_REQUEST", message });
     }
     try {
-      const { runId } = await enqueueSearch(ctx.db, databaseUrl(), { ...input, outputRoot: dashboardOutputRoot() }, "ui");
+      const { runId } = await enqueueSearch(ctx.db, serverDatabaseUrl(), { ...input, outputRoot: dashboardOutputRoot() }, "ui");
       return { runId };
     } catch (error) {
       asUserError(error);
@@ -148,7 +143,7 @@ export const runsRouter = createTRPCRouter({
   resume: publicProcedure.input(z.object({ id: runId })).mutation(async ({ ctx, input }) => {
     await findRun(ctx.db, input.id);
     try {
-      await resumeRun(ctx.db, databaseUrl(), input.id);
+      await resumeRun(ctx.db, serverDatabaseUrl(), input.id);
       return { ok: true };
     } catch (error) {
       asUserError(error);

@@ -3,7 +3,7 @@
  * the prediction reports which process answered and what pinning environment it was given.
  * A first value of -1 makes the process exit, -2 makes the evaluation throw.
  */
-import { serveEvaluations } from "../gpu-evaluator-process";
+import { serveEvaluations } from "../../src/server/search/gpu-evaluator-process";
 
 await serveEvaluations(async (_config, gpu) => ({
   async evaluate(vectors) {

@@ -1,7 +1,7 @@
 // Checks a device's kernels against the float64 TypeScript reference on fresh random tensors. Used by the unit
 // tests (cpu) and by bench/merge-check.ts on a GPU machine (cuda:N, and CPU vs CUDA agreement).
-import { type Layout, makeLayout } from "../tensors/layout";
-import type { DeviceTensor, MergeDevice } from "./device";
+import { type Layout, makeLayout } from "../../src/engine/tensors/layout";
+import type { DeviceTensor, MergeDevice } from "../../src/engine/merge/device";
 import {
   referenceBounds,
   referenceBwrUpdate,
@@ -9,9 +9,9 @@ import {
   referenceMerge,
   referenceReset,
   referenceUniform,
-} from "./reference";
-import { planMerge } from "./registry";
-import { CounterRng } from "./rng";
+} from "../../src/engine/merge/reference";
+import { planMerge } from "../../src/engine/merge/registry";
+import { CounterRng } from "../../src/engine/merge/rng";
 
 export interface CheckCase {
   name: string;
@@ -20,7 +20,7 @@ export interface CheckCase {
   models: number;
 }
 
-/** One or more configurations of every registered method, the seed's command-line forms included. */
+/** One or more configurations of every registered method, BWR_model's command-line forms included. */
 export const CHECK_CASES: CheckCase[] = [
   { name: "weighted_average", method: "weighted_average", params: {}, models: 3 },
   { name: "weighted_average weights, no normalize", method: "weighted_average", params: { weights: [0.2, 1.5, -0.3], normalize: false }, models: 3 },

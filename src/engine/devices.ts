@@ -1,0 +1,139 @@
+import { gpuSelectLayerFolder, webgpuPinEnvironment } from "./eval/gpu-select";
+import type { NativeInfo } from "./merge/native";
+
+/*
+ * One inventory of this machine's GPUs, built from what the merge addon (CUDA) and nvidia-smi each know, so the
+ * form's device picker, the system page and `--gpus` validation all see the same list. A search needs the addon's
+ * view (merges run on cuda:N, evaluation processes are pinned by the UUID CUDA reports); nvidia-smi adds memory,
+ * and shows GPUs the addon cannot use, marked with the reason.
+ */
+
+export interface GpuInfo {
+  /** CUDA's number for it: the N of `-g N` and of the merge device cuda:N. */
+  id: number;
+  name: string;
+  /** Total memory as nvidia-smi reports it; null where nvidia-smi is absent. */
+  memoryBytes: number | null;
+  pciBusId: string;
+  /** 32 hex digits, the same in CUDA and Vulkan: how its evaluation process is pinned to it. */
+  uuid: string;
+  /** Why a search cannot use it (the merge addon does not see it); null when it can. */
+  unusable: string | null;
+}
+
+/** One line of nvidia-smi's CSV: `index` is its NVML number, renumbered as CUDA_VISIBLE_DEVICES shows the GPUs. */
+export interface NvidiaSmiGpu {
+  id: number;
+  name: string;
+  memoryBytes: number;
+  uuid?: string;
+  pciBusId?: string;
+}
+
+/** The query whose CSV `parseNvidiaSmi` reads. */
+export const NVIDIA_SMI_QUERY = ["--query-gpu=index,name,memory.total,uuid,pci.bus_id", "--format=csv,noheader,nounits"];
+
+/** "GPU-5f0c1a2b-3c4d-…" (nvidia-smi) and "5f0c1a2b3c4d…" (CUDA) name the same GPU. */
+function normalUuid(uuid: string): string {
+  return uuid.replace(/^GPU-/i, "").replaceAll("-", "").toLowerCase();
+}
+
+/** "00000000:19:00.0" (nvidia-smi) and "0000:19:00.0" (CUDA) are the same address. */
+function normalPciBusId(busId: string): string {
+  const [domain = "", ...rest] = busId.trim().toLowerCase().split(":");
+  return [domain.replace(/^0+(?=.)/, ""), ...rest].join(":");
+}
+
+/**
+ * `nvidia-smi` with NVIDIA_SMI_QUERY (e.g. "0, NVIDIA H100 80GB HBM3, 81559, GPU-…, 00000000:19:00.0"; the last two
+ * columns are optional) as CUDA numbers the GPUs by default: only the CUDA_VISIBLE_DEVICES ones, renumbered from 0.
+ */
+export function parseNvidiaSmi(stdout: string, cudaVisibleDevices?: string): NvidiaSmiGpu[] {
+  let gpus = stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [index, name, memory, uuid, pciBusId] = line.split(",").map((part) => part.trim());
+      return { id: Number(index), name: name || "GPU", memoryBytes: Number(memory) * 1024 * 1024, ...(uuid && { uuid }), ...(pciBusId && { pciBusId }) };
+    })
+    .filter((gpu) => Number.isInteger(gpu.id) && Number.isFinite(gpu.memoryBytes));
+  const visible = cudaVisibleDevices?.trim();
+  if (visible !== undefined && /^(\d+(,\d+)*)?$/.test(visible)) {
+    const order = visible === "" ? [] : visible.split(",").map(Number);
+    gpus = order.flatMap((index, id) => gpus.filter((gpu) => gpu.id === index).map((gpu) => ({ ...gpu, id })));
+  }
+  return gpus;
+}
+
+/** Why the addon sees no GPU, for GPUs only nvidia-smi reports. */
+function addonReason(native: NativeInfo | null, loadError: string | null): string {
+  if (!native) return `the merge addon is not loaded (${loadError ?? "unknown reason"})`;
+  if (!native.cudaCompiled) return "the merge addon is built without CUDA (install the CUDA toolkit, then run node native/build.mjs --force)";
+  return `the merge addon sees no CUDA device${native.cudaUnavailableReason ? ` (${native.cudaUnavailableReason})` : ""}`;
+}
+
+/**
+ * The GPUs a search can use (the addon's, in CUDA's numbering, with nvidia-smi's memory matched by UUID or PCI
+ * address), or, when the addon sees none, nvidia-smi's GPUs marked unusable with the reason.
+ */
+export function gpuInventory(native: NativeInfo | null, smi: readonly NvidiaSmiGpu[], loadError: string | null = null): GpuInfo[] {
+  const cudaDevices = native?.cudaDevices ?? 0;
+  if (cudaDevices === 0) {
+    const unusable = addonReason(native, loadError);
+    return smi.map((gpu) => ({ id: gpu.id, name: gpu.name, memoryBytes: gpu.memoryBytes, pciBusId: gpu.pciBusId ?? "", uuid: gpu.uuid ? normalUuid(gpu.uuid) : "", unusable }));
+  }
+  return Array.from({ length: cudaDevices }, (_, id) => {
+    const uuid = native!.cudaUuids[id] ?? "";
+    const pciBusId = native!.cudaPciBusIds[id] ?? "";
+    const seen = smi.find((gpu) => (gpu.uuid && normalUuid(gpu.uuid) === normalUuid(uuid)) || (gpu.pciBusId && pciBusId && normalPciBusId(gpu.pciBusId) === normalPciBusId(pciBusId)));
+    return { id, name: native!.cudaDeviceNames[id] ?? seen?.name ?? "GPU", memoryBytes: seen?.memoryBytes ?? null, pciBusId, uuid, unusable: null };
+  });
+}
+
+export class GpuSelectionError extends Error {
+  override name = "GpuSelectionError";
+}
+
+/** Where the GPU-select layer is (null: not built) and the environment the pinned processes start from. */
+export interface PinningContext {
+  layerFolder: string | null;
+  env: NodeJS.ProcessEnv;
+}
+
+function gpuIds(gpus: string | "cpu" | readonly number[]): number[] | "cpu" {
+  if (typeof gpus !== "string") return [...gpus];
+  if (gpus === "cpu") return "cpu";
+  if (!/^\d+(,\d+)*$/.test(gpus)) throw new GpuSelectionError(`expected "cpu" or GPU ids like 0,1, got "${gpus}"`);
+  return gpus.split(",").map(Number);
+}
+
+/**
+ * The GPUs of a `--gpus` value ("cpu", ids like "0,1", or the ids themselves) among the inventory's, and the
+ * environment that pins each one's evaluation process.
+ */
+export function selectGpus(
+  gpus: string | "cpu" | readonly number[],
+  inventory: readonly GpuInfo[],
+  context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env },
+): { gpus: GpuInfo[]; pinning: Record<string, string>[] } {
+  const ids = gpuIds(gpus);
+  if (ids === "cpu") return { gpus: [], pinning: [] };
+  const listed = ids.join(",");
+  const visible = inventory.filter((gpu) => gpu.unusable === null);
+  const missing = ids.filter((id) => !visible.some((gpu) => gpu.id === id));
+  if (missing.length > 0) {
+    const unusable = missing.flatMap((id) => inventory.filter((gpu) => gpu.id === id && gpu.unusable !== null));
+    if (unusable.length > 0) throw new GpuSelectionError(`GPU ${unusable.map((gpu) => gpu.id).join(", ")} cannot be used: ${unusable[0]!.unusable}`);
+    throw new GpuSelectionError(`GPU ${missing.join(", ")} does not exist (${visible.length === 0 ? 'no GPU is visible on this machine; use "cpu"' : `GPUs here: ${visible.map((gpu) => gpu.id).join(", ")}`})`);
+  }
+  if (new Set(ids).size !== ids.length) throw new GpuSelectionError(`each GPU may be listed once, got ${listed}`);
+  const selected = ids.map((id) => visible.find((gpu) => gpu.id === id)!);
+  if (context.layerFolder) return { gpus: selected, pinning: selected.map((gpu) => webgpuPinEnvironment(gpu.uuid, context.layerFolder!, context.env)) };
+  // Unpinned, a process evaluates on the GPU Vulkan lists first: one process, and only as "GPU 0", is honest.
+  if (visible.length === 1 || listed === "0") return { gpus: selected, pinning: [{}] };
+  throw new GpuSelectionError(
+    `evaluating on GPU ${listed} of this machine's ${visible.length} needs the Vulkan GPU-select layer that the merge addon builds ` +
+      `when the Vulkan headers are installed, and it is not built (install libvulkan-dev, then run node native/build.mjs --force); without it only -g 0 works`,
+  );
+}
