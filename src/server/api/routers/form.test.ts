@@ -57,6 +57,14 @@ describe("the new-search form's check on the server", () => {
     expect(checkSearchForm(formConfig({ initialExpertDirectory: "./no-such-folder" }).raw, catalog)).toMatchObject({ issues: { fields: {} }, budget: null });
   });
 
+  it("is served through tRPC, counting only the experts inside the folders the dashboard reads", async () => {
+    const noRegisteredExperts = { expert: { findMany: () => Promise.resolve([]) } };
+    const caller = createCaller({ db: noRegisteredExperts as never, headers: new Headers() });
+    const { raw } = formConfig({ mergeMethod: "ties", maxIteration: "2" });
+    expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 } });
+    expect(await caller.form.check({ ...raw, initialExpertDirectory: "/" })).toMatchObject({ budget: null });
+  });
+
   it("serves the presets, and writes the equivalent CLI command with the server's output root", () => {
     expect(spec.presets.map((preset) => preset.label)).toContain("BWR_model defaults");
     const ja = spec.presets.find((preset) => preset.id === "ja-math")!;
