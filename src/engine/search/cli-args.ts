@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import { describeConfigIssues, flagOf, searchConfigFields, searchConfigSchema, searchConfigShape, type FlagMeta, type SearchConfig, type SearchConfigField } from "./config";
+import { describeConfigIssues, flagGroups, flagOf, searchConfigFields, searchConfigSchema, searchConfigShape, type FlagGroup, type SearchConfig, type SearchConfigField } from "./config";
+import { findPreset, searchPresets, type SearchPreset } from "./presets";
 
 export class CliUsageError extends Error {
   override name = "CliUsageError";
@@ -62,12 +63,19 @@ function coerce(field: SearchConfigField, raw: string): unknown {
   return Number(raw);
 }
 
-/** Parses BWR_model-style arguments (`-n NAME --step_length 0.5 --merge_params '{...}'`) into a validated config. */
+/** Parses BWR_model-style arguments (`-n NAME --step_length 0.5 --merge_params '{...}'`) into a validated config; flags override a --preset's values. */
 export function parseSearchArgs(argv: readonly string[]): SearchConfig {
   const values: Record<string, unknown> = {};
+  let preset: SearchPreset | undefined;
   for (let index = 0; index < argv.length; index += 1) {
     const argument = argv[index]!;
     const [flag, inline] = argument.startsWith("--") && argument.includes("=") ? [argument.slice(0, argument.indexOf("=")), argument.slice(argument.indexOf("=") + 1)] : [argument, undefined];
+    if (flag === "--preset") {
+      const id = inline ?? argv[++index];
+      preset = id === undefined ? undefined : findPreset(id);
+      if (!preset) throw new CliUsageError(`--preset: expected one of ${searchPresets.map((known) => known.id).join(", ")}, got ${id === undefined ? "nothing" : `"${id}"`}`);
+      continue;
+    }
     const field = byFlag.get(flag);
     if (!field) {
       throw new CliUsageError(flag.startsWith("-") ? `unknown flag ${flag}${suggestion(flag)}; -h lists every flag` : `unexpected argument "${argument}"; -h lists every flag`);
@@ -76,25 +84,19 @@ export function parseSearchArgs(argv: readonly string[]): SearchConfig {
     if (raw === undefined) throw new CliUsageError(`${flagOf(field).flag}: expected a value`);
     values[field] = coerce(field, raw);
   }
-  const result = searchConfigSchema.safeParse(values);
+  const result = searchConfigSchema.safeParse({ ...preset?.config, ...values });
   if (!result.success) throw new CliUsageError(describeConfigIssues(result.error));
   return result.data;
 }
 
-const groupTitles: Record<FlagMeta["group"], string> = {
-  objective: "Objective",
-  population: "Population",
-  search: "Search",
-  merge: "Merging",
-  devices: "Devices",
-  output: "Output",
-  compatibility: "Accepted for BWR_model scripts",
-};
-
 export function searchHelp(command = "npm run search --"): string {
-  const lines = [`usage: ${command} -n NAME -e EVAL_TYPE -d DATASET [options]`, ""];
-  for (const group of Object.keys(groupTitles) as FlagMeta["group"][]) {
-    lines.push(`${groupTitles[group]}:`);
+  const lines = [
+    `usage: ${command} -n NAME -e EVAL_TYPE -d DATASET [options]`,
+    `       ${command} --preset PRESET -n NAME [options]   (the dashboard's presets: ${searchPresets.map((preset) => preset.id).join(", ")}; options override the preset)`,
+    "",
+  ];
+  for (const group of Object.keys(flagGroups) as FlagGroup[]) {
+    lines.push(`${flagGroups[group].title}:`);
     for (const field of searchConfigFields) {
       const meta = flagOf(field);
       if (meta.group !== group) continue;

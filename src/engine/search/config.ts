@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { evalTypeNames } from "../eval/registry";
 import { canonicalMergeMethod } from "../merge/registry";
 
 /*
@@ -10,9 +11,25 @@ export interface FlagMeta {
   /** BWR_model's long flag, e.g. "--step_length". */
   flag: string;
   short?: string;
-  group: "objective" | "population" | "search" | "merge" | "devices" | "output" | "compatibility";
+  group: FlagGroup;
   help: string;
 }
+
+/**
+ * The flag groups, in the order the CLI's help and the dashboard's form show them. `dedicated` names the fields the
+ * form draws with a widget of its own (a catalog picker, or the chosen method's or eval type's parameters) at the
+ * top of the group's section; every other field gets the widget its schema implies, so a new field needs no form code.
+ */
+export const flagGroups = {
+  objective: { title: "Evaluation", dedicated: ["name", "evalType", "dataset", "evalParams"], collapsed: false },
+  population: { title: "Experts and population", dedicated: ["initialExpertDirectory"], collapsed: false },
+  merge: { title: "Merge", dedicated: ["mergeMethod", "mergeParams"], collapsed: false },
+  devices: { title: "Devices", dedicated: ["gpus"], collapsed: false },
+  search: { title: "Search (BWR hyperparameters)", dedicated: [], collapsed: false },
+  output: { title: "Output", dedicated: [], collapsed: false },
+  compatibility: { title: "Accepted for BWR_model scripts", dedicated: [], collapsed: true },
+} as const satisfies Record<string, { title: string; dedicated: readonly string[]; collapsed: boolean }>;
+export type FlagGroup = keyof typeof flagGroups;
 
 const flags = new WeakMap<z.ZodType, FlagMeta>();
 function flagged<T extends z.ZodType>(schema: T, meta: FlagMeta): T {
@@ -44,7 +61,7 @@ export const searchConfigShape = {
       .refine((name) => !/^\.+$/.test(name), "expected a name with a letter, digit, dash or underscore, not only dots (it names the run's folder inside --output_root)"),
     { flag: "--name", short: "-n", group: "objective", help: "name of this search; also its folder in search/" },
   ),
-  evalType: flagged(identifier().min(1, "required"), { flag: "--eval_type", short: "-e", group: "objective", help: "evaluation type (exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask)" }),
+  evalType: flagged(identifier().min(1, "required"), { flag: "--eval_type", short: "-e", group: "objective", help: `evaluation type (${[...evalTypeNames, "multitask"].join(", ")})` }),
   dataset: flagged(filePath().min(1, "required"), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
   evalParams: flagged(jsonParams().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
   devQuestions: flagged(z.number().int().min(0).default(0), {
@@ -179,4 +196,24 @@ export function describeConfigIssues(error: z.ZodError): string {
       return `${name || "config"}: ${issue.message}`;
     })
     .join("; ");
+}
+
+/** A config's issues by field, and by parameter of the merge method and the eval type, for a form to show. */
+export interface ConfigIssues {
+  fields: Partial<Record<SearchConfigField, string>>;
+  mergeParams: Record<string, string>;
+  evalParams: Record<string, string>;
+}
+
+/** The first message per field (and per parameter); a parameter's issue is its field's too, unless it has one. */
+export function flattenConfigIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): ConfigIssues {
+  const flat: ConfigIssues = { fields: {}, mergeParams: {}, evalParams: {} };
+  for (const { path, message } of issues) {
+    const [field, ...param] = path;
+    if (typeof field !== "string" || !(field in searchConfigShape)) continue;
+    const known = field as SearchConfigField;
+    if ((known === "mergeParams" || known === "evalParams") && param.length > 0) flat[known][param.map(String).join(".")] ??= message;
+    flat.fields[known] ??= message;
+  }
+  return flat;
 }

@@ -1,5 +1,6 @@
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 import { catalogRouter } from "./routers/catalog";
+import { formRouter } from "./routers/form";
 import { runsRouter } from "./routers/runs";
 import { systemRouter } from "./routers/system";
 
@@ -7,6 +8,7 @@ export const appRouter = createTRPCRouter({
   system: systemRouter,
   runs: runsRouter,
   catalog: catalogRouter,
+  form: formRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,112 +1,34 @@
 "use client";
 
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery } from "@tanstack/react-query";
 import { TRPCClientError } from "@trpc/client";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
-import { evalTypes } from "@/engine/eval/registry";
-import { MERGE_METHODS } from "@/engine/merge/registry";
-import { searchMode, type SearchConfig, type SearchConfigField } from "@/engine/search/config";
 import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
-import {
+import { cliCommand, defaultTexts, fieldOfServerMessage, paramOfServerMessage, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
 
-  cliCommand,
-  configFieldSpecs,
-  dashboardConfigFields,
-  dashboardSearchConfigSchema,
-  defaultTexts,
-  fieldOfServerMessage,
-  genericSections,
-  issuesByField,
-  objectFieldSpecs,
-  paramOfServerMessage,
-  paramsFromTexts,
-  textsFromParams,
-  toValue,
-  type FieldSpec,
-} from "./schema-form";
+type Preset = FormSpec["presets"][number];
 
-type Texts = Record<string, string>;
-
-const mergeMethodNames = Object.keys(MERGE_METHODS) as Array<keyof typeof MERGE_METHODS>;
-const evalTypeNames = Object.keys(evalTypes) as Array<keyof typeof evalTypes>;
-const mergeSpecs = Object.fromEntries(mergeMethodNames.map((name) => [name, objectFieldSpecs(MERGE_METHODS[name].schema)])) as Record<string, FieldSpec[]>;
-const evalSpecs = Object.fromEntries(evalTypeNames.map((name) => [name, objectFieldSpecs(evalTypes[name].paramsSchema)])) as Record<string, FieldSpec[]>;
 // One array for every unknown method, so the memos that depend on the specs keep their values between renders.
 const noSpecs: FieldSpec[] = [];
 
-/** Fields whose value the form assembles itself; every other field's text is converted by its spec. */
-const valueWidgets = new Set<SearchConfigField>(["name", "evalType", "dataset", "evalParams", "gpus", "initialExpertDirectory", "mergeMethod", "mergeParams"]);
-const sections = genericSections();
-
-interface Preset {
-  id: string;
-  label: string;
-  description: string;
-  config: Partial<Record<SearchConfigField, string | number>>;
-  /** Reset every other field to the seed's default first. */
-  reset?: boolean;
+/** A preset's texts over every field's default; the name, and the objective where the preset names none, stay. */
+function presetTexts(spec: FormSpec, preset: Preset, current: Texts): Texts {
+  const texts: Texts = { ...defaultTexts(Object.values(spec.fields)), name: current.name ?? "", evalType: current.evalType ?? "", dataset: current.dataset ?? "" };
+  for (const [field, value] of Object.entries(preset.config)) texts[field] = String(value);
+  return texts;
 }
 
-/** The Japanese-math story: task-arithmetic weights of the experts (recipe mode), greedy selection. */
-const japaneseMathSearch = {
-  evalType: "exact_match",
-  dataset: "mgsm_ja",
-  evalParams: '{"maxNewTokens": 16}',
-  mergeMethod: "task_arithmetic",
-  mergeParams: '{"base_model_idx": null}',
-  selection: "greedy",
-} as const;
-
-const presets: Preset[] = [
-  {
-    id: "quick",
-    label: "Quick demo",
-    description: "gsm8k, 8 dev / 8 test questions, 3 iterations, answers up to 16 tokens: under a minute on a CPU",
-    config: { evalType: "exact_match", dataset: "gsm8k", evalParams: '{"maxNewTokens": 16}', devQuestions: 8, testQuestions: 8, maxIteration: 3 },
-    reset: true,
-  },
-  {
-    id: "seed",
-    label: "Seed defaults",
-    description: "BWR_model's defaults for every hyperparameter (weighted_average, step 1, patience 10, 200 iterations)",
-    config: {},
-    reset: true,
-  },
-  {
-    id: "ja-math",
-    label: "Japanese math demo",
-    description: "npm run demo: mgsm_ja, task arithmetic over per-expert coefficients (recipe mode), greedy selection, 40 dev questions, 6 iterations",
-    config: {
-      ...japaneseMathSearch,
-      devQuestions: 40,
-      testQuestions: 200,
-      maxIteration: 6,
-    },
-    reset: true,
-  },
-  {
-    id: "ja-math-full",
-    label: "Japanese math (README)",
-    description: "The README's search: mgsm_ja, task arithmetic recipe, greedy, 100 dev questions, 30 iterations, patience 10",
-    config: {
-      ...japaneseMathSearch,
-      devQuestions: 100,
-      maxIteration: 30,
-      patience: 10,
-    },
-    reset: true,
-  },
-];
-
-function initialTexts(): Texts {
-  const texts: Texts = {};
-  for (const [field, spec] of Object.entries(configFieldSpecs)) texts[field] = spec.defaultText;
-  texts.evalType = "exact_match";
-  texts.dataset = "gsm8k";
-  return texts;
+/** The latest value once it has held still for `ms`, so a query follows typing without a request per key. */
+function useSettled<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
 }
 
 function defaultName() {
@@ -183,7 +105,7 @@ function boundsText(spec: FieldSpec) {
   return spec.min !== undefined ? ` (≥ ${spec.min})` : ` (≤ ${spec.max})`;
 }
 
-function ParamsForm({ prefix, specs, texts, errors, onChange }: { prefix: string; specs: FieldSpec[]; texts: Texts; errors: Record<string, string>; onChange: (key: string, value: string) => void }) {
+function ParamsForm({ prefix, specs, texts, errors, onChange }: { prefix: string; specs: FieldSpec[]; texts: Texts; errors: Texts; onChange: (key: string, value: string) => void }) {
   if (specs.length === 0) return <p className="text-xs text-slate-500">No parameters.</p>;
   return (
     <div className="grid gap-3 md:grid-cols-2">
@@ -200,25 +122,47 @@ function ParamsForm({ prefix, specs, texts, errors, onChange }: { prefix: string
 
 export default function NewSearchPage() {
   const trpc = useTRPC();
-  const router = useRouter();
-  const [texts, setTexts] = useState<Texts>(initialTexts);
-  const [mergeTexts, setMergeTexts] = useState<Texts>(() => defaultTexts(mergeSpecs.weighted_average!));
-  const [evalTexts, setEvalTexts] = useState<Texts>(() => defaultTexts(evalSpecs.exact_match!));
-  const [serverErrors, setServerErrors] = useState<{ fields: Record<string, string>; mergeParams: Record<string, string>; message: string | null }>({ fields: {}, mergeParams: {}, message: null });
-  const [touched, setTouched] = useState(false);
+  const spec = useQuery(trpc.form.spec.queryOptions(undefined, { staleTime: Infinity }));
+  if (spec.data) return <NewSearchForm spec={spec.data} />;
+  return (
+    <div className="space-y-2">
+      <h1 className="text-2xl font-semibold">New search</h1>
+      {spec.error ? (
+        <p className="text-sm text-red-700" role="alert">
+          The form could not be loaded: {spec.error.message}
+        </p>
+      ) : (
+        <p className="text-sm text-slate-600">Loading the form…</p>
+      )}
+    </div>
+  );
+}
 
-  // eslint-disable-next-line react-hooks/set-state-in-effect -- the default name is the clock time, set after hydration so the server and client renders agree
-  useEffect(() => setTexts((current) => (current.name ? current : { ...current, name: defaultName() })), []);
+const sectionTitleClass = "mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500";
+
+function NewSearchForm({ spec }: { spec: FormSpec }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const mergeSpecs = useMemo(() => new Map(spec.mergeMethods.map((method) => [method.name, method.params])), [spec]);
+  const evalSpecs = useMemo(() => new Map(spec.evalTypes.map((type) => [type.name, type.params])), [spec]);
+  const placed = useMemo(() => spec.sections.flatMap((section) => [...section.dedicated, ...section.fields]), [spec]);
+
+  // The form opens on the first preset; the name is the clock time (this form is drawn in the browser only).
+  const [texts, setTexts] = useState<Texts>(() => ({ ...presetTexts(spec, spec.presets[0]!, {}), name: defaultName() }));
+  const [mergeTexts, setMergeTexts] = useState<Texts>(() => textsFromParams(mergeSpecs.get(texts.mergeMethod!) ?? noSpecs, texts.mergeParams ?? "{}"));
+  const [evalTexts, setEvalTexts] = useState<Texts>(() => textsFromParams(evalSpecs.get(texts.evalType!) ?? noSpecs, texts.evalParams ?? "{}"));
+  const [serverErrors, setServerErrors] = useState<{ fields: Texts; mergeParams: Texts; message: string | null }>({ fields: {}, mergeParams: {}, message: null });
+  const [touched, setTouched] = useState(false);
 
   const datasets = useQuery(trpc.catalog.datasets.queryOptions());
   const devices = useQuery(trpc.catalog.devices.queryOptions());
   const directories = useQuery(trpc.catalog.expertDirectories.queryOptions());
-  const experts = useQuery(trpc.catalog.experts.queryOptions({ directory: texts.initialExpertDirectory || "./initial_experts" }));
+  const experts = useQuery(trpc.catalog.experts.queryOptions({ directory: texts.initialExpertDirectory || spec.fields.initialExpertDirectory.defaultText }));
 
-  const mergeMethod = texts.mergeMethod ?? "weighted_average";
-  const evalType = texts.evalType ?? "exact_match";
-  const currentMergeSpecs = mergeSpecs[mergeMethod] ?? noSpecs;
-  const currentEvalSpecs = evalSpecs[evalType] ?? noSpecs;
+  const mergeMethod = texts.mergeMethod ?? spec.fields.mergeMethod.defaultText;
+  const evalType = texts.evalType ?? "";
+  const currentMergeSpecs = mergeSpecs.get(mergeMethod) ?? noSpecs;
+  const currentEvalSpecs = evalSpecs.get(evalType) ?? noSpecs;
 
   const set = (field: string, value: string) => {
     setTexts((current) => ({ ...current, [field]: value }));
@@ -226,70 +170,48 @@ export default function NewSearchPage() {
   };
 
   const applyPreset = (preset: Preset) => {
-    const base: Texts = preset.reset ? { ...initialTexts(), name: texts.name ?? "", evalType: texts.evalType ?? "exact_match", dataset: texts.dataset ?? "gsm8k" } : { ...texts };
-    for (const [field, value] of Object.entries(preset.config)) base[field] = String(value);
-    setTexts(base);
-    setMergeTexts(textsFromParams(mergeSpecs[base.mergeMethod!] ?? [], base.mergeParams ?? "{}"));
-    setEvalTexts(textsFromParams(evalSpecs[base.evalType!] ?? [], base.evalParams ?? "{}"));
+    const next = presetTexts(spec, preset, texts);
+    setTexts(next);
+    setMergeTexts(textsFromParams(mergeSpecs.get(next.mergeMethod!) ?? noSpecs, next.mergeParams ?? "{}"));
+    setEvalTexts(textsFromParams(evalSpecs.get(next.evalType!) ?? noSpecs, next.evalParams ?? "{}"));
     setServerErrors({ fields: {}, mergeParams: {}, message: null });
   };
 
-  // The config the form stands for, validated with the engine's own schemas as the user types.
-  const validation = useMemo(() => {
-    const fieldErrors: Record<string, string> = {};
+  // The config the form stands for, with the texts no widget could read; the server checks the rest as the user types.
+  const form = useMemo(() => {
     const merge = paramsFromTexts(currentMergeSpecs, mergeTexts);
     const evalParams = paramsFromTexts(currentEvalSpecs, evalTexts);
-    const mergeErrors: Record<string, string> = { ...merge.errors };
-    const evalErrors: Record<string, string> = { ...evalParams.errors };
-    const methodSchema = MERGE_METHODS[mergeMethod as keyof typeof MERGE_METHODS]?.schema;
-    if (methodSchema && Object.keys(merge.errors).length === 0) {
-      const parsed = methodSchema.safeParse(merge.params);
-      if (!parsed.success) Object.assign(mergeErrors, issuesByField(parsed.error));
-    }
-    const evalSchema = evalTypes[evalType as keyof typeof evalTypes]?.paramsSchema;
-    if (evalSchema && Object.keys(evalParams.errors).length === 0) {
-      const parsed = evalSchema.safeParse(evalParams.params);
-      if (!parsed.success) Object.assign(evalErrors, issuesByField(parsed.error));
-    }
-    const raw: Record<string, unknown> = {};
-    for (const field of dashboardConfigFields) {
-      const spec = configFieldSpecs[field];
-      if (valueWidgets.has(field)) continue;
-      try {
-        const value = toValue(spec, texts[field] ?? "");
-        if (value !== undefined) raw[field] = value;
-      } catch (error) {
-        fieldErrors[field] = (error as Error).message;
-      }
-    }
-    raw.name = texts.name ?? "";
-    raw.evalType = evalType;
-    raw.dataset = texts.dataset ?? "";
-    raw.gpus = texts.gpus || "cpu";
-    raw.initialExpertDirectory = texts.initialExpertDirectory || "./initial_experts";
-    raw.mergeMethod = mergeMethod;
-    raw.mergeParams = JSON.stringify(merge.params);
-    raw.evalParams = JSON.stringify(evalParams.params);
-    const parsed = dashboardSearchConfigSchema.safeParse(raw);
-    if (!parsed.success) for (const [field, message] of Object.entries(issuesByField(parsed.error))) fieldErrors[field] ??= message;
-    if (Object.keys(mergeErrors).length > 0) fieldErrors.mergeParams ??= `fix the ${mergeMethod} parameters above`;
-    if (Object.keys(evalErrors).length > 0) fieldErrors.evalParams ??= `fix the ${evalType} parameters above`;
-    const ok = Object.keys(fieldErrors).length === 0;
-    return { ok, config: parsed.success ? parsed.data : null, raw, fieldErrors, mergeErrors, evalErrors };
-  }, [texts, mergeTexts, evalTexts, mergeMethod, evalType, currentMergeSpecs, currentEvalSpecs]);
+    const { raw, errors } = rawConfig(spec.fields, placed, texts, { merge: merge.params, eval: evalParams.params });
+    return { raw, errors, mergeErrors: merge.errors, evalErrors: evalParams.errors };
+  }, [spec, placed, texts, mergeTexts, evalTexts, currentMergeSpecs, currentEvalSpecs]);
+
+  const checked = useSettled(form.raw, 250);
+  const check = useQuery(trpc.form.check.queryOptions(checked, { placeholderData: keepPreviousData }));
+  const issues = check.data?.issues ?? { fields: {}, mergeParams: {}, evalParams: {} };
+  const checkIsCurrent = check.data !== undefined && !check.isPlaceholderData && checked === form.raw;
+
+  const mergeErrors: Texts = { ...issues.mergeParams, ...form.mergeErrors, ...serverErrors.mergeParams };
+  const evalErrors: Texts = { ...issues.evalParams, ...form.evalErrors };
+  const fieldErrors: Texts = { ...issues.fields, ...form.errors };
+  // A parameter's message stands beside the parameter; its field only points there.
+  if (Object.keys(mergeErrors).length > 0) fieldErrors.mergeParams = `fix the ${mergeMethod} parameters above`;
+  if (Object.keys(evalErrors).length > 0) fieldErrors.evalParams = `fix the ${evalType} parameters above`;
+  const unreadable = Object.keys(form.errors).length + Object.keys(form.mergeErrors).length + Object.keys(form.evalErrors).length > 0;
+  // A check of older input neither blocks nor allows the launch: the server checks again then.
+  const blocked = unreadable || (checkIsCurrent && Object.keys(fieldErrors).length > 0);
 
   const create = useMutation(
     trpc.runs.create.mutationOptions({
       onSuccess: ({ runId }) => router.push(`/runs/${runId}`),
       onError: (error) => {
-        const fields: Record<string, string> = {};
-        const mergeParams: Record<string, string> = {};
+        const fields: Texts = {};
+        const mergeParams: Texts = {};
         if (error instanceof TRPCClientError) {
           const zodError = (error.data as { zodError?: { fieldErrors: Record<string, string[] | undefined> } } | undefined)?.zodError;
           for (const [field, messages] of Object.entries(zodError?.fieldErrors ?? {})) if (messages?.[0]) fields[field] = messages[0];
         }
         for (const part of error.message.split("; ")) {
-          const field = fieldOfServerMessage(part);
+          const field = fieldOfServerMessage(part, spec.fields);
           if (!field) continue;
           const text = part.replace(/^--[a-zA-Z_/-]+:\s*/, "");
           fields[field] ??= text;
@@ -301,37 +223,13 @@ export default function NewSearchPage() {
     }),
   );
 
-  const errorOf = (field: string) => serverErrors.fields[field] || (touched ? validation.fieldErrors[field] : validation.fieldErrors[field]);
-  const mergeErrors = { ...validation.mergeErrors, ...serverErrors.mergeParams };
-
-  // The evaluation budget: what the search will cost at most, before anything runs.
-  const budget = useMemo(() => {
-    const config = validation.config as SearchConfig | null;
-    const dataset = datasets.data?.find((entry) => entry.name === texts.dataset);
-    const expertCount = experts.data?.experts.length ?? 0;
-    if (!config || !dataset || expertCount === 0) return null;
-    const mode = searchMode(config);
-    let mergeParams: Record<string, unknown> = {};
-    try {
-      mergeParams = JSON.parse(config.mergeParams) as Record<string, unknown>;
-    } catch {
-      // Unparsable parameters: the form already shows that error, and the budget uses the defaults meanwhile.
-    }
-    const baseIdxDefault = currentMergeSpecs.find((spec) => spec.key === "base_model_idx")?.defaultText;
-    const baseIdx = "base_model_idx" in mergeParams ? mergeParams.base_model_idx : baseIdxDefault === undefined || baseIdxDefault === "null" ? null : Number(baseIdxDefault);
-    const population = config.populateInitialExperts === 1 ? (config.initialExpertsNum ?? expertCount) : mode === "recipe" && baseIdx != null ? expertCount - 1 : expertCount;
-    const dev = config.devQuestions > 0 ? Math.min(config.devQuestions, dataset.devSize) : dataset.devSize;
-    const test = config.testQuestions > 0 ? Math.min(config.testQuestions, dataset.testSize) : dataset.testSize;
-    const evaluations = population * (config.maxIteration + 1);
-    const testEvaluations = 1 + config.topKTest + (config.startingTestSetEval === 1 ? population : 0);
-    return { mode, population, dev, test, evaluations, questions: evaluations * dev, testQuestions: testEvaluations * test, testEvaluations, maxIteration: config.maxIteration };
-  }, [validation.config, datasets.data, experts.data, texts.dataset, currentMergeSpecs]);
+  const errorOf = (field: string) => serverErrors.fields[field] || fieldErrors[field];
 
   const submit = (event: React.FormEvent) => {
     event.preventDefault();
     setTouched(true);
-    if (!validation.ok) return;
-    create.mutate(validation.raw as never);
+    if (blocked) return;
+    create.mutate(form.raw as never);
   };
 
   const selectedGpus = new Set((texts.gpus ?? "cpu") === "cpu" ? [] : (texts.gpus ?? "").split(",").filter(Boolean));
@@ -342,112 +240,92 @@ export default function NewSearchPage() {
     set("gpus", next.size === 0 ? "cpu" : [...next].sort((a, b) => Number(a) - Number(b)).join(","));
   };
 
-  const genericField = (field: SearchConfigField) => {
-    const spec = configFieldSpecs[field];
+  const genericField = (field: ConfigField) => {
+    const fieldSpec = spec.fields[field];
     const message = errorOf(field);
     return (
       <div key={field} data-testid={`field-${field}`}>
-        <Label htmlFor={`input-${field}`} title={field} flag={spec.flag.flag} help={`${spec.help}${boundsText(spec)}`} />
-        <SpecInput id={`input-${field}`} spec={spec} value={texts[field] ?? ""} invalid={!!message} onChange={(value) => set(field, value)} />
+        <Label htmlFor={`input-${field}`} title={field} flag={fieldSpec.flag.flag} help={`${fieldSpec.help}${boundsText(fieldSpec)}`} />
+        <SpecInput id={`input-${field}`} spec={fieldSpec} value={texts[field] ?? ""} invalid={!!message} onChange={(value) => set(field, value)} />
         <FieldError message={message} testId={`error-${field}`} />
       </div>
     );
   };
 
-  const method = MERGE_METHODS[mergeMethod as keyof typeof MERGE_METHODS];
-  const evalTypeInfo = evalTypes[evalType as keyof typeof evalTypes];
+  const method = spec.mergeMethods.find((entry) => entry.name === mergeMethod);
+  const evalTypeInfo = spec.evalTypes.find((entry) => entry.name === evalType);
+  const chosenDataset = datasets.data?.find((entry) => entry.name === texts.dataset);
+  const budget = check.data?.budget ?? null;
 
-  return (
-    <form onSubmit={submit} className="space-y-6" noValidate>
-      <div className="flex flex-wrap items-end justify-between gap-4">
-        <div>
-          <h1 className="text-2xl font-semibold">New search</h1>
-          <p className="text-sm text-slate-600">Every field comes from the engine&apos;s schemas; the same checks run here and on the server.</p>
-        </div>
-        <div className="flex flex-wrap gap-2" role="group" aria-label="Presets">
-          {presets.map((preset) => (
-            <button key={preset.id} type="button" title={preset.description} onClick={() => applyPreset(preset)} className="rounded border border-slate-300 bg-white px-3 py-1.5 text-sm hover:bg-slate-100" data-testid={`preset-${preset.id}`}>
-              {preset.label}
-            </button>
-          ))}
-        </div>
+  // The widgets of the fields that flagGroups marks dedicated; each section draws them before its generic fields.
+  const dedicatedWidgets: Partial<Record<ConfigField, React.ReactNode>> = {
+    name: (
+      <div key="name" data-testid="field-name">
+        <Label htmlFor="input-name" title="Name" flag={spec.fields.name.flag.flag} help={spec.fields.name.help} />
+        <input id="input-name" className={`${inputClass} ${errorOf("name") ? "border-red-500 bg-red-50" : ""}`} value={texts.name ?? ""} onChange={(event) => set("name", event.target.value)} />
+        <FieldError message={errorOf("name")} testId="error-name" />
       </div>
-
-      <section className="rounded-lg border border-slate-200 bg-white p-4">
-        <div className="grid gap-4 md:grid-cols-3">
-          <div data-testid="field-name">
-            <Label htmlFor="input-name" title="Name" flag="--name" help={configFieldSpecs.name.help} />
-            <input id="input-name" className={`${inputClass} ${errorOf("name") ? "border-red-500 bg-red-50" : ""}`} value={texts.name ?? ""} onChange={(event) => set("name", event.target.value)} />
-            <FieldError message={errorOf("name")} testId="error-name" />
-          </div>
-          <div data-testid="field-evalType">
-            <Label htmlFor="input-evalType" title="Eval type" flag="--eval_type" help={evalTypeInfo ? `${evalTypeInfo.description} · metric ${evalTypeInfo.metric.name}` : ""} />
-            <select
-              id="input-evalType"
-              className={inputClass}
-              value={evalType}
-              onChange={(event) => {
-                set("evalType", event.target.value);
-                setEvalTexts(defaultTexts(evalSpecs[event.target.value] ?? []));
-              }}
-            >
-              {evalTypeNames.map((name) => (
-                <option key={name} value={name}>
-                  {name}
-                </option>
-              ))}
-            </select>
-            <FieldError message={errorOf("evalType")} testId="error-evalType" />
-          </div>
-          <div data-testid="field-dataset">
-            <Label htmlFor="input-dataset" title="Dataset" flag="--dataset" help="data/eval/*.json with its dev / test sizes" />
-            <select id="input-dataset" className={`${inputClass} ${errorOf("dataset") ? "border-red-500 bg-red-50" : ""}`} value={texts.dataset ?? ""} onChange={(event) => set("dataset", event.target.value)}>
-              {!datasets.data?.some((entry) => entry.name === texts.dataset) && <option value={texts.dataset}>{texts.dataset}</option>}
-              {datasets.data?.map((entry) => (
-                <option key={entry.name} value={entry.name}>
-                  {entry.name} — {entry.devSize} dev / {entry.testSize} test{entry.multipleChoice ? " · multiple choice" : ""}
-                </option>
-              ))}
-            </select>
-            <FieldError message={errorOf("dataset")} testId="error-dataset" />
-            {(() => {
-              const chosen = datasets.data?.find((entry) => entry.name === texts.dataset);
-              if (!chosen || errorOf("dataset") || evalType === "external_api" || chosen.multipleChoice === (evalType === "multiple_choice")) return null;
-              return (
-                <p className="mt-1 text-xs text-amber-700" data-testid="warning-dataset">
-                  {chosen.multipleChoice ? `${chosen.name} is multiple choice: use the multiple_choice eval type` : `${chosen.name} has no answer options: multiple_choice needs items with choices`}
-                </p>
-              );
-            })()}
-          </div>
-        </div>
-        <div className="mt-4">
-          <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">{evalType} parameters</h3>
-          <ParamsForm prefix="eval" specs={currentEvalSpecs} texts={evalTexts} errors={validation.evalErrors} onChange={(key, value) => setEvalTexts((current) => ({ ...current, [key]: value }))} />
-          <FieldError message={serverErrors.fields.evalParams} testId="error-evalParams" />
-        </div>
-        <div className="mt-4 grid gap-4 md:grid-cols-3">
-          {genericField("devQuestions")}
-          {genericField("testQuestions")}
-        </div>
-      </section>
-
-      <section className="rounded-lg border border-slate-200 bg-white p-4" data-testid="experts-section">
-        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Experts</h2>
-        <div className="grid gap-4 md:grid-cols-2">
-          <div data-testid="field-initialExpertDirectory">
-            <Label htmlFor="input-initialExpertDirectory" title="Expert folder" flag="--initial_expert_directory" help={configFieldSpecs.initialExpertDirectory.help} />
-            <input id="input-initialExpertDirectory" list="expert-directories" className={inputClass} value={texts.initialExpertDirectory ?? ""} onChange={(event) => set("initialExpertDirectory", event.target.value)} />
-            <datalist id="expert-directories">
-              {directories.data?.map((entry) => (
-                <option key={entry.directory} value={entry.directory}>
-                  {entry.count} experts
-                </option>
-              ))}
-            </datalist>
-            <FieldError message={errorOf("initialExpertDirectory")} testId="error-initialExpertDirectory" />
-          </div>
-          {genericField("baseModel")}
+    ),
+    evalType: (
+      <div key="evalType" data-testid="field-evalType">
+        <Label htmlFor="input-evalType" title="Eval type" flag={spec.fields.evalType.flag.flag} help={evalTypeInfo ? `${evalTypeInfo.description} · metric ${evalTypeInfo.metric}` : ""} />
+        <select
+          id="input-evalType"
+          className={inputClass}
+          value={evalType}
+          onChange={(event) => {
+            set("evalType", event.target.value);
+            setEvalTexts(defaultTexts(evalSpecs.get(event.target.value) ?? noSpecs));
+          }}
+        >
+          {spec.evalTypes.map((type) => (
+            <option key={type.name} value={type.name}>
+              {type.name}
+            </option>
+          ))}
+        </select>
+        <FieldError message={errorOf("evalType")} testId="error-evalType" />
+      </div>
+    ),
+    dataset: (
+      <div key="dataset" data-testid="field-dataset">
+        <Label htmlFor="input-dataset" title="Dataset" flag={spec.fields.dataset.flag.flag} help="data/eval/*.json with its dev / test sizes" />
+        <select id="input-dataset" className={`${inputClass} ${errorOf("dataset") ? "border-red-500 bg-red-50" : ""}`} value={texts.dataset ?? ""} onChange={(event) => set("dataset", event.target.value)}>
+          {!chosenDataset && <option value={texts.dataset}>{texts.dataset}</option>}
+          {datasets.data?.map((entry) => (
+            <option key={entry.name} value={entry.name}>
+              {entry.name} — {entry.devSize} dev / {entry.testSize} test{entry.multipleChoice ? " · multiple choice" : ""}
+            </option>
+          ))}
+        </select>
+        <FieldError message={errorOf("dataset")} testId="error-dataset" />
+        {chosenDataset && !errorOf("dataset") && evalType !== "external_api" && chosenDataset.multipleChoice !== (evalType === "multiple_choice") && (
+          <p className="mt-1 text-xs text-amber-700" data-testid="warning-dataset">
+            {chosenDataset.multipleChoice ? `${chosenDataset.name} is multiple choice: use the multiple_choice eval type` : `${chosenDataset.name} has no answer options: multiple_choice needs items with choices`}
+          </p>
+        )}
+      </div>
+    ),
+    evalParams: (
+      <div key="evalParams" className="md:col-span-3">
+        <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">{evalType} parameters</h3>
+        <ParamsForm prefix="eval" specs={currentEvalSpecs} texts={evalTexts} errors={evalErrors} onChange={(key, value) => setEvalTexts((current) => ({ ...current, [key]: value }))} />
+        <FieldError message={errorOf("evalParams")} testId="error-evalParams" />
+      </div>
+    ),
+    initialExpertDirectory: (
+      <div key="initialExpertDirectory" className="md:col-span-3" data-testid="experts-section">
+        <div data-testid="field-initialExpertDirectory" className="md:w-1/2">
+          <Label htmlFor="input-initialExpertDirectory" title="Expert folder" flag={spec.fields.initialExpertDirectory.flag.flag} help={spec.fields.initialExpertDirectory.help} />
+          <input id="input-initialExpertDirectory" list="expert-directories" className={inputClass} value={texts.initialExpertDirectory ?? ""} onChange={(event) => set("initialExpertDirectory", event.target.value)} />
+          <datalist id="expert-directories">
+            {directories.data?.map((entry) => (
+              <option key={entry.directory} value={entry.directory}>
+                {entry.count} experts
+              </option>
+            ))}
+          </datalist>
+          <FieldError message={errorOf("initialExpertDirectory")} testId="error-initialExpertDirectory" />
         </div>
         {experts.data && !experts.data.exists && <p className="mt-2 text-sm text-red-700" data-testid="experts-problem">{experts.data.refused ? `Not read: ${experts.data.refused}.` : "No such folder."}</p>}
         {experts.data && experts.data.experts.length > 0 && (
@@ -478,30 +356,28 @@ export default function NewSearchPage() {
             </tbody>
           </table>
         )}
-      </section>
-
-      <section className="rounded-lg border border-slate-200 bg-white p-4">
-        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Merge method</h2>
-        <div data-testid="field-mergeMethod">
-          <Label htmlFor="input-mergeMethod" title="Method" flag="--merge_method" />
-          <select
-            id="input-mergeMethod"
-            className={inputClass}
-            value={mergeMethod}
-            onChange={(event) => {
-              set("mergeMethod", event.target.value);
-              setMergeTexts(defaultTexts(mergeSpecs[event.target.value] ?? []));
-              setServerErrors((current) => ({ ...current, mergeParams: {} }));
-            }}
-          >
-            {mergeMethodNames.map((name) => (
-              <option key={name} value={name}>
-                {MERGE_METHODS[name].title} ({name})
-              </option>
-            ))}
-          </select>
-          <FieldError message={errorOf("mergeMethod")} testId="error-mergeMethod" />
-        </div>
+      </div>
+    ),
+    mergeMethod: (
+      <div key="mergeMethod" className="md:col-span-3" data-testid="field-mergeMethod">
+        <Label htmlFor="input-mergeMethod" title="Method" flag={spec.fields.mergeMethod.flag.flag} />
+        <select
+          id="input-mergeMethod"
+          className={`${inputClass} md:w-1/2`}
+          value={mergeMethod}
+          onChange={(event) => {
+            set("mergeMethod", event.target.value);
+            setMergeTexts(defaultTexts(mergeSpecs.get(event.target.value) ?? noSpecs));
+            setServerErrors((current) => ({ ...current, mergeParams: {} }));
+          }}
+        >
+          {spec.mergeMethods.map((entry) => (
+            <option key={entry.name} value={entry.name}>
+              {entry.title} ({entry.name})
+            </option>
+          ))}
+        </select>
+        <FieldError message={errorOf("mergeMethod")} testId="error-mergeMethod" />
         {method && (
           <p className="mt-2 text-xs text-slate-600">
             {method.description}{" "}
@@ -510,27 +386,29 @@ export default function NewSearchPage() {
             </a>
           </p>
         )}
-        <div className="mt-3">
-          <ParamsForm
-            prefix="merge"
-            specs={currentMergeSpecs}
-            texts={mergeTexts}
-            errors={mergeErrors}
-            onChange={(key, value) => {
-              setMergeTexts((current) => ({ ...current, [key]: value }));
-              setServerErrors((current) => ({ ...current, mergeParams: {}, fields: { ...current.fields, mergeParams: "", mergeMethod: "" } }));
-            }}
-          />
-          {mergeErrors[""] && <FieldError message={mergeErrors[""]} testId="error-merge-params" />}
-          <FieldError message={errorOf("mergeParams")} testId="error-mergeParams" />
-        </div>
-      </section>
-
-      <section className="rounded-lg border border-slate-200 bg-white p-4" data-testid="devices-section">
-        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">
-          Devices <code className="ml-1 text-xs font-normal normal-case text-slate-400">--gpus {texts.gpus}</code>
-        </h2>
-        <div className="flex flex-wrap gap-3 text-sm">
+      </div>
+    ),
+    mergeParams: (
+      <div key="mergeParams" className="md:col-span-3">
+        <ParamsForm
+          prefix="merge"
+          specs={currentMergeSpecs}
+          texts={mergeTexts}
+          errors={mergeErrors}
+          onChange={(key, value) => {
+            setMergeTexts((current) => ({ ...current, [key]: value }));
+            setServerErrors((current) => ({ ...current, mergeParams: {}, fields: { ...current.fields, mergeParams: "", mergeMethod: "" } }));
+          }}
+        />
+        <FieldError message={errorOf("mergeParams")} testId="error-mergeParams" />
+      </div>
+    ),
+    gpus: (
+      <div key="gpus" className="md:col-span-3" data-testid="devices-section">
+        <code className="text-xs text-slate-400">
+          {spec.fields.gpus.flag.flag} {texts.gpus}
+        </code>
+        <div className="mt-1 flex flex-wrap gap-3 text-sm">
           <label className="flex items-center gap-2 rounded border border-slate-200 px-3 py-2">
             <input type="radio" name="cpu" checked={selectedGpus.size === 0} onChange={() => set("gpus", "cpu")} />
             CPU{devices.data && ` — ${devices.data.cpu.name}, ${devices.data.cpu.cores} cores, ${formatBytes(devices.data.cpu.memoryBytes)}`}
@@ -546,58 +424,72 @@ export default function NewSearchPage() {
           {devices.data && devices.data.gpus.length === 0 && <span className="self-center text-xs text-slate-500">No GPU detected; evaluation runs on the CPU.</span>}
         </div>
         <FieldError message={errorOf("gpus")} testId="error-gpus" />
-        {sections
-          .filter((section) => section.group === "devices")
-          .map((section) => (
-            <div key={section.group} className="mt-3 grid gap-4 md:grid-cols-3">
-              {section.fields.map(genericField)}
-            </div>
-          ))}
-      </section>
+      </div>
+    ),
+  };
 
-      {sections
-        .filter((section) => section.group !== "devices")
-        .map(({ group, title, collapsed, fields }) => {
-          const body = <div className="grid gap-4 md:grid-cols-3">{fields.map(genericField)}</div>;
-          return (
-            <section key={group} className="rounded-lg border border-slate-200 bg-white p-4" data-testid={`section-${group}`}>
-              {collapsed ? (
-                <details>
-                  <summary className="cursor-pointer text-sm font-semibold uppercase tracking-wide text-slate-500">{title}</summary>
-                  <div className="mt-3">{body}</div>
-                </details>
-              ) : (
-                <>
-                  <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">{title}</h2>
-                  {body}
-                </>
-              )}
-            </section>
-          );
-        })}
+  return (
+    <form onSubmit={submit} className="space-y-6" noValidate>
+      <div className="flex flex-wrap items-end justify-between gap-4">
+        <div>
+          <h1 className="text-2xl font-semibold">New search</h1>
+          <p className="text-sm text-slate-600">Every field comes from the engine&apos;s schemas; the server checks the config as you type, and again at launch.</p>
+        </div>
+        <div className="flex flex-wrap gap-2" role="group" aria-label="Presets">
+          {spec.presets.map((preset) => (
+            <button key={preset.id} type="button" title={preset.description} onClick={() => applyPreset(preset)} className="rounded border border-slate-300 bg-white px-3 py-1.5 text-sm hover:bg-slate-100" data-testid={`preset-${preset.id}`}>
+              {preset.label}
+            </button>
+          ))}
+        </div>
+      </div>
+
+      {spec.sections.map(({ group, title, collapsed, dedicated, fields }) => {
+        const body = (
+          <div className="grid gap-4 md:grid-cols-3">
+            {dedicated.map((field) => dedicatedWidgets[field] ?? genericField(field))}
+            {fields.map(genericField)}
+          </div>
+        );
+        return (
+          <section key={group} className="rounded-lg border border-slate-200 bg-white p-4" data-testid={`section-${group}`}>
+            {collapsed ? (
+              <details>
+                <summary className="cursor-pointer text-sm font-semibold uppercase tracking-wide text-slate-500">{title}</summary>
+                <div className="mt-3">{body}</div>
+              </details>
+            ) : (
+              <>
+                <h2 className={sectionTitleClass}>{title}</h2>
+                {body}
+              </>
+            )}
+          </section>
+        );
+      })}
 
       <section className="sticky bottom-0 rounded-lg border border-sky-200 bg-sky-50 p-4 shadow-sm" data-testid="budget">
         <h2 className="mb-1 text-sm font-semibold uppercase tracking-wide text-sky-800">Evaluation budget</h2>
         {budget ? (
           <p className="text-sm text-slate-800" data-testid="budget-summary">
-            {budget.mode} mode: <b>{budget.population}</b> candidates × (<b>{budget.maxIteration}</b> iterations + the initial one) × <b>{budget.dev}</b> dev questions ={" "}
+            {budget.mode} mode: <b>{budget.population}</b> candidates × (<b>{budget.maxIteration}</b> iterations + the initial one) × <b>{budget.devQuestions}</b> dev questions ={" "}
             <b data-testid="budget-questions">{budget.questions.toLocaleString("en")}</b> dev questions at most ({budget.evaluations.toLocaleString("en")} evaluations); then {budget.testEvaluations} test evaluation
-            {budget.testEvaluations === 1 ? "" : "s"} × {budget.test} questions. Patience may stop it earlier.
+            {budget.testEvaluations === 1 ? "" : "s"} × {budget.testQuestions} questions. Patience may stop it earlier.
           </p>
         ) : (
           <p className="text-sm text-slate-600">Fill in the form to see what the search will cost.</p>
         )}
         <code className="mt-2 block overflow-x-auto whitespace-nowrap text-xs text-slate-500" data-testid="cli-equivalent">
-          {cliCommand(validation.raw)}
+          {cliCommand(spec.fields, { ...form.raw, outputRoot: spec.outputRoot })}
         </code>
         {serverErrors.message && (
           <p className="mt-2 text-sm text-red-700" role="alert" data-testid="server-error">
             {serverErrors.message}
           </p>
         )}
-        {touched && !validation.ok && (
+        {touched && blocked && (
           <p className="mt-2 text-sm text-red-700" data-testid="form-invalid">
-            Fix the highlighted fields: {Object.keys(validation.fieldErrors).join(", ")}.
+            Fix the highlighted fields: {Object.keys(fieldErrors).join(", ")}.
           </p>
         )}
         <div className="mt-3 flex items-center gap-3">

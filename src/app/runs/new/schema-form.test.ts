@@ -1,52 +1,24 @@
 import { describe, expect, it } from "vitest";
-import { evalTypes } from "@/engine/eval/registry";
-import { MERGE_METHODS } from "@/engine/merge/registry";
-import { searchConfigFields, searchConfigSchema } from "@/engine/search/config";
-import { CUSTOM_FIELDS, cliCommand, configFieldSpecs, genericSections, fieldOfServerMessage, objectFieldSpecs, paramOfServerMessage, paramsFromTexts, textsFromParams, toValue } from "./schema-form";
+import { paramsFromTexts, textsFromParams, toValue, type FieldSpec } from "./schema-form";
 
-describe("the new-search form generated from the engine's schemas", () => {
-  it("has a widget for every config field, with the schema's defaults", () => {
-    expect(Object.keys(configFieldSpecs).sort()).toEqual([...searchConfigFields].sort());
-    expect(configFieldSpecs.stepLength).toMatchObject({ kind: "number", defaultText: "1", min: 0, max: 10 });
-    expect(configFieldSpecs.patience).toMatchObject({ kind: "integer", defaultText: "10" });
-    expect(configFieldSpecs.resetRule).toMatchObject({ kind: "enum", options: ["random", "bounds"], defaultText: "random" });
-    expect(configFieldSpecs.populateInitialExperts).toMatchObject({ kind: "binary", defaultText: "0" });
-    expect(configFieldSpecs.initialExpertsNum).toMatchObject({ kind: "integer", hasDefault: false });
-    expect(configFieldSpecs.stepLength.flag.flag).toBe("--step_length");
-  });
+// Specs as form.spec serves them (task_arithmetic's base_model_idx, weights and lambda).
+const baseModelIdx: FieldSpec = { key: "base_model_idx", kind: "json", defaultText: "null", hasDefault: true, nullable: true, help: "", min: 0 };
+const weights: FieldSpec = { key: "weights", kind: "json", defaultText: "", hasDefault: false, nullable: false, help: "" };
+const lambda: FieldSpec = { key: "lambda", kind: "number", defaultText: "1", hasDefault: true, nullable: false, help: "" };
+const specs = [baseModelIdx, weights, lambda];
 
-  it("places every config field in the form exactly once, new fields included, but not the server's output root", () => {
-    const placed = [...CUSTOM_FIELDS, ...genericSections().flatMap((section) => section.fields)];
-    expect([...placed].sort()).toEqual(searchConfigFields.filter((field) => field !== "outputRoot").sort());
-    expect(new Set(placed).size).toBe(placed.length);
-  });
-
-  it("turns every field's default text back into a config the schema accepts", () => {
-    const raw = Object.fromEntries(Object.entries(configFieldSpecs).map(([field, spec]) => [field, toValue(spec, spec.defaultText)]).filter(([, value]) => value !== undefined));
-    const parsed = searchConfigSchema.safeParse({ ...raw, name: "x", evalType: "exact_match", dataset: "gsm8k" });
-    expect(parsed.success).toBe(true);
-  });
-
-  it("builds every merge method's and eval type's parameters; defaults parse", () => {
-    for (const [name, method] of Object.entries(MERGE_METHODS)) {
-      const specs = objectFieldSpecs(method.schema);
-      expect(specs.length, name).toBeGreaterThan(0);
-      const { params, errors } = paramsFromTexts(specs, {});
-      expect(errors).toEqual({});
-      expect(method.schema.safeParse(params).success, name).toBe(true);
-    }
-    for (const [name, type] of Object.entries(evalTypes)) {
-      const specs = objectFieldSpecs(type.paramsSchema);
-      const { params } = paramsFromTexts(specs, {});
-      const parsed = type.paramsSchema.safeParse(params);
-      // Only fields without a default (external_api's url) may be missing.
-      const required = specs.filter((spec) => !spec.hasDefault).map((spec) => spec.key);
-      expect(parsed.success ? [] : parsed.error.issues.map((issue) => String(issue.path[0])).filter((key) => !required.includes(key)), name).toEqual([]);
-    }
+describe("the new-search form's inputs", () => {
+  it("turns each kind of input text into the value its schema expects", () => {
+    expect(toValue(lambda, " 0.5 ")).toBe(0.5);
+    expect(toValue(lambda, "")).toBeUndefined();
+    expect(() => toValue(lambda, "abc")).toThrow('expected a number, got "abc"');
+    expect(toValue({ ...lambda, kind: "binary", defaultText: "1" }, "")).toBe(1);
+    expect(toValue({ ...lambda, kind: "enum", options: ["a"], defaultText: "a" }, "")).toBeUndefined();
+    expect(toValue(weights, "1, 0.5")).toEqual([1, 0.5]);
+    expect(() => toValue(baseModelIdx, "{")).toThrow('expected a JSON value such as null, 0, got "{"');
   });
 
   it("reads nullable and list parameters as JSON, and round-trips a preset's JSON", () => {
-    const specs = objectFieldSpecs(MERGE_METHODS.task_arithmetic.schema);
     const texts = textsFromParams(specs, '{"base_model_idx": 1, "weights": [1, 0.5]}');
     expect(texts).toMatchObject({ base_model_idx: "1", weights: "[1,0.5]" });
     expect(paramsFromTexts(specs, { ...texts, weights: "1, 0.5" }).params).toEqual({ base_model_idx: 1, weights: [1, 0.5] });
@@ -54,19 +26,5 @@ describe("the new-search form generated from the engine's schemas", () => {
     expect(textsFromParams(specs, "{}")).toMatchObject({ base_model_idx: "null" });
     expect(paramsFromTexts(specs, { base_model_idx: "null" }).params).toEqual({});
     expect(paramsFromTexts(specs, { lambda: "abc" }).errors).toEqual({ lambda: 'expected a number, got "abc"' });
-  });
-
-  it("maps the server's flag-named messages to fields", () => {
-    expect(fieldOfServerMessage("--dataset: data/eval/gsm8k.json: dev[0].choices: required")).toBe("dataset");
-    expect(fieldOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big')).toBe("mergeParams");
-    expect(paramOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big')).toBe("density");
-    expect(fieldOfServerMessage("--gpus: GPU 3 does not exist")).toBe("gpus");
-    expect(fieldOfServerMessage("something else")).toBeNull();
-  });
-
-  it("writes the equivalent CLI command with only the flags that differ from the defaults", () => {
-    expect(cliCommand({ name: "q", evalType: "exact_match", dataset: "gsm8k", evalParams: '{"maxNewTokens": 8}', maxIteration: 3, stepLength: 1 })).toBe(
-      `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens": 8}' -m 3`,
-    );
   });
 });

@@ -1,83 +1,16 @@
-import { z } from "zod";
-import { dashboardConfigFields, dashboardSearchConfigSchema, flagOf, searchConfigFields, searchConfigShape, type FlagMeta, type SearchConfigField } from "@/engine/search/config";
+import type { RouterOutputs } from "@/trpc/react";
 
 /*
- * The new-search form is generated from the engine's zod schemas (search config, merge methods, eval types):
- * each field's widget, default, bounds and help come from the schema's JSON Schema, and the same schemas
- * validate the values in the browser before the server validates them again. Values are kept as the strings
- * the inputs hold; `toValue` turns them into what the schema expects.
+ * The new-search form's values: the form is drawn from the specs the server generates from the engine's schemas
+ * (`form.spec`), and the inputs hold strings; `toValue` turns each into what its schema expects, and the server
+ * (`form.check`, then `runs.create`) validates the config they make.
  */
 
-type JsonSchema = {
-  type?: string | string[];
-  enum?: unknown[];
-  const?: unknown;
-  anyOf?: JsonSchema[];
-  default?: unknown;
-  description?: string;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  items?: JsonSchema;
-  properties?: Record<string, JsonSchema>;
-  pattern?: string;
-};
-
-export type FieldKind = "integer" | "number" | "string" | "enum" | "binary" | "boolean" | "json";
-
-export interface FieldSpec {
-  key: string;
-  kind: FieldKind;
-  options?: string[];
-  /** The default as the input shows it ("" when the field has none). */
-  defaultText: string;
-  hasDefault: boolean;
-  nullable: boolean;
-  help: string;
-  min?: number;
-  max?: number;
-}
-
-function describeBounds(schema: JsonSchema): Pick<FieldSpec, "min" | "max"> {
-  const max = schema.maximum ?? schema.exclusiveMaximum;
-  return { min: schema.minimum ?? schema.exclusiveMinimum, max: max !== undefined && max < 1e15 ? max : undefined };
-}
-
-/** One field of a JSON Schema as a form widget. */
-export function fieldSpecFromJsonSchema(key: string, schema: JsonSchema, help = schema.description ?? ""): FieldSpec {
-  const hasDefault = "default" in schema;
-  const base = { key, help, hasDefault, nullable: false };
-  const variants = schema.anyOf ?? [schema];
-  const nonNull = variants.filter((variant) => variant.type !== "null");
-  const nullable = nonNull.length < variants.length;
-  if (variants.length === 2 && variants.every((variant) => variant.const === 0 || variant.const === 1)) {
-    return { ...base, kind: "binary", defaultText: String(schema.default ?? 0) };
-  }
-  const only = nonNull.length === 1 ? nonNull[0]! : undefined;
-  const defaultText = !hasDefault ? "" : typeof schema.default === "string" ? schema.default : JSON.stringify(schema.default);
-  if (only?.enum && !nullable) return { ...base, kind: "enum", options: only.enum.map(String), defaultText };
-  if (only?.type === "boolean" && !nullable) return { ...base, kind: "boolean", defaultText: String(schema.default ?? false) };
-  if ((only?.type === "integer" || only?.type === "number") && !nullable) return { ...base, kind: only.type, defaultText, ...describeBounds(only) };
-  if (only?.type === "string" && !nullable) return { ...base, kind: "string", defaultText };
-  // Arrays, nullable numbers and anything else: a JSON value ("null", "[1, 0.5]").
-  return { ...base, kind: "json", defaultText, nullable, ...(only ? describeBounds(only) : {}) };
-}
-
-/** The widget of each search-config field, with its BWR_model flag and help. */
-export const configFieldSpecs: Record<SearchConfigField, FieldSpec & { flag: FlagMeta }> = Object.fromEntries(
-  searchConfigFields.map((field) => {
-    const json = z.toJSONSchema(searchConfigShape[field], { io: "input", unrepresentable: "any" }) as JsonSchema;
-    const flag = flagOf(field);
-    return [field, { ...fieldSpecFromJsonSchema(field, json, flag.help), flag }];
-  }),
-) as Record<SearchConfigField, FieldSpec & { flag: FlagMeta }>;
-
-/** The widgets of an object schema's properties (a merge method's or an eval type's parameters). */
-export function objectFieldSpecs(schema: z.ZodType): FieldSpec[] {
-  const json = z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
-  return Object.entries(json.properties ?? {}).map(([key, property]) => fieldSpecFromJsonSchema(key, property));
-}
+export type FormSpec = RouterOutputs["form"]["spec"];
+export type FieldSpec = FormSpec["mergeMethods"][number]["params"][number];
+export type ConfigFields = FormSpec["fields"];
+export type ConfigField = keyof ConfigFields;
+export type Texts = Record<string, string>;
 
 export class FieldValueError extends Error {}
 
@@ -150,22 +83,12 @@ export function textsFromParams(specs: FieldSpec[], json: string): Record<string
   );
 }
 
-/** zod issues of an object schema keyed by their first path element ("" for the object itself). */
-export function issuesByField(error: z.ZodError): Record<string, string> {
-  const errors: Record<string, string> = {};
-  for (const issue of error.issues) {
-    const key = issue.code === "unrecognized_keys" ? "" : String(issue.path[0] ?? "");
-    errors[key] ??= issue.message.replace(/^Invalid input: /, "");
-  }
-  return errors;
-}
-
 /** Which config field a server message ("--dataset: …", "--merge_method/--merge_params: …") is about. */
-export function fieldOfServerMessage(message: string): SearchConfigField | null {
+export function fieldOfServerMessage(message: string, fields: ConfigFields): ConfigField | null {
   const flags = /^(--[a-zA-Z_]+)(?:\/(--[a-zA-Z_]+))?:/.exec(message);
   if (!flags) return null;
-  const wanted = flags[2] ?? flags[1];
-  return searchConfigFields.find((field) => flagOf(field).flag === wanted) ?? searchConfigFields.find((field) => flagOf(field).flag === flags[1]) ?? null;
+  const byFlag = (flag: string | undefined) => (Object.keys(fields) as ConfigField[]).find((field) => fields[field].flag.flag === flag);
+  return byFlag(flags[2] ?? flags[1]) ?? byFlag(flags[1]) ?? null;
 }
 
 /** A merge parameter named in a server message (`field "weights": …`). */
@@ -173,53 +96,51 @@ export function paramOfServerMessage(message: string): string | null {
   return /field "([A-Za-z_]+)"/.exec(message)?.[1] ?? null;
 }
 
-export { dashboardConfigFields, dashboardSearchConfigSchema };
+/**
+ * The raw config the form stands for, before the server checks it, with the texts no widget could read. Fields
+ * with dedicated widgets are assembled here in the shapes the config takes today (parameters as JSON text, GPUs as
+ * "0,1"); the rest are read from their specs.
+ */
+export function rawConfig(
+  fields: ConfigFields,
+  placed: readonly ConfigField[],
+  texts: Texts,
+  params: { merge: Record<string, unknown>; eval: Record<string, unknown> },
+): { raw: Record<string, unknown>; errors: Texts } {
+  const raw: Record<string, unknown> = {};
+  const errors: Texts = {};
+  for (const field of placed) {
+    const spec = fields[field];
+    if (spec.widget === "dedicated") continue;
+    try {
+      const value = toValue(spec, texts[field] ?? "");
+      if (value !== undefined) raw[field] = value;
+    } catch (error) {
+      errors[field] = (error as Error).message;
+    }
+  }
+  raw.name = texts.name ?? "";
+  raw.evalType = texts.evalType ?? "";
+  raw.dataset = texts.dataset ?? "";
+  raw.evalParams = JSON.stringify(params.eval);
+  raw.gpus = texts.gpus || "cpu";
+  raw.initialExpertDirectory = texts.initialExpertDirectory || fields.initialExpertDirectory.defaultText;
+  raw.mergeMethod = texts.mergeMethod || fields.mergeMethod.defaultText;
+  raw.mergeParams = JSON.stringify(params.merge);
+  return { raw, errors };
+}
 
 /** `npm run search -- …` for a config: the flags that differ from their defaults, as a user would type them. */
-export function cliCommand(config: Record<string, unknown>): string {
+export function cliCommand(fields: ConfigFields, config: Record<string, unknown>): string {
   const quote = (value: string) => (/^[A-Za-z0-9._,/:=-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
   const parts = ["npm run search --"];
-  for (const field of searchConfigFields) {
+  for (const field of Object.keys(fields) as ConfigField[]) {
     const value = config[field];
     if (value === undefined) continue;
-    const spec = configFieldSpecs[field];
+    const spec = fields[field];
     const text = typeof value === "string" ? value : JSON.stringify(value);
-    if (spec.hasDefault && text === spec.defaultText && !["name", "evalType", "dataset"].includes(field)) continue;
-    if (spec.flag.group === "compatibility") continue;
+    if ((spec.hasDefault && text === spec.defaultText) || spec.flag.group === "compatibility") continue;
     parts.push(`${spec.flag.short ?? spec.flag.flag} ${quote(text)}`);
   }
   return parts.join(" ");
-}
-
-/** Fields drawn by dedicated widgets of the form (the rest are drawn from their specs, by group). */
-export const CUSTOM_FIELDS: readonly SearchConfigField[] = ["name", "evalType", "dataset", "evalParams", "devQuestions", "testQuestions", "gpus", "initialExpertDirectory", "baseModel", "mergeMethod", "mergeParams"];
-
-const GROUP_TITLES: Record<string, string> = {
-  objective: "Evaluation (more)",
-  search: "Search (BWR hyperparameters)",
-  population: "Population",
-  merge: "Merge",
-  devices: "Devices (more)",
-  output: "Output",
-  compatibility: "BWR_model compatibility flags",
-};
-const GROUP_ORDER = ["search", "population", "merge", "output", "objective"];
-
-/**
- * The generic sections of the form: every config field without a dedicated widget (the server decides where
- * runs are written, so --output_root has none), by its flag group, so a
- * field added to the schema appears in the form without touching it. "devices" fields go beside the device
- * picker; compatibility flags come last, collapsed.
- */
-export function genericSections(): Array<{ group: string; title: string; collapsed: boolean; fields: SearchConfigField[] }> {
-  const groups = new Map<string, SearchConfigField[]>();
-  for (const field of dashboardConfigFields) {
-    if (CUSTOM_FIELDS.includes(field)) continue;
-    const group = configFieldSpecs[field].flag.group;
-    groups.set(group, [...(groups.get(group) ?? []), field]);
-  }
-  const order = [...GROUP_ORDER, ...[...groups.keys()].filter((group) => !GROUP_ORDER.includes(group) && group !== "compatibility"), "compatibility"];
-  return order
-    .filter((group) => groups.has(group))
-    .map((group) => ({ group, title: GROUP_TITLES[group] ?? group, collapsed: group === "compatibility", fields: groups.get(group)! }));
 }

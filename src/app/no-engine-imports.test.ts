@@ -1,0 +1,34 @@
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { forbiddenImportChains, runtimeSpecifiers, sourceFiles } from "../../tests/support/import-graph";
+
+const projectRoot = path.resolve(import.meta.dirname, "../..");
+const app = path.join(projectRoot, "src", "app");
+// Route handlers (src/app/api) run on the server only: they adapt the server's code, as tRPC's handler does.
+const pages = sourceFiles(app).filter((file) => !file.startsWith(path.join(app, "api") + path.sep));
+const serverSide = (file: string) => ["engine", "server"].some((layer) => file.startsWith(path.join(projectRoot, "src", layer) + path.sep));
+
+describe("the dashboard's pages", () => {
+  it("import nothing of the engine or the server at runtime: they speak tRPC", () => {
+    expect(pages.length).toBeGreaterThan(5);
+    const chains = forbiddenImportChains(pages, serverSide, projectRoot).map((chain) => chain.join(" → "));
+    expect(chains).toEqual([]);
+  });
+});
+
+describe("the import graph", () => {
+  it("counts what stays after compilation: values, re-exports and dynamic imports, not types", () => {
+    const module = [
+      'import { value } from "./value";',
+      'import { type Mixed, mixed } from "./mixed";',
+      'import type { OnlyType } from "./only-type";',
+      'import { type NamedType } from "./named-types";',
+      'import "./side-effect.css";',
+      'export { reexported } from "./reexported";',
+      'export type { ExportedType } from "./exported-type";',
+      'export { type NamedExportedType } from "./named-exported-type";',
+      'export const lazy = () => import("./lazy");',
+    ].join("\n");
+    expect(runtimeSpecifiers("module.ts", module)).toEqual(["./value", "./mixed", "./side-effect.css", "./reexported", "./lazy"]);
+  });
+});

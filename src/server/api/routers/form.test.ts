@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { cliCommand, fieldOfServerMessage, paramOfServerMessage, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
+import { createCaller } from "../root";
+import { listDatasets, listExperts } from "./catalog";
+import { checkSearchForm } from "./form";
+
+const catalog = { datasets: listDatasets(), expertCount: (directory: string) => listExperts(directory, [process.cwd()]).experts.length };
+const spec = (await createCaller({ db: undefined as never, headers: new Headers() }).form.spec()) as FormSpec;
+const placed = spec.sections.flatMap((section) => [...section.dedicated, ...section.fields]);
+const specsOf = (list: FormSpec["mergeMethods"] | FormSpec["evalTypes"], name: string) => list.find((entry) => entry.name === name)!.params;
+
+/** What the page sends for the given texts: every field's default text, overridden. */
+function formConfig(texts: Texts, params: { merge?: Texts; eval?: Texts } = {}) {
+  const all: Texts = { ...Object.fromEntries(Object.values(spec.fields).map((field) => [field.key, field.defaultText])), name: "f", evalType: "exact_match", dataset: "gsm8k", ...texts };
+  const merge = paramsFromTexts(specsOf(spec.mergeMethods, all.mergeMethod!), params.merge ?? {});
+  const evalParams = paramsFromTexts(specsOf(spec.evalTypes, all.evalType!), params.eval ?? {});
+  return rawConfig(spec.fields, placed, all, { merge: merge.params, eval: evalParams.params });
+}
+
+describe("the new-search form's check on the server", () => {
+  it("accepts every field's default text, and every merge method's and eval type's default parameters", () => {
+    const { raw, errors } = formConfig({});
+    expect(errors).toEqual({});
+    expect(checkSearchForm(raw, catalog).issues).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
+    for (const method of spec.mergeMethods) {
+      const { raw: config } = formConfig({ mergeMethod: method.name, mode: "recipe" });
+      expect(checkSearchForm(config, catalog).issues, method.name).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
+    }
+    for (const type of spec.evalTypes) {
+      const { issues } = checkSearchForm(formConfig({ evalType: type.name }).raw, catalog);
+      // Only parameters without a default (external_api's url) may be missing.
+      const required = type.params.filter((param) => !param.hasDefault).map((param) => param.key);
+      expect(Object.keys(issues.evalParams).filter((key) => !required.includes(key)), type.name).toEqual([]);
+    }
+  });
+
+  it("names the field, or the parameter, of each issue", () => {
+    expect(checkSearchForm(formConfig({ stepLength: "-1" }).raw, catalog).issues.fields.stepLength).toMatch(/>0|positive|greater/i);
+    expect(checkSearchForm(formConfig({ minimumStepLength: "5" }).raw, catalog).issues.fields).toEqual({ minimumStepLength: "must not exceed --step_length (1)" });
+    const ties = checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "2" } }).raw, catalog);
+    expect(ties.issues.mergeParams.density).toMatch(/1/);
+    expect(ties.issues.fields.mergeParams).toBe(ties.issues.mergeParams.density);
+    expect(ties.budget).toBeNull();
+    const both = checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "0.5", threshold: "0.01" } }).raw, catalog);
+    expect(both.issues.mergeParams.threshold).toContain("either density or threshold");
+    const unknownKey = checkSearchForm({ ...formConfig({ mergeMethod: "ties" }).raw, mergeParams: '{"densty": 0.5}' }, catalog);
+    expect(unknownKey.issues.fields.mergeParams).toContain("densty");
+    expect(checkSearchForm(formConfig({ evalType: "exact_match" }, { eval: { maxNewTokens: "0" } }).raw, catalog).issues.evalParams.maxNewTokens).toBeTruthy();
+  });
+
+  it("prices the search from the catalog: the base expert stays out of a recipe's population", () => {
+    const quick = spec.presets.find((preset) => preset.id === "quick")!;
+    const texts = Object.fromEntries(Object.entries(quick.config).map(([field, value]) => [field, String(value)]));
+    expect(checkSearchForm(formConfig({ ...texts, mergeMethod: "ties" }).raw, catalog).budget).toMatchObject({ mode: "recipe", population: 8, devQuestions: 8, testQuestions: 8, maxIteration: 3 });
+    const withBase = formConfig({ ...texts, mergeMethod: "task_arithmetic" }, { merge: { base_model_idx: "0" } });
+    expect(checkSearchForm(withBase.raw, catalog).budget).toMatchObject({ mode: "recipe", population: 7 });
+    expect(checkSearchForm(formConfig({ initialExpertDirectory: "./no-such-folder" }).raw, catalog)).toMatchObject({ issues: { fields: {} }, budget: null });
+  });
+
+  it("is served through tRPC, counting only the experts inside the folders the dashboard reads", async () => {
+    const noRegisteredExperts = { expert: { findMany: () => Promise.resolve([]) } };
+    const caller = createCaller({ db: noRegisteredExperts as never, headers: new Headers() });
+    const { raw } = formConfig({ mergeMethod: "ties", maxIteration: "2" });
+    expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 } });
+    expect(await caller.form.check({ ...raw, initialExpertDirectory: "/" })).toMatchObject({ budget: null });
+  });
+
+  it("serves the presets, and writes the equivalent CLI command with the server's output root", () => {
+    expect(spec.presets.map((preset) => preset.label)).toContain("BWR_model defaults");
+    const ja = spec.presets.find((preset) => preset.id === "ja-math")!;
+    expect(textsFromParams(specsOf(spec.mergeMethods, "task_arithmetic"), String(ja.config.mergeParams))).toMatchObject({ base_model_idx: "null" });
+    const { raw } = formConfig({ name: "q", maxIteration: "3" }, { eval: { maxNewTokens: "8" } });
+    expect(cliCommand(spec.fields, { ...raw, outputRoot: spec.outputRoot })).toBe(
+      `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens":8}' -m 3 --output_root ${spec.outputRoot}`,
+    );
+  });
+
+  it("maps the server's flag-named messages to fields", () => {
+    expect(fieldOfServerMessage("--dataset: data/eval/gsm8k.json: dev[0].choices: required", spec.fields)).toBe("dataset");
+    expect(fieldOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big', spec.fields)).toBe("mergeParams");
+    expect(paramOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big')).toBe("density");
+    expect(fieldOfServerMessage("--gpus: GPU 3 does not exist", spec.fields)).toBe("gpus");
+    expect(fieldOfServerMessage("something else", spec.fields)).toBeNull();
+  });
+});
