@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { cliCommand, fieldOfServerMessage, paramOfServerMessage, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
 import { createCaller } from "../root";
-import { listDatasets, listExperts } from "./catalog";
+import { listDatasets } from "../../../engine/catalog";
+import { listExperts } from "./catalog";
 import { checkSearchForm } from "./form";
 
 const catalog = { datasets: listDatasets(), expertCount: (directory: string) => listExperts(directory, [process.cwd()]).experts.length };

@@ -7,7 +7,8 @@ import { configFieldSpecs, evalTypeForms, formSections, mergeMethodForms } from 
 import { searchPresets } from "../../../engine/search/presets";
 import { dashboardOutputRoot } from "../../paths";
 import { createTRPCRouter, publicProcedure } from "../trpc";
-import { listDatasets, listExperts, readableRoots } from "./catalog";
+import { listDatasets } from "../../../engine/catalog";
+import { listExperts, readableRoots } from "./catalog";
 
 /*
  * The new-search form's side of the engine: the form's specs (fields, sections, merge methods, eval types,
