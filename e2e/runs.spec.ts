@@ -66,6 +66,14 @@ test("invalid parameters are shown next to their fields, from the browser's and 
   await expect(page.getByTestId("error-merge-threshold")).toHaveCount(0);
   await page.locator("#input-mergeMethod").selectOption("weighted_average");
 
+  // A long prompt template still reaches the server's check (a GET would carry it in the URL, past Node's 16 KB limit).
+  const longTemplate = "Read the problem carefully. ".repeat(800);
+  await page.locator("#eval-input-promptTemplate").fill(longTemplate);
+  await expect(page.getByTestId("error-eval-promptTemplate")).toContainText("must contain {question}");
+  await page.locator("#eval-input-promptTemplate").fill(`${longTemplate}{question}`);
+  await expect(page.getByTestId("error-eval-promptTemplate")).toHaveCount(0);
+  await expect(page.getByTestId("budget-summary")).toBeVisible();
+
   // Server-side: the dataset does not fit the eval type (found only when the server reads the file).
   await page.locator("#input-name").fill(`e2e-invalid-${stamp}`);
   await page.locator("#input-evalType").selectOption("multiple_choice");

@@ -29,7 +29,9 @@ export function TRPCReactProvider({ children }: { children: React.ReactNode }) {
         splitLink({
           condition: (op) => op.type === "subscription",
           true: httpSubscriptionLink({ url: "/api/trpc", transformer: superjson }),
-          false: httpBatchStreamLink({ url: "/api/trpc", transformer: superjson }),
+          // Queries go as POST too: the form's check carries the whole config (prompt templates up to 64 KB), which a
+          // GET would put in the URL, past Node's 16 KB header limit.
+          false: httpBatchStreamLink({ url: "/api/trpc", transformer: superjson, methodOverride: "POST" }),
         }),
       ],
     }),
