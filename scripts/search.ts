@@ -7,12 +7,13 @@ import { parseSearchArgs, searchHelp } from "../src/engine/search/cli-args";
 import type { IterationRecord } from "../src/engine/search/bwr";
 import { createPrismaClient } from "../src/server/db/client";
 import { openDatabase } from "../src/server/db/connection";
-import { evaluationBudget, executeSearch, prepareSearch } from "../src/server/search/launch";
+import { evaluationBudget, prepareSearch } from "../src/engine/search/session";
+import { executeSearch, thisMachinesGpus } from "../src/server/search/launch";
 import { userFacingMessage } from "../src/server/search/user-errors";
 import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
-import { GpuEvaluatorPool, visibleGpus } from "../src/server/search/gpu-pool";
+import { GpuEvaluatorPool } from "../src/server/search/gpu-pool";
 import { SearchInterruptedError } from "../src/server/search/run-lease";
 
 await serveGpuEvaluationsIfForked();
@@ -40,7 +41,7 @@ let config;
 let prepared;
 try {
   config = parseSearchArgs(argv);
-  prepared = await prepareSearch(config, { gpus: visibleGpus() });
+  prepared = await prepareSearch(config, { selectGpus: thisMachinesGpus });
 } catch (error) {
   failOn(error);
 }

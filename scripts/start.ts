@@ -10,7 +10,8 @@ import path from "node:path";
 import { EnvError, parseServerEnv } from "../src/env";
 import { openDatabase } from "../src/server/db/connection";
 import { superviseWorker, type SupervisedWorker } from "../src/server/queue/worker-process";
-import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
+import { GpuSelectionError } from "../src/engine/eval/gpu-select";
+import { selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const nextBin = createRequire(import.meta.url).resolve("next/dist/bin/next");
@@ -37,10 +38,10 @@ function buildIfStale() {
 function everyUsableGpu(): string {
   const visible = visibleGpus();
   if (visible.length === 0) return "cpu";
-  const all = visible.map((gpu) => gpu.id).join(",");
+  const all = visible.map((gpu) => gpu.id);
   try {
     selectGpus(all, visible);
-    return all;
+    return all.join(",");
   } catch (error) {
     if (!(error instanceof GpuSelectionError)) throw error;
     console.log(`worker: GPU 0 only: ${error.message}`);

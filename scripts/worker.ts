@@ -10,14 +10,22 @@ import { openDatabase } from "../src/server/db/connection";
 import { closeQueues } from "../src/server/queue/boss";
 import { startSearchWorker } from "../src/server/queue/worker";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
-import { GpuSelectionError, selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
+import { GpuSelectionError } from "../src/engine/eval/gpu-select";
+import { CliUsageError, parseGpus } from "../src/engine/search/cli-args";
+import { selectGpus, visibleGpus } from "../src/server/search/gpu-pool";
 
 await serveGpuEvaluationsIfForked();
 
 const { values } = parseArgs({ options: { gpus: { type: "string", short: "g", default: "cpu" } } });
+let gpus;
 try {
-  selectGpus(values.gpus, visibleGpus());
+  gpus = parseGpus(values.gpus);
+  selectGpus(gpus, visibleGpus());
 } catch (error) {
+  if (error instanceof CliUsageError) {
+    console.error(`worker: ${error.message}`);
+    process.exit(2);
+  }
   if (!(error instanceof GpuSelectionError)) throw error;
   console.error(`worker: --gpus: ${error.message}`);
   process.exit(2);
@@ -34,7 +42,7 @@ try {
   throw error;
 }
 const db = createPrismaClient(database.url);
-const stop = await startSearchWorker({ db, databaseUrl: database.url, gpus: values.gpus, log: (line) => console.log(`worker: ${line}`) });
+const stop = await startSearchWorker({ db, databaseUrl: database.url, gpus, log: (line) => console.log(`worker: ${line}`) });
 console.log(`worker: ready on ${values.gpus}`);
 
 let stopping = false;

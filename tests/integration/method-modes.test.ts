@@ -9,7 +9,8 @@ import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { loadPeftAdapter } from "../../src/engine/tensors";
 import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { applyMigrations } from "../../src/server/db/migrate";
-import { evaluationBudget, executeSearch, prepareSearch, SearchSetupError } from "../../src/server/search/launch";
+import { evaluationBudget, prepareSearch, SearchSetupError } from "../../src/engine/search/session";
+import { executeSearch, thisMachinesGpus } from "../../src/server/search/launch";
 import { freshDatabase } from "./helpers";
 
 /*
@@ -59,11 +60,11 @@ describe("every merge method in every mode", () => {
     }
     const config = args();
     if (mode !== "weights" && !hasWeights(method)) {
-      await expect(prepareSearch(config, { gpus: [] })).rejects.toThrow(SearchSetupError);
-      await expect(prepareSearch(config, { gpus: [] })).rejects.toThrow(`--merge_method: ${method} has no per-expert weights for recipe mode to search`);
+      await expect(prepareSearch(config, { selectGpus: thisMachinesGpus })).rejects.toThrow(SearchSetupError);
+      await expect(prepareSearch(config, { selectGpus: thisMachinesGpus })).rejects.toThrow(`--merge_method: ${method} has no per-expert weights for recipe mode to search`);
       return;
     }
-    const prepared = await prepareSearch(config, { gpus: [] });
+    const prepared = await prepareSearch(config, { selectGpus: thisMachinesGpus });
     // Every expert is a candidate: none is taken as the base unless base_model_idx names it.
     expect(evaluationBudget(prepared).population).toBe(experts.length);
     const result = await executeSearch(db, url, prepared, { origin: "cli" });

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { loadDataset, type Dataset, type Split } from "./datasets";
-import { evalTypeNames, getEvalType } from "./registry";
+import { evalTypeNames, getEvalType, multitaskParams } from "./registry";
 import { EvalConfigError, type EvalType, type ModelOutput, type ModelRequest, type QuestionResult } from "./types";
 
 export { EvalConfigError };
@@ -43,12 +43,6 @@ export interface TaskSpec {
   dataset?: string;
   params?: unknown;
 }
-
-const multitaskParams = z.strictObject({
-  tasks: z
-    .array(z.strictObject({ evalType: z.string(), dataset: z.string(), params: z.unknown().optional() }))
-    .min(2, "expected at least two component tasks"),
-});
 
 function prepareSingle(spec: TaskSpec, where: string): SingleTask {
   const evalType = getEvalType(spec.evalType);

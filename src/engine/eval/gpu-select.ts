@@ -13,6 +13,11 @@ import { fileURLToPath } from "node:url";
 const LAYER_FOLDER = "native/build/Release/vk-layer";
 const MANIFEST = "vulkan/implicit_layer.d/merge_search_gpu_select.json";
 
+/** `--gpus` names GPUs this machine cannot evaluate on (missing, listed twice, or not pinnable). */
+export class GpuSelectionError extends Error {
+  override name = "GpuSelectionError";
+}
+
 /** The folder holding the layer's manifest (as XDG_DATA_DIRS wants it), or null when the layer was not built. */
 export function gpuSelectLayerFolder(): string | null {
   const candidates = [path.resolve(process.cwd(), LAYER_FOLDER)];

@@ -166,9 +166,9 @@ describe("mergekit's method names", () => {
 
 describe("rescale accepts the earlier booleans", () => {
   it("true is the papers' rule, false none", () => {
-    expect(parseMergeParams("dare", { rescale: true }).params.rescale).toBe("paper");
-    expect(parseMergeParams("della", { rescale: false }).params.rescale).toBe("none");
-    expect(parseMergeParams("della", {}).params.rescale).toBe("paper");
+    expect(parseMergeParams("dare", { rescale: true }).params).toMatchObject({ rescale: "paper" });
+    expect(parseMergeParams("della", { rescale: false }).params).toMatchObject({ rescale: "none" });
+    expect(parseMergeParams("della", {}).params).toMatchObject({ rescale: "paper" });
     expect(() => parseMergeParams("dare", { rescale: "l2" })).toThrow(/field "rescale": .*"paper"\|"l1_norm"\|"none"/);
   });
 });

@@ -17,10 +17,11 @@ export interface MergekitMethod {
 /** mergekit's method and parameters for `method` with `params` over `nModels` models. */
 export function mergekitMethod(method: string, params: Record<string, unknown>, nModels: number): MergekitMethod {
   const { plan } = planMerge(method, params, nModels);
-  return fromPlan(plan);
+  return mergekitOfPlan(plan);
 }
 
-function fromPlan(plan: MergePlan): MergekitMethod {
+/** mergekit's method and parameters for a planned merge. */
+export function mergekitOfPlan(plan: MergePlan): MergekitMethod {
   if (plan.kind === "slerp") return { merge_method: "slerp", parameters: { t: plan.t }, usesBase: true, notes: [] };
   if (plan.kind === "model_stock") return { merge_method: "model_stock", parameters: {}, usesBase: true, notes: [] };
   const sp = plan.sparsify;

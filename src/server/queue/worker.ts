@@ -1,6 +1,7 @@
-import { describeConfigIssues, searchConfigSchema } from "../../engine/search/config";
+import { describeConfigIssues, searchConfigSchema, type SearchConfig } from "../../engine/search/config";
+import { prepareSearch } from "../../engine/search/session";
 import type { Db } from "../db/client";
-import { executeSearch, prepareSearch } from "../search/launch";
+import { executeSearch, thisMachinesGpus } from "../search/launch";
 import { GpuEvaluatorPool, selectGpus, visibleGpus } from "../search/gpu-pool";
 import { markRun } from "../search/run-store";
 import { queue, QUEUES } from "./boss";
@@ -9,8 +10,8 @@ import { startEvaluationWorker } from "./evaluation";
 export interface WorkerOptions {
   db: Db;
   databaseUrl: string;
-  /** "cpu" or GPU ids ("0,1"): the devices this worker evaluates on. */
-  gpus: string;
+  /** "cpu" or GPU ids: the devices this worker evaluates on. */
+  gpus: SearchConfig["gpus"];
   log?: (line: string) => void;
 }
 
@@ -33,7 +34,7 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
       log(`run ${runId}: ${run ? `is ${run.status}, skipped` : "no longer exists, skipped"}`);
       return;
     }
-    // The devices are this worker's; everything else is as the run was launched.
+    // The devices are this worker's; everything else is as the run was launched. The stored config enters this process here.
     const parsed = searchConfigSchema.safeParse({ ...(run.config as object), gpus });
     if (!parsed.success) {
       // Stored before a check was added (a run named "..", -m 0): it fails with the reason instead of staying queued.
@@ -47,7 +48,7 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
     let finish = () => {};
     current = { runId, finished: new Promise<void>((resolve) => (finish = resolve)) };
     try {
-      const prepared = await prepareSearch(config, { gpus: visibleGpus() });
+      const prepared = await prepareSearch(config, { selectGpus: thisMachinesGpus });
       const result = await executeSearch(db, databaseUrl, prepared, { origin: run.origin, gpuPool, onLog: (line) => log(`run ${run.name}: ${line}`) });
       log(`run ${run.name}: ${result.status}`);
     } catch (error) {

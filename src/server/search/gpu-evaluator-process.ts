@@ -1,14 +1,15 @@
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
-import { GPU_EVALUATOR_ROLE, visibleGpus, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
-import { prepareSearch, searchSpace } from "./launch";
+import { prepareSearch, searchSpace } from "../../engine/search/session";
+import { GPU_EVALUATOR_ROLE, selectGpus, visibleGpus, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
 
 export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<VectorEvaluator>;
 
 /** The search's evaluator on this process's GPU: its model loaded once per search, merges on cuda:`gpu`. */
 async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<VectorEvaluator> {
-  const prepared = await prepareSearch({ ...config, gpus: String(gpu) }, { gpus: visibleGpus() });
+  // The config came over IPC from the process that parsed it: trusted, so not parsed again.
+  const prepared = await prepareSearch({ ...config, gpus: [gpu] }, { selectGpus: (gpus) => selectGpus(gpus, visibleGpus()) });
   const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "webgpu" });
   return searchSpace(prepared, [runner]).evaluator;
 }

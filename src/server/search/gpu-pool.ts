@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import type { Split } from "../../engine/eval/datasets";
 import type { CandidateEvaluation } from "../../engine/eval/evaluator";
-import { gpuSelectLayerFolder, webgpuPinEnvironment } from "../../engine/eval/gpu-select";
+import { GpuSelectionError, gpuSelectLayerFolder, webgpuPinEnvironment } from "../../engine/eval/gpu-select";
 import { loadNative } from "../../engine/merge/native";
 import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
@@ -46,36 +46,31 @@ export interface EvaluationRequest {
 
 export type EvaluationReply = { id: number; evaluations: CandidateEvaluation[] } | { id: number; error: string };
 
-export class GpuSelectionError extends Error {
-  override name = "GpuSelectionError";
-}
-
 /** Where the GPU-select layer is (null: not built) and the environment the pinned processes start from. */
 export interface PinningContext {
   layerFolder: string | null;
   env: NodeJS.ProcessEnv;
 }
 
-/** The GPUs of a `--gpus` value ("cpu" or ids like "0,1") and the environment that pins each one's process. */
+/** The GPUs of a `--gpus` value ("cpu" or ids) and the environment that pins each one's process. */
 export function selectGpus(
-  gpus: string,
+  gpus: SearchConfig["gpus"],
   visible: readonly GpuInfo[],
   context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env },
 ): { gpus: GpuInfo[]; pinning: Record<string, string>[] } {
   if (gpus === "cpu") return { gpus: [], pinning: [] };
-  if (!/^\d+(,\d+)*$/.test(gpus)) throw new GpuSelectionError(`expected "cpu" or GPU ids like 0,1, got "${gpus}"`);
-  const ids = gpus.split(",").map(Number);
+  const ids = gpus;
   const missing = ids.filter((id) => !visible.some((gpu) => gpu.id === id));
   if (missing.length > 0) {
     throw new GpuSelectionError(`GPU ${missing.join(", ")} does not exist (${visible.length === 0 ? 'no GPU is visible on this machine; use "cpu"' : `GPUs here: ${visible.map((gpu) => gpu.id).join(", ")}`})`);
   }
-  if (new Set(ids).size !== ids.length) throw new GpuSelectionError(`each GPU may be listed once, got ${gpus}`);
+  if (new Set(ids).size !== ids.length) throw new GpuSelectionError(`each GPU may be listed once, got ${ids.join(",")}`);
   const selected = ids.map((id) => visible.find((gpu) => gpu.id === id)!);
   if (context.layerFolder) return { gpus: selected, pinning: selected.map((gpu) => webgpuPinEnvironment(gpu.uuid, context.layerFolder!, context.env)) };
   // Unpinned, a process evaluates on the GPU Vulkan lists first: one process, and only as "GPU 0", is honest.
-  if (visible.length === 1 || gpus === "0") return { gpus: selected, pinning: [{}] };
+  if (visible.length === 1 || (ids.length === 1 && ids[0] === 0)) return { gpus: selected, pinning: [{}] };
   throw new GpuSelectionError(
-    `evaluating on GPU ${gpus} of this machine's ${visible.length} needs the Vulkan GPU-select layer that the merge addon builds ` +
+    `evaluating on GPU ${ids.join(",")} of this machine's ${visible.length} needs the Vulkan GPU-select layer that the merge addon builds ` +
       `when the Vulkan headers are installed, and it is not built (install libvulkan-dev, then run node native/build.mjs --force); without it only -g 0 works`,
   );
 }

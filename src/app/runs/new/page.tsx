@@ -7,7 +7,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { evalTypes } from "@/engine/eval/registry";
 import { MERGE_METHODS } from "@/engine/merge/registry";
-import { searchMode, type SearchConfig, type SearchConfigField } from "@/engine/search/config";
+import { searchMode, type ConfigIssues, type SearchConfig, type SearchConfigField } from "@/engine/search/config";
 import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
 import {
@@ -17,11 +17,9 @@ import {
   dashboardConfigFields,
   dashboardSearchConfigSchema,
   defaultTexts,
-  fieldOfServerMessage,
   genericSections,
   issuesByField,
   objectFieldSpecs,
-  paramOfServerMessage,
   paramsFromTexts,
   textsFromParams,
   toValue,
@@ -265,11 +263,11 @@ export default function NewSearchPage() {
     raw.name = texts.name ?? "";
     raw.evalType = evalType;
     raw.dataset = texts.dataset ?? "";
-    raw.gpus = texts.gpus || "cpu";
+    raw.gpus = !texts.gpus || texts.gpus === "cpu" ? "cpu" : texts.gpus.split(",").map(Number);
     raw.initialExpertDirectory = texts.initialExpertDirectory || "./initial_experts";
     raw.mergeMethod = mergeMethod;
-    raw.mergeParams = JSON.stringify(merge.params);
-    raw.evalParams = JSON.stringify(evalParams.params);
+    raw.mergeParams = merge.params;
+    raw.evalParams = evalParams.params;
     const parsed = dashboardSearchConfigSchema.safeParse(raw);
     if (!parsed.success) for (const [field, message] of Object.entries(issuesByField(parsed.error))) fieldErrors[field] ??= message;
     if (Object.keys(mergeErrors).length > 0) fieldErrors.mergeParams ??= `fix the ${mergeMethod} parameters above`;
@@ -282,21 +280,8 @@ export default function NewSearchPage() {
     trpc.runs.create.mutationOptions({
       onSuccess: ({ runId }) => router.push(`/runs/${runId}`),
       onError: (error) => {
-        const fields: Record<string, string> = {};
-        const mergeParams: Record<string, string> = {};
-        if (error instanceof TRPCClientError) {
-          const zodError = (error.data as { zodError?: { fieldErrors: Record<string, string[] | undefined> } } | undefined)?.zodError;
-          for (const [field, messages] of Object.entries(zodError?.fieldErrors ?? {})) if (messages?.[0]) fields[field] = messages[0];
-        }
-        for (const part of error.message.split("; ")) {
-          const field = fieldOfServerMessage(part);
-          if (!field) continue;
-          const text = part.replace(/^--[a-zA-Z_/-]+:\s*/, "");
-          fields[field] ??= text;
-          const param = field === "mergeParams" || field === "mergeMethod" ? paramOfServerMessage(part) : null;
-          if (param) mergeParams[param] = text;
-        }
-        setServerErrors({ fields, mergeParams, message: error.message });
+        const issues = error instanceof TRPCClientError ? (error.data as { configIssues?: ConfigIssues | null } | undefined)?.configIssues : null;
+        setServerErrors({ fields: issues?.fields ?? {}, mergeParams: issues?.mergeParams ?? {}, message: error.message });
       },
     }),
   );
@@ -311,12 +296,7 @@ export default function NewSearchPage() {
     const expertCount = experts.data?.experts.length ?? 0;
     if (!config || !dataset || expertCount === 0) return null;
     const mode = searchMode(config);
-    let mergeParams: Record<string, unknown> = {};
-    try {
-      mergeParams = JSON.parse(config.mergeParams) as Record<string, unknown>;
-    } catch {
-      // Unparsable parameters: the form already shows that error, and the budget uses the defaults meanwhile.
-    }
+    const mergeParams: Record<string, unknown> = config.mergeParams;
     const baseIdxDefault = currentMergeSpecs.find((spec) => spec.key === "base_model_idx")?.defaultText;
     const baseIdx = "base_model_idx" in mergeParams ? mergeParams.base_model_idx : baseIdxDefault === undefined || baseIdxDefault === "null" ? null : Number(baseIdxDefault);
     const population = config.populateInitialExperts === 1 ? (config.initialExpertsNum ?? expertCount) : mode === "recipe" && baseIdx != null ? expertCount - 1 : expertCount;

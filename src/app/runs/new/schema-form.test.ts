@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { evalTypes } from "@/engine/eval/registry";
 import { MERGE_METHODS } from "@/engine/merge/registry";
 import { searchConfigFields, searchConfigSchema } from "@/engine/search/config";
-import { CUSTOM_FIELDS, cliCommand, configFieldSpecs, genericSections, fieldOfServerMessage, objectFieldSpecs, paramOfServerMessage, paramsFromTexts, textsFromParams, toValue } from "./schema-form";
+import { CUSTOM_FIELDS, cliCommand, configFieldSpecs, genericSections, objectFieldSpecs, paramsFromTexts, textsFromParams, toValue } from "./schema-form";
 
 describe("the new-search form generated from the engine's schemas", () => {
   it("has a widget for every config field, with the schema's defaults", () => {
@@ -56,17 +56,9 @@ describe("the new-search form generated from the engine's schemas", () => {
     expect(paramsFromTexts(specs, { lambda: "abc" }).errors).toEqual({ lambda: 'expected a number, got "abc"' });
   });
 
-  it("maps the server's flag-named messages to fields", () => {
-    expect(fieldOfServerMessage("--dataset: data/eval/gsm8k.json: dev[0].choices: required")).toBe("dataset");
-    expect(fieldOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big')).toBe("mergeParams");
-    expect(paramOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big')).toBe("density");
-    expect(fieldOfServerMessage("--gpus: GPU 3 does not exist")).toBe("gpus");
-    expect(fieldOfServerMessage("something else")).toBeNull();
-  });
-
   it("writes the equivalent CLI command with only the flags that differ from the defaults", () => {
-    expect(cliCommand({ name: "q", evalType: "exact_match", dataset: "gsm8k", evalParams: '{"maxNewTokens": 8}', maxIteration: 3, stepLength: 1 })).toBe(
-      `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens": 8}' -m 3`,
+    expect(cliCommand({ name: "q", evalType: "exact_match", dataset: "gsm8k", evalParams: { maxNewTokens: 8 }, gpus: [0, 1], maxIteration: 3, stepLength: 1 })).toBe(
+      `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens":8}' -g 0,1 -m 3`,
     );
   });
 });

@@ -61,7 +61,9 @@ export function fieldSpecFromJsonSchema(key: string, schema: JsonSchema, help = 
   if ((only?.type === "integer" || only?.type === "number") && !nullable) return { ...base, kind: only.type, defaultText, ...describeBounds(only) };
   if (only?.type === "string" && !nullable) return { ...base, kind: "string", defaultText };
   // Arrays, nullable numbers and anything else: a JSON value ("null", "[1, 0.5]").
-  return { ...base, kind: "json", defaultText, nullable, ...(only ? describeBounds(only) : {}) };
+  // A JSON value or one of the words the field also takes ("cpu").
+  const words = nonNull.flatMap((variant) => (typeof variant.const === "string" ? [variant.const] : []));
+  return { ...base, kind: "json", defaultText, nullable, ...(words.length ? { options: words } : {}), ...(only ? describeBounds(only) : {}) };
 }
 
 /** The widget of each search-config field, with its BWR_model flag and help. */
@@ -102,6 +104,7 @@ export function toValue(spec: FieldSpec, text: string): unknown {
     }
     case "json": {
       if (trimmed === "") return undefined;
+      if (spec.options?.includes(trimmed)) return trimmed;
       const text = /^[-\d.]/.test(trimmed) && trimmed.includes(",") && !trimmed.startsWith("[") ? `[${trimmed}]` : trimmed;
       try {
         return JSON.parse(text);
@@ -160,19 +163,6 @@ export function issuesByField(error: z.ZodError): Record<string, string> {
   return errors;
 }
 
-/** Which config field a server message ("--dataset: …", "--merge_method/--merge_params: …") is about. */
-export function fieldOfServerMessage(message: string): SearchConfigField | null {
-  const flags = /^(--[a-zA-Z_]+)(?:\/(--[a-zA-Z_]+))?:/.exec(message);
-  if (!flags) return null;
-  const wanted = flags[2] ?? flags[1];
-  return searchConfigFields.find((field) => flagOf(field).flag === wanted) ?? searchConfigFields.find((field) => flagOf(field).flag === flags[1]) ?? null;
-}
-
-/** A merge parameter named in a server message (`field "weights": …`). */
-export function paramOfServerMessage(message: string): string | null {
-  return /field "([A-Za-z_]+)"/.exec(message)?.[1] ?? null;
-}
-
 export { dashboardConfigFields, dashboardSearchConfigSchema };
 
 /** `npm run search -- …` for a config: the flags that differ from their defaults, as a user would type them. */
@@ -183,7 +173,8 @@ export function cliCommand(config: Record<string, unknown>): string {
     const value = config[field];
     if (value === undefined) continue;
     const spec = configFieldSpecs[field];
-    const text = typeof value === "string" ? value : JSON.stringify(value);
+    // As the CLI reads them: ids and bounds as "0,1", parameters as JSON.
+    const text = typeof value === "string" ? value : Array.isArray(value) ? value.join(",") : JSON.stringify(value);
     if (spec.hasDefault && text === spec.defaultText && !["name", "evalType", "dataset"].includes(field)) continue;
     if (spec.flag.group === "compatibility") continue;
     parts.push(`${spec.flag.short ?? spec.flag.flag} ${quote(text)}`);

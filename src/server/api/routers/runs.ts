@@ -1,10 +1,10 @@
 import { TRPCError, tracked } from "@trpc/server";
-import { z } from "zod";
+import { z, ZodError } from "zod";
 import { dashboardSearchConfigSchema, flagOf, type SearchConfigField } from "../../../engine/search/config";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
-import { datasetFile, SearchSetupError } from "../../search/launch";
+import { datasetFile, SearchSetupError } from "../../../engine/search/session";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
 import { createTRPCRouter, publicProcedure } from "../trpc";
@@ -124,8 +124,9 @@ export const runsRouter = createTRPCRouter({
     const reads = { initialExpertDirectory: input.initialExpertDirectory, baseModel: input.baseModel, dataset: datasetFile(input.dataset) } as const;
     const outside = Object.entries(reads).filter(([, target]) => !isInsideRoots(target, roots));
     if (outside.length > 0) {
-      const message = outside.map(([field, target]) => `${flagOf(field as SearchConfigField).flag}: ${target} is ${outsideRoots(roots)}`).join("; ");
-      throw new TRPCError({ code: "BAD_REQUEST", message });
+      const issues = outside.map(([field, target]) => ({ code: "custom" as const, path: [field], message: `${target} is ${outsideRoots(roots)}`, input: target }));
+      const message = issues.map((issue) => `${flagOf(issue.path[0] as SearchConfigField).flag}: ${issue.message}`).join("; ");
+      throw new TRPCError({ code: "BAD_REQUEST", message, cause: new ZodError(issues) });
     }
     try {
       const { runId } = await enqueueSearch(ctx.db, databaseUrl(), { ...input, outputRoot: dashboardOutputRoot() }, "ui");
