@@ -50,7 +50,7 @@ function canonicalJson(value: unknown): string {
  * The settings of a stored run that differ from `config`. The stored config is parsed as a config first: a run
  * recorded before a parameter had a default then compares with its default, as the search will run it.
  */
-function changedSettings(stored: unknown, config: SearchConfig): string[] {
+export function changedSettings(stored: unknown, config: SearchConfig): string[] {
   const parsed = searchConfigSchema.safeParse(stored);
   const known = (parsed.success ? parsed.data : stored) as Record<string, unknown>;
   return Object.keys(config).filter((key) => !resumableDifferences.has(key) && canonicalJson(known[key]) !== canonicalJson(config[key as keyof SearchConfig]));
