@@ -37,4 +37,13 @@ describe("the typed search config", () => {
     });
     expect(flattenConfigIssues([{ path: ["id"], message: "not a config field" }])).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
   });
+
+  it("parses a config read back (its parameters filled in) as it parsed the first time", () => {
+    for (const input of [{ name: "x", evalType: "exact_match", dataset: "gsm8k" }, { ...base, mergeMethod: "ties", mergeParams: { density: 0.5 }, gpus: [1] }]) {
+      const once = searchConfigSchema.parse(input);
+      expect(searchConfigSchema.parse(JSON.parse(JSON.stringify(once)))).toEqual(once);
+    }
+    // In weights mode the defaults are no parameters given; anything else would be ignored.
+    expect(searchConfigSchema.safeParse({ name: "x", evalType: "exact_match", dataset: "gsm8k", mergeParams: { normalize: false } }).error!.issues[0]!.message).toMatch(/^would be ignored: /);
+  });
 });

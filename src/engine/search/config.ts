@@ -138,7 +138,7 @@ type Typed<T> = Omit<T, "mergeMethod" | "mergeParams" | "evalParams"> & MergeCho
 
 type Report = (issue: { path: PropertyKey[]; message: string }) => void;
 
-function checkSearchConfig(config: RawDashboardConfig, report: Report) {
+function checkSearchConfig(config: RawDashboardConfig, report: Report): { weightsMode: boolean; why: string } {
   if (config.populateInitialExperts === 1 && config.initialExpertsNum === undefined) {
     report({ path: ["initialExpertsNum"], message: "required when --populate_initial_experts is 1" });
   }
@@ -163,9 +163,13 @@ function checkSearchConfig(config: RawDashboardConfig, report: Report) {
   if (weightsMode && canonicalMergeMethod(config.mergeMethod) !== "weighted_average") {
     report({ path: ["mergeMethod"], message: `weights mode moves whole adapters and merges nothing, so ${config.mergeMethod} would not be used; use --mode recipe (or auto) to search its weights` });
   }
-  if (weightsMode && Object.keys(config.mergeParams).length > 0) {
-    report({ path: ["mergeParams"], message: `would be ignored: ${why}, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights` });
-  }
+  return { weightsMode, why };
+}
+
+/** Whether parameters, once parsed, differ from the method's defaults (a config read back holds them filled in). */
+function differsFromDefaults(method: z.ZodType, parsed: unknown): boolean {
+  const sorted = (value: object) => JSON.stringify(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return sorted(parsed as object) !== sorted(method.parse({}) as object);
 }
 
 /**
@@ -179,10 +183,14 @@ function typedConfig<T extends RawDashboardConfig>(config: T, ctx: z.RefinementC
     failed = true;
     ctx.addIssue({ code: "custom", ...issue, input: undefined });
   };
-  checkSearchConfig(config, report);
+  const { weightsMode, why } = checkSearchConfig(config, report);
   const method = MERGE_METHODS[canonicalMergeMethod(config.mergeMethod)!].schema as z.ZodType;
   const merge = method.safeParse(config.mergeParams, { reportInput: true });
   if (!merge.success) for (const issue of merge.error.issues) report({ path: ["mergeParams", ...issue.path], message: mergeParamIssueMessage(issue, method) });
+  // Compared once parsed, so that a config read back (its parameters filled in) parses as it did the first time.
+  if (weightsMode && merge.success && differsFromDefaults(method, merge.data)) {
+    report({ path: ["mergeParams"], message: `would be ignored: ${why}, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights` });
+  }
   const evalSchema = evalParamsSchema(config.evalType);
   if (!evalSchema) report({ path: ["evalType"], message: `unknown eval type "${config.evalType}": expected one of ${[...evalTypeNames, "multitask"].join(", ")}` });
   const evaluation = evalSchema?.safeParse(config.evalParams);
