@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { z } from "zod";
+import { evalTypes } from "../../src/engine/eval/registry";
 import { GTA_SPARSIFY } from "../../src/engine/merge/kernel-enums";
 import { MERGE_METHODS } from "../../src/engine/merge/registry";
 import type { Layout } from "../../src/engine/tensors";
@@ -15,7 +16,7 @@ import { thisMachinesGpus } from "../../src/server/search/launch";
 /*
  * One merge parameter, from the dashboard's form and from the CLI, to the merge kernel's arguments within one
  * process: validated once, by the method's own schema, when the config is parsed; nothing on the way (prepare,
- * the recipe space, each candidate's merge) parses it again.
+ * the recipe space, each candidate's merge) parses it again. The eval type's parameters likewise.
  */
 
 const lowered = vi.hoisted(() => [] as Array<{ call: { op: string; args?: { sparsify: number; kLo: Float64Array } }; layout: Layout }>);
@@ -52,10 +53,11 @@ function countRuns(schema: z.ZodType) {
 }
 
 const ties = countRuns(MERGE_METHODS.ties.schema);
+const exactMatch = countRuns(evalTypes.exact_match.paramsSchema);
 const cliConfig = countRuns(searchConfigSchema);
 const dashboardConfig = countRuns(dashboardSearchConfigSchema);
 beforeEach(() => {
-  for (const counter of [ties, cliConfig, dashboardConfig]) counter.runs = 0;
+  for (const counter of [ties, exactMatch, cliConfig, dashboardConfig]) counter.runs = 0;
   lowered.length = 0;
 });
 
@@ -81,17 +83,17 @@ describe("a merge parameter is validated once on its way to the kernel", () => {
   it("from the dashboard: runs.create's input parse, then prepare, the recipe space and every candidate's merge", async () => {
     const create = (runsRouter.create as unknown as { _def: { inputs: z.ZodType[] } })._def.inputs;
     expect(create).toEqual([dashboardSearchConfigSchema]);
-    const input = await create[0]!.parseAsync({ name: "from-the-form", evalType: "exact_match", dataset: "gsm8k", initialExpertDirectory: expertDir, mergeMethod: "ties", mergeParams: { density: 0.5 } });
+    const input = await create[0]!.parseAsync({ name: "from-the-form", evalType: "exact_match", dataset: "gsm8k", initialExpertDirectory: expertDir, mergeMethod: "ties", mergeParams: { density: 0.5 }, evalParams: { maxNewTokens: 8 } });
     // What runs.create hands on: the parsed input and the server's output root.
     await toKernel({ ...(input as Omit<SearchConfig, "outputRoot">), outputRoot: root } as SearchConfig);
     expectDensityInKernelArguments(0.5);
-    expect({ config: dashboardConfig.runs + cliConfig.runs, ties: ties.runs }).toEqual({ config: 1, ties: 1 });
+    expect({ config: dashboardConfig.runs + cliConfig.runs, ties: ties.runs, exactMatch: exactMatch.runs }).toEqual({ config: 1, ties: 1, exactMatch: 1 });
   });
 
   it("from the CLI: parseSearchArgs, then the same path", async () => {
-    const config = parseSearchArgs(["-n", "from-the-cli", "-e", "exact_match", "-d", "gsm8k", "-i", expertDir, "--output_root", root, "--merge_method", "ties", "--merge_params", '{"density": 0.5}']);
+    const config = parseSearchArgs(["-n", "from-the-cli", "-e", "exact_match", "-d", "gsm8k", "-i", expertDir, "--output_root", root, "--merge_method", "ties", "--merge_params", '{"density": 0.5}', "--eval_params", '{"maxNewTokens": 8}']);
     await toKernel(config);
     expectDensityInKernelArguments(0.5);
-    expect({ config: dashboardConfig.runs + cliConfig.runs, ties: ties.runs }).toEqual({ config: 1, ties: 1 });
+    expect({ config: dashboardConfig.runs + cliConfig.runs, ties: ties.runs, exactMatch: exactMatch.runs }).toEqual({ config: 1, ties: 1, exactMatch: 1 });
   });
 });

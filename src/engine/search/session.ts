@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { DatasetError } from "../eval/datasets";
-import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../eval/evaluator";
+import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
 import { GpuSelectionError } from "../eval/gpu-select";
 import { AdapterShapeError, BaseModelError, loadBaseModelText, type OnnxLoraRunner } from "../eval/lora-runner";
 import { OnnxDecoder } from "../eval/onnx";
@@ -105,7 +105,7 @@ export async function prepareSearch<Gpu>(config: SearchConfig, { selectGpus }: {
     if (mode === "weights" && config.recipeWeights === "layer") {
       throw new SearchSetupError("recipeWeights", `per-layer weights need recipe mode, and ${config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights"}; use --mode recipe`);
     }
-    const task = prepareTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: config.evalParams });
+    const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: config.evalParams });
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const { experts } = await loadExperts(expertDirs);
     const { gpus, pinning } = selectGpus(config.gpus);
