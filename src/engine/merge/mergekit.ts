@@ -37,7 +37,7 @@ export function mergekitOfPlan(plan: MergePlan): MergekitMethod {
     parameters.density = sp.density;
   } else if (sp.kind === "threshold") {
     family = "ties";
-    notes.push(`kept the deltas with |delta| >= ${sp.threshold} (the seed's threshold form): mergekit keeps a density instead`);
+    notes.push(`kept the deltas with |delta| >= ${sp.threshold} (BWR_model's threshold form): mergekit keeps a density instead`);
   } else if (sp.kind === "outliers") {
     family = "breadcrumbs";
     parameters.density = sp.density;

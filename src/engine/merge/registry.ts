@@ -85,7 +85,7 @@ function gtaPlan(method: string, p: { base_model_idx: number | null; weights?: n
 const weightedAverage = defineMethod({
   name: "weighted_average",
   title: "Weighted average (linear)",
-  description: "Weighted mean of the models' parameters: sum_i w_i x_i / sum_i w_i (or the plain weighted sum with normalize: false). The seed's default method.",
+  description: "Weighted mean of the models' parameters: sum_i w_i x_i / sum_i w_i (or the plain weighted sum with normalize: false). BWR_model's default method.",
   paper: { title: "Model soups (Wortsman et al., 2022)", url: "https://arxiv.org/abs/2203.05482" },
   schema: z.strictObject({
     weights: z.array(z.number().finite()).min(1).optional().describe("one weight per model (default: 1 each)"),
@@ -112,7 +112,7 @@ const taskArithmetic = defineMethod({
 const tiesSchema = z
   .strictObject({
     density: densityOpt("fraction of each task vector kept per tensor, largest magnitudes first (default 0.2 unless threshold is given)"),
-    threshold: z.number().min(0).finite().optional().describe("the seed's form: keep deltas with |delta| >= threshold instead of a density"),
+    threshold: z.number().min(0).finite().optional().describe("BWR_model's form: keep deltas with |delta| >= threshold instead of a density"),
     base_model_idx: baseIdx,
     weights,
     lambda,
@@ -125,7 +125,7 @@ const ties = defineMethod({
   name: "ties",
   title: "TIES",
   description:
-    "Trim (keep exactly the floor(density n) deltas of each tensor largest in magnitude, equal magnitudes ordered by position as breadcrumbs orders them; or the seed's |delta| >= threshold), elect a sign per parameter (sign of the summed deltas), and take the disjoint mean of the deltas that agree with it.",
+    "Trim (keep exactly the floor(density n) deltas of each tensor largest in magnitude, equal magnitudes ordered by position as breadcrumbs orders them; or BWR_model's |delta| >= threshold), elect a sign per parameter (sign of the summed deltas), and take the disjoint mean of the deltas that agree with it.",
   paper: { title: "TIES-Merging: Resolving Interference When Merging Models (Yadav et al., 2023)", url: "https://arxiv.org/abs/2306.01708" },
   schema: tiesSchema,
   minModels: 1,
@@ -142,8 +142,8 @@ const dareSchema = (cons: Consensus) =>
       drop_rate: z.number().min(0).lt(1).optional().describe("DARE's drop rate p (density = 1 - p)"),
       rescale,
       seed,
-      threshold: z.number().min(0).finite().optional().describe("the seed's form: drop deltas with |delta| < threshold (deterministic)"),
-      amplification_factor: z.number().finite().optional().describe("the seed's form: multiply the kept deltas by this factor (default 2 with threshold)"),
+      threshold: z.number().min(0).finite().optional().describe("BWR_model's form: drop deltas with |delta| < threshold (deterministic)"),
+      amplification_factor: z.number().finite().optional().describe("BWR_model's form: multiply the kept deltas by this factor (default 2 with threshold)"),
       base_model_idx: baseIdx,
       weights,
       lambda,
@@ -152,14 +152,14 @@ const dareSchema = (cons: Consensus) =>
     })
     .refine((p) => p.density === undefined || p.drop_rate === undefined, { message: "give either density or drop_rate, not both", path: ["drop_rate"] })
     .refine((p) => (p.threshold === undefined && p.amplification_factor === undefined) || (p.density === undefined && p.drop_rate === undefined), {
-      message: "the seed's threshold/amplification_factor form cannot be combined with density or drop_rate",
+      message: "BWR_model's threshold/amplification_factor form cannot be combined with density or drop_rate",
       path: ["threshold"],
     });
 
 function darePlan(name: string) {
   return (p: z.output<ReturnType<typeof dareSchema>>, n: number): MergePlan => {
     if (p.threshold !== undefined || p.amplification_factor !== undefined) {
-      // The seed's DARE: deltas below the threshold are eliminated, the rest amplified, then averaged.
+      // BWR_model's DARE: deltas below the threshold are eliminated, the rest amplified, then averaged.
       const plan = gtaPlan(name, p, n, { kind: "threshold", threshold: p.threshold ?? 0.01 });
       if (plan.kind === "gta") {
         const amp = p.amplification_factor ?? 2;
@@ -174,7 +174,7 @@ function darePlan(name: string) {
 }
 
 const dareDescription =
-  "Drop And REscale: each delta is kept with probability density (a seeded counter-based mask, the same on CPU and GPU) and rescaled by 1/density (or, with rescale l1_norm, as mergekit rescales); then summed (DARE-linear, consensus none) or sign-elected (DARE-TIES, consensus sum). The seed's form {threshold, amplification_factor, base_model_idx} is accepted: deltas with |delta| < threshold are dropped, the rest multiplied by amplification_factor and averaged over the models.";
+  "Drop And REscale: each delta is kept with probability density (a seeded counter-based mask, the same on CPU and GPU) and rescaled by 1/density (or, with rescale l1_norm, as mergekit rescales); then summed (DARE-linear, consensus none) or sign-elected (DARE-TIES, consensus sum). BWR_model's form {threshold, amplification_factor, base_model_idx} is accepted: deltas with |delta| < threshold are dropped, the rest multiplied by amplification_factor and averaged over the models.";
 const dare = defineMethod({
   name: "dare",
   title: "DARE",
