@@ -7,7 +7,7 @@ import { type Layout, flatLayout, makeLayout } from "../tensors/layout";
 import {
   MergeParamsError,
   canonicalMergeMethod,
-  mergekitMethod,
+  mergekitOfPlan,
   parseMergeParams,
   planMerge,
   randomTensors,
@@ -16,6 +16,9 @@ import {
   rngKey,
   rngUniform,
 } from "./index";
+
+/** mergekit's method and parameters for `method` with `params` over `nModels` models. */
+const mergekitMethod = (method: string, params: Record<string, unknown>, nModels: number) => mergekitOfPlan(planMerge(method, params, nModels).plan);
 
 const SEED = Number(process.env.MERGE_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
 

@@ -3,7 +3,6 @@
 // seed's threshold forms, DARE/DELLA masks drawn from our RNG, the papers' rescale) is said in notes, written as YAML
 // comments next to the config.
 import type { MergePlan } from "./plan";
-import { planMerge } from "./registry";
 
 export interface MergekitMethod {
   merge_method: string;
@@ -12,12 +11,6 @@ export interface MergekitMethod {
   /** whether mergekit's config names a base_model (task vectors are taken relative to it; linear has none) */
   usesBase: boolean;
   notes: string[];
-}
-
-/** mergekit's method and parameters for `method` with `params` over `nModels` models. */
-export function mergekitMethod(method: string, params: Record<string, unknown>, nModels: number): MergekitMethod {
-  const { plan } = planMerge(method, params, nModels);
-  return mergekitOfPlan(plan);
 }
 
 /** mergekit's method and parameters for a planned merge. */
