@@ -19,7 +19,7 @@ function databaseUrl() {
   return url;
 }
 
-/** Setup errors ("--dataset: …") are the user's to fix: BAD_REQUEST, with the message the form maps to a field. */
+/** Setup errors are the user's to fix: BAD_REQUEST, their field reaching the form as data.configIssues (see trpc.ts). */
 function asUserError(error: unknown): never {
   if (error instanceof SearchSetupError) throw new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
   throw error;
