@@ -8,12 +8,13 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { parseGpus } from "../src/engine/search/cli-args";
 import { searchConfigSchema } from "../src/engine/search/config";
+import { prepareSearch } from "../src/engine/search/session";
 import { rngKey, rngUniform } from "../src/engine/merge/rng";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
 import { deviceInventory } from "../src/server/devices";
 import { GpuEvaluatorPool } from "../src/server/search/gpu-pool";
-import { prepareSearch } from "../src/server/search/launch";
 
 await serveGpuEvaluationsIfForked();
 
@@ -31,7 +32,7 @@ const config = searchConfigSchema.parse({
   name: "bench-gpus",
   evalType: "exact_match",
   dataset: values.task,
-  gpus: values.gpus,
+  gpus: parseGpus(values.gpus),
   devQuestions: Number(values.questions),
   initialExpertDirectory: values.zoo,
   baseModel: path.join(values.zoo, "base"),

@@ -7,7 +7,8 @@ import { parseSearchArgs, searchHelp } from "../src/engine/search/cli-args";
 import type { IterationRecord } from "../src/engine/search/bwr";
 import { createPrismaClient } from "../src/server/db/client";
 import { openDatabase } from "../src/server/db/connection";
-import { evaluationBudget, executeSearch, prepareSearch } from "../src/server/search/launch";
+import { evaluationBudget, prepareSearch } from "../src/engine/search/session";
+import { executeSearch } from "../src/server/search/launch";
 import { userFacingMessage } from "../src/server/search/user-errors";
 import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
@@ -56,7 +57,7 @@ const db = createPrismaClient(database.url);
 const budget = evaluationBudget(prepared);
 console.error(
   `search ${config.name}: ${budget.population} candidates × ≤${config.maxIteration} iterations on ${prepared.gpus.length === 0 ? "the CPU" : prepared.gpus.map((gpu) => `GPU ${gpu.id} (${gpu.name})`).join(", ")}; ` +
-    `${budget.devQuestions} dev questions per evaluation (at most ${budget.maxEvaluations} evaluations, ${budget.maxQuestions.toLocaleString("en")} questions)`,
+    `${budget.devQuestions} dev questions per evaluation (at most ${budget.evaluations} evaluations, ${budget.questions.toLocaleString("en")} questions)`,
 );
 
 const started = Date.now();

@@ -38,10 +38,10 @@ function buildIfStale() {
 async function everyUsableGpu(): Promise<string> {
   const visible = (await deviceInventory()).gpus.filter((gpu) => gpu.unusable === null);
   if (visible.length === 0) return "cpu";
-  const all = visible.map((gpu) => gpu.id).join(",");
+  const all = visible.map((gpu) => gpu.id);
   try {
     selectGpus(all, visible);
-    return all;
+    return all.join(",");
   } catch (error) {
     if (!(error instanceof GpuSelectionError)) throw error;
     console.log(`worker: GPU 0 only: ${error.message}`);

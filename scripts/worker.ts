@@ -11,14 +11,21 @@ import { closeQueues } from "../src/server/queue/boss";
 import { startSearchWorker } from "../src/server/queue/worker";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
 import { GpuSelectionError, selectGpus } from "../src/engine/devices";
+import { CliUsageError, parseGpus } from "../src/engine/search/cli-args";
 import { deviceInventory } from "../src/server/devices";
 
 await serveGpuEvaluationsIfForked();
 
 const { values } = parseArgs({ options: { gpus: { type: "string", short: "g", default: "cpu" } } });
+let gpus;
 try {
-  selectGpus(values.gpus, (await deviceInventory()).gpus);
+  gpus = parseGpus(values.gpus);
+  selectGpus(gpus, (await deviceInventory()).gpus);
 } catch (error) {
+  if (error instanceof CliUsageError) {
+    console.error(`worker: ${error.message}`);
+    process.exit(2);
+  }
   if (!(error instanceof GpuSelectionError)) throw error;
   console.error(`worker: --gpus: ${error.message}`);
   process.exit(2);
@@ -35,7 +42,7 @@ try {
   throw error;
 }
 const db = createPrismaClient(database.url);
-const stop = await startSearchWorker({ db, databaseUrl: database.url, gpus: values.gpus, log: (line) => console.log(`worker: ${line}`) });
+const stop = await startSearchWorker({ db, databaseUrl: database.url, gpus, log: (line) => console.log(`worker: ${line}`) });
 console.log(`worker: ready on ${values.gpus}`);
 
 let stopping = false;

@@ -1,17 +1,15 @@
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { forbiddenImportChains, runtimeSpecifiers, sourceFiles } from "../../tests/support/import-graph";
+import { forbiddenImportChains, runtimeImportGraph, runtimeSpecifiers } from "../../tests/support/import-graph";
 
-const projectRoot = path.resolve(import.meta.dirname, "../..");
-const app = path.join(projectRoot, "src", "app");
+const graph = runtimeImportGraph();
 // Route handlers (src/app/api) run on the server only: they adapt the server's code, as tRPC's handler does.
-const pages = sourceFiles(app).filter((file) => !file.startsWith(path.join(app, "api") + path.sep));
-const serverSide = (file: string) => ["engine", "server"].some((layer) => file.startsWith(path.join(projectRoot, "src", layer) + path.sep));
+const pages = [...graph.keys()].filter((file) => file.startsWith("src/app/") && !file.startsWith("src/app/api/"));
+const serverSide = (file: string) => file.startsWith("src/engine/") || file.startsWith("src/server/");
 
 describe("the dashboard's pages", () => {
   it("import nothing of the engine or the server at runtime: they speak tRPC", () => {
     expect(pages.length).toBeGreaterThan(5);
-    const chains = forbiddenImportChains(pages, serverSide, projectRoot).map((chain) => chain.join(" → "));
+    const chains = forbiddenImportChains(graph, pages, serverSide).map((chain) => chain.join(" → "));
     expect(chains).toEqual([]);
   });
 });

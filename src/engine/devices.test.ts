@@ -12,28 +12,27 @@ const withoutLayer = { layerFolder: null, env: { NODE_ENV: "test" as const } };
 
 describe("selectGpus", () => {
   it("pins each listed GPU by its UUID through the GPU-select layer, keeping the loader's other data folders", () => {
-    const { gpus, pinning } = selectGpus("1,0", twoGpus, withLayer);
+    const { gpus, pinning } = selectGpus([1, 0], twoGpus, withLayer);
     expect(gpus.map((gpu) => gpu.id)).toEqual([1, 0]);
     expect(pinning).toEqual([
       { MERGE_SEARCH_VK_DEVICE_UUID: "aa0c1a2b3c4d5e6f708192a3b4c5d6e7", XDG_DATA_DIRS: "/opt/merge/native/build/Release/vk-layer:/usr/share" },
       { MERGE_SEARCH_VK_DEVICE_UUID: "5f0c1a2b3c4d5e6f708192a3b4c5d6e7", XDG_DATA_DIRS: "/opt/merge/native/build/Release/vk-layer:/usr/share" },
     ]);
-    expect(selectGpus("0", twoGpus, { ...withLayer, env: { NODE_ENV: "test" } }).pinning[0]!.XDG_DATA_DIRS).toBe("/opt/merge/native/build/Release/vk-layer:/usr/local/share:/usr/share");
+    expect(selectGpus([0], twoGpus, { ...withLayer, env: { NODE_ENV: "test" } }).pinning[0]!.XDG_DATA_DIRS).toBe("/opt/merge/native/build/Release/vk-layer:/usr/local/share:/usr/share");
   });
 
   it("without the layer allows GPU 0 alone, unpinned, and explains why other GPUs cannot be used", () => {
-    expect(selectGpus("0", twoGpus, withoutLayer)).toEqual({ gpus: [twoGpus[0]], pinning: [{}] });
-    expect(selectGpus("1", [twoGpus[1]!], withoutLayer)).toEqual({ gpus: [twoGpus[1]], pinning: [{}] });
-    expect(() => selectGpus("0,1", twoGpus, withoutLayer)).toThrow(/GPU 0,1 of this machine's 2 needs the Vulkan GPU-select layer.*libvulkan-dev.*only -g 0 works/);
-    expect(() => selectGpus("1", twoGpus, withoutLayer)).toThrow(GpuSelectionError);
+    expect(selectGpus([0], twoGpus, withoutLayer)).toEqual({ gpus: [twoGpus[0]], pinning: [{}] });
+    expect(selectGpus([1], [twoGpus[1]!], withoutLayer)).toEqual({ gpus: [twoGpus[1]], pinning: [{}] });
+    expect(() => selectGpus([0, 1], twoGpus, withoutLayer)).toThrow(/GPU 0,1 of this machine's 2 needs the Vulkan GPU-select layer.*libvulkan-dev.*only -g 0 works/);
+    expect(() => selectGpus([1], twoGpus, withoutLayer)).toThrow(GpuSelectionError);
   });
 
   it("names what is wrong with the list", () => {
     expect(selectGpus("cpu", twoGpus, withLayer)).toEqual({ gpus: [], pinning: [] });
-    expect(() => selectGpus("2", twoGpus, withLayer)).toThrow("GPU 2 does not exist (GPUs here: 0, 1)");
-    expect(() => selectGpus("0", [], withLayer)).toThrow('GPU 0 does not exist (no GPU is visible on this machine; use "cpu")');
-    expect(() => selectGpus("0,0", twoGpus, withLayer)).toThrow("each GPU may be listed once, got 0,0");
-    expect(() => selectGpus("gpu0", twoGpus, withLayer)).toThrow('expected "cpu" or GPU ids like 0,1, got "gpu0"');
+    expect(() => selectGpus([2], twoGpus, withLayer)).toThrow("GPU 2 does not exist (GPUs here: 0, 1)");
+    expect(() => selectGpus([0], [], withLayer)).toThrow('GPU 0 does not exist (no GPU is visible on this machine; use "cpu")');
+    expect(() => selectGpus([0, 0], twoGpus, withLayer)).toThrow("each GPU may be listed once, got 0,0");
     expect(() => webgpuPinEnvironment("0000:00:06.0", "/layer")).toThrow(/not a GPU UUID of 32 hex digits/);
   });
 });

@@ -91,6 +91,7 @@ export function gpuInventory(native: NativeInfo | null, smi: readonly NvidiaSmiG
   });
 }
 
+/** `--gpus` names GPUs this machine cannot evaluate on (missing, unusable, listed twice, or not pinnable). */
 export class GpuSelectionError extends Error {
   override name = "GpuSelectionError";
 }
@@ -101,24 +102,14 @@ export interface PinningContext {
   env: NodeJS.ProcessEnv;
 }
 
-function gpuIds(gpus: string | "cpu" | readonly number[]): number[] | "cpu" {
-  if (typeof gpus !== "string") return [...gpus];
-  if (gpus === "cpu") return "cpu";
-  if (!/^\d+(,\d+)*$/.test(gpus)) throw new GpuSelectionError(`expected "cpu" or GPU ids like 0,1, got "${gpus}"`);
-  return gpus.split(",").map(Number);
-}
-
-/**
- * The GPUs of a `--gpus` value ("cpu", ids like "0,1", or the ids themselves) among the inventory's, and the
- * environment that pins each one's evaluation process.
- */
+/** The GPUs of a `--gpus` value ("cpu" or ids) among the inventory's, and the environment that pins each one's evaluation process. */
 export function selectGpus(
-  gpus: string | "cpu" | readonly number[],
+  gpus: "cpu" | readonly number[],
   inventory: readonly GpuInfo[],
   context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env },
 ): { gpus: GpuInfo[]; pinning: Record<string, string>[] } {
-  const ids = gpuIds(gpus);
-  if (ids === "cpu") return { gpus: [], pinning: [] };
+  if (gpus === "cpu") return { gpus: [], pinning: [] };
+  const ids = [...gpus];
   const listed = ids.join(",");
   const visible = inventory.filter((gpu) => gpu.unusable === null);
   const missing = ids.filter((id) => !visible.some((gpu) => gpu.id === id));

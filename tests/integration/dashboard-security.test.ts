@@ -69,7 +69,7 @@ describe("runs.create", () => {
   });
 
   it("refuses strings past their bounds (a 5 MB parameter) naming the field", async () => {
-    const error = await rejection(caller.runs.create({ ...quick, name: "huge", mode: "recipe", mergeMethod: "task_arithmetic", mergeParams: `{"a": "${"x".repeat(5_000_000)}"}` }));
+    const error = await rejection(caller.runs.create({ ...quick, name: "huge", mode: "recipe", mergeMethod: "task_arithmetic", mergeParams: { a: "x".repeat(5_000_000) } }));
     expect(error.code).toBe("BAD_REQUEST");
     expect(error.message).toContain("expected at most 65,536 characters");
     expect(await db.run.count({ where: { name: "huge" } })).toBe(0);

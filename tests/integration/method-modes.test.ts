@@ -9,7 +9,8 @@ import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { loadPeftAdapter } from "../../src/engine/tensors";
 import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { applyMigrations } from "../../src/server/db/migrate";
-import { evaluationBudget, executeSearch, prepareSearch, SearchSetupError } from "../../src/server/search/launch";
+import { evaluationBudget, prepareSearch, SearchSetupError } from "../../src/engine/search/session";
+import { executeSearch } from "../../src/server/search/launch";
 import { freshDatabase } from "./helpers";
 
 /*

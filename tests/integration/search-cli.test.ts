@@ -85,7 +85,7 @@ describe("npm run search", () => {
     [["-n", "x", "-e", "exact_match", "-d", "gsm8k", "--step_lenght", "1"], "search: unknown flag --step_lenght (did you mean --step_length?); -h lists every flag"],
     [["-n", "x", "-e", "exact_match", "-d", "nope"], /^search: --dataset: .*nope\.json: cannot read it \(ENOENT\)$/],
     [["-n", "x", "-e", "multiple_choice", "-d", "gsm8k"], /^search: --dataset: .*gsm8k\.json: dev\[0\]\.choices: /],
-    [["-n", "x", "-e", "exact_match", "-d", "gsm8k", "--merge_method", "ties", "--merge_params", '{"density": 2}'], /^search: --merge_method\/--merge_params: .*density/],
+    [["-n", "x", "-e", "exact_match", "-d", "gsm8k", "--merge_method", "ties", "--merge_params", '{"density": 2}'], /^search: --merge_params: field "density": Too big: expected number to be <=1 \(got 2\)$/],
     [["-n", "x", "-e", "exact_match", "-d", "gsm8k", "-g", "3"], "search: --gpus: GPU 3 does not exist (no GPU is visible on this machine; use \"cpu\")"],
     [["-n", "x", "-e", "exact_match", "-d", "gsm8k", "-i", "initial_experts/base"], /^search: --initial_expert_directory: initial_experts\/base holds 0 PEFT adapter folder\(s\)/],
   ])("rejects %j before any work", async (args, message) => {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { loadDataset, type Dataset, type Split } from "./datasets";
-import { evalTypeNames, getEvalType } from "./registry";
+import { evalTypeNames, getEvalType, multitaskParams } from "./registry";
 import { EvalConfigError, type EvalType, type ModelOutput, type ModelRequest, type QuestionResult } from "./types";
 
 export { EvalConfigError };
@@ -44,18 +44,29 @@ export interface TaskSpec {
   params?: unknown;
 }
 
-const multitaskParams = z.strictObject({
-  tasks: z
-    .array(z.strictObject({ evalType: z.string(), dataset: z.string(), params: z.unknown().optional() }))
-    .min(2, "expected at least two component tasks"),
-});
-
 function prepareSingle(spec: TaskSpec, where: string): SingleTask {
   const evalType = getEvalType(spec.evalType);
   const params = evalType.paramsSchema.safeParse(spec.params ?? {});
   if (!params.success) throw new EvalConfigError(formatIssues(`${where}params`, params.error));
-  if (!spec.dataset) throw new EvalConfigError(`${where}dataset: expected a dataset file for eval type ${evalType.name}`);
-  return { kind: "single", evalType, params: params.data, dataset: loadDataset(spec.dataset, evalType.itemSchema) };
+  return withDataset(evalType, params.data, spec.dataset, where);
+}
+
+function withDataset(evalType: EvalType<unknown, unknown>, params: unknown, dataset: string | undefined, where: string): SingleTask {
+  if (!dataset) throw new EvalConfigError(`${where}dataset: expected a dataset file for eval type ${evalType.name}`);
+  return { kind: "single", evalType, params, dataset: loadDataset(dataset, evalType.itemSchema) };
+}
+
+/** The components of a multitask; each one's parameters are parsed here, by its own eval type. */
+function multitaskOf(params: z.output<typeof multitaskParams>): MultiTask {
+  return {
+    kind: "multitask",
+    tasks: params.tasks.map((task, index) => {
+      if (!evalTypeNames.includes(task.evalType as never)) {
+        throw new EvalConfigError(`params.tasks.${index}.evalType: expected one of ${evalTypeNames.join(", ")}, got "${task.evalType}"`);
+      }
+      return prepareSingle(task, `params.tasks.${index}.`);
+    }),
+  };
 }
 
 /**
@@ -66,15 +77,13 @@ export function prepareTask(spec: TaskSpec): PreparedTask {
   if (spec.evalType !== "multitask") return prepareSingle(spec, "");
   const params = multitaskParams.safeParse(spec.params ?? {});
   if (!params.success) throw new EvalConfigError(formatIssues("params", params.error));
-  return {
-    kind: "multitask",
-    tasks: params.data.tasks.map((task, index) => {
-      if (!evalTypeNames.includes(task.evalType as never)) {
-        throw new EvalConfigError(`params.tasks.${index}.evalType: expected one of ${evalTypeNames.join(", ")}, got "${task.evalType}"`);
-      }
-      return prepareSingle(task, `params.tasks.${index}.`);
-    }),
-  };
+  return multitaskOf(params.data);
+}
+
+/** prepareTask for parameters that the eval type's schema has parsed already (a search config's): not parsed again. */
+export function prepareParsedTask(spec: TaskSpec): PreparedTask {
+  if (spec.evalType === "multitask") return multitaskOf(spec.params as z.output<typeof multitaskParams>);
+  return withDataset(getEvalType(spec.evalType), spec.params, spec.dataset, "");
 }
 
 export function splitSize(task: PreparedTask, split: Split): number {

@@ -147,6 +147,19 @@ export const evalTypes = {
   external_api: externalApi,
 } as const;
 
+/** The parameters of `multitask`: its component tasks, each parsed as its own eval type when the task is prepared. */
+export const multitaskParams = z.strictObject({
+  tasks: z
+    .array(z.strictObject({ evalType: z.string(), dataset: z.string(), params: z.unknown().optional() }))
+    .min(2, "expected at least two component tasks"),
+});
+
+/** The schema of an eval type's parameters (multitask's included); undefined for a name that is none. */
+export function evalParamsSchema(evalType: string): z.ZodType | undefined {
+  if (evalType === "multitask") return multitaskParams;
+  return Object.hasOwn(evalTypes, evalType) ? evalTypes[evalType as EvalTypeName].paramsSchema : undefined;
+}
+
 export type EvalTypeName = keyof typeof evalTypes;
 export const evalTypeNames = Object.keys(evalTypes) as EvalTypeName[];
 

@@ -7,7 +7,7 @@ import { type Layout, flatLayout, makeLayout } from "../tensors/layout";
 import {
   MergeParamsError,
   canonicalMergeMethod,
-  mergekitMethod,
+  mergekitOfPlan,
   parseMergeParams,
   planMerge,
   referenceMerge,
@@ -15,6 +15,9 @@ import {
   rngUniform,
 } from "./index";
 import { randomTensors, relError } from "../../../tests/support/merge-selfcheck";
+
+/** mergekit's method and parameters for `method` with `params` over `nModels` models. */
+const mergekitMethod = (method: string, params: Record<string, unknown>, nModels: number) => mergekitOfPlan(planMerge(method, params, nModels).plan);
 
 const SEED = Number(process.env.MERGE_TEST_SEED ?? Math.floor(Math.random() * 2 ** 32));
 
@@ -165,9 +168,9 @@ describe("mergekit's method names", () => {
 
 describe("rescale accepts the earlier booleans", () => {
   it("true is the papers' rule, false none", () => {
-    expect(parseMergeParams("dare", { rescale: true }).params.rescale).toBe("paper");
-    expect(parseMergeParams("della", { rescale: false }).params.rescale).toBe("none");
-    expect(parseMergeParams("della", {}).params.rescale).toBe("paper");
+    expect(parseMergeParams("dare", { rescale: true }).params).toMatchObject({ rescale: "paper" });
+    expect(parseMergeParams("della", { rescale: false }).params).toMatchObject({ rescale: "none" });
+    expect(parseMergeParams("della", {}).params).toMatchObject({ rescale: "paper" });
     expect(() => parseMergeParams("dare", { rescale: "l2" })).toThrow(/field "rescale": .*"paper"\|"l1_norm"\|"none"/);
   });
 });

@@ -3,7 +3,6 @@
 // BWR_model's threshold forms, DARE/DELLA masks drawn from our RNG, the papers' rescale) is said in notes, written as YAML
 // comments next to the config.
 import type { MergePlan } from "./plan";
-import { planMerge } from "./registry";
 
 export interface MergekitMethod {
   merge_method: string;
@@ -14,13 +13,8 @@ export interface MergekitMethod {
   notes: string[];
 }
 
-/** mergekit's method and parameters for `method` with `params` over `nModels` models. */
-export function mergekitMethod(method: string, params: Record<string, unknown>, nModels: number): MergekitMethod {
-  const { plan } = planMerge(method, params, nModels);
-  return fromPlan(plan);
-}
-
-function fromPlan(plan: MergePlan): MergekitMethod {
+/** mergekit's method and parameters for a planned merge. */
+export function mergekitOfPlan(plan: MergePlan): MergekitMethod {
   if (plan.kind === "slerp") return { merge_method: "slerp", parameters: { t: plan.t }, usesBase: true, notes: [] };
   if (plan.kind === "model_stock") return { merge_method: "model_stock", parameters: {}, usesBase: true, notes: [] };
   const sp = plan.sparsify;

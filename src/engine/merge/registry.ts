@@ -7,7 +7,11 @@ import { z } from "zod";
 import type { Consensus, MergePlan, Rescale, Sparsify } from "./plan";
 
 export class MergeParamsError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The parameter at fault (e.g. "weights"), when one is. */
+    readonly param?: string,
+  ) {
     super(message);
     this.name = "MergeParamsError";
   }
@@ -64,11 +68,11 @@ const rescale = z.preprocess(
 );
 
 function resolveModels(method: string, n: number, base: number | null, w: number[] | undefined) {
-  if (base !== null && base >= n) throw new MergeParamsError(`merge method "${method}": field "base_model_idx": ${base} is out of range for ${n} models`);
+  if (base !== null && base >= n) throw new MergeParamsError(`merge method "${method}": field "base_model_idx": ${base} is out of range for ${n} models`, "base_model_idx");
   const models = [...Array(n).keys()].filter((i) => i !== base);
   if (models.length === 0) throw new MergeParamsError(`merge method "${method}": needs at least one model besides the base model`);
   if (w && w.length !== models.length)
-    throw new MergeParamsError(`merge method "${method}": field "weights": expected ${models.length} weights (one per model${base !== null ? ", the base model excluded" : ""}), got ${w.length}`);
+    throw new MergeParamsError(`merge method "${method}": field "weights": expected ${models.length} weights (one per model${base !== null ? ", the base model excluded" : ""}), got ${w.length}`, "weights");
   return { models, weights: w ?? models.map(() => 1) };
 }
 
@@ -289,17 +293,28 @@ export const MERGE_METHODS = {
 export type MergeMethodName = keyof typeof MERGE_METHODS;
 export const MERGE_METHOD_NAMES = Object.keys(MERGE_METHODS) as MergeMethodName[];
 export type MergeParams<M extends MergeMethodName> = z.output<(typeof MERGE_METHODS)[M]["schema"]>;
+/** A method by its registry name with its parameters parsed by its schema: the one form a merge is planned from. */
+export type ParsedMerge = { [M in MergeMethodName]: { method: M; params: MergeParams<M> } }[MergeMethodName];
+
+/** Whether the method takes per-model weights (what recipe mode searches). */
+export function hasWeights(method: MergeMethodName): boolean {
+  return "weights" in (MERGE_METHODS[method].schema as unknown as { shape: object }).shape;
+}
 
 /**
  * mergekit's names for methods registered here under another name, accepted as they are (a mergekit user's
  * `dare_linear` is this registry's `dare`); every other mergekit name of a method we have is already ours.
  */
-export const MERGEKIT_ALIASES: Readonly<Record<string, MergeMethodName>> = { linear: "weighted_average", dare_linear: "dare" };
+export const MERGEKIT_ALIASES = { linear: "weighted_average", dare_linear: "dare" } as const satisfies Record<string, MergeMethodName>;
+export type MergekitAlias = keyof typeof MERGEKIT_ALIASES;
+
+/** Every name a merge method may be given by: the registry's and mergekit's. */
+export const MERGE_METHOD_CHOICES = [...MERGE_METHOD_NAMES, ...(Object.keys(MERGEKIT_ALIASES) as MergekitAlias[])] as [MergeMethodName | MergekitAlias, ...Array<MergeMethodName | MergekitAlias>];
 
 /** The registry's name of a method given by its own name or by mergekit's; undefined when unknown. */
 export function canonicalMergeMethod(name: string): MergeMethodName | undefined {
   if (Object.hasOwn(MERGE_METHODS, name)) return name as MergeMethodName;
-  return Object.hasOwn(MERGEKIT_ALIASES, name) ? MERGEKIT_ALIASES[name] : undefined;
+  return Object.hasOwn(MERGEKIT_ALIASES, name) ? MERGEKIT_ALIASES[name as MergekitAlias] : undefined;
 }
 
 export function getMergeMethod(name: string): MergeMethod {
@@ -311,22 +326,28 @@ export function getMergeMethod(name: string): MergeMethod {
   return MERGE_METHODS[canonical];
 }
 
-function describeIssue(method: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
-  const field = issue.path.length ? issue.path.join(".") : undefined;
+/** One issue of a method's parameters, without the method and field names: `Too big: expected number to be <=1 (got 2)`. */
+export function mergeParamIssueMessage(issue: z.core.$ZodIssue, schema: z.ZodType): string {
   if (issue.code === "unrecognized_keys") {
     const shaped = schema as { shape?: object; def?: { in?: { shape?: object } } };
     const known = Object.keys(shaped.shape ?? shaped.def?.in?.shape ?? {});
-    return `merge method "${method}": unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; expected: ${known.join(", ")}`;
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; expected: ${known.join(", ")}`;
   }
   const got = "input" in issue && issue.input !== undefined ? ` (got ${JSON.stringify(issue.input)})` : "";
-  return `merge method "${method}": field "${field ?? "(params)"}": ${issue.message.replace(/^Invalid input: /, "")}${got}`;
+  return `${issue.message.replace(/^Invalid input: /, "")}${got}`;
+}
+
+function describeIssue(method: string, issue: z.core.$ZodIssue, schema: z.ZodType): string {
+  if (issue.code === "unrecognized_keys") return `merge method "${method}": ${mergeParamIssueMessage(issue, schema)}`;
+  const field = issue.path.length ? issue.path.join(".") : undefined;
+  return `merge method "${method}": field "${field ?? "(params)"}": ${mergeParamIssueMessage(issue, schema)}`;
 }
 
 /**
  * Validates a method name and its parameters (a JSON string as given to --merge_params, or an object) and
  * returns the parameters with defaults filled in; throws one MergeParamsError naming the field and what was expected.
  */
-export function parseMergeParams(method: string, params: string | unknown = {}): { method: MergeMethodName; params: Record<string, unknown> } {
+export function parseMergeParams(method: string, params: string | unknown = {}): ParsedMerge {
   const m = getMergeMethod(method);
   let raw: unknown = params;
   if (typeof params === "string") {
@@ -341,15 +362,23 @@ export function parseMergeParams(method: string, params: string | unknown = {}):
   if (typeof raw !== "object" || Array.isArray(raw)) throw new MergeParamsError(`merge method "${method}": parameters must be a JSON object, got ${JSON.stringify(raw)}`);
   const r = m.schema.safeParse(raw, { reportInput: true });
   if (!r.success) throw new MergeParamsError(describeIssue(method, r.error.issues[0]!, m.schema));
-  return { method: canonicalMergeMethod(method)!, params: r.data as Record<string, unknown> };
+  return { method: canonicalMergeMethod(method)!, params: r.data } as ParsedMerge;
 }
 
 /** Validates and plans a merge of `nModels` models. */
-export function planMerge(method: string, params: string | unknown, nModels: number): { method: MergeMethodName; params: Record<string, unknown>; plan: MergePlan } {
+export function planMerge(method: string, params: string | unknown, nModels: number): ParsedMerge & { plan: MergePlan } {
   const parsed = parseMergeParams(method, params);
-  const m = getMergeMethod(method);
+  return { ...parsed, plan: planParsedMerge(parsed, nModels) };
+}
+
+/**
+ * Plans a merge of parameters already parsed by the method's schema (a search config's): only what depends on
+ * the models is checked here (their number, base_model_idx, one weight per model).
+ */
+export function planParsedMerge({ method, params }: ParsedMerge, nModels: number): MergePlan {
+  const m = MERGE_METHODS[method] as unknown as MergeMethod;
   if (nModels < m.minModels) throw new MergeParamsError(`merge method "${method}": needs at least ${m.minModels} models, got ${nModels}`);
-  return { ...parsed, plan: m.plan(parsed.params as never, nModels) };
+  return m.plan(params, nModels);
 }
 
 /** JSON Schema of each method's parameters (for generated CLI help and forms). */

@@ -202,8 +202,8 @@ export async function runBwrSearch(options: {
       const stray = config.optimizer === "bwr" && config.restartStrayCandidates === 1 && isStray(state.histories[i]!, config);
       if (stray) restarted.push(i);
       if (config.optimizer === "random") {
-        const [low, high] = config.recipeBounds.split(",").map(Number);
-        await population.resetInBox(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31), low!, high!);
+        const [low, high] = config.recipeBounds;
+        await population.resetInBox(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31), low, high);
       } else if (!stray && r4 > 1 - config.updateProbability) {
         await population.bwrUpdate(i, partner, { r1, r2, T, step: state.stepLength });
       } else if (config.resetRule === "bounds") {

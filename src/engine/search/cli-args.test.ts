@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CliUsageError, parseSearchArgs } from "./cli-args";
+import { CliUsageError, parseSearchArgs, searchHelp } from "./cli-args";
 import { dashboardSearchConfigSchema, describeConfigIssues, searchConfigSchema, searchConfigShape } from "./config";
 
 const required = ["-n", "x", "-e", "exact_match", "-d", "gsm8k"];
@@ -47,9 +47,37 @@ describe("search flags: bad input is one error naming the flag", () => {
       "--merge_method: weights mode moves whole adapters and merges nothing, so ties would not be used; use --mode recipe (or auto) to search its weights; " +
         "--merge_params: would be ignored: --mode is weights, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights",
     );
-    expect(parse("--merge_params", "{}").mergeParams).toBe("{}");
-    expect(parse("--mode", "recipe", "--merge_params", '{"normalize": false}').mergeParams).toBe('{"normalize": false}');
+    expect(parse("--merge_params", "{}").mergeParams).toEqual({ normalize: true });
+    expect(parse("--mode", "recipe", "--merge_params", '{"normalize": false}').mergeParams).toEqual({ normalize: false });
     expect(parse("--merge_method", "ties", "--merge_params", '{"density": 0.5}').mergeMethod).toBe("ties");
+  });
+});
+
+describe("the CLI is the only place flag text becomes values", () => {
+  it("reads --gpus, --recipe_bounds and the parameter flags into the config's types", () => {
+    expect(parse("-g", "1,0").gpus).toEqual([1, 0]);
+    expect(parse().gpus).toBe("cpu");
+    expect(parse("--mode", "recipe", "--recipe_bounds", "-0.5,2").recipeBounds).toEqual([-0.5, 2]);
+    expect(parse().recipeBounds).toEqual([0, 1.5]);
+    const config = parse("--merge_method", "ties", "--merge_params", '{"density": 0.5}', "--eval_params", '{"maxNewTokens": 8}');
+    expect(config.mergeParams).toEqual({ density: 0.5, base_model_idx: null, lambda: 1, normalize: true, consensus: "sum" });
+    expect(config.evalParams).toMatchObject({ maxNewTokens: 8, promptTemplate: "Q: {question}\nA: " });
+  });
+
+  it("refuses text that is not the flag's shape, naming the flag and what was expected", () => {
+    expect(refusal("-g", "gpu0")).toBe('--gpus: expected "cpu" or GPU ids like 0,1, got "gpu0"');
+    expect(refusal("-g", "0,0")).toBe("--gpus: expected each GPU once");
+    expect(refusal("--recipe_bounds", "1")).toBe('--recipe_bounds: expected LOW,HIGH, e.g. 0,1.5, got "1"');
+    expect(refusal("--mode", "recipe", "--recipe_bounds", "2,1")).toBe("--recipe_bounds: expected LOW below HIGH, got 2,1");
+    expect(refusal("--merge_params", "density=0.5")).toBe(`--merge_params: expected a JSON object, e.g. '{"density": 0.5}', got "density=0.5"`);
+    expect(refusal("--eval_params", "[1]")).toBe(`--eval_params: expected a JSON object, e.g. '{"density": 0.5}', got "[1]"`);
+    expect(refusal("--merge_method", "ties", "--merge_params", '{"density": 2}')).toBe('--merge_params: field "density": Too big: expected number to be <=1 (got 2)');
+    expect(refusal("--eval_type", "nope")).toBe('--eval_type: unknown eval type "nope": expected one of exact_match, multiple_choice, exact_match_language, length_aware, external_api, multitask');
+  });
+
+  it("shows each default as it would be typed", () => {
+    expect(searchHelp()).toMatch(/--recipe_bounds .*\(default: 0,1\.5\)/);
+    expect(searchHelp()).toMatch(/--merge_params .*\(default: '\{\}'\)/);
   });
 });
 
@@ -61,18 +89,18 @@ describe("the search config's strings are bounded", () => {
   };
 
   it("refuses a field longer than its bound, naming the flag, and accepts one at the bound", () => {
-    const json = (length: number) => `{"a": "${"x".repeat(length - 9)}"}`;
-    expect(json(65_536)).toHaveLength(65_536);
-    expect(issues({ evalParams: json(65_536), mode: "recipe" })).toBe("");
-    expect(issues({ evalParams: json(65_537) })).toBe("--eval_params: expected at most 65,536 characters");
-    expect(issues({ mergeParams: "x".repeat(5_000_000) })).toMatch(/^--merge_params: expected at most 65,536 characters/);
+    const template = (length: number) => ({ promptTemplate: `{question}${"x".repeat(length - 31)}` });
+    expect(JSON.stringify(template(65_536))).toHaveLength(65_536);
+    expect(issues({ evalParams: template(65_536), mode: "recipe" })).toBe("");
+    expect(issues({ evalParams: template(65_537) })).toBe("--eval_params: expected at most 65,536 characters");
+    expect(issues({ mergeParams: { a: "x".repeat(5_000_000) } })).toMatch(/^--merge_params: expected at most 65,536 characters/);
     expect(issues({ dataset: "d".repeat(4097) })).toBe("--dataset: expected at most 4,096 characters");
     expect(issues({ initialExpertDirectory: "d".repeat(4097) })).toBe("--initial_expert_directory: expected at most 4,096 characters");
     expect(issues({ baseModel: "d".repeat(4097) })).toBe("--base_model: expected at most 4,096 characters");
     expect(issues({ outputRoot: "d".repeat(4097) })).toBe("--output_root: expected at most 4,096 characters");
     expect(issues({ evalType: "e".repeat(65) })).toBe("--eval_type: expected at most 64 characters");
-    expect(issues({ mergeMethod: "m".repeat(65) })).toMatch(/^--merge_method: expected at most 64 characters/);
-    expect(issues({ gpus: "0,".repeat(200) + "0" })).toMatch(/^--gpus: expected at most 256 characters/);
+    expect(issues({ mergeMethod: "m".repeat(65) })).toMatch(/^--merge_method: expected one of: weighted_average, task_arithmetic, /);
+    expect(issues({ gpus: Array.from({ length: 201 }, (_, id) => id) })).toBe("--gpus: expected at most 64 GPU ids");
     expect(issues({ projectNameWb: "p".repeat(129) })).toBe("--project_name_wb: expected at most 128 characters");
   });
 

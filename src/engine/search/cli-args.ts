@@ -6,7 +6,8 @@ export class CliUsageError extends Error {
   override name = "CliUsageError";
 }
 
-type Kind = "number" | "string" | "enum";
+/** How a flag's text becomes its field's value, read from the schema itself. */
+type Kind = "number" | "string" | "enum" | "object" | "numbers" | "devices";
 
 /** The value kind behind defaults and optionals, read from the schema itself. */
 function kindOf(schema: z.ZodType): { kind: Kind; defaultValue?: unknown; choices?: readonly unknown[] } {
@@ -20,9 +21,13 @@ function kindOf(schema: z.ZodType): { kind: Kind; defaultValue?: unknown; choice
     } else if (def.type === "optional") current = def.innerType as typeof current;
     else break;
   }
-  const def = current.def as { type: string; options?: Array<{ def: { values?: unknown[] } }>; entries?: Record<string, unknown> };
+  const def = current.def as { type: string; options?: Array<{ def: { type: string; values?: unknown[] } }>; entries?: Record<string, unknown> };
   if (def.type === "number") return { kind: "number", defaultValue };
   if (def.type === "enum") return { kind: "enum", defaultValue, choices: Object.values(def.entries ?? {}) };
+  if (def.type === "record") return { kind: "object", defaultValue };
+  if (def.type === "tuple") return { kind: "numbers", defaultValue };
+  // "cpu" or a list of ids; the other unions are of number literals (0 or 1).
+  if (def.type === "union" && def.options?.some((option) => option.def.type === "array")) return { kind: "devices", defaultValue };
   if (def.type === "union") return { kind: "number", defaultValue, choices: def.options?.flatMap((option) => option.def.values ?? []) };
   return { kind: "string", defaultValue };
 }
@@ -55,12 +60,48 @@ function suggestion(flag: string): string {
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
+function decimal(flag: string, raw: string): number {
+  // Number() would also read "0x1", "0b1", "Infinity" and " 1 " as numbers; flags take decimals only.
+  if (!DECIMAL.test(raw)) throw new CliUsageError(`${flag}: expected a decimal number like 3, 0.5 or 1e-3, got "${raw}"`);
+  return Number(raw);
+}
+
+const shown = (raw: string) => JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
+
+/** "cpu", or GPU ids as CUDA numbers them: "0,1". */
+export function parseGpus(raw: string, flag = flagOf("gpus").flag): "cpu" | number[] {
+  if (raw === "cpu") return "cpu";
+  if (!/^\d+(,\d+)*$/.test(raw)) throw new CliUsageError(`${flag}: expected "cpu" or GPU ids like 0,1, got ${shown(raw)}`);
+  return raw.split(",").map(Number);
+}
+
+/** The one place where a flag's text becomes a value; the schema then checks it like any other input. */
 function coerce(field: SearchConfigField, raw: string): unknown {
   const { kind } = kindOf(searchConfigShape[field]);
-  if (kind !== "number") return raw;
-  // Number() would also read "0x1", "0b1", "Infinity" and " 1 " as numbers; flags take decimals only.
-  if (!DECIMAL.test(raw)) throw new CliUsageError(`${flagOf(field).flag}: expected a decimal number like 3, 0.5 or 1e-3, got "${raw}"`);
-  return Number(raw);
+  const { flag } = flagOf(field);
+  switch (kind) {
+    case "number":
+      return decimal(flag, raw);
+    case "devices":
+      return parseGpus(raw, flag);
+    case "numbers": {
+      const parts = raw.split(",");
+      if (parts.length !== 2) throw new CliUsageError(`${flag}: expected LOW,HIGH, e.g. 0,1.5, got ${shown(raw)}`);
+      return parts.map((part) => decimal(flag, part));
+    }
+    case "object": {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        parsed = undefined;
+      }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new CliUsageError(`${flag}: expected a JSON object, e.g. '{"density": 0.5}', got ${shown(raw)}`);
+      return parsed;
+    }
+    default:
+      return raw;
+  }
 }
 
 /** Parses BWR_model-style arguments (`-n NAME --step_length 0.5 --merge_params '{...}'`) into a validated config; flags override a --preset's values. */
@@ -89,6 +130,12 @@ export function parseSearchArgs(argv: readonly string[]): SearchConfig {
   return result.data;
 }
 
+
+/** A default as it would be typed after its flag: 0,1.5 for a pair, JSON for parameters. */
+function flagText(value: unknown): string {
+  return Array.isArray(value) ? value.join(",") : typeof value === "object" ? `'${JSON.stringify(value)}'` : JSON.stringify(value);
+}
+
 export function searchHelp(command = "npm run search --"): string {
   const lines = [
     `usage: ${command} -n NAME -e EVAL_TYPE -d DATASET [options]`,
@@ -102,7 +149,7 @@ export function searchHelp(command = "npm run search --"): string {
       if (meta.group !== group) continue;
       const { defaultValue, choices } = kindOf(searchConfigShape[field]);
       const names = meta.short ? `${meta.short}, ${meta.flag}` : `    ${meta.flag}`;
-      const extra = [choices ? `one of ${choices.join(", ")}` : "", defaultValue !== undefined ? `default: ${JSON.stringify(defaultValue)}` : searchConfigShape[field].safeParse(undefined).success ? "" : "required"].filter(Boolean).join("; ");
+      const extra = [choices ? `one of ${choices.join(", ")}` : "", defaultValue !== undefined ? `default: ${flagText(defaultValue)}` : searchConfigShape[field].safeParse(undefined).success ? "" : "required"].filter(Boolean).join("; ");
       lines.push(`  ${names.padEnd(34)} ${meta.help}${extra ? ` (${extra})` : ""}`);
     }
     lines.push("");

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { evalTypeNames } from "../eval/registry";
-import { canonicalMergeMethod } from "../merge/registry";
+import { evalParamsSchema, evalTypeNames, type EvalTypeName, type evalTypes, type multitaskParams } from "../eval/registry";
+import { canonicalMergeMethod, MERGE_METHOD_CHOICES, MERGE_METHODS, mergeParamIssueMessage, MERGEKIT_ALIASES, type MergekitAlias, type MergeMethodName, type MergeParams } from "../merge/registry";
 
 /*
  * The search's parameters, once. The CLI's flags and help, the tRPC input and the dashboard form are all
@@ -48,9 +48,22 @@ const tooLong = (max: number) => `expected at most ${max.toLocaleString("en")} c
 const text = (max: number) => z.string({ error: "required" }).max(max, tooLong(max));
 /** A file or folder path: Linux's PATH_MAX. */
 const filePath = () => text(4096);
-/** A JSON object of parameters, e.g. a prompt template among them. */
-const jsonParams = () => text(65_536);
 const identifier = () => text(64);
+const PARAMS_JSON_LIMIT = 65_536;
+/**
+ * The parameters of a merge method or an eval type, as given: a plain object that the config's last step parses
+ * with that method's or type's own schema. Bounded as JSON, e.g. a prompt template among them.
+ */
+const params = () =>
+  z
+    .record(z.string(), z.unknown(), { error: "expected an object of parameters" })
+    .refine((value) => JSON.stringify(value).length <= PARAMS_JSON_LIMIT, tooLong(PARAMS_JSON_LIMIT))
+    .default({});
+/** "cpu", or GPU ids as CUDA numbers them. */
+const devices = z
+  .union([z.literal("cpu"), z.array(z.number().int().min(0)).min(1)], { error: 'expected "cpu" or GPU ids like 0,1' })
+  .refine((gpus) => gpus === "cpu" || gpus.length <= 64, "expected at most 64 GPU ids")
+  .refine((gpus) => gpus === "cpu" || new Set(gpus).size === gpus.length, "expected each GPU once");
 
 export const searchConfigShape = {
   name: flagged(
@@ -63,14 +76,14 @@ export const searchConfigShape = {
   ),
   evalType: flagged(identifier().min(1, "required"), { flag: "--eval_type", short: "-e", group: "objective", help: `evaluation type (${[...evalTypeNames, "multitask"].join(", ")})` }),
   dataset: flagged(filePath().min(1, "required"), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
-  evalParams: flagged(jsonParams().default("{}"), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
+  evalParams: flagged(params(), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
   devQuestions: flagged(z.number().int().min(0).default(0), {
     flag: "--dev_questions", group: "objective", help: "evaluate on the first N dev questions only (0: all); quick searches",
   }),
   testQuestions: flagged(z.number().int().min(0).default(0), {
     flag: "--test_questions", group: "objective", help: "measure test accuracy on the first N test questions only (0: all); quick checks",
   }),
-  gpus: flagged(text(256).regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU ids like 0,1').default("cpu"), {
+  gpus: flagged(devices.default("cpu"), {
     flag: "--gpus", short: "-g", group: "devices", help: 'GPU ids to evaluate on, e.g. 0,1 (one worker each), or "cpu"',
   }),
   distributed: flagged(binary.default(0), {
@@ -90,7 +103,7 @@ export const searchConfigShape = {
     { flag: "--max_iteration", short: "-m", group: "search", help: "most iterations" },
   ),
   updateProbability: flagged(probability.default(0.5), { flag: "--update_probability", group: "search", help: "chance of the BWR update (r4 > 1 − p); otherwise the candidate is reset" }),
-  resetRule: flagged(z.enum(["random", "bounds"]).default("random"), { flag: "--reset_rule", group: "search", help: "reset to Random·r3 (the seed's rule), or uniformly within the population's per-tensor bounds" }),
+  resetRule: flagged(z.enum(["random", "bounds"]).default("random"), { flag: "--reset_rule", group: "search", help: "reset to Random·r3 (BWR_model's rule), or uniformly within the population's per-tensor bounds" }),
   selection: flagged(z.enum(["replace", "greedy"]).default("replace"), { flag: "--selection", group: "search", help: "replace: always move (BWR_model); greedy: keep a move only if it improves that candidate" }),
   restartStrayCandidates: flagged(binary.default(1), { flag: "--restart_stray_candidates", group: "search", help: "1: reset a candidate whose own best is restart_patience·patience iterations old" }),
   restartPatience: flagged(z.number().positive().default(0.5), { flag: "--restart_patience", group: "search", help: "fraction of --patience before a stray candidate restarts" }),
@@ -106,11 +119,14 @@ export const searchConfigShape = {
   recipeWeights: flagged(z.enum(["expert", "layer"]).default("expert"), {
     flag: "--recipe_weights", group: "merge", help: "recipe mode: one weight per expert, or one per expert and decoder layer (exported as mergekit per-layer filters)",
   }),
-  recipeBounds: flagged(text(64).regex(/^-?\d+(\.\d+)?,-?\d+(\.\d+)?$/, "expected LOW,HIGH, e.g. 0,1.5").default("0,1.5"), {
+  recipeBounds: flagged(z.tuple([z.number().finite(), z.number().finite()], { error: "expected LOW,HIGH, e.g. 0,1.5" }).default([0, 1.5]), {
     flag: "--recipe_bounds", group: "merge", help: "recipe mode: range of each weight for random search",
   }),
-  mergeMethod: flagged(identifier().default("weighted_average"), { flag: "--merge_method", group: "merge", help: "how adapters are combined (see the merge-method registry)" }),
-  mergeParams: flagged(jsonParams().default("{}"), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
+  mergeMethod: flagged(
+    z.enum(MERGE_METHOD_CHOICES, { error: `expected one of: ${Object.keys(MERGE_METHODS).join(", ")} (or mergekit's ${Object.keys(MERGEKIT_ALIASES).join(", ")})` }).default("weighted_average"),
+    { flag: "--merge_method", group: "merge", help: "how adapters are combined (see the merge-method registry)" },
+  ),
+  mergeParams: flagged(params(), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
   startingTestSetEval: flagged(binary.default(0), { flag: "--starting_test_set_eval", group: "output", help: "1: also measure every starting candidate on the test split" }),
   topKTest: flagged(z.number().int().min(1).max(256).default(1), { flag: "--top_k_test", group: "output", help: "measure the k best candidates on the test split at the end" }),
   cleanUpOnEnd: flagged(binary.default(1), { flag: "--clean_up_on_end", group: "output", help: "1: remove the per-candidate folders at the end (global_best and global_worst stay)" }),
@@ -125,50 +141,87 @@ const searchConfigObject = z.strictObject(searchConfigShape);
 /** Fields that the dashboard's server decides itself (where runs are written): a client cannot send them. */
 export const serverDecidedFields = ["outputRoot"] as const satisfies readonly SearchConfigField[];
 
-function checkSearchConfig(config: Omit<z.infer<typeof searchConfigObject>, (typeof serverDecidedFields)[number]>, ctx: z.RefinementCtx) {
+type RawSearchConfig = z.output<typeof searchConfigObject>;
+type RawDashboardConfig = Omit<RawSearchConfig, (typeof serverDecidedFields)[number]>;
+
+/** The names a method goes by: the registry's own and mergekit's aliases of it. */
+type NamesOf<M extends MergeMethodName> = M | { [A in MergekitAlias]: (typeof MERGEKIT_ALIASES)[A] extends M ? A : never }[MergekitAlias];
+/** A merge method with its parameters parsed by its own schema (defaults filled in): narrowed by `mergeMethod`. */
+export type MergeChoice = { [M in MergeMethodName]: { mergeMethod: NamesOf<M>; mergeParams: MergeParams<M> } }[MergeMethodName];
+/** An eval type's parameters parsed by its own schema (defaults filled in). */
+export type EvalParams = z.output<(typeof evalTypes)[EvalTypeName]["paramsSchema"]> | z.output<typeof multitaskParams>;
+type Typed<T> = Omit<T, "mergeMethod" | "mergeParams" | "evalParams"> & MergeChoice & { evalParams: EvalParams };
+
+type Report = (issue: { path: PropertyKey[]; message: string }) => void;
+
+function checkSearchConfig(config: RawDashboardConfig, report: Report): { weightsMode: boolean; why: string } {
   if (config.populateInitialExperts === 1 && config.initialExpertsNum === undefined) {
-    ctx.addIssue({ code: "custom", path: ["initialExpertsNum"], message: "required when --populate_initial_experts is 1" });
+    report({ path: ["initialExpertsNum"], message: "required when --populate_initial_experts is 1" });
   }
   if (config.minimumStepLength > config.stepLength) {
-    ctx.addIssue({ code: "custom", path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
+    report({ path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
   }
   if (config.optimizer === "random" && config.mode === "weights") {
-    ctx.addIssue({ code: "custom", path: ["optimizer"], message: "random search runs in recipe mode only (--mode recipe or auto)" });
+    report({ path: ["optimizer"], message: "random search runs in recipe mode only (--mode recipe or auto)" });
   }
   if (config.recipeWeights === "layer" && config.mode === "weights") {
-    ctx.addIssue({ code: "custom", path: ["recipeWeights"], message: "per-layer weights are a recipe-mode setting (--mode recipe or auto)" });
+    report({ path: ["recipeWeights"], message: "per-layer weights are a recipe-mode setting (--mode recipe or auto)" });
   }
   if (config.recipeWeights === "layer" && config.resetRule === "random") {
     // The experts weigh every layer alike, and BWR's moves and Random·r3 only scale and add whole recipes.
-    ctx.addIssue({ code: "custom", path: ["recipeWeights"], message: "per-layer weights need --reset_rule bounds: with the seed's reset every layer would keep the same weights" });
+    report({ path: ["recipeWeights"], message: "per-layer weights need --reset_rule bounds: with BWR_model's reset every layer would keep the same weights" });
   }
-  const [low, high] = config.recipeBounds.split(",").map(Number);
-  if (!(low! < high!)) ctx.addIssue({ code: "custom", path: ["recipeBounds"], message: `expected LOW below HIGH, got ${config.recipeBounds}` });
+  const [low, high] = config.recipeBounds;
+  if (!(low < high)) report({ path: ["recipeBounds"], message: `expected LOW below HIGH, got ${low},${high}` });
   // Weights mode moves whole adapters: no merge method runs, so its name and parameters would change nothing.
   const weightsMode = searchMode(config) === "weights";
   const why = config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights";
   if (weightsMode && canonicalMergeMethod(config.mergeMethod) !== "weighted_average") {
-    ctx.addIssue({ code: "custom", path: ["mergeMethod"], message: `weights mode moves whole adapters and merges nothing, so ${config.mergeMethod} would not be used; use --mode recipe (or auto) to search its weights` });
+    report({ path: ["mergeMethod"], message: `weights mode moves whole adapters and merges nothing, so ${config.mergeMethod} would not be used; use --mode recipe (or auto) to search its weights` });
   }
-  for (const field of ["evalParams", "mergeParams"] as const) {
-    try {
-      const parsed: unknown = JSON.parse(config[field]);
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
-      if (field === "mergeParams" && weightsMode && Object.keys(parsed).length > 0) {
-        ctx.addIssue({ code: "custom", path: [field], message: `would be ignored: ${why}, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights` });
-      }
-    } catch {
-      ctx.addIssue({ code: "custom", path: [field], message: `expected a JSON object, e.g. '{"threshold": 0.01}', got ${JSON.stringify(config[field].length > 80 ? `${config[field].slice(0, 80)}…` : config[field])}` });
-    }
-  }
+  return { weightsMode, why };
 }
 
-export const searchConfigSchema = searchConfigObject.superRefine(checkSearchConfig);
+/** Whether parameters, once parsed, differ from the method's defaults (a config read back holds them filled in). */
+function differsFromDefaults(method: z.ZodType, parsed: unknown): boolean {
+  const sorted = (value: object) => JSON.stringify(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return sorted(parsed as object) !== sorted(method.parse({}) as object);
+}
+
+/**
+ * The config's last step: the cross-field rules, then the merge method's and the eval type's parameters parsed
+ * once, by their own schemas, so that nothing downstream parses them again. Issues keep their path
+ * (["mergeParams", "density"]).
+ */
+function typedConfig<T extends RawDashboardConfig>(config: T, ctx: z.RefinementCtx): Typed<T> {
+  let failed = false;
+  const report: Report = (issue) => {
+    failed = true;
+    ctx.addIssue({ code: "custom", ...issue, input: undefined });
+  };
+  const { weightsMode, why } = checkSearchConfig(config, report);
+  const method = MERGE_METHODS[canonicalMergeMethod(config.mergeMethod)!].schema as z.ZodType;
+  const merge = method.safeParse(config.mergeParams, { reportInput: true });
+  if (!merge.success) for (const issue of merge.error.issues) report({ path: ["mergeParams", ...issue.path], message: mergeParamIssueMessage(issue, method) });
+  // Compared once parsed, so that a config read back (its parameters filled in) parses as it did the first time.
+  if (weightsMode && merge.success && differsFromDefaults(method, merge.data)) {
+    report({ path: ["mergeParams"], message: `would be ignored: ${why}, which moves whole adapters and merges nothing; drop --merge_params, or use --mode recipe to search the merge's weights` });
+  }
+  const evalSchema = evalParamsSchema(config.evalType);
+  if (!evalSchema) report({ path: ["evalType"], message: `unknown eval type "${config.evalType}": expected one of ${[...evalTypeNames, "multitask"].join(", ")}` });
+  const evaluation = evalSchema?.safeParse(config.evalParams);
+  if (evaluation && !evaluation.success) for (const issue of evaluation.error.issues) report({ path: ["evalParams", ...issue.path], message: issue.message });
+  if (failed || !merge.success || !evaluation?.success) return z.NEVER;
+  return { ...config, mergeParams: merge.data, evalParams: evaluation.data } as unknown as Typed<T>;
+}
+
+export const searchConfigSchema = searchConfigObject.transform(typedConfig);
 
 /** What a dashboard client sends: the search config without the fields the server decides. */
-export const dashboardSearchConfigSchema = searchConfigObject.omit({ outputRoot: true }).superRefine(checkSearchConfig);
+export const dashboardSearchConfigSchema = searchConfigObject.omit({ outputRoot: true }).transform(typedConfig);
 
-export type SearchConfig = z.infer<typeof searchConfigSchema>;
+export type SearchConfig = z.output<typeof searchConfigSchema>;
+export type DashboardSearchConfig = z.output<typeof dashboardSearchConfigSchema>;
 export type SearchConfigInput = z.input<typeof searchConfigSchema>;
 export type SearchConfigField = keyof typeof searchConfigShape;
 
@@ -187,16 +240,20 @@ export const searchConfigFields = Object.keys(searchConfigShape) as SearchConfig
 /** The fields a dashboard client fills in. */
 export const dashboardConfigFields = searchConfigFields.filter((field) => !(serverDecidedFields as readonly string[]).includes(field));
 
-/** "--step_length: must be positive" — issues named the way the user wrote them. */
+/** "--step_length: must be positive", '--merge_params: field "density": …' — issues named the way the user wrote them. */
 export function describeConfigIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      const field = issue.path[0] as SearchConfigField | undefined;
+      const [field, ...param] = issue.path as [SearchConfigField | undefined, ...PropertyKey[]];
       const name = field && field in searchConfigShape ? flagOf(field).flag : issue.path.join(".");
-      return `${name || "config"}: ${issue.message}`;
+      const where = field && paramFields.has(field) && param.length > 0 ? ` field "${param.join(".")}":` : "";
+      return `${name || "config"}:${where} ${issue.message}`;
     })
     .join("; ");
 }
+
+/** The fields holding a merge method's or eval type's parameters, whose issues name the parameter as well. */
+const paramFields = new Set<SearchConfigField>(["mergeParams", "evalParams"]);
 
 /** A config's issues by field, and by parameter of the merge method and the eval type, for a form to show. */
 export interface ConfigIssues {

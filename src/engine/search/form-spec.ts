@@ -61,8 +61,10 @@ export function fieldSpecFromJsonSchema(key: string, schema: JsonSchema, help = 
   if (only?.type === "boolean" && !nullable) return { ...base, kind: "boolean", defaultText: String(schema.default ?? false) };
   if ((only?.type === "integer" || only?.type === "number") && !nullable) return { ...base, kind: only.type, defaultText, ...describeBounds(only) };
   if (only?.type === "string" && !nullable) return { ...base, kind: "string", defaultText };
-  // Arrays, nullable numbers and anything else: a JSON value ("null", "[1, 0.5]").
-  return { ...base, kind: "json", defaultText, nullable, ...(only ? describeBounds(only) : {}) };
+  // Arrays, nullable numbers and anything else: a JSON value ("null", "[1, 0.5]"), or one of the words the field
+  // also takes ("cpu").
+  const words = nonNull.flatMap((variant) => (typeof variant.const === "string" ? [variant.const] : []));
+  return { ...base, kind: "json", defaultText, nullable, ...(words.length ? { options: words } : {}), ...(only ? describeBounds(only) : {}) };
 }
 
 /** The widgets of an object schema's properties (a merge method's or an eval type's parameters). */

@@ -17,9 +17,9 @@ export interface SearchPreset {
 const japaneseMathSearch = {
   evalType: "exact_match",
   dataset: "mgsm_ja",
-  evalParams: '{"maxNewTokens": 16}',
+  evalParams: { maxNewTokens: 16 },
   mergeMethod: "task_arithmetic",
-  mergeParams: '{"base_model_idx": null}',
+  mergeParams: { base_model_idx: null },
   selection: "greedy",
 } as const;
 
@@ -28,7 +28,7 @@ export const searchPresets: readonly SearchPreset[] = [
     id: "quick",
     label: "Quick demo",
     description: "gsm8k, 8 dev / 8 test questions, 3 iterations, answers up to 16 tokens: under a minute on a CPU",
-    config: { evalType: "exact_match", dataset: "gsm8k", evalParams: '{"maxNewTokens": 16}', devQuestions: 8, testQuestions: 8, maxIteration: 3 },
+    config: { evalType: "exact_match", dataset: "gsm8k", evalParams: { maxNewTokens: 16 }, devQuestions: 8, testQuestions: 8, maxIteration: 3 },
   },
   {
     id: "bwr-defaults",

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { openDevice } from "../merge";
+import { openDevice, parseMergeParams } from "../merge";
 import { makeLayout, type PeftAdapter } from "../tensors";
 import { searchConfigSchema } from "./config";
 import { RecipeSpace } from "./recipe-space";
@@ -37,8 +37,8 @@ describe.each([
   ["task_arithmetic", { base_model_idx: null }],
   ["ties", { base_model_idx: null, density: 0.5 }],
 ])("RecipeSpace with per-layer weights, %s", (method, params) => {
-  const perExpert = new RecipeSpace(experts, method, params, device);
-  const perLayer = new RecipeSpace(experts, method, params, device, "layer");
+  const perExpert = new RecipeSpace(experts, parseMergeParams(method, params), device);
+  const perLayer = new RecipeSpace(experts, parseMergeParams(method, params), device, "layer");
 
   it("has one weight per expert and layer, and starts from each expert alone at every layer", () => {
     expect(perLayer.layers).toEqual([0, 1]);
@@ -88,15 +88,15 @@ describe("RecipeSpace feeds a non-linear merge", () => {
   it("at rank min(in, out) of each module, with the same ΔW as the linear merge it equals", async () => {
     // TIES keeping every delta, without sign election or normalization, is task arithmetic computed as a full merge.
     const recipe = Float32Array.of(0.7, -0.4);
-    const full = await new RecipeSpace(shaped, "ties", { base_model_idx: null, density: 1, consensus: "none", normalize: false }, device).materialize(recipe);
-    const stacked = await new RecipeSpace(shaped, "task_arithmetic", { base_model_idx: null }, device).materialize(recipe);
+    const full = await new RecipeSpace(shaped, parseMergeParams("ties", { base_model_idx: null, density: 1, consensus: "none", normalize: false }), device).materialize(recipe);
+    const stacked = await new RecipeSpace(shaped, parseMergeParams("task_arithmetic", { base_model_idx: null }), device).materialize(recipe);
     expect(Object.fromEntries([...full.modules].map(([key, module]) => [key, module.rank]))).toEqual({ "0.q_proj": 3, "0.down_proj": 3 });
     for (const key of ["0.q_proj", "0.down_proj"]) expect(product(full.modules.get(key)!, full.scale)).toEqual(product(stacked.modules.get(key)!, stacked.scale));
   });
 });
 
 describe("RecipeSpace exports per-layer weights", () => {
-  const space = new RecipeSpace(experts, "task_arithmetic", { base_model_idx: null }, device, "layer");
+  const space = new RecipeSpace(experts, parseMergeParams("task_arithmetic", { base_model_idx: null }), device, "layer");
   const recipe = Float32Array.of(0.5, 0.25, 0, 1, 0, 0);
 
   it("as mergekit's conditional parameters, a filter per layer", () => {
@@ -119,10 +119,10 @@ describe("RecipeSpace exports per-layer weights", () => {
 describe("RecipeSpace exports a mergekit config of the same merge", () => {
   const recipe = Float32Array.of(0.5, 0.25, 1);
   it("with mergekit's method names and each expert as base+lora", () => {
-    const linear = new RecipeSpace(experts, "weighted_average", {}, device).toYaml(recipe, ["e1", "e2", "e3"], "base");
+    const linear = new RecipeSpace(experts, parseMergeParams("weighted_average", {}), device).toYaml(recipe, ["e1", "e2", "e3"], "base");
     expect(linear).toContain("merge_method: linear\nmodels:\n  - model: base+e1\n    parameters:\n      weight: 0.5\n");
     expect(linear).not.toContain("base_model:");
-    const dare = new RecipeSpace(experts, "dare_ties", { density: 0.4, base_model_idx: 0 }, device).toYaml(recipe, ["e1", "e2", "e3"], "base");
+    const dare = new RecipeSpace(experts, parseMergeParams("dare_ties", { density: 0.4, base_model_idx: 0 }), device).toYaml(recipe, ["e1", "e2", "e3"], "base");
     expect(dare).toMatch(/^# rescaled kept deltas by 1\/keep probability/);
     expect(dare).toContain("merge_method: dare_ties\nbase_model: base+e1\nmodels:\n  - model: base+e2\n");
     expect(dare).toContain("parameters:\n  density: 0.4\n  rescale: true\n  normalize: false\n  lambda: 1\n");
@@ -139,7 +139,7 @@ describe("--recipe_weights layer", () => {
 
   it("needs resets that can give layers different weights, and recipe mode", () => {
     expect(issues({ ...base, resetRule: "bounds" })).toEqual([]);
-    expect(issues(base)).toEqual(["recipeWeights: per-layer weights need --reset_rule bounds: with the seed's reset every layer would keep the same weights"]);
+    expect(issues(base)).toEqual(["recipeWeights: per-layer weights need --reset_rule bounds: with BWR_model's reset every layer would keep the same weights"]);
     expect(issues({ ...base, resetRule: "bounds", mode: "weights" })).toContain("recipeWeights: per-layer weights are a recipe-mode setting (--mode recipe or auto)");
   });
 });

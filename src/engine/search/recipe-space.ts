@@ -2,7 +2,7 @@ import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation, ModelRunner, PreparedTask } from "../eval/evaluator";
 import type { LoraWeights } from "../eval/lora-runner";
 import { loraModuleSlices, loraScale, loraWeights } from "../eval/peft-lora";
-import { linearCoefficients, mergekitMethod, planMerge, type MergeDevice } from "../merge";
+import { linearCoefficients, mergekitOfPlan, planParsedMerge, type MergeDevice, type ParsedMerge } from "../merge";
 import { makeLayout, savePeftAdapter, type Layout, type PeftAdapter } from "../tensors";
 import type { VectorEvaluator } from "./bwr";
 import { evaluateOnRunners, type QuestionLimits } from "./weights-space";
@@ -30,7 +30,6 @@ interface ModuleInfo {
 }
 
 export class RecipeSpace {
-  private readonly params: Record<string, unknown>;
   private readonly modules: ModuleInfo[];
   private readonly factors: LoraWeights[];
   /** Per group of modules sharing weights: the experts' full deltas on the merge device. */
@@ -42,13 +41,12 @@ export class RecipeSpace {
 
   constructor(
     private readonly experts: readonly PeftAdapter[],
-    readonly method: string,
-    params: Record<string, unknown>,
+    /** Parsed once, with the search config: a candidate only brings its weights. */
+    private readonly merge: ParsedMerge,
     private readonly device: MergeDevice,
     readonly weights: RecipeWeights = "expert",
   ) {
-    this.params = params;
-    const { plan } = planMerge(method, params, experts.length);
+    const plan = planParsedMerge(merge, experts.length);
     this.weighted = "models" in plan ? plan.models : [...experts.keys()];
     const slices = loraModuleSlices(experts[0]!.layout);
     this.factors = experts.map((expert) => loraWeights(slices, expert.data, loraScale(expert.config)));
@@ -82,7 +80,8 @@ export class RecipeSpace {
   }
 
   private planFor(weights: Float32Array) {
-    return planMerge(this.method, { ...this.params, weights: Array.from(weights) }, this.experts.length).plan;
+    // The weights' number is checked by the plan; their values are the search's own finite floats.
+    return planParsedMerge({ ...this.merge, params: { ...this.merge.params, weights: Array.from(weights) } } as ParsedMerge, this.experts.length);
   }
 
   async materialize(recipe: Float32Array): Promise<LoraWeights> {
@@ -207,8 +206,9 @@ export class RecipeSpace {
    * conditional parameters (filters on tensor names); what mergekit cannot express is said in comments.
    */
   toYaml(recipe: Float32Array, expertDirs: readonly string[], baseModel: string): string {
-    const base = "base_model_idx" in this.params ? (this.params.base_model_idx as number | null) : null;
-    const mergekit = mergekitMethod(this.method, this.params, this.experts.length);
+    const { params } = this.merge;
+    const base = "base_model_idx" in params ? params.base_model_idx : null;
+    const mergekit = mergekitOfPlan(planParsedMerge(this.merge, this.experts.length));
     const withLora = (expert: number) => `${baseModel}+${expertDirs[expert]}`;
     const lines = [...mergekit.notes.map((note) => `# ${note}`), `merge_method: ${mergekit.merge_method}`];
     if (mergekit.usesBase) lines.push(`base_model: ${base === null ? baseModel : withLora(base)}`);

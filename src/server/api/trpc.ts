@@ -1,18 +1,27 @@
 import { initTRPC } from "@trpc/server";
 import superjson from "superjson";
-import { ZodError, z } from "zod";
+import { ZodError } from "zod";
+import { flattenConfigIssues, type ConfigIssues } from "../../engine/search/config";
+import { SearchSetupError } from "../../engine/search/session";
 import { serverDb } from "../db/client";
 
 export async function createTRPCContext(opts: { headers: Headers }) {
   return { db: serverDb(), headers: opts.headers };
 }
 
+/** A search config's issues by field and parameter, when the error is about one: a form shows them in place. */
+function configIssuesOf(cause: unknown): ConfigIssues | null {
+  if (cause instanceof ZodError) return flattenConfigIssues(cause.issues);
+  if (cause instanceof SearchSetupError && cause.field) {
+    return flattenConfigIssues([{ path: cause.param ? [cause.field, cause.param] : [cause.field], message: cause.detail }]);
+  }
+  return null;
+}
+
 const t = initTRPC.context<typeof createTRPCContext>().create({
   transformer: superjson,
   errorFormatter({ shape, error }) {
-    // Forms show these next to the offending field.
-    const zodError = error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
-    return { ...shape, data: { ...shape.data, zodError } };
+    return { ...shape, data: { ...shape.data, configIssues: configIssuesOf(error.cause) } };
   },
 });
 

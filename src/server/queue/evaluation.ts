@@ -3,12 +3,12 @@ import pg from "pg";
 import type { CandidateEvaluation } from "../../engine/eval/evaluator";
 import type { Split } from "../../engine/eval/datasets";
 import type { VectorEvaluator } from "../../engine/search/bwr";
-import { searchConfigSchema } from "../../engine/search/config";
+import { searchConfigSchema, type SearchConfig } from "../../engine/search/config";
 import { shares } from "../../engine/search/weights-space";
 import type { Db } from "../db/client";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { GpuEvaluatorPool } from "../search/gpu-pool";
-import { prepareSearch, searchSpace } from "../search/launch";
+import { prepareSearch, searchSpace } from "../../engine/search/session";
 import { queue, QUEUES } from "./boss";
 
 /** Announces a finished (or failed) evaluation task; the payload is the task id. */
@@ -104,14 +104,14 @@ export async function startEvaluationWorker({
 }: {
   db: Db;
   databaseUrl: string;
-  /** "cpu" or GPU ids ("0,1"); GPU ids need the pool of their evaluation processes. */
-  gpus: string;
+  /** "cpu" or GPU ids; GPU ids need the pool of their evaluation processes. */
+  gpus: SearchConfig["gpus"];
   gpuPool?: GpuEvaluatorPool;
   log?: (line: string) => void;
 }) {
   if (gpus !== "cpu" && !gpuPool) throw new Error(`evaluation worker on GPUs ${gpus}: no pool of GPU evaluation processes was given`);
   const workerId = `${os.hostname()}:${process.pid}`;
-  const devices = gpus === "cpu" ? ["cpu"] : gpus.split(",").map((id) => `gpu:${id}`);
+  const devices = gpus === "cpu" ? ["cpu"] : gpus.map((id) => `gpu:${id}`);
   const heartbeat = () => db.worker.upsert({ where: { id: workerId }, create: { id: workerId, host: os.hostname(), devices }, update: { lastSeen: new Date() } });
   await heartbeat();
   const timer = setInterval(() => void heartbeat().catch(() => {}), HEARTBEAT_MS);
@@ -122,6 +122,7 @@ export async function startEvaluationWorker({
     if (!evaluator) {
       evaluator = (async () => {
         const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
+        // The stored config enters this process here: parsed once, with this worker's devices.
         const config = searchConfigSchema.parse({ ...(run.config as object), gpus });
         log(`evaluating for run ${run.name}`);
         // The GPU processes prepare the search themselves, once per search.

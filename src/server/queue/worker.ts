@@ -1,9 +1,10 @@
-import { describeConfigIssues, searchConfigSchema } from "../../engine/search/config";
-import type { Db } from "../db/client";
-import { executeSearch, prepareSearch } from "../search/launch";
+import { describeConfigIssues, searchConfigSchema, type SearchConfig } from "../../engine/search/config";
 import { selectGpus } from "../../engine/devices";
+import { prepareSearch } from "../../engine/search/session";
+import type { Db } from "../db/client";
 import { deviceInventory } from "../devices";
 import { GpuEvaluatorPool } from "../search/gpu-pool";
+import { executeSearch } from "../search/launch";
 import { markRun } from "../search/run-store";
 import { queue, QUEUES } from "./boss";
 import { startEvaluationWorker } from "./evaluation";
@@ -11,8 +12,8 @@ import { startEvaluationWorker } from "./evaluation";
 export interface WorkerOptions {
   db: Db;
   databaseUrl: string;
-  /** "cpu" or GPU ids ("0,1"): the devices this worker evaluates on. */
-  gpus: string;
+  /** "cpu" or GPU ids: the devices this worker evaluates on. */
+  gpus: SearchConfig["gpus"];
   log?: (line: string) => void;
 }
 
@@ -35,7 +36,7 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
       log(`run ${runId}: ${run ? `is ${run.status}, skipped` : "no longer exists, skipped"}`);
       return;
     }
-    // The devices are this worker's; everything else is as the run was launched.
+    // The devices are this worker's; everything else is as the run was launched. The stored config enters this process here.
     const parsed = searchConfigSchema.safeParse({ ...(run.config as object), gpus });
     if (!parsed.success) {
       // Stored before a check was added (a run named "..", -m 0): it fails with the reason instead of staying queued.

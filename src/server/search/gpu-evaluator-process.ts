@@ -1,15 +1,16 @@
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
+import { prepareSearch, searchSpace } from "../../engine/search/session";
 import { deviceInventory } from "../devices";
 import { GPU_EVALUATOR_ROLE, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
-import { prepareSearch, searchSpace } from "./launch";
 
 export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<VectorEvaluator>;
 
 /** The search's evaluator on this process's GPU: its model loaded once per search, merges on cuda:`gpu`. */
 async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<VectorEvaluator> {
-  const prepared = await prepareSearch({ ...config, gpus: String(gpu) }, { gpus: (await deviceInventory()).gpus });
+  // The config came over IPC from the process that parsed it: trusted, so not parsed again.
+  const prepared = await prepareSearch({ ...config, gpus: [gpu] }, { gpus: (await deviceInventory()).gpus });
   const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "webgpu" });
   return searchSpace(prepared, [runner]).evaluator;
 }

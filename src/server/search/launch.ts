@@ -1,153 +1,18 @@
 import fs from "node:fs";
-import path from "node:path";
-import { EvalConfigError, prepareTask, splitSize, type PreparedTask } from "../../engine/eval/evaluator";
-import { DatasetError } from "../../engine/eval/datasets";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
-import { OnnxDecoder } from "../../engine/eval/onnx";
-import { checkAdapterFitsDecoder } from "../../engine/eval/peft-lora";
-import { AdapterShapeError, BaseModelError, loadBaseModelText } from "../../engine/eval/lora-runner";
-import { MergeParamsError, openDevice, parseMergeParams, planMerge } from "../../engine/merge";
 import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
-import { flagOf, searchMode, type SearchConfig } from "../../engine/search/config";
+import { searchConfigSchema, type SearchConfig } from "../../engine/search/config";
 import { DevicePopulation } from "../../engine/search/device-population";
 import { ArrayPopulation } from "../../engine/search/population";
-import { RunFolder, RunFolderError, SnapshotError, type FinalMetrics } from "../../engine/search/run-folder";
-import { RecipeSpace } from "../../engine/search/recipe-space";
-import { AdapterVectors, weightsEvaluator } from "../../engine/search/weights-space";
-import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../../engine/tensors";
+import { RunFolder, SnapshotError, type FinalMetrics } from "../../engine/search/run-folder";
+import { evaluationBudget, mergeDeviceOf, searchSpace, SearchSetupError, type PreparedSearch } from "../../engine/search/session";
 import { isConnectionLoss, type Db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { QueueEvaluator } from "../queue/evaluation";
-import { GpuSelectionError, selectGpus, type GpuInfo } from "../../engine/devices";
 import type { GpuEvaluatorPool } from "./gpu-pool";
 import { crashPoint } from "./crash-point";
 import { RunLease, SearchInterruptedError } from "./run-lease";
 import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, startingTestsRecorded, type RunOrigin } from "./run-store";
-
-/** A search that cannot start; the message names the flag or file and what was expected. */
-export class SearchSetupError extends Error {
-  override name = "SearchSetupError";
-}
-
-export interface PreparedSearch {
-  config: SearchConfig;
-  mode: "weights" | "recipe";
-  merge: { method: string; params: Record<string, unknown> };
-  task: PreparedTask;
-  expertDirs: string[];
-  experts: PeftAdapter[];
-  adapters: AdapterVectors;
-  decoder: string;
-  baseFolder: string;
-  /** The GPUs that evaluate (none: the CPU), and the environment that pins each one's evaluation process. */
-  gpus: GpuInfo[];
-  pinning: Record<string, string>[];
-}
-
-export function datasetFile(dataset: string): string {
-  return dataset.endsWith(".json") ? path.resolve(dataset) : path.resolve("data/eval", `${dataset}.json`);
-}
-
-function expertFolders(directory: string): string[] {
-  if (!fs.existsSync(directory)) throw new SearchSetupError(`--initial_expert_directory: ${directory} does not exist`);
-  if (!fs.statSync(directory).isDirectory()) throw new SearchSetupError(`--initial_expert_directory: ${directory} is a file, not a folder`);
-  const folders = fs
-    .readdirSync(directory, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(directory, entry.name, "adapter_config.json")))
-    .map((entry) => path.join(directory, entry.name))
-    .sort();
-  if (folders.length < 2) throw new SearchSetupError(`--initial_expert_directory: ${directory} holds ${folders.length} PEFT adapter folder(s); a search needs at least two`);
-  return folders;
-}
-
-/** The ONNX decoder of the base model: base/decoder.onnx, or decoder.onnx beside the base folder (the zoo's layout). */
-function decoderOf(baseFolder: string): string {
-  const candidates = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")];
-  const found = candidates.find((candidate) => fs.existsSync(candidate));
-  if (!found) throw new SearchSetupError(`--base_model: no decoder.onnx in ${baseFolder} or beside it (see initial_experts/README.md for the decoder contract)`);
-  return found;
-}
-
-/** Checks everything a search needs before any work, so a mistake is one clear error. */
-export async function prepareSearch(config: SearchConfig, { gpus: visible }: { gpus: readonly GpuInfo[] }): Promise<PreparedSearch> {
-  try {
-    new RunFolder(config.outputRoot, config.name).checkUsable();
-    const merge = parseMergeParams(config.mergeMethod, config.mergeParams);
-    const mode = searchMode(config);
-    if (mode === "weights" && config.recipeWeights === "layer") {
-      throw new SearchSetupError(`--recipe_weights: per-layer weights need recipe mode, and ${config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights"}; use --mode recipe`);
-    }
-    const task = prepareTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: JSON.parse(config.evalParams) });
-    const expertDirs = expertFolders(config.initialExpertDirectory);
-    const { experts } = await loadExperts(expertDirs);
-    const { gpus, pinning } = selectGpus(config.gpus, visible);
-    const decoder = decoderOf(config.baseModel);
-    loadBaseModelText(config.baseModel);
-    const { shape } = await OnnxDecoder.load(decoder, "cpu");
-    experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
-    if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
-      throw new SearchSetupError(`--initial_experts_num: ${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
-    }
-    if (mode === "recipe") {
-      try {
-        planMerge(merge.method, { ...merge.params, weights: experts.map(() => 1).slice(merge.params.base_model_idx == null ? 0 : 1) }, experts.length);
-      } catch (error) {
-        if (!(error instanceof MergeParamsError)) throw error;
-        throw new SearchSetupError(`--merge_method: ${merge.method} has no per-expert weights for recipe mode to search (${error.message}); use --mode weights or a method with weights`);
-      }
-    }
-    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, gpus, pinning };
-  } catch (error) {
-    if (error instanceof RunFolderError) throw new SearchSetupError(`${flagOf(error.field).flag}: ${error.message}`);
-    if (error instanceof MergeParamsError) throw new SearchSetupError(`--merge_method/--merge_params: ${error.message}`);
-    if (error instanceof EvalConfigError) {
-      const flag = error.message.startsWith("unknown eval type") ? "--eval_type" : error.message.startsWith("dataset") ? "--dataset" : "--eval_params";
-      throw new SearchSetupError(`${flag}: ${error.message.replace(/^params\./, "")}`);
-    }
-    if (error instanceof DatasetError) throw new SearchSetupError(`--dataset: ${error.message}`);
-    if (error instanceof BaseModelError) throw new SearchSetupError(`--base_model: ${error.message}`);
-    if (error instanceof GpuSelectionError) throw new SearchSetupError(`--gpus: ${error.message}`);
-    if (error instanceof ExpertMismatchError || error instanceof TensorFileError || error instanceof AdapterShapeError) throw new SearchSetupError(`--initial_expert_directory: ${error.message}`);
-    throw error;
-  }
-}
-
-function populationSize(prepared: PreparedSearch, space?: RecipeSpace) {
-  if (prepared.config.populateInitialExperts === 1) return prepared.config.initialExpertsNum!;
-  return prepared.mode === "recipe" ? (space?.weighted.length ?? prepared.experts.length - (prepared.merge.params.base_model_idx == null ? 0 : 1)) : prepared.experts.length;
-}
-
-export function evaluationBudget(prepared: PreparedSearch) {
-  const population = populationSize(prepared);
-  const dev = prepared.config.devQuestions > 0 ? Math.min(prepared.config.devQuestions, splitSize(prepared.task, "dev")) : splitSize(prepared.task, "dev");
-  return { population, devQuestions: dev, maxEvaluations: population * (prepared.config.maxIteration + 1), maxQuestions: population * (prepared.config.maxIteration + 1) * dev };
-}
-
-/** Merges run on the first listed GPU, or on the CPU (native kernels when built, TypeScript otherwise). */
-function mergeDeviceOf(config: SearchConfig) {
-  return openDevice(config.gpus === "cpu" ? "cpu" : `cuda:${config.gpus.split(",")[0]}`);
-}
-
-/** What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. */
-export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
-  if (prepared.mode === "weights") {
-    return {
-      initial: prepared.experts.map((expert) => expert.data),
-      evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config),
-      save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => prepared.adapters.save(vector, dir, metadata),
-      recipe: undefined,
-    };
-  }
-  const recipe = new RecipeSpace(prepared.experts, prepared.merge.method, prepared.merge.params, mergeDeviceOf(prepared.config), prepared.config.recipeWeights);
-  const initial = recipe.initialRecipes();
-  return {
-    initial,
-    segments: [0, initial[0]!.length],
-    evaluator: recipe.evaluator(runners, prepared.task, prepared.config),
-    save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),
-    recipe,
-  };
-}
 
 function gpuPoolOf(pool: GpuEvaluatorPool | undefined, prepared: PreparedSearch): GpuEvaluatorPool {
   if (!pool) throw new Error(`search on GPUs ${prepared.config.gpus}: no pool of GPU evaluation processes was given`);
@@ -160,7 +25,7 @@ export async function createNamedRun(db: Db, config: SearchConfig, origin: RunOr
     return await createRun(db, config, origin);
   } catch (error) {
     if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
-      throw new SearchSetupError(`--name: a run named "${config.name}" exists; choose another name`);
+      throw new SearchSetupError("name", `a run named "${config.name}" exists; choose another name`);
     }
     throw error;
   }
@@ -169,9 +34,26 @@ export async function createNamedRun(db: Db, config: SearchConfig, origin: RunOr
 /** Config fields that may differ when a run is resumed: they do not change what the search computes. */
 const resumableDifferences = new Set(["gpus", "distributed", "fastMerge", "numCpuWhenMerging", "projectNameWb", "cleanUpOnEnd"]);
 
+/** JSON with every object's keys in order: the database (jsonb) keeps its own order of a stored config's keys. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_, inner: unknown) =>
+    inner && typeof inner === "object" && !Array.isArray(inner) ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : 1))) : inner,
+  );
+}
+
+/**
+ * The settings of a stored run that differ from `config`. The stored config is parsed as a config first: a run
+ * recorded before a parameter had a default then compares with its default, as the search will run it.
+ */
+export function changedSettings(stored: unknown, config: SearchConfig): string[] {
+  const parsed = searchConfigSchema.safeParse(stored);
+  const known = (parsed.success ? parsed.data : stored) as Record<string, unknown>;
+  return Object.keys(config).filter((key) => !resumableDifferences.has(key) && canonicalJson(known[key]) !== canonicalJson(config[key as keyof SearchConfig]));
+}
+
 async function takeRun(url: string, runId: string): Promise<RunLease> {
   const lease = await RunLease.take(url, runId);
-  if (!lease) throw new SearchSetupError(`run ${runId} is being executed by another process`);
+  if (!lease) throw new SearchSetupError(null, `run ${runId} is being executed by another process`);
   return lease;
 }
 
@@ -179,7 +61,7 @@ function loadSnapshot(folder: RunFolder, index: number) {
   try {
     return folder.loadSnapshot(index);
   } catch (error) {
-    if (error instanceof SnapshotError) throw new SearchSetupError(error.message);
+    if (error instanceof SnapshotError) throw new SearchSetupError(null, error.message);
     throw error;
   }
 }
@@ -217,11 +99,10 @@ export async function executeSearch(
 ): Promise<{ runId: string; status: "completed" | "cancelled"; metrics?: FinalMetrics; folder: string }> {
   const { config } = prepared;
   const existing = await db.run.findUnique({ where: { name: config.name } });
-  if (existing?.status === "completed") throw new SearchSetupError(`--name: a run named "${config.name}" already completed; choose another name`);
+  if (existing?.status === "completed") throw new SearchSetupError("name", `a run named "${config.name}" already completed; choose another name`);
   if (existing) {
-    const stored = existing.config as Record<string, unknown>;
-    const changed = Object.keys(config).filter((key) => !resumableDifferences.has(key) && JSON.stringify(stored[key]) !== JSON.stringify(config[key as keyof SearchConfig]));
-    if (changed.length > 0) throw new SearchSetupError(`--name: run "${config.name}" exists with other settings (${changed.join(", ")}); resume it with the same flags or choose another name`);
+    const changed = changedSettings(existing.config, config);
+    if (changed.length > 0) throw new SearchSetupError("name", `run "${config.name}" exists with other settings (${changed.join(", ")}); resume it with the same flags or choose another name`);
   }
   const run = existing ?? (await createNamedRun(db, config, options.origin));
   const lease = await takeRun(databaseUrl, run.id);
@@ -236,7 +117,7 @@ export async function executeSearch(
     const onCpu = config.distributed !== 1 && prepared.gpus.length === 0;
     const runners = onCpu ? [await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "cpu" })] : [];
     const space = searchSpace(prepared, runners);
-    const size = populationSize(prepared, space.recipe);
+    const size = evaluationBudget(prepared).population;
     const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
     // Adapters stay on the merge device between iterations; recipes are a handful of numbers.
     const population =

@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { CliUsageError } from "../../engine/search/cli-args";
-import { SearchSetupError } from "./launch";
+import { SearchSetupError } from "../../engine/search/session";
 import { userFacingMessage } from "./user-errors";
 
 describe("which errors the CLI prints as one line", () => {
   it("prints the user's errors and the filesystem's refusals as their message", () => {
     expect(userFacingMessage(new CliUsageError("--seed: expected a number"))).toBe("--seed: expected a number");
-    expect(userFacingMessage(new SearchSetupError("--dataset: nope"))).toBe("--dataset: nope");
+    expect(userFacingMessage(new SearchSetupError("dataset", "nope"))).toBe("--dataset: nope");
     let notDirectory: unknown;
     try {
       fs.readdirSync("package.json");

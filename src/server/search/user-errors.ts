@@ -1,7 +1,7 @@
 import { EvalDeviceError } from "../../engine/eval/onnx";
 import { CliUsageError } from "../../engine/search/cli-args";
 import { EnvError } from "../../env";
-import { SearchSetupError } from "./launch";
+import { SearchSetupError } from "../../engine/search/session";
 import { SearchInterruptedError } from "./run-lease";
 
 /**

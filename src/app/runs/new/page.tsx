@@ -1,13 +1,12 @@
 "use client";
 
 import { keepPreviousData, useMutation, useQuery } from "@tanstack/react-query";
-import { TRPCClientError } from "@trpc/client";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
-import { cliCommand, defaultTexts, fieldOfServerMessage, paramOfServerMessage, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
+import { cliCommand, defaultTexts, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
 
 type Preset = FormSpec["presets"][number];
 
@@ -204,21 +203,8 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
     trpc.runs.create.mutationOptions({
       onSuccess: ({ runId }) => router.push(`/runs/${runId}`),
       onError: (error) => {
-        const fields: Texts = {};
-        const mergeParams: Texts = {};
-        if (error instanceof TRPCClientError) {
-          const zodError = (error.data as { zodError?: { fieldErrors: Record<string, string[] | undefined> } } | undefined)?.zodError;
-          for (const [field, messages] of Object.entries(zodError?.fieldErrors ?? {})) if (messages?.[0]) fields[field] = messages[0];
-        }
-        for (const part of error.message.split("; ")) {
-          const field = fieldOfServerMessage(part, spec.fields);
-          if (!field) continue;
-          const text = part.replace(/^--[a-zA-Z_/-]+:\s*/, "");
-          fields[field] ??= text;
-          const param = field === "mergeParams" || field === "mergeMethod" ? paramOfServerMessage(part) : null;
-          if (param) mergeParams[param] = text;
-        }
-        setServerErrors({ fields, mergeParams, message: error.message });
+        const issues = error.data?.configIssues;
+        setServerErrors({ fields: issues?.fields ?? {}, mergeParams: issues?.mergeParams ?? {}, message: error.message });
       },
     }),
   );

@@ -27,4 +27,5 @@ describe("the new-search form's inputs", () => {
     expect(paramsFromTexts(specs, { base_model_idx: "null" }).params).toEqual({});
     expect(paramsFromTexts(specs, { lambda: "abc" }).errors).toEqual({ lambda: 'expected a number, got "abc"' });
   });
+
 });

@@ -35,6 +35,7 @@ export function toValue(spec: FieldSpec, text: string): unknown {
     }
     case "json": {
       if (trimmed === "") return undefined;
+      if (spec.options?.includes(trimmed)) return trimmed;
       const text = /^[-\d.]/.test(trimmed) && trimmed.includes(",") && !trimmed.startsWith("[") ? `[${trimmed}]` : trimmed;
       try {
         return JSON.parse(text);
@@ -83,23 +84,10 @@ export function textsFromParams(specs: FieldSpec[], json: string): Record<string
   );
 }
 
-/** Which config field a server message ("--dataset: …", "--merge_method/--merge_params: …") is about. */
-export function fieldOfServerMessage(message: string, fields: ConfigFields): ConfigField | null {
-  const flags = /^(--[a-zA-Z_]+)(?:\/(--[a-zA-Z_]+))?:/.exec(message);
-  if (!flags) return null;
-  const byFlag = (flag: string | undefined) => (Object.keys(fields) as ConfigField[]).find((field) => fields[field].flag.flag === flag);
-  return byFlag(flags[2] ?? flags[1]) ?? byFlag(flags[1]) ?? null;
-}
-
-/** A merge parameter named in a server message (`field "weights": …`). */
-export function paramOfServerMessage(message: string): string | null {
-  return /field "([A-Za-z_]+)"/.exec(message)?.[1] ?? null;
-}
-
 /**
  * The raw config the form stands for, before the server checks it, with the texts no widget could read. Fields
- * with dedicated widgets are assembled here in the shapes the config takes today (parameters as JSON text, GPUs as
- * "0,1"); the rest are read from their specs.
+ * with dedicated widgets are assembled here (parameters as objects, the GPU picker's "0,1" as ids); the rest are
+ * read from their specs.
  */
 export function rawConfig(
   fields: ConfigFields,
@@ -122,11 +110,11 @@ export function rawConfig(
   raw.name = texts.name ?? "";
   raw.evalType = texts.evalType ?? "";
   raw.dataset = texts.dataset ?? "";
-  raw.evalParams = JSON.stringify(params.eval);
-  raw.gpus = texts.gpus || "cpu";
+  raw.evalParams = params.eval;
+  raw.gpus = !texts.gpus || texts.gpus === "cpu" ? "cpu" : texts.gpus.split(",").map(Number);
   raw.initialExpertDirectory = texts.initialExpertDirectory || fields.initialExpertDirectory.defaultText;
   raw.mergeMethod = texts.mergeMethod || fields.mergeMethod.defaultText;
-  raw.mergeParams = JSON.stringify(params.merge);
+  raw.mergeParams = params.merge;
   return { raw, errors };
 }
 
@@ -138,8 +126,10 @@ export function cliCommand(fields: ConfigFields, config: Record<string, unknown>
     const value = config[field];
     if (value === undefined) continue;
     const spec = fields[field];
-    const text = typeof value === "string" ? value : JSON.stringify(value);
-    if ((spec.hasDefault && text === spec.defaultText) || spec.flag.group === "compatibility") continue;
+    // As the CLI reads them: ids and bounds as "0,1", parameters as JSON.
+    const text = typeof value === "string" ? value : Array.isArray(value) ? value.join(",") : JSON.stringify(value);
+    const isDefault = spec.hasDefault && (text === spec.defaultText || JSON.stringify(value) === spec.defaultText);
+    if (isDefault || spec.flag.group === "compatibility") continue;
     parts.push(`${spec.flag.short ?? spec.flag.flag} ${quote(text)}`);
   }
   return parts.join(" ");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cliCommand, fieldOfServerMessage, paramOfServerMessage, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
+import { cliCommand, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
 import { createCaller } from "../root";
 import { listDatasets } from "../../../engine/catalog";
 import { listExperts } from "./catalog";
@@ -44,7 +44,7 @@ describe("the new-search form's check on the server", () => {
     expect(ties.budget).toBeNull();
     const both = checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "0.5", threshold: "0.01" } }).raw, catalog);
     expect(both.issues.mergeParams.threshold).toContain("either density or threshold");
-    const unknownKey = checkSearchForm({ ...formConfig({ mergeMethod: "ties" }).raw, mergeParams: '{"densty": 0.5}' }, catalog);
+    const unknownKey = checkSearchForm({ ...formConfig({ mergeMethod: "ties" }).raw, mergeParams: { densty: 0.5 } }, catalog);
     expect(unknownKey.issues.fields.mergeParams).toContain("densty");
     expect(checkSearchForm(formConfig({ evalType: "exact_match" }, { eval: { maxNewTokens: "0" } }).raw, catalog).issues.evalParams.maxNewTokens).toBeTruthy();
   });
@@ -76,11 +76,11 @@ describe("the new-search form's check on the server", () => {
     );
   });
 
-  it("maps the server's flag-named messages to fields", () => {
-    expect(fieldOfServerMessage("--dataset: data/eval/gsm8k.json: dev[0].choices: required", spec.fields)).toBe("dataset");
-    expect(fieldOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big', spec.fields)).toBe("mergeParams");
-    expect(paramOfServerMessage('--merge_method/--merge_params: merge method "ties": field "density": too big')).toBe("density");
-    expect(fieldOfServerMessage("--gpus: GPU 3 does not exist", spec.fields)).toBe("gpus");
-    expect(fieldOfServerMessage("something else", spec.fields)).toBeNull();
+  it("writes ids and bounds in the CLI command as the CLI reads them, and leaves defaults out", () => {
+    expect(cliCommand(spec.fields, { name: "q", evalType: "exact_match", dataset: "gsm8k", evalParams: { maxNewTokens: 8 }, gpus: [0, 1], recipeBounds: [0, 1.5], maxIteration: 3, stepLength: 1 })).toBe(
+      `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens":8}' -g 0,1 -m 3`,
+    );
+    expect(cliCommand(spec.fields, { name: "q", evalType: "exact_match", dataset: "gsm8k", recipeBounds: [-1, 2] })).toContain("--recipe_bounds -1,2");
   });
+
 });

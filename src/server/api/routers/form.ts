@@ -1,13 +1,11 @@
 import { z } from "zod";
-import { evalTypes } from "../../../engine/eval/registry";
-import { canonicalMergeMethod, MERGE_METHODS } from "../../../engine/merge/registry";
 import { searchBudget, type SearchBudget } from "../../../engine/search/budget";
 import { dashboardSearchConfigSchema, flattenConfigIssues, type ConfigIssues } from "../../../engine/search/config";
 import { configFieldSpecs, evalTypeForms, formSections, mergeMethodForms } from "../../../engine/search/form-spec";
 import { searchPresets } from "../../../engine/search/presets";
+import { listDatasets } from "../../../engine/catalog";
 import { dashboardOutputRoot } from "../../paths";
 import { createTRPCRouter, publicProcedure } from "../trpc";
-import { listDatasets } from "../../../engine/catalog";
 import { listExperts, readableRoots } from "./catalog";
 
 /*
@@ -22,44 +20,16 @@ export interface FormCatalog {
   expertCount(directory: string): number;
 }
 
-type Issue = { path: PropertyKey[]; message: string };
-
-/**
- * The merge method's and the eval type's own checks of their parameters, which the config schema leaves out (it
- * checks only that each is a JSON object): with the parsed merge parameters, for the budget's base expert.
- */
-function parameterIssues(config: z.output<typeof dashboardSearchConfigSchema>): { issues: Issue[]; mergeParams: Record<string, unknown> | null } {
-  const issues: Issue[] = [];
-  const check = (field: "mergeParams" | "evalParams", schema: z.ZodType | undefined) => {
-    if (!schema) return null;
-    const parsed = schema.safeParse(JSON.parse(config[field]));
-    if (parsed.success) return parsed.data as Record<string, unknown>;
-    for (const issue of parsed.error.issues) {
-      const key = issue.code === "unrecognized_keys" ? [] : issue.path;
-      issues.push({ path: [field, ...key], message: issue.message.replace(/^Invalid input: /, "") });
-    }
-    return null;
-  };
-  const method = canonicalMergeMethod(config.mergeMethod);
-  const mergeParams = check("mergeParams", method && MERGE_METHODS[method].schema);
-  check("evalParams", Object.hasOwn(evalTypes, config.evalType) ? evalTypes[config.evalType as keyof typeof evalTypes].paramsSchema : undefined);
-  return { issues, mergeParams };
-}
-
 /** The form's config: its issues by field and parameter, and, once it is valid, its evaluation budget. */
 export function checkSearchForm(raw: unknown, catalog: FormCatalog): { issues: ConfigIssues; budget: SearchBudget | null } {
   const parsed = dashboardSearchConfigSchema.safeParse(raw);
   if (!parsed.success) return { issues: flattenConfigIssues(parsed.error.issues), budget: null };
   const config = parsed.data;
-  const { issues, mergeParams } = parameterIssues(config);
   const dataset = catalog.datasets.find((entry) => entry.name === config.dataset);
   const expertCount = catalog.expertCount(config.initialExpertDirectory);
-  const known = issues.length === 0 && mergeParams !== null && dataset !== undefined && expertCount > 0;
-  const baseModelIdx = typeof mergeParams?.base_model_idx === "number" ? mergeParams.base_model_idx : null;
-  return {
-    issues: flattenConfigIssues(issues),
-    budget: known ? searchBudget(config, { expertCount, baseModelIdx, devSize: dataset.devSize, testSize: dataset.testSize }) : null,
-  };
+  const baseModelIdx = "base_model_idx" in config.mergeParams ? config.mergeParams.base_model_idx : null;
+  const budget = dataset !== undefined && expertCount > 0 ? searchBudget(config, { expertCount, baseModelIdx, devSize: dataset.devSize, testSize: dataset.testSize }) : null;
+  return { issues: flattenConfigIssues([]), budget };
 }
 
 function staticFormSpec() {

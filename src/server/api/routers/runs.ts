@@ -1,11 +1,12 @@
 import { TRPCError, tracked } from "@trpc/server";
-import { z } from "zod";
+import { z, ZodError } from "zod";
 import { dashboardSearchConfigSchema, flagOf, type SearchConfigField } from "../../../engine/search/config";
 import { serverDatabaseUrl } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
-import { datasetFile, SearchSetupError } from "../../search/launch";
+import { datasetFile } from "../../../engine/catalog";
+import { SearchSetupError } from "../../../engine/search/session";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
 import { createTRPCRouter, publicProcedure } from "../trpc";
@@ -14,7 +15,7 @@ import { bestResults, findRun, readRunLog } from "./run-data";
 
 const runId = z.string().min(1).max(64);
 
-/** Setup errors ("--dataset: …") are the user's to fix: BAD_REQUEST, with the message the form maps to a field. */
+/** Setup errors are the user's to fix: BAD_REQUEST, their field reaching the form as data.configIssues (see trpc.ts). */
 function asUserError(error: unknown): never {
   if (error instanceof SearchSetupError) throw new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
   throw error;
@@ -119,8 +120,9 @@ export const runsRouter = createTRPCRouter({
     const reads = { initialExpertDirectory: input.initialExpertDirectory, baseModel: input.baseModel, dataset: datasetFile(input.dataset) } as const;
     const outside = Object.entries(reads).filter(([, target]) => !isInsideRoots(target, roots));
     if (outside.length > 0) {
-      const message = outside.map(([field, target]) => `${flagOf(field as SearchConfigField).flag}: ${target} is ${outsideRoots(roots)}`).join("; ");
-      throw new TRPCError({ code: "BAD_REQUEST", message });
+      const issues = outside.map(([field, target]) => ({ code: "custom" as const, path: [field], message: `${target} is ${outsideRoots(roots)}`, input: target }));
+      const message = issues.map((issue) => `${flagOf(issue.path[0] as SearchConfigField).flag}: ${issue.message}`).join("; ");
+      throw new TRPCError({ code: "BAD_REQUEST", message, cause: new ZodError(issues) });
     }
     try {
       const { runId } = await enqueueSearch(ctx.db, serverDatabaseUrl(), { ...input, outputRoot: dashboardOutputRoot() }, "ui");

@@ -1,0 +1,148 @@
+import fs from "node:fs";
+import path from "node:path";
+import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
+import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
+import { DatasetError } from "../eval/datasets";
+import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
+import { AdapterShapeError, BaseModelError, loadBaseModelText, type OnnxLoraRunner } from "../eval/lora-runner";
+import { OnnxDecoder } from "../eval/onnx";
+import { checkAdapterFitsDecoder } from "../eval/peft-lora";
+import { canonicalMergeMethod, hasWeights, MergeParamsError, openDevice, planParsedMerge, type ParsedMerge } from "../merge";
+import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../tensors";
+import { flagOf, searchMode, type SearchConfig, type SearchConfigField } from "./config";
+import { searchBudget, type SearchBudget } from "./budget";
+import { RecipeSpace } from "./recipe-space";
+import { RunFolder, RunFolderError } from "./run-folder";
+import { AdapterVectors, weightsEvaluator } from "./weights-space";
+
+/*
+ * One search session before it runs: everything checked and loaded that the CLI, the server's workers and the
+ * GPU evaluation processes share. Where runs are recorded and how they are executed is the server's.
+ */
+
+/** A search that cannot start: `field` (and `param`, of the merge method or eval type) is what to fix. */
+export class SearchSetupError extends Error {
+  override name = "SearchSetupError";
+
+  constructor(
+    /** The config field at fault; null when the run, not its config, is (another process executes it). */
+    readonly field: SearchConfigField | null,
+    /** What is wrong, without the flag: what a form shows next to the field. */
+    readonly detail: string,
+    readonly param?: string,
+  ) {
+    // The CLI prints the message as it is: it names the flag.
+    super(field ? `${flagOf(field).flag}: ${detail}` : detail);
+  }
+}
+
+export interface PreparedSearch {
+  config: SearchConfig;
+  mode: "weights" | "recipe";
+  merge: ParsedMerge;
+  task: PreparedTask;
+  expertDirs: string[];
+  experts: PeftAdapter[];
+  adapters: AdapterVectors;
+  decoder: string;
+  baseFolder: string;
+  /** The GPUs that evaluate (none: the CPU), and the environment that pins each one's evaluation process. */
+  gpus: GpuInfo[];
+  pinning: Record<string, string>[];
+}
+
+/** The ONNX decoder of the base model: base/decoder.onnx, or decoder.onnx beside the base folder (the zoo's layout). */
+function decoderOf(baseFolder: string): string {
+  const candidates = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")];
+  const found = candidates.find((candidate) => fs.existsSync(candidate));
+  if (!found) throw new SearchSetupError("baseModel", `no decoder.onnx in ${baseFolder} or beside it (see initial_experts/README.md for the decoder contract)`);
+  return found;
+}
+
+/** The config's merge by the registry's name, its parameters as the config parsed them. */
+function parsedMergeOf(config: SearchConfig): ParsedMerge {
+  return { method: canonicalMergeMethod(config.mergeMethod)!, params: config.mergeParams } as ParsedMerge;
+}
+
+/** The setup errors of the engine's modules, as the config field the user fixes. */
+function asSetupError(error: unknown): unknown {
+  if (error instanceof RunFolderError) return new SearchSetupError(error.field, error.message);
+  if (error instanceof MergeParamsError) return new SearchSetupError("mergeParams", error.message, error.param);
+  if (error instanceof EvalConfigError) {
+    const field = error.message.startsWith("unknown eval type") ? "evalType" : error.message.startsWith("dataset") ? "dataset" : "evalParams";
+    return new SearchSetupError(field, error.message.replace(/^params\./, ""));
+  }
+  if (error instanceof DatasetError) return new SearchSetupError("dataset", error.message);
+  if (error instanceof BaseModelError) return new SearchSetupError("baseModel", error.message);
+  if (error instanceof GpuSelectionError) return new SearchSetupError("gpus", error.message);
+  if (error instanceof ExpertDirectoryError || error instanceof ExpertMismatchError || error instanceof TensorFileError || error instanceof AdapterShapeError) return new SearchSetupError("initialExpertDirectory", error.message);
+  return error;
+}
+
+/** Checks everything a search needs before any work, so a mistake is one clear error. */
+export async function prepareSearch(config: SearchConfig, { gpus: inventory }: { gpus: readonly GpuInfo[] }): Promise<PreparedSearch> {
+  try {
+    new RunFolder(config.outputRoot, config.name).checkUsable();
+    const merge = parsedMergeOf(config);
+    const mode = searchMode(config);
+    if (mode === "weights" && config.recipeWeights === "layer") {
+      throw new SearchSetupError("recipeWeights", `per-layer weights need recipe mode, and ${config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights"}; use --mode recipe`);
+    }
+    const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: config.evalParams });
+    const expertDirs = expertFolders(config.initialExpertDirectory);
+    const { experts } = await loadExperts(expertDirs);
+    const { gpus, pinning } = selectGpus(config.gpus, inventory);
+    const decoder = decoderOf(config.baseModel);
+    loadBaseModelText(config.baseModel);
+    const { shape } = await OnnxDecoder.load(decoder, "cpu");
+    experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
+    if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
+      throw new SearchSetupError("initialExpertsNum", `${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
+    }
+    if (mode === "recipe") {
+      if (!hasWeights(merge.method)) throw new SearchSetupError("mergeMethod", `${merge.method} has no per-expert weights for recipe mode to search; use --mode weights or a method with weights`);
+      // The weights a candidate brings must fit these experts (and base_model_idx among them).
+      const weighted = experts.map(() => 1).slice(baseModelIdx(merge) == null ? 0 : 1);
+      planParsedMerge({ ...merge, params: { ...merge.params, weights: weighted } } as ParsedMerge, experts.length);
+    }
+    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, gpus, pinning };
+  } catch (error) {
+    throw asSetupError(error);
+  }
+}
+
+function baseModelIdx(merge: ParsedMerge): number | null {
+  return "base_model_idx" in merge.params ? merge.params.base_model_idx : null;
+}
+
+/** What the prepared search costs at most: the same budget the dashboard shows before launch. */
+export function evaluationBudget(prepared: PreparedSearch): SearchBudget {
+  const { config, experts, merge, task } = prepared;
+  return searchBudget(config, { expertCount: experts.length, baseModelIdx: baseModelIdx(merge), devSize: splitSize(task, "dev"), testSize: splitSize(task, "test") });
+}
+
+/** Merges run on the first listed GPU, or on the CPU (native kernels when built, TypeScript otherwise). */
+export function mergeDeviceOf(config: SearchConfig) {
+  return openDevice(config.gpus === "cpu" ? "cpu" : `cuda:${config.gpus[0]}`);
+}
+
+/** What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. */
+export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
+  if (prepared.mode === "weights") {
+    return {
+      initial: prepared.experts.map((expert) => expert.data),
+      evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config),
+      save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => prepared.adapters.save(vector, dir, metadata),
+      recipe: undefined,
+    };
+  }
+  const recipe = new RecipeSpace(prepared.experts, prepared.merge, mergeDeviceOf(prepared.config), prepared.config.recipeWeights);
+  const initial = recipe.initialRecipes();
+  return {
+    initial,
+    segments: [0, initial[0]!.length],
+    evaluator: recipe.evaluator(runners, prepared.task, prepared.config),
+    save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),
+    recipe,
+  };
+}
