@@ -31,18 +31,32 @@ function describeConnectionFailure(error: unknown): string {
   }
 }
 
-/** Fails with one line naming DATABASE_URL when the server cannot be reached, instead of a driver stack trace. */
+/** The oldest PostgreSQL the migrations run on: the typed-config migration reads stored strings with `IS JSON`. */
+export const MINIMUM_POSTGRES_MAJOR = 16;
+
+/** One line naming DATABASE_URL when the server is older than the migrations need (`server_version_num`, e.g. 150004). */
+export function checkPostgresVersion(serverVersionNum: number): void {
+  const major = Math.floor(serverVersionNum / 10_000);
+  if (major < MINIMUM_POSTGRES_MAJOR) {
+    throw new EnvError(`DATABASE_URL: the server runs PostgreSQL ${major}; the dashboard needs PostgreSQL ${MINIMUM_POSTGRES_MAJOR} or newer (its migrations use SQL/JSON's IS JSON)`);
+  }
+}
+
+/** Fails with one line naming DATABASE_URL when the server cannot be reached or is too old, instead of a driver stack trace. */
 async function checkReachable(url: string) {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  let serverVersionNum: number;
   try {
     await client.connect();
-    await client.query("SELECT 1");
+    const { rows } = await client.query<{ server_version_num: string }>("SHOW server_version_num");
+    serverVersionNum = Number(rows[0]!.server_version_num);
   } catch (error) {
     const where = new URL(url);
     throw new EnvError(`DATABASE_URL: cannot connect to Postgres at ${where.hostname}:${where.port || 5432}: ${describeConnectionFailure(error)}`);
   } finally {
     await client.end().catch(() => {});
   }
+  checkPostgresVersion(serverVersionNum);
 }
 
 /** DATABASE_URL when given, otherwise the embedded server in DATA_DIR; migrated either way. */
