@@ -220,11 +220,25 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
   const rowScale = g.op("Unsqueeze", [g.op("Gather", ["lora_scale", "adapter_ids"], { axis: { int: 0 } }), g.int64([1, 2])]);
   const transposeLast = (x: string) => g.op("Transpose", [x], { perm: { ints: [0, 2, 1] } });
 
+  /**
+   * x Wᵀ for x [batch, seq, in] and W [out, in] as stored: Gemm's transB reads W in place, where MatMul would need
+   * a transposed copy of it (onnxruntime folds that copy at load: one more float32 copy of every weight in memory).
+   */
+  g.scope = "shape";
+  const batchAndSeq = g.op("Slice", [g.op("Shape", ["input_ids"]), g.int64([0]), g.int64([2])]);
+  const outputShapes = new Map<number, string>();
+  const project = (x: string, w: string, inFeatures: number, outFeatures: number, output?: string): string => {
+    const rows = g.op("Gemm", [g.op("Reshape", [x, g.int64([-1, inFeatures])]), w], { transB: { int: 1 } });
+    let shape = outputShapes.get(outFeatures);
+    if (!shape) outputShapes.set(outFeatures, (shape = g.op("Concat", [batchAndSeq, g.int64([outFeatures])], { axis: { int: 0 } })));
+    return g.op("Reshape", [rows, shape], {}, output);
+  };
+
   /** y = x Wᵀ (+ b) + scale[a] · (x A[a]ᵀ) B[a]ᵀ, with a = adapter_ids[row]. */
   const linear = (x: string, layer: number, module: LoraModule, bias: boolean): string => {
     const { in: inFeatures, out: outFeatures, part } = features[module];
     const prefix = `model.layers.${layer}.${part}.${module}`;
-    let y = g.op("MatMul", [x, g.op("Transpose", [weight(`${prefix}.weight`, [outFeatures, inFeatures])], { perm: { ints: [1, 0] } })]);
+    let y = project(x, weight(`${prefix}.weight`, [outFeatures, inFeatures]), inFeatures, outFeatures);
     if (bias) y = g.op("Add", [y, weight(`${prefix}.bias`, [outFeatures])]);
     if (!targets.has(module)) return y;
     const a = g.op("Gather", [`lora_A.${layer}.${module}`, "adapter_ids"], { axis: { int: 0 } });
@@ -306,7 +320,7 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
 
   g.scope = "head";
   const head = spec.tieWordEmbeddings ? embeddings : weight("lm_head.weight", embeddingShape);
-  g.op("MatMul", [rmsNorm(h, "model.norm.weight"), g.op("Transpose", [head], { perm: { ints: [1, 0] } })], {}, "logits");
+  project(rmsNorm(h, "model.norm.weight"), head, hidden, vocabSize, "logits");
 
   return encodeModel({
     producerName: "merge-search graph-builder",
