@@ -8,7 +8,7 @@ import { loadBaseModelText, OnnxLoraRunner, type LoraWeights } from "../eval/lor
 import { float32Tensor, int64Tensor, OnnxDecoder } from "../eval/onnx";
 import { loadLoraWeights } from "../eval/peft-lora";
 import { buildDecoder, GraphBuildError, LORA_MODULES, ropeInverseFrequencies } from "./graph-builder";
-import type { DecoderSpec } from "./spec";
+import type { DecoderSpec, WeightDtype } from "./spec";
 
 const BASE = "initial_experts/base";
 const BUNDLED = "initial_experts/decoder.onnx";
@@ -160,10 +160,12 @@ describe("buildDecoder refusals", () => {
     expect(build({}, ["q_proj", "qkv_proj"])).toThrow(new GraphBuildError('loraTargets: "qkv_proj" is not supported; expected modules among q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj'));
   });
 
-  it("names the tensor the weights lack or have in another shape, and weights outside modelDir", () => {
+  it("names the tensor the weights lack, have in another shape or dtype, and weights outside modelDir", () => {
     expect(build({ tieWordEmbeddings: false })).toThrow(new GraphBuildError('weights: the model has no tensor "lm_head.weight" (expected llama shape [1428, 256])'));
     expect(build({ attentionBias: true })).toThrow(new GraphBuildError('weights: the model has no tensor "model.layers.0.self_attn.q_proj.bias" (expected llama shape [256])'));
     expect(build({ intermediateSize: 512 })).toThrow(new GraphBuildError('weights: tensor "model.layers.0.mlp.gate_proj.weight" has shape [688, 256], expected [512, 256] from the spec'));
+    const int8 = new Map(weights).set("model.norm.weight", { ...weights.get("model.norm.weight")!, dtype: "I8" as WeightDtype });
+    expect(() => buildDecoder(spec, int8, { modelDir: BASE, loraTargets: [] })).toThrow(new GraphBuildError('weights: tensor "model.norm.weight" dtype: "I8" is not supported; expected one of F32, F16, BF16'));
     expect(() => buildDecoder(spec, weights, { modelDir: scratch, loraTargets: [] })).toThrow(/^weights: tensor "model\.embed_tokens\.weight" lies in initial_experts\/base\/model\.safetensors, outside modelDir .*: onnxruntime reads external data only inside the folder it resolves against$/);
   });
 });

@@ -173,7 +173,7 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
     const elemType = STORED_TYPES[ref.dtype];
     if (elemType === undefined) refuse(`weights: tensor "${name}" dtype`, ref.dtype, `one of ${Object.keys(STORED_TYPES).join(", ")}`);
     const location = path.relative(modelDir, path.resolve(ref.file));
-    if (location.startsWith("..") || path.isAbsolute(location)) {
+    if (location === ".." || location.startsWith(`..${path.sep}`) || path.isAbsolute(location)) {
       throw new GraphBuildError(`weights: tensor "${name}" lies in ${ref.file}, outside modelDir ${modelDir}: onnxruntime reads external data only inside the folder it resolves against`);
     }
     g.initializers.push({ name, elemType, dims: ref.shape, data: { external: { location: location.split(path.sep).join("/"), offset: ref.offset, length: ref.length } } });
