@@ -6,8 +6,8 @@ import type { DecoderSpec, ModelFamily, WeightDtype, WeightIndex, WeightRef } fr
  * One builder for the LoRA decoder of initial_experts/README.md ("ONNX decoder contract"), for every supported
  * family: the families' differences are branches on the DecoderSpec, never copies of the graph.
  *
- * Standard opset-17 ops only, as the exported zoo decoder does: onnxruntime's CPU and CUDA providers both run them,
- * and correctness comes before the fused com.microsoft kernels (a later, measured step).
+ * Standard opset-17 ops only, as the exported zoo decoder uses: every onnxruntime provider implements them (checked
+ * here on CPU only), and correctness comes before the fused com.microsoft kernels (a later, measured step).
  *
  * Base weights are ONNX external data pointing INTO the model's safetensors files (offset and length of each
  * tensor's bytes), cast to float32 in the graph where they are stored as F16 or BF16 (onnxruntime's CPU provider
@@ -15,7 +15,8 @@ import type { DecoderSpec, ModelFamily, WeightDtype, WeightIndex, WeightRef } fr
  * (onnx-proto.test.ts shows each):
  * - a relative `location` resolves against the .onnx file's folder, and must stay inside it: an absolute location
  *   is refused ("Absolute path not allowed"), and so is a symlink inside that folder to a file outside it (the
- *   check follows links: "External data path escapes model directory");
+ *   check follows links: "External data path escapes model directory"); a hard link is accepted, but exists only
+ *   within one file system, and Linux's fs.protected_hardlinks refuses one to a file the user neither owns nor may write;
  * - the session option `session.model_external_initializers_file_folder_path` replaces that folder, for a model
  *   loaded from a file or from bytes.
  * So the locations written here are relative to `modelDir`, the folder holding the weights (a user's model folder,

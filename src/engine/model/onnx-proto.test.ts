@@ -66,13 +66,16 @@ describe("the ONNX protobuf writer", () => {
     expect(await run(tinyModel({ external: { ...bf16, location: "e.bf16" } }, ElemType.BFLOAT16), path.join(scratch, "bf16.onnx"))).toEqual(expected);
   });
 
-  it("finds external data only inside the model's folder, or the folder a session option names", async () => {
+  it("finds external data only inside the model's folder (a hard link counts, a symlink does not), or the folder a session option names", async () => {
     // What the decoder's placement rests on (graph-builder.ts): a user's weights are read where they lie.
     const elsewhere = weightsFile("elsewhere.bf16", encodeFromF32(Float32Array.from(E), "BF16"));
     const cache = fs.mkdtempSync(path.join(scratch, "cache-"));
     fs.symlinkSync(elsewhere.location, path.join(cache, "linked.bf16"));
     await expect(run(tinyModel({ external: elsewhere }, ElemType.BFLOAT16), path.join(cache, "absolute.onnx"))).rejects.toThrow(/Absolute path not allowed/);
     await expect(run(tinyModel({ external: { ...elsewhere, location: "linked.bf16" } }, ElemType.BFLOAT16), path.join(cache, "symlink.onnx"))).rejects.toThrow(/escapes model directory/);
+    // A hard link is a name inside the folder (on the same file system only).
+    fs.linkSync(elsewhere.location, path.join(cache, "hardlinked.bf16"));
+    expect(await run(tinyModel({ external: { ...elsewhere, location: "hardlinked.bf16" } }, ElemType.BFLOAT16), path.join(cache, "hardlink.onnx"))).toEqual({ Y: [1.5, 0.5], Z: E, inputShape: ["batch", 3] });
     const relative = tinyModel({ external: { ...elsewhere, location: path.basename(elsewhere.location) } }, ElemType.BFLOAT16);
     expect(await run(relative, path.join(cache, "relative.onnx"), { model_external_initializers_file_folder_path: scratch })).toEqual({ Y: [1.5, 0.5], Z: E, inputShape: ["batch", 3] });
   });
