@@ -9,11 +9,12 @@ async function main() {
   if (positionals.length !== 1) throw new Error("usage: inspect-model.ts MODEL_FOLDER [--json]");
   const model = await readHfModel(positionals[0]!);
   if (values.json) {
-    console.log(JSON.stringify({ folder: model.folder, spec: model.spec }, null, 2));
+    console.log(JSON.stringify({ folder: model.folder, spec: model.spec, parameters: model.parameters, weightBytes: model.weightBytes, dtypes: model.dtypes }, null, 2));
     return;
   }
   const { spec } = model;
-  console.log(`${model.folder}: ${spec.family}`);
+  const files = new Set([...model.weights.values()].map((ref) => ref.file));
+  console.log(`${model.folder}: ${spec.family}, ${(model.parameters / 1e6).toFixed(2)}M parameters, ${model.dtypes.join("+")}, ${(model.weightBytes / 2 ** 20).toFixed(1)} MiB in ${files.size} file(s)`);
   console.log(
     `  ${spec.numLayers} layers, hidden ${spec.hiddenSize}, intermediate ${spec.intermediateSize}, ${spec.numHeads} heads / ${spec.numKvHeads} kv heads of ${spec.headDim}, vocab ${spec.vocabSize}`,
   );

@@ -2,14 +2,39 @@
 // its tokenizer, each checked against the others. Nothing is loaded beyond headers and JSON files.
 import path from "node:path";
 import { readModelConfig } from "./hf-config";
-import type { DecoderSpec } from "./spec";
+import { checkWeights, expectedWeights, indexWeights } from "./hf-weights";
+import type { DecoderSpec, WeightDtype, WeightIndex } from "./spec";
 
 export interface HfModel {
   folder: string;
   spec: DecoderSpec;
+  weights: WeightIndex;
+  /** Parameters the decoder reads (a tied output projection is the embedding, counted once). */
+  parameters: number;
+  /** Bytes of those parameters on disk. */
+  weightBytes: number;
+  /** Their storage dtypes, most bytes first. */
+  dtypes: WeightDtype[];
 }
 
-/** Reads config.json (+ generation_config.json) of `folder`; each problem is one line naming its file (ModelConfigError). */
+/**
+ * Reads config.json (+ generation_config.json) and the safetensors headers of `folder`. Each problem is one
+ * line naming its file: ModelConfigError or TensorFileError.
+ */
 export async function readHfModel(folder: string): Promise<HfModel> {
-  return { folder: path.resolve(folder), spec: readModelConfig(folder) };
+  const spec = readModelConfig(folder);
+  const weights = await indexWeights(folder);
+  checkWeights(spec, weights);
+
+  const bytesByDtype = new Map<WeightDtype, number>();
+  let parameters = 0;
+  let weightBytes = 0;
+  for (const { name } of expectedWeights(spec)) {
+    const ref = weights.get(name)!;
+    parameters += ref.shape.reduce((size, axis) => size * axis, 1);
+    weightBytes += ref.length;
+    bytesByDtype.set(ref.dtype, (bytesByDtype.get(ref.dtype) ?? 0) + ref.length);
+  }
+  const dtypes = [...bytesByDtype.entries()].sort((a, b) => b[1] - a[1]).map(([dtype]) => dtype);
+  return { folder: path.resolve(folder), spec, weights, parameters, weightBytes, dtypes };
 }
