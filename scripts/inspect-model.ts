@@ -9,7 +9,7 @@ async function main() {
   if (positionals.length !== 1) throw new Error("usage: inspect-model.ts MODEL_FOLDER [--json]");
   const model = await readHfModel(positionals[0]!);
   if (values.json) {
-    console.log(JSON.stringify({ folder: model.folder, spec: model.spec, parameters: model.parameters, weightBytes: model.weightBytes, dtypes: model.dtypes }, null, 2));
+    console.log(JSON.stringify({ folder: model.folder, spec: model.spec, parameters: model.parameters, weightBytes: model.weightBytes, dtypes: model.dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null }, null, 2));
     return;
   }
   const { spec } = model;
@@ -19,7 +19,7 @@ async function main() {
     `  ${spec.numLayers} layers, hidden ${spec.hiddenSize}, intermediate ${spec.intermediateSize}, ${spec.numHeads} heads / ${spec.numKvHeads} kv heads of ${spec.headDim}, vocab ${spec.vocabSize}`,
   );
   console.log(
-    `  rope theta ${spec.ropeTheta}${spec.ropeScaling ? ` ${JSON.stringify(spec.ropeScaling)}` : ""}, ${spec.tieWordEmbeddings ? "tied" : "untied"} embeddings, ${spec.slidingWindow ? `sliding window ${spec.slidingWindow}` : "full attention"}, eos ${JSON.stringify(spec.eosTokenIds)}`,
+    `  rope theta ${spec.ropeTheta}${spec.ropeScaling ? ` ${JSON.stringify(spec.ropeScaling)}` : ""}, ${spec.tieWordEmbeddings ? "tied" : "untied"} embeddings, ${spec.slidingWindow ? `sliding window ${spec.slidingWindow}` : "full attention"}, eos ${JSON.stringify(spec.eosTokenIds)}, chat template: ${model.tokenizer.chatTemplate ? "yes" : "no"}`,
   );
 }
 
