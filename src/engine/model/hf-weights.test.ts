@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { copyModel, editJson, FAMILY_NAMES, modelFolder } from "../../../tests/support/hf-fixtures";
@@ -69,6 +69,13 @@ describe("indexWeights on the committed tiny models", () => {
         expect(sameBits(decodeToF32(bytesAt(ref), ref.dtype), direct.get(ref.name)!.data)).toBe(true);
       }
     });
+
+  it("prefers model.safetensors over an index, as transformers does", async () => {
+    const folder = copyModel("qwen2");
+    copyFileSync(path.join(modelFolder("llama"), "model.safetensors"), path.join(folder, "model.safetensors"));
+    const files = new Set([...(await indexWeights(folder)).values()].map((ref) => path.basename(ref.file)));
+    expect(files).toEqual(new Set(["model.safetensors"]));
+  });
 
   for (const family of FAMILY_NAMES)
     it(`finds what ${family}'s config.json needs, in the shapes it implies`, async () => {
