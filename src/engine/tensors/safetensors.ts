@@ -1,6 +1,6 @@
 // safetensors read/write: 8-byte little-endian header length, a JSON header (name -> {dtype, shape, data_offsets},
 // optional "__metadata__": string -> string), then the tensor bytes. F32, F16 and BF16 are read into float32 and
-// written from float32; "__metadata__" is kept.
+// written from float32; "__metadata__" is kept. readSafetensorsHeader checks a file's header without its data.
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { DTYPE_BYTES, type DType, SUPPORTED_DTYPES, decodeToF32, encodeFromF32 } from "./dtype";
@@ -23,23 +23,42 @@ export interface SafetensorsFile {
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
-export function parseSafetensors(bytes: Uint8Array, file = "<buffer>", opts: { checkFinite?: boolean } = {}): SafetensorsFile {
-  if (bytes.byteLength < 8) throw new TensorFileError(file, `truncated: ${bytes.byteLength} bytes, a safetensors file starts with an 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const hlen = Number(dv.getBigUint64(0, true));
+/** One tensor of a safetensors header; `begin`/`end` are byte offsets into the data section (after the header). */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  metadata?: Record<string, string>;
+  /** in header order */
+  entries: SafetensorsEntry[];
+  /** byte offset of the data section in the file: 8 + the header's length */
+  dataStart: number;
+}
+
+/** The length field of a safetensors file; `fileBytes` is the size of the whole file. */
+function headerLength(lengthField: Uint8Array, fileBytes: number, file: string): number {
+  if (fileBytes < 8) throw new TensorFileError(file, `truncated: ${fileBytes} bytes, a safetensors file starts with an 8-byte header length`);
+  const hlen = Number(new DataView(lengthField.buffer, lengthField.byteOffset, 8).getBigUint64(0, true));
   if (hlen > MAX_HEADER) throw new TensorFileError(file, `corrupt header: header length ${hlen} bytes is implausible (not a safetensors file?)`);
-  if (8 + hlen > bytes.byteLength)
-    throw new TensorFileError(file, `truncated: the header says ${hlen} bytes but only ${bytes.byteLength - 8} follow the length field`);
+  if (8 + hlen > fileBytes) throw new TensorFileError(file, `truncated: the header says ${hlen} bytes but only ${fileBytes - 8} follow the length field`);
+  return hlen;
+}
+
+/** Checks a header's JSON against the data section's length (`dataLen` bytes follow the header). */
+function parseHeader(headerBytes: Uint8Array, dataLen: number, file: string): SafetensorsHeader {
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + hlen)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerBytes));
   } catch (e) {
     throw new TensorFileError(file, `corrupt header: not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (!header || typeof header !== "object" || Array.isArray(header)) throw new TensorFileError(file, "corrupt header: the JSON header is not an object");
-  const dataStart = 8 + hlen;
-  const dataLen = bytes.byteLength - dataStart;
-  const out: SafetensorsFile = { tensors: [] };
+  const out: SafetensorsHeader = { entries: [], dataStart: 8 + headerBytes.byteLength };
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (!raw || typeof raw !== "object" || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== "string"))
@@ -64,11 +83,44 @@ export function parseSafetensors(bytes: Uint8Array, file = "<buffer>", opts: { c
     if (b1 - b0 !== want)
       throw new TensorFileError(file, `corrupt header: tensor "${name}" (${dtype} ${JSON.stringify(shape)}) needs ${want} bytes but data_offsets span ${b1 - b0}`);
     if (b1 > dataLen) throw new TensorFileError(file, `truncated: tensor "${name}" ends at byte ${b1} of the data section, which has ${dataLen} bytes`);
-    const data = decodeToF32(bytes.subarray(dataStart + b0, dataStart + b1), dtype);
-    if (opts.checkFinite) assertFinite(data, file, name);
-    out.tensors.push({ name, dtype, shape: [...shape], data });
+    out.entries.push({ name, dtype, shape: [...shape], begin: b0, end: b1 });
   }
   return out;
+}
+
+export function parseSafetensors(bytes: Uint8Array, file = "<buffer>", opts: { checkFinite?: boolean } = {}): SafetensorsFile {
+  const hlen = headerLength(bytes.subarray(0, 8), bytes.byteLength, file);
+  const { metadata, entries, dataStart } = parseHeader(bytes.subarray(8, 8 + hlen), bytes.byteLength - 8 - hlen, file);
+  const out: SafetensorsFile = { tensors: [] };
+  if (metadata) out.metadata = metadata;
+  for (const { name, dtype, shape, begin, end } of entries) {
+    const data = decodeToF32(bytes.subarray(dataStart + begin, dataStart + end), dtype);
+    if (opts.checkFinite) assertFinite(data, file, name);
+    out.tensors.push({ name, dtype, shape, data });
+  }
+  return out;
+}
+
+/** Reads and checks only the header of a safetensors file (a 7B model's shards are never loaded whole). */
+export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, "r");
+  } catch (e) {
+    throw new TensorFileError(file, `cannot read: ${(e as Error).message}`);
+  }
+  try {
+    const { size } = await handle.stat();
+    const lengthField = new Uint8Array(8);
+    await handle.read(lengthField, 0, Math.min(8, size), 0);
+    const hlen = headerLength(lengthField, size, file);
+    const headerBytes = new Uint8Array(hlen);
+    const { bytesRead } = await handle.read(headerBytes, 0, hlen, 8);
+    if (bytesRead !== hlen) throw new TensorFileError(file, `truncated: read ${bytesRead} of the header's ${hlen} bytes`);
+    return parseHeader(headerBytes, size - 8 - hlen, file);
+  } finally {
+    await handle.close();
+  }
 }
 
 export function assertFinite(data: Float32Array, file: string, name: string): void {

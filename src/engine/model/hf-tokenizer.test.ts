@@ -1,0 +1,86 @@
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { copyModel, editJson, FAMILY_NAMES, modelFolder, readReference } from "../../../tests/support/hf-fixtures";
+import { loadTokenizer, TokenizerLoadError } from "./hf-tokenizer";
+
+function loadError(folder: string): string {
+  try {
+    loadTokenizer(folder);
+  } catch (error) {
+    expect(error).toBeInstanceOf(TokenizerLoadError);
+    expect((error as Error).message).not.toContain("\n");
+    return (error as Error).message.replace(folder, "<model>");
+  }
+  throw new Error(`${folder}: expected a TokenizerLoadError`);
+}
+
+describe("loadTokenizer", () => {
+  for (const family of FAMILY_NAMES)
+    it(`encodes ${family}'s cases as the Python tokenizer did (special tokens included)`, () => {
+      const { tokenizer } = loadTokenizer(modelFolder(family));
+      const cases = readReference(family).tokenizer_cases;
+      expect(cases.length).toBeGreaterThan(3);
+      expect(cases.map(({ text }) => tokenizer.encode(text).ids)).toEqual(cases.map(({ ids }) => ids));
+    });
+
+  it("encodes the prompts of the reference outputs to their stored ids", () => {
+    for (const family of FAMILY_NAMES) {
+      const { tokenizer } = loadTokenizer(modelFolder(family));
+      for (const prompt of readReference(family).prompts) expect(tokenizer.encode(prompt.text).ids).toEqual(prompt.ids);
+    }
+  });
+
+  it("reads chat_template from tokenizer_config.json, or null where there is none", () => {
+    const qwen2Config = JSON.parse(readFileSync(path.join(modelFolder("qwen2"), "tokenizer_config.json"), "utf8")) as { chat_template: string };
+    expect(loadTokenizer(modelFolder("qwen2")).chatTemplate).toBe(qwen2Config.chat_template);
+    expect(qwen2Config.chat_template).toContain("add_generation_prompt");
+    expect(loadTokenizer(modelFolder("llama")).chatTemplate).toBeNull();
+  });
+
+  it("reads the chat template of transformers' chat_template.jinja, and the default of a template list", () => {
+    const folder = copyModel("llama");
+    writeFileSync(path.join(folder, "chat_template.jinja"), "{{ messages[0]['content'] }}");
+    expect(loadTokenizer(folder).chatTemplate).toBe("{{ messages[0]['content'] }}");
+    editJson(path.join(folder, "tokenizer_config.json"), (config) => {
+      config.chat_template = [
+        { name: "tool_use", template: "tools" },
+        { name: "default", template: "plain" },
+      ];
+    });
+    expect(loadTokenizer(folder).chatTemplate).toBe("plain");
+  });
+
+  it("loads without tokenizer_config.json", () => {
+    const folder = copyModel("mistral");
+    rmSync(path.join(folder, "tokenizer_config.json"));
+    expect(loadTokenizer(folder).tokenizer.encode("Q: 1").ids.length).toBeGreaterThan(1);
+  });
+});
+
+describe("loadTokenizer errors name tokenizer.json (or tokenizer_config.json) in one line", () => {
+  it("names a missing or unparsable tokenizer.json", () => {
+    const folder = copyModel("gemma");
+    writeFileSync(path.join(folder, "tokenizer.json"), "{ broken");
+    expect(loadError(folder)).toMatch(/^<model>\/tokenizer\.json: not valid JSON \(/);
+    rmSync(path.join(folder, "tokenizer.json"));
+    expect(loadError(folder)).toBe("<model>/tokenizer.json: cannot read it (ENOENT)");
+  });
+
+  it("names a tokenizer.json that @huggingface/tokenizers refuses", () => {
+    const folder = copyModel("gemma");
+    editJson(path.join(folder, "tokenizer.json"), (json) => ((json.model as Record<string, unknown>).type = "SentencePieceV9"));
+    expect(loadError(folder)).toBe('<model>/tokenizer.json: model.type: "SentencePieceV9" is not supported by @huggingface/tokenizers (supported: BPE, Unigram, WordPiece)');
+    editJson(path.join(folder, "tokenizer.json"), (json) => ((json.model as Record<string, unknown>).type = "BPE"));
+    editJson(path.join(folder, "tokenizer.json"), (json) => ((json.pre_tokenizer as Record<string, unknown>).type = "Zzz"));
+    expect(loadError(folder)).toBe("<model>/tokenizer.json: @huggingface/tokenizers cannot load it (Unknown PreTokenizer type: Zzz)");
+    editJson(path.join(folder, "tokenizer.json"), (json) => delete json.model);
+    expect(loadError(folder)).toBe('<model>/tokenizer.json: @huggingface/tokenizers cannot load it (Tokenizer must contain a "model" property)');
+  });
+
+  it("names a chat_template that is not a template", () => {
+    const folder = copyModel("qwen2");
+    editJson(path.join(folder, "tokenizer_config.json"), (config) => (config.chat_template = 42));
+    expect(loadError(folder)).toBe("<model>/tokenizer_config.json: chat_template: expected a Jinja template string");
+  });
+});

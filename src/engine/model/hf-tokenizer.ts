@@ -1,0 +1,65 @@
+// The tokenizer of a Hugging Face model folder (tokenizer.json, tokenizer_config.json) through
+// @huggingface/tokenizers, and its chat template, which a later pass renders.
+import fs from "node:fs";
+import path from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { readJsonObject } from "./hf-json";
+
+export const TOKENIZER = "tokenizer.json";
+export const TOKENIZER_CONFIG = "tokenizer_config.json";
+/** transformers 4.43+ saves the chat template in a file of its own instead of tokenizer_config.json. */
+export const CHAT_TEMPLATE = "chat_template.jinja";
+
+const TOKENIZER_MODELS = ["BPE", "Unigram", "WordPiece"] as const;
+
+/** A tokenizer that cannot be loaded; one line naming the file. */
+export class TokenizerLoadError extends Error {
+  override name = "TokenizerLoadError";
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+export interface ModelTokenizer {
+  tokenizer: Tokenizer;
+  /** The Jinja chat template (the "default" one where tokenizer_config.json lists several), or null. */
+  chatTemplate: string | null;
+}
+
+function chatTemplateOf(config: Record<string, unknown>, folder: string, configFile: string): string | null {
+  const template = config.chat_template;
+  if (typeof template === "string") return template;
+  if (Array.isArray(template)) {
+    // The older multi-template form: [{name, template}, ...], of which "default" is what apply_chat_template uses.
+    const named = template.find((entry): entry is { name: string; template: string } => entry?.name === "default" && typeof entry.template === "string");
+    if (!named) throw new TokenizerLoadError(configFile, 'chat_template: a list of templates needs one named "default" with a string template');
+    return named.template;
+  }
+  if (template !== undefined && template !== null) throw new TokenizerLoadError(configFile, "chat_template: expected a Jinja template string");
+  const jinja = path.join(folder, CHAT_TEMPLATE);
+  return fs.existsSync(jinja) ? fs.readFileSync(jinja, "utf8") : null;
+}
+
+/** Loads tokenizer.json (required) with tokenizer_config.json (optional, holding special tokens and the chat template). */
+export function loadTokenizer(folder: string): ModelTokenizer {
+  const file = path.join(folder, TOKENIZER);
+  const configFile = path.join(folder, TOKENIZER_CONFIG);
+  const json = readJsonObject(file, (problem) => new TokenizerLoadError(file, problem));
+  const modelType = (json.model as { type?: unknown } | undefined)?.type;
+  // For a type it does not know, @huggingface/tokenizers guesses a model from the vocabulary's shape: refuse instead.
+  if (modelType !== undefined && !(TOKENIZER_MODELS as readonly unknown[]).includes(modelType))
+    throw new TokenizerLoadError(file, `model.type: ${JSON.stringify(modelType)} is not supported by @huggingface/tokenizers (supported: ${TOKENIZER_MODELS.join(", ")})`);
+  const config = fs.existsSync(configFile) ? readJsonObject(configFile, (problem) => new TokenizerLoadError(configFile, problem)) : {};
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(json, config);
+    // Some broken files only fail on first use: one encode proves the pipeline runs.
+    tokenizer.encode("a");
+  } catch (error) {
+    throw new TokenizerLoadError(file, `@huggingface/tokenizers cannot load it (${(error as Error).message.split("\n")[0]})`);
+  }
+  return { tokenizer, chatTemplate: chatTemplateOf(config, folder, configFile) };
+}
