@@ -31,15 +31,29 @@ export const EVAL_DEVICES = Object.freeze({
 } as const);
 export type EvalDevice = keyof typeof EVAL_DEVICES;
 
+/** Where a decoder's external data (the base weights) lies, when not in the decoder file's own folder. */
+export interface DecoderFiles {
+  /**
+   * The folder the decoder's external-data locations are relative to: a model folder when the decoder is kept in a
+   * cache elsewhere (onnxruntime reads external data only inside one folder, and follows no links out of it).
+   */
+  weightsFolder?: string;
+}
+
 /** The session options for `device`; `outputNames` are the decoder's, whose `present.*` are its KV cache. */
-export function sessionOptions(device: EvalDevice, outputNames: readonly string[]): ort.InferenceSession.SessionOptions {
+export function sessionOptions(device: EvalDevice, outputNames: readonly string[], files: DecoderFiles = {}): ort.InferenceSession.SessionOptions {
   const { executionProvider, kvCacheLocation } = EVAL_DEVICES[device];
   const kvCache = outputNames.filter((name) => name.startsWith("present."));
   return {
     executionProviders: [executionProvider],
     graphOptimizationLevel: "all",
     ...(kvCacheLocation === "cpu" ? {} : { preferredOutputLocation: Object.fromEntries(kvCache.map((name) => [name, kvCacheLocation])) }),
+    ...externalData(files),
   };
+}
+
+function externalData({ weightsFolder }: DecoderFiles): Pick<ort.InferenceSession.SessionOptions, "extra"> {
+  return weightsFolder === undefined ? {} : { extra: { session: { model_external_initializers_file_folder_path: path.resolve(weightsFolder) } } };
 }
 
 export class EvalDeviceError extends Error {
@@ -93,22 +107,22 @@ export class OnnxDecoder {
 
   private static readonly sessions = new Map<string, Promise<OnnxDecoder>>();
 
-  static load(modelPath: string, device: EvalDevice): Promise<OnnxDecoder> {
-    const key = `${path.resolve(modelPath)}@${device}`;
+  static load(modelPath: string, device: EvalDevice, files: DecoderFiles = {}): Promise<OnnxDecoder> {
+    const key = `${path.resolve(modelPath)}@${device}${files.weightsFolder === undefined ? "" : `:${path.resolve(files.weightsFolder)}`}`;
     let decoder = OnnxDecoder.sessions.get(key);
     if (!decoder) {
-      decoder = OnnxDecoder.create(modelPath, device);
+      decoder = OnnxDecoder.create(modelPath, device, files);
       OnnxDecoder.sessions.set(key, decoder);
       decoder.catch(() => OnnxDecoder.sessions.delete(key));
     }
     return decoder;
   }
 
-  private static async create(modelPath: string, device: EvalDevice): Promise<OnnxDecoder> {
+  private static async create(modelPath: string, device: EvalDevice, files: DecoderFiles): Promise<OnnxDecoder> {
     let session: ort.InferenceSession;
     try {
-      const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath);
-      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames));
+      const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath, files);
+      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames, files));
     } catch (error) {
       const message = (error as Error).message;
       if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
@@ -131,8 +145,8 @@ export class OnnxDecoder {
 }
 
 /** The decoder's outputs, named without opening a session on the device (whose options depend on them). */
-async function outputNamesOf(modelPath: string): Promise<readonly string[]> {
-  const probe = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"] });
+async function outputNamesOf(modelPath: string, files: DecoderFiles): Promise<readonly string[]> {
+  const probe = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"], ...externalData(files) });
   const names = probe.outputNames;
   await probe.release();
   return names;

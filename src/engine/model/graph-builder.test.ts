@@ -3,16 +3,17 @@ import os from "node:os";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { llamaSpecOf, safetensorsIndex } from "../../../tests/support/hf-model";
 import { loadBaseModelText, OnnxLoraRunner, type LoraWeights } from "../eval/lora-runner";
 import { float32Tensor, int64Tensor, OnnxDecoder } from "../eval/onnx";
 import { loadLoraWeights } from "../eval/peft-lora";
 import { buildDecoder, GraphBuildError, LORA_MODULES, ropeInverseFrequencies } from "./graph-builder";
+import { readModelConfig } from "./hf-config";
+import { indexWeights } from "./hf-weights";
 import type { DecoderSpec, WeightDtype } from "./spec";
 
 const BASE = "initial_experts/base";
 const BUNDLED = "initial_experts/decoder.onnx";
-const spec = llamaSpecOf(BASE);
+const spec = readModelConfig(BASE);
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "graph-builder-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -21,15 +22,14 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
  * The zoo's decoder built here. OnnxDecoder loads a model with its own folder as the external data folder, so the
  * test gives it a folder holding the weights (a copy: the user-folder case is the session-option test below).
  */
-function builtZooDecoder(): string {
+async function builtZooDecoder(): Promise<string> {
   const dir = fs.mkdtempSync(path.join(scratch, "zoo-"));
-  const weights = path.join(dir, "model.safetensors");
-  fs.copyFileSync(path.join(BASE, "model.safetensors"), weights);
+  fs.copyFileSync(path.join(BASE, "model.safetensors"), path.join(dir, "model.safetensors"));
   const file = path.join(dir, "decoder.onnx");
-  fs.writeFileSync(file, buildDecoder(spec, safetensorsIndex(weights), { modelDir: dir, loraTargets: LORA_MODULES }));
+  fs.writeFileSync(file, buildDecoder(spec, await indexWeights(dir), { modelDir: dir, loraTargets: LORA_MODULES }));
   return file;
 }
-const built = builtZooDecoder();
+const built = await builtZooDecoder();
 
 const dev = (task: string, n: number) => (JSON.parse(fs.readFileSync(`data/eval/${task}.json`, "utf8")) as { dev: Array<{ question: string }> }).dev.slice(0, n).map(({ question }) => `Q: ${question}\nA: `);
 
@@ -122,7 +122,7 @@ describe("buildDecoder on the zoo's Llama", () => {
   it("reads the weights where they lie in the model folder, the decoder file elsewhere, through onnxruntime's external data folder option", async () => {
     const cache = fs.mkdtempSync(path.join(scratch, "cache-"));
     const file = path.join(cache, "decoder.onnx");
-    fs.writeFileSync(file, buildDecoder(spec, safetensorsIndex(path.join(BASE, "model.safetensors")), { modelDir: BASE, loraTargets: [] }));
+    fs.writeFileSync(file, buildDecoder(spec, await indexWeights(BASE), { modelDir: BASE, loraTargets: [] }));
     const session = await ort.InferenceSession.create(file, { executionProviders: ["cpu"], extra: { session: { model_external_initializers_file_folder_path: path.resolve(BASE) } } });
     const bundled = await OnnxDecoder.load(BUNDLED, "cpu");
     // The bundled decoder needs LoRA inputs; zero-scaled ones leave the base model, as this decoder has none.
@@ -141,14 +141,16 @@ describe("buildDecoder on the zoo's Llama", () => {
   it("adds LoRA inputs for the chosen modules only", async () => {
     const file = path.join(fs.mkdtempSync(path.join(scratch, "targets-")), "decoder.onnx");
     fs.copyFileSync(path.join(BASE, "model.safetensors"), path.join(path.dirname(file), "model.safetensors"));
-    fs.writeFileSync(file, buildDecoder(spec, safetensorsIndex(path.join(path.dirname(file), "model.safetensors")), { modelDir: path.dirname(file), loraTargets: ["v_proj", "q_proj"] }));
+    fs.writeFileSync(file, buildDecoder(spec, await indexWeights(path.dirname(file)), { modelDir: path.dirname(file), loraTargets: ["v_proj", "q_proj"] }));
     const decoder = await OnnxDecoder.load(file, "cpu");
     expect(decoder.shape.loraModules.map((module) => module.key)).toEqual([0, 1, 2, 3].flatMap((layer) => [`${layer}.q_proj`, `${layer}.v_proj`]));
   });
 });
 
+const zooWeights = await indexWeights(BASE);
+
 describe("buildDecoder refusals", () => {
-  const weights = safetensorsIndex(path.join(BASE, "model.safetensors"));
+  const weights = zooWeights;
   const build = (changes: Partial<DecoderSpec>, loraTargets: readonly string[] = LORA_MODULES) => () => buildDecoder({ ...spec, ...changes }, weights, { modelDir: BASE, loraTargets });
 
   it("names the spec field and the supported values for what it cannot build", () => {
@@ -166,7 +168,7 @@ describe("buildDecoder refusals", () => {
     expect(build({ intermediateSize: 512 })).toThrow(new GraphBuildError('weights: tensor "model.layers.0.mlp.gate_proj.weight" has shape [688, 256], expected [512, 256] from the spec'));
     const int8 = new Map(weights).set("model.norm.weight", { ...weights.get("model.norm.weight")!, dtype: "I8" as WeightDtype });
     expect(() => buildDecoder(spec, int8, { modelDir: BASE, loraTargets: [] })).toThrow(new GraphBuildError('weights: tensor "model.norm.weight" dtype: "I8" is not supported; expected one of F32, F16, BF16'));
-    expect(() => buildDecoder(spec, weights, { modelDir: scratch, loraTargets: [] })).toThrow(/^weights: tensor "model\.embed_tokens\.weight" lies in initial_experts\/base\/model\.safetensors, outside modelDir .*: onnxruntime reads external data only inside the folder it resolves against$/);
+    expect(() => buildDecoder(spec, weights, { modelDir: scratch, loraTargets: [] })).toThrow(/^weights: tensor "model\.embed_tokens\.weight" lies in \/.*initial_experts\/base\/model\.safetensors, outside modelDir .*: onnxruntime reads external data only inside the folder it resolves against$/);
   });
 });
 

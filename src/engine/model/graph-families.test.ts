@@ -2,9 +2,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { safetensorsIndex } from "../../../tests/support/hf-model";
 import { float32Tensor, int64Tensor, OnnxDecoder, type ort } from "../eval/onnx";
 import { buildDecoder, LORA_MODULES } from "./graph-builder";
+import { indexWeights } from "./hf-weights";
 import type { DecoderSpec } from "./spec";
 
 /*
@@ -42,7 +42,7 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 async function decoderOf(variant: string, spec: DecoderSpec): Promise<OnnxDecoder> {
   const dir = fs.mkdtempSync(path.join(scratch, `${variant}-`));
   fs.copyFileSync(path.join(FIXTURES, variant, "model.safetensors"), path.join(dir, "model.safetensors"));
-  fs.writeFileSync(path.join(dir, "decoder.onnx"), buildDecoder(spec, safetensorsIndex(path.join(dir, "model.safetensors")), { modelDir: dir, loraTargets: LORA_MODULES }));
+  fs.writeFileSync(path.join(dir, "decoder.onnx"), buildDecoder(spec, await indexWeights(dir), { modelDir: dir, loraTargets: LORA_MODULES }));
   return OnnxDecoder.load(path.join(dir, "decoder.onnx"), "cpu");
 }
 

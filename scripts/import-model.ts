@@ -1,0 +1,37 @@
+// Imports a Hugging Face model folder: reads it as the evaluator will (config.json, safetensors headers, tokenizer),
+// prints what it found, and builds its LoRA decoder into the cache (DATA_DIR/models unless --cache), or prints the
+// one line that says why the folder cannot be imported:
+//   npm run import -- path/to/model-folder [--cache DIR] [--json]
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { importModel } from "../src/engine/model/import";
+import { parseServerEnv } from "../src/env";
+
+async function main() {
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: "boolean", default: false }, cache: { type: "string" } } });
+  if (positionals.length !== 1) throw new Error("usage: npm run import -- MODEL_FOLDER [--cache DIR] [--json]");
+  const cacheRoot = values.cache ?? path.join(parseServerEnv().dataDir, "models");
+  const started = Date.now();
+  const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (values.json) {
+    const { folder, spec, parameters, weightBytes, dtypes } = model;
+    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds) }, null, 2));
+    return;
+  }
+  const { spec } = model;
+  const files = new Set([...model.weights.values()].map((ref) => ref.file));
+  console.log(`${model.folder}: ${spec.family}, ${(model.parameters / 1e6).toFixed(2)}M parameters, ${model.dtypes.join("+")}, ${(model.weightBytes / 2 ** 20).toFixed(1)} MiB in ${files.size} file(s)`);
+  console.log(
+    `  ${spec.numLayers} layers, hidden ${spec.hiddenSize}, intermediate ${spec.intermediateSize}, ${spec.numHeads} heads / ${spec.numKvHeads} kv heads of ${spec.headDim}, vocab ${spec.vocabSize}`,
+  );
+  console.log(
+    `  rope theta ${spec.ropeTheta}${spec.ropeScaling ? ` ${JSON.stringify(spec.ropeScaling)}` : ""}, ${spec.tieWordEmbeddings ? "tied" : "untied"} embeddings, ${spec.slidingWindow ? `sliding window ${spec.slidingWindow}` : "full attention"}, eos ${JSON.stringify(spec.eosTokenIds)}, chat template: ${model.tokenizer.chatTemplate ? "yes" : "no"}`,
+  );
+  console.log(`  decoder ${built ? "built" : "reused"}: ${decoder} (${seconds} s; it reads the weights in the model folder)`);
+}
+
+main().catch((e) => {
+  console.error(`import: ${(e as Error).message}`);
+  process.exit(1);
+});

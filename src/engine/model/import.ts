@@ -1,0 +1,50 @@
+// The importer's build step: a Hugging Face model folder becomes the LoRA decoder the evaluator runs, written once
+// into a cache folder and reused while the model's files and the builder are unchanged. The decoder references the
+// weights where they lie (ONNX external data relative to the model folder), so nothing of the model is copied; a
+// session opens it with the model folder as its external-data folder (OnnxDecoder's `weightsFolder`).
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { buildDecoder, LORA_MODULES } from "./graph-builder";
+import { readHfModel, type HfModel } from "./hf-model";
+
+/** Bumped whenever the graph builder's output changes, so cached decoders of older builders are rebuilt. */
+export const DECODER_BUILD_VERSION = 1;
+export const DECODER_FILE = "decoder.onnx";
+const RECORD_FILE = "import.json";
+
+export interface ImportedModel {
+  model: HfModel;
+  /** The decoder file, in its cache folder. */
+  decoder: string;
+  /** Where the decoder's external data lies: the model folder. */
+  weightsFolder: string;
+  /** False when a cached decoder of the same inputs was reused. */
+  built: boolean;
+}
+
+/** What the decoder is built from: the folder, its spec, the size and time of each weights file, the LoRA targets. */
+function buildKey(model: HfModel, loraTargets: readonly string[]): string {
+  const files = [...new Set([...model.weights.values()].map((ref) => ref.file))].sort().map((file) => {
+    const stat = fs.statSync(file);
+    return [path.relative(model.folder, file), stat.size, stat.mtimeMs];
+  });
+  const inputs = { version: DECODER_BUILD_VERSION, folder: model.folder, spec: model.spec, files, loraTargets };
+  return createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);
+}
+
+/** Reads `folder` (one clear error per problem) and returns its decoder, built into `cacheRoot` unless already there. */
+export async function importModel(folder: string, options: { cacheRoot: string; loraTargets?: readonly string[] }): Promise<ImportedModel> {
+  const model = await readHfModel(folder);
+  const loraTargets = options.loraTargets ?? LORA_MODULES;
+  const dir = path.join(path.resolve(options.cacheRoot), `${path.basename(model.folder)}-${buildKey(model, loraTargets)}`);
+  const decoder = path.join(dir, DECODER_FILE);
+  if (fs.existsSync(decoder)) return { model, decoder, weightsFolder: model.folder, built: false };
+  fs.mkdirSync(dir, { recursive: true });
+  const partial = `${decoder}.partial-${process.pid}`;
+  fs.writeFileSync(partial, buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets }));
+  fs.writeFileSync(path.join(dir, RECORD_FILE), `${JSON.stringify({ folder: model.folder, loraTargets, spec: model.spec, builtAt: new Date().toISOString() }, null, 2)}\n`);
+  // Renamed last: a decoder file in the cache is always a whole one.
+  fs.renameSync(partial, decoder);
+  return { model, decoder, weightsFolder: model.folder, built: true };
+}
