@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import type { ModelRunner } from "./evaluator";
-import { float32Tensor, int64Tensor, OnnxDecoder, type EvalDevice, type ort } from "./onnx";
+import { float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
 import type { ModelOutput, ModelRequest } from "./types";
 
 /** Frees KV-cache tensors held in GPU memory (CPU tensors are left to the garbage collector). */
@@ -75,8 +75,8 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     private readonly rowsPerBatch: number,
   ) {}
 
-  static async open(options: { model: string; baseFolder: string; device: EvalDevice; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
-    const decoder = await OnnxDecoder.load(options.model, options.device);
+  static async open(options: { model: string; baseFolder: string; device: EvalDevice; rowsPerBatch?: number } & DecoderFiles): Promise<OnnxLoraRunner> {
+    const decoder = await OnnxDecoder.load(options.model, options.device, { weightsFolder: options.weightsFolder });
     const { tokenizer, eosId } = loadBaseModelText(options.baseFolder);
     return new OnnxLoraRunner(decoder, tokenizer, eosId, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
   }

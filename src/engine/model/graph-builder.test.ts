@@ -14,6 +14,7 @@ import type { DecoderSpec, WeightDtype } from "./spec";
 const BASE = "initial_experts/base";
 const BUNDLED = "initial_experts/decoder.onnx";
 const spec = readModelConfig(BASE);
+const zooWeights = await indexWeights(BASE);
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "graph-builder-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -108,8 +109,13 @@ describe("buildDecoder on the zoo's Llama", () => {
     }
   });
 
-  it("answers dev questions exactly as the bundled decoder does, with the base and with the math expert (OnnxLoraRunner)", async () => {
-    const [ours, bundled] = await Promise.all([built, BUNDLED].map((model) => OnnxLoraRunner.open({ model, baseFolder: BASE, device: "cpu" })));
+  it("answers dev questions exactly as the bundled decoder does, with the base and with the math expert (OnnxLoraRunner, the decoder in a cache folder)", async () => {
+    const cached = path.join(fs.mkdtempSync(path.join(scratch, "cache-")), "decoder.onnx");
+    fs.writeFileSync(cached, buildDecoder(spec, zooWeights, { modelDir: BASE, loraTargets: LORA_MODULES }));
+    const [ours, bundled] = await Promise.all([
+      OnnxLoraRunner.open({ model: cached, baseFolder: BASE, device: "cpu", weightsFolder: BASE }),
+      OnnxLoraRunner.open({ model: BUNDLED, baseFolder: BASE, device: "cpu" }),
+    ]);
     const math = await loadLoraWeights("initial_experts/math", bundled!.shape);
     const requests = [...dev("gsm8k", 6), ...dev("mgsm_ja", 4)].flatMap((prompt) => [0, 1].map((adapter) => ({ kind: "generate" as const, prompt, maxNewTokens: 16, adapter })));
     const adapters = [{ ...math, scale: 0 }, math];
@@ -146,8 +152,6 @@ describe("buildDecoder on the zoo's Llama", () => {
     expect(decoder.shape.loraModules.map((module) => module.key)).toEqual([0, 1, 2, 3].flatMap((layer) => [`${layer}.q_proj`, `${layer}.v_proj`]));
   });
 });
-
-const zooWeights = await indexWeights(BASE);
 
 describe("buildDecoder refusals", () => {
   const weights = zooWeights;
