@@ -53,6 +53,16 @@ async function sameShapeExperts(family: string): Promise<string> {
   return dir;
 }
 
+/** The fixture's adapter, one random expert of a subset of its modules at another rank, and one of all its modules at another rank. */
+async function mixedExperts(family: string, subset: string[]): Promise<string> {
+  const dir = path.join(root, `${family}-mixed-experts`);
+  const fixture = path.join(FIXTURES, family, "adapter");
+  fs.cpSync(fixture, path.join(dir, "fixture"), { recursive: true });
+  await randomAdapter(fixture, path.join(dir, "subset"), 3, { modules: subset, rank: 2 });
+  await randomAdapter(fixture, path.join(dir, "other-rank"), 4, { rank: 6 });
+  return dir;
+}
+
 function searchArgs(name: string, baseModel: string, experts: string, more: string[]) {
   return parseSearchArgs([
     ...["-n", name, "-e", "exact_match", "-d", dataset, "--eval_params", '{"maxNewTokens": 4}', "-i", experts, "--base_model", baseModel, "--output_root", root],
@@ -91,6 +101,27 @@ describe("a search on a Hugging Face model folder", () => {
     const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);
     expect(best.modules.size).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ["qwen2", ["q_proj", "v_proj"]],
+    ["gemma", ["q_proj", "v_proj", "down_proj"]],
+  ])("%s, recipe mode: merges experts of other ranks and of a subset of the modules (a missing module is a zero delta)", async (family, subset) => {
+    const baseModel = path.join(FIXTURES, family, "model");
+    const config = searchArgs(`${family}-mixed`, baseModel, await mixedExperts(family, subset), modes["recipe (task_arithmetic)"]);
+    const prepared = await prepareSearch(config, { gpus: [], modelCache });
+    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    expect(result.status).toBe("completed");
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
+    const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);
+    expect(best.modules.size).toBe(shape.loraModules.length);
+  });
+
+  it("refuses experts of different shapes in weights mode, pointing to recipe mode", async () => {
+    const config = searchArgs("qwen2-mixed-weights", path.join(FIXTURES, "qwen2", "model"), await mixedExperts("qwen2", ["q_proj", "v_proj"]), modes["weights (weighted_average)"]);
+    const error = await prepareSearch(config, { gpus: [], modelCache }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SearchSetupError);
+    expect((error as Error).message).toMatch(/^--initial_expert_directory: expert \S+ differs from \S+: .*; weights mode moves whole adapters, so every expert needs the same rank and target modules: --mode recipe merges experts that differ$/);
   });
 
   it("builds the model's decoder once: a second search reuses the cached one", async () => {

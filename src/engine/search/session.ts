@@ -12,7 +12,7 @@ import { ModelConfigError } from "../model/hf-config";
 import { TokenizerLoadError } from "../model/hf-tokenizer";
 import { importModel } from "../model/import";
 import { canonicalMergeMethod, hasWeights, MergeParamsError, openDevice, planParsedMerge, type ParsedMerge } from "../merge";
-import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../tensors";
+import { ExpertMismatchError, loadExperts, loadPeftAdapter, TensorFileError, type PeftAdapter } from "../tensors";
 import { flagOf, searchMode, type SearchConfig, type SearchConfigField } from "./config";
 import { searchBudget, type SearchBudget } from "./budget";
 import { RecipeSpace } from "./recipe-space";
@@ -76,6 +76,21 @@ async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[]
   }
 }
 
+/**
+ * Weights mode moves whole adapters, so its experts must have one shape; recipe mode merges experts of any ranks
+ * and target modules that fit the decoder (a module an expert lacks is a zero delta of it).
+ */
+async function sameShapeExperts(dirs: readonly string[]): Promise<PeftAdapter[]> {
+  try {
+    return (await loadExperts(dirs)).experts;
+  } catch (error) {
+    if (error instanceof ExpertMismatchError) {
+      throw new SearchSetupError("initialExpertDirectory", `${error.message}; weights mode moves whole adapters, so every expert needs the same rank and target modules: --mode recipe merges experts that differ`);
+    }
+    throw error;
+  }
+}
+
 /** The config's merge by the registry's name, its parameters as the config parsed them. */
 function parsedMergeOf(config: SearchConfig): ParsedMerge {
   return { method: canonicalMergeMethod(config.mergeMethod)!, params: config.mergeParams } as ParsedMerge;
@@ -110,7 +125,7 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     }
     const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: config.evalParams });
     const expertDirs = expertFolders(config.initialExpertDirectory);
-    const { experts } = await loadExperts(expertDirs);
+    const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
     const runnerModel = await runnerModelOf(config.baseModel, experts, modelCache);
     loadModelText(config.baseModel);
