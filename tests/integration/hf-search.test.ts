@@ -124,6 +124,18 @@ describe("a search on a Hugging Face model folder", () => {
     expect((error as Error).message).toMatch(/^--initial_expert_directory: expert \S+ differs from \S+: .*; weights mode moves whole adapters, so every expert needs the same rank and target modules: --mode recipe merges experts that differ$/);
   });
 
+  it("refuses an expert targeting a module the decoder cannot take LoRA inputs for, naming the expert", async () => {
+    const experts = await sameShapeExperts("llama");
+    const odd = path.join(experts, "odd");
+    const layout = makeLayout([
+      { name: "base_model.model.model.layers.0.mlp.fc1.lora_A.weight", shape: [2, 64] },
+      { name: "base_model.model.model.layers.0.mlp.fc1.lora_B.weight", shape: [128, 2] },
+    ]);
+    await savePeftAdapter(odd, { config: { peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: ["fc1"] }, layout, data: new Float32Array(layout.size).fill(0.1) });
+    const config = searchArgs("odd-module", path.join(FIXTURES, "llama", "model"), experts, modes["recipe (task_arithmetic)"]);
+    await expect(prepareSearch(config, { gpus: [], modelCache })).rejects.toThrow(`--initial_expert_directory: ${odd}: targets fc1, which the decoder of a Hugging Face model cannot take LoRA inputs for (supported: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)`);
+  });
+
   it("builds the model's decoder once: a second search reuses the cached one", async () => {
     const cache = path.join(root, "reuse-cache");
     const experts = await sameShapeExperts("gemma");

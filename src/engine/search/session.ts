@@ -7,7 +7,7 @@ import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from
 import { AdapterShapeError, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import { OnnxDecoder } from "../eval/onnx";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
-import { GraphBuildError } from "../model/graph-builder";
+import { LORA_MODULES } from "../model/graph-builder";
 import { ModelConfigError } from "../model/hf-config";
 import { TokenizerLoadError } from "../model/hf-tokenizer";
 import { importModel } from "../model/import";
@@ -64,14 +64,18 @@ export interface PreparedSearch {
 async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<RunnerModel> {
   const bundled = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")].find((candidate) => fs.existsSync(candidate));
   if (bundled) return { model: bundled, baseFolder };
-  const loraTargets = [...new Set(experts.flatMap((expert) => loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!)))];
+  const targetsOf = (expert: PeftAdapter) => new Set(loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!));
+  for (const expert of experts) {
+    const unsupported = [...targetsOf(expert)].filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
+    if (unsupported.length > 0) throw new SearchSetupError("initialExpertDirectory", `${expert.dir}: targets ${unsupported.join(", ")}, which the decoder of a Hugging Face model cannot take LoRA inputs for (supported: ${LORA_MODULES.join(", ")})`);
+  }
+  const loraTargets = [...new Set(experts.flatMap((expert) => [...targetsOf(expert)]))];
   try {
     const { decoder, weightsFolder } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
     return { model: decoder, baseFolder, weightsFolder };
   } catch (error) {
     // The model's own files are at fault here (its shards too), not the experts'.
     if (error instanceof ModelConfigError || error instanceof TokenizerLoadError || error instanceof TensorFileError) throw new SearchSetupError("baseModel", error.message);
-    if (error instanceof GraphBuildError) throw new SearchSetupError("baseModel", `${path.join(baseFolder, "config.json")}: ${error.message}`);
     throw error;
   }
 }
