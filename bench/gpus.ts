@@ -14,6 +14,7 @@ import { prepareSearch } from "../src/engine/search/session";
 import { rngKey, rngUniform } from "../src/engine/merge/rng";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
 import { deviceInventory } from "../src/server/devices";
+import { modelCacheRoot } from "../src/server/paths";
 import { GpuEvaluatorPool } from "../src/server/search/gpu-pool";
 
 await serveGpuEvaluationsIfForked();
@@ -37,7 +38,7 @@ const config = searchConfigSchema.parse({
   initialExpertDirectory: values.zoo,
   baseModel: path.join(values.zoo, "base"),
 });
-const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
+const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
 
 // The experts, then seeded mixtures of two of them: what a search's population holds.
 const experts = prepared.experts.map((expert) => expert.data);

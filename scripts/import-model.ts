@@ -2,15 +2,14 @@
 // prints what it found, and builds its LoRA decoder into the cache (DATA_DIR/models unless --cache), or prints the
 // one line that says why the folder cannot be imported:
 //   npm run import -- path/to/model-folder [--cache DIR] [--json]
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { importModel } from "../src/engine/model/import";
-import { parseServerEnv } from "../src/env";
+import { modelCacheRoot } from "../src/server/paths";
 
 async function main() {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: "boolean", default: false }, cache: { type: "string" } } });
   if (positionals.length !== 1) throw new Error("usage: npm run import -- MODEL_FOLDER [--cache DIR] [--json]");
-  const cacheRoot = values.cache ?? path.join(parseServerEnv().dataDir, "models");
+  const cacheRoot = values.cache ?? modelCacheRoot();
   const started = Date.now();
   const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -14,6 +14,7 @@ import { closeQueues } from "../src/server/queue/boss";
 import { startEvaluationWorker } from "../src/server/queue/evaluation";
 import { serveGpuEvaluationsIfForked } from "../src/server/search/gpu-evaluator-process";
 import { deviceInventory } from "../src/server/devices";
+import { modelCacheRoot } from "../src/server/paths";
 import { GpuEvaluatorPool } from "../src/server/search/gpu-pool";
 import { SearchInterruptedError } from "../src/server/search/run-lease";
 
@@ -42,7 +43,7 @@ let config;
 let prepared;
 try {
   config = parseSearchArgs(argv);
-  prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
+  prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
 } catch (error) {
   failOn(error);
 }

@@ -9,6 +9,11 @@ export const projectPaths = {
   migrations: path.join(process.cwd(), "prisma", "migrations"),
 };
 
+/** Where the decoders of Hugging Face base models are built and kept: DATA_DIR/models, as `npm run import` keeps them. */
+export function modelCacheRoot(): string {
+  return path.join(parseServerEnv().dataDir, "models");
+}
+
 /** Where searches launched from the dashboard write their folders: OUTPUT_ROOT, never a client's choice. */
 export function dashboardOutputRoot(): string {
   return parseServerEnv().outputRoot;

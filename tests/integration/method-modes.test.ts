@@ -60,17 +60,17 @@ describe("every merge method in every mode", () => {
     }
     const config = args();
     if (mode !== "weights" && !hasWeights(method)) {
-      await expect(prepareSearch(config, { gpus: [] })).rejects.toThrow(SearchSetupError);
-      await expect(prepareSearch(config, { gpus: [] })).rejects.toThrow(`--merge_method: ${method} has no per-expert weights for recipe mode to search`);
+      await expect(prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") })).rejects.toThrow(SearchSetupError);
+      await expect(prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") })).rejects.toThrow(`--merge_method: ${method} has no per-expert weights for recipe mode to search`);
       return;
     }
-    const prepared = await prepareSearch(config, { gpus: [] });
+    const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
     // Every expert is a candidate: none is taken as the base unless base_model_idx names it.
     expect(evaluationBudget(prepared).population).toBe(experts.length);
     const result = await executeSearch(db, url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
-    const { shape } = await OnnxDecoder.load(prepared.decoder, "cpu");
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu");
     for (const saved of ["global_best", "global_worst"]) {
       const adapter = await loadPeftAdapter(path.join(result.folder, saved));
       checkAdapterFitsDecoder(adapter.layout, shape, saved);

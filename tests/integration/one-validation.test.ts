@@ -62,7 +62,7 @@ beforeEach(() => {
 
 /** Prepare, the recipe space, and the merges of three candidates: what a search does before evaluating them. */
 async function toKernel(config: SearchConfig) {
-  const prepared = await prepareSearch(config, { gpus: [] });
+  const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
   const space = searchSpace(prepared, []);
   for (const weights of [[1, 0], [0.25, 0.75], [0.5, 0.5]]) await space.recipe!.materialize(Float32Array.from(weights));
 }

@@ -1,6 +1,9 @@
 import fs from "node:fs";
-import { describe, expect, it } from "vitest";
-import { OnnxLoraRunner, type LoraWeights } from "./lora-runner";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { importModel } from "../model/import";
+import { loadModelText, OnnxLoraRunner, type LoraWeights } from "./lora-runner";
 import { loadLoraWeights } from "./peft-lora";
 
 const questions = (JSON.parse(fs.readFileSync("data/eval/gsm8k.json", "utf8")) as { dev: Array<{ question: string }> }).dev.slice(0, 4);
@@ -33,5 +36,42 @@ describe("OnnxLoraRunner", () => {
     expect(padded.slice(0, questions.length)).toEqual(alone);
     // The mixed-rank adapter alone (every module padded to 16) answers the same as well.
     expect(await runner.run(requests(0), [mixed])).toEqual(alone);
+  });
+});
+
+describe("the runner's text side, from the model folder", () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "model-text-"));
+  afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const LLAMA = "tests/fixtures/hf/llama/model";
+
+  /** A copy of the tiny Llama whose generation_config.json is `generation` (copied whole: onnxruntime follows no links). */
+  function llamaWith(name: string, generation: Record<string, unknown>, config: (json: Record<string, unknown>) => Record<string, unknown> = (json) => json) {
+    const dir = path.join(scratch, name);
+    fs.cpSync(LLAMA, dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config(JSON.parse(fs.readFileSync(path.join(LLAMA, "config.json"), "utf8")) as Record<string, unknown>)));
+    fs.writeFileSync(path.join(dir, "generation_config.json"), JSON.stringify(generation));
+    return dir;
+  }
+
+  it("keeps the zoo's ids: pad 0, generation ending at eos 2", () => {
+    const { padId, eosIds } = loadModelText("initial_experts/base");
+    expect(padId).toBe(0);
+    expect([...eosIds]).toEqual([2]);
+  });
+
+  it("pads with the model's first eos id when it names no pad id", () => {
+    const folder = llamaWith("no-pad", { bos_token_id: 1, eos_token_id: [3, 2] }, ({ pad_token_id: _pad, ...json }) => json);
+    expect(loadModelText(folder).padId).toBe(3);
+  });
+
+  it("stops a generation at any of the model's eos ids, not only the first", async () => {
+    const reference = JSON.parse(fs.readFileSync("tests/fixtures/hf/llama/reference.json", "utf8")) as { prompts: Array<{ text: string; base: { greedy: number[] } }> };
+    const { text, base } = reference.prompts[0]!;
+    // HF's third greedy token of this prompt becomes the model's second eos id.
+    const folder = llamaWith("eos-list", { bos_token_id: 1, eos_token_id: [2, base.greedy[2]], pad_token_id: 0 });
+    const { decoder, weightsFolder } = await importModel(folder, { cacheRoot: path.join(scratch, "cache") });
+    const runner = await OnnxLoraRunner.open({ model: decoder, baseFolder: folder, weightsFolder, device: "cpu" });
+    const [answer] = await runner.run([{ kind: "generate", prompt: text, maxNewTokens: 8, adapter: 0 }], [{ scale: 0, modules: new Map() }]);
+    expect(answer).toEqual({ kind: "generate", text: loadModelText(folder).tokenizer.decode(base.greedy.slice(0, 2), { skip_special_tokens: true }), tokens: 2 });
   });
 });

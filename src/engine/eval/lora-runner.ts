@@ -1,6 +1,6 @@
-import fs from "node:fs";
-import path from "node:path";
-import { Tokenizer } from "@huggingface/tokenizers";
+import type { Tokenizer } from "@huggingface/tokenizers";
+import { readModelConfig } from "../model/hf-config";
+import { loadTokenizer } from "../model/hf-tokenizer";
 import type { ModelRunner } from "./evaluator";
 import { float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
 import type { ModelOutput, ModelRequest } from "./types";
@@ -26,35 +26,29 @@ export class AdapterShapeError extends Error {
   override name = "AdapterShapeError";
 }
 
-const PAD = 0;
-
-/** A base model folder whose tokenizer or generation config cannot be read; the message names the file. */
-export class BaseModelError extends Error {
-  override name = "BaseModelError";
+/** A decoder to open and the model folder whose tokenizer and token ids go with it. */
+export interface RunnerModel extends DecoderFiles {
+  model: string;
+  baseFolder: string;
 }
 
-function readBaseJson(baseFolder: string, file: string): Record<string, unknown> {
-  const full = path.join(baseFolder, file);
-  let text: string;
-  try {
-    text = fs.readFileSync(full, "utf8");
-  } catch (error) {
-    throw new BaseModelError(`${full}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("expected a JSON object");
-    return parsed as Record<string, unknown>;
-  } catch (error) {
-    throw new BaseModelError(`${full}: not valid JSON (${(error as Error).message})`);
-  }
+/** What the runner needs of the model's text side: its tokenizer, the ids that end a generation, the padding id. */
+export interface ModelText {
+  tokenizer: Tokenizer;
+  eosIds: ReadonlySet<number>;
+  padId: number;
 }
 
-/** The tokenizer and end-of-sequence id of a base model folder (tokenizer.json, tokenizer_config.json, generation_config.json). */
-export function loadBaseModelText(baseFolder: string): { tokenizer: Tokenizer; eosId: number } {
-  const tokenizer = new Tokenizer(readBaseJson(baseFolder, "tokenizer.json"), readBaseJson(baseFolder, "tokenizer_config.json"));
-  const eos = readBaseJson(baseFolder, "generation_config.json").eos_token_id;
-  return { tokenizer, eosId: typeof eos === "number" ? eos : 2 };
+/**
+ * The tokenizer and special ids of a base model folder (tokenizer.json, tokenizer_config.json, config.json and
+ * generation_config.json), read as the importer reads them: one line naming the file for each problem.
+ */
+export function loadModelText(baseFolder: string): ModelText {
+  const { tokenizer } = loadTokenizer(baseFolder);
+  const spec = readModelConfig(baseFolder);
+  // Padded positions are masked out, so any id of the vocabulary would do; HF pads with pad_token_id, else eos.
+  const padId = spec.padTokenId ?? spec.eosTokenIds[0] ?? 0;
+  return { tokenizer, eosIds: new Set(spec.eosTokenIds), padId };
 }
 
 interface Row {
@@ -70,15 +64,17 @@ interface Row {
 export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
   private constructor(
     private readonly decoder: OnnxDecoder,
-    private readonly tokenizer: Tokenizer,
-    private readonly eosId: number,
+    private readonly text: ModelText,
     private readonly rowsPerBatch: number,
   ) {}
 
-  static async open(options: { model: string; baseFolder: string; device: EvalDevice; rowsPerBatch?: number } & DecoderFiles): Promise<OnnxLoraRunner> {
+  static async open(options: RunnerModel & { device: EvalDevice; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
     const decoder = await OnnxDecoder.load(options.model, options.device, { weightsFolder: options.weightsFolder });
-    const { tokenizer, eosId } = loadBaseModelText(options.baseFolder);
-    return new OnnxLoraRunner(decoder, tokenizer, eosId, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
+    return new OnnxLoraRunner(decoder, loadModelText(options.baseFolder), options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
+  }
+
+  private get tokenizer(): Tokenizer {
+    return this.text.tokenizer;
   }
 
   get shape() {
@@ -183,7 +179,7 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
   /** Left-padded prompt feeds: mask 1 on real tokens, positions counting real tokens from 0. */
   private promptFeeds(rows: Row[]) {
     const width = Math.max(...rows.map((row) => row.ids.length));
-    const ids = new Array<number>(rows.length * width).fill(PAD);
+    const ids = new Array<number>(rows.length * width).fill(this.text.padId);
     const mask = new Array<number>(rows.length * width).fill(0);
     const positions = new Array<number>(rows.length * width).fill(0);
     rows.forEach((row, r) => {
@@ -227,7 +223,7 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
         for (let v = 1; v < vocabSize; v += 1) if (logits[base + v]! > logits[base + best]!) best = v;
         next.push(best);
         if (!finished[r]) {
-          if (best === this.eosId) finished[r] = true;
+          if (this.text.eosIds.has(best)) finished[r] = true;
           else produced[r]!.push(best);
         }
       }

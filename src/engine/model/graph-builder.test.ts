@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadBaseModelText, OnnxLoraRunner, type LoraWeights } from "../eval/lora-runner";
+import { loadModelText, OnnxLoraRunner, type LoraWeights } from "../eval/lora-runner";
 import { float32Tensor, int64Tensor, OnnxDecoder } from "../eval/onnx";
 import { loadLoraWeights } from "../eval/peft-lora";
 import { buildDecoder, GraphBuildError, LORA_MODULES, ropeInverseFrequencies } from "./graph-builder";
@@ -70,7 +70,7 @@ describe("buildDecoder on the zoo's Llama", () => {
     const math = await loadLoraWeights("initial_experts/math", bundled.shape);
     const lora = loraFeeds([{ ...math, scale: 0 }, math]); // the base, and the math expert
 
-    const { tokenizer } = loadBaseModelText(BASE);
+    const { tokenizer } = loadModelText(BASE);
     const prompts = [...dev("gsm8k", 2), ...dev("mgsm_ja", 1)].map((prompt) => tokenizer.encode(prompt).ids);
     const rows = prompts.flatMap((ids) => [0, 1].map((adapter) => ({ ids, adapter })));
     const width = Math.max(...prompts.map((ids) => ids.length));

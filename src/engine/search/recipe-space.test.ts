@@ -6,6 +6,7 @@ import { openDevice, parseMergeParams } from "../merge";
 import { makeLayout, type PeftAdapter } from "../tensors";
 import { searchConfigSchema } from "./config";
 import { RecipeSpace } from "./recipe-space";
+import { uniform } from "./rng";
 
 /** A two-layer LoRA (q_proj 6→4, rank 2 per layer) with seeded values; expert `seed` differs from the others. */
 function expert(seed: number): PeftAdapter {
@@ -92,6 +93,54 @@ describe("RecipeSpace feeds a non-linear merge", () => {
     const stacked = await new RecipeSpace(shaped, parseMergeParams("task_arithmetic", { base_model_idx: null }), device).materialize(recipe);
     expect(Object.fromEntries([...full.modules].map(([key, module]) => [key, module.rank]))).toEqual({ "0.q_proj": 3, "0.down_proj": 3 });
     for (const key of ["0.q_proj", "0.down_proj"]) expect(product(full.modules.get(key)!, full.scale)).toEqual(product(stacked.modules.get(key)!, stacked.scale));
+  });
+});
+
+describe("RecipeSpace with experts of different ranks and target modules", () => {
+  /** Seeded q_proj and v_proj (both 6 → 4) of two layers at the given ranks; a rank of 0 leaves the module out, "zero" stores it as zeros. */
+  function mixedExpert(seed: number, ranks: Record<"q_proj" | "v_proj", number | "zero">): PeftAdapter {
+    const present = Object.entries(ranks).filter(([, rank]) => rank !== 0) as Array<[string, number | "zero"]>;
+    const tensors = [0, 1].flatMap((layer) =>
+      present.flatMap(([module, rank]) => [
+        { name: `base_model.model.model.layers.${layer}.self_attn.${module}.lora_A.weight`, shape: [rank === "zero" ? 1 : rank, 6] },
+        { name: `base_model.model.model.layers.${layer}.self_attn.${module}.lora_B.weight`, shape: [4, rank === "zero" ? 1 : rank] },
+      ]),
+    ).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const layout = makeLayout(tensors);
+    // Each tensor's values depend on the seed and its name only, so leaving out a module changes no other one.
+    const data = new Float32Array(layout.size);
+    layout.entries.forEach((entry) => {
+      const zero = ranks[/(q_proj|v_proj)/.exec(entry.name)![1] as "q_proj"] === "zero";
+      const name = [...entry.name].reduce((hash, char) => (hash * 31 + char.charCodeAt(0)) % 1_000_003, 0);
+      for (let k = 0; k < entry.size; k += 1) data[entry.offset + k] = zero ? 0 : uniform(seed, name, k) * 2 - 1;
+    });
+    return { dir: `mixed${seed}`, config: { peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: present.map(([module]) => module) }, layout, data, dtypes: layout.entries.map(() => "F32") };
+  }
+  // Expert 1 lacks v_proj; expert 2 has both modules at other ranks. Expert 1 with v_proj stored as zeros is the reference.
+  const lacking = [mixedExpert(1, { q_proj: 2, v_proj: 0 }), mixedExpert(2, { q_proj: 3, v_proj: 1 })];
+  const zeroed = [mixedExpert(1, { q_proj: 2, v_proj: "zero" }), mixedExpert(2, { q_proj: 3, v_proj: 1 })];
+
+  it.each([
+    ["task_arithmetic", { base_model_idx: null }],
+    ["ties", { base_model_idx: null, density: 0.5 }],
+  ])("%s: merges every module some expert targets, a missing module being a zero delta", async (method, params) => {
+    const merge = parseMergeParams(method, params);
+    const recipe = [0.7, -0.4];
+    const merged = await deltas(new RecipeSpace(lacking, merge, device), recipe);
+    expect([...merged.keys()].sort()).toEqual(["0.q_proj", "0.v_proj", "1.q_proj", "1.v_proj"]);
+    expect(merged).toEqual(await deltas(new RecipeSpace(zeroed, merge, device), recipe));
+    expect(merged.get("0.v_proj")!.some((value) => value !== 0)).toBe(true);
+  });
+
+  it("saves the union of the modules, each at its own rank", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "recipe-mixed-"));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    await new RecipeSpace(lacking, parseMergeParams("task_arithmetic", { base_model_idx: null }), device).save(Float32Array.of(0.7, -0.4), dir);
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "adapter_config.json"), "utf8"));
+    expect(config.target_modules).toEqual(["q_proj", "v_proj"]);
+    // q_proj stacks ranks 2 + 3; v_proj has only expert 2's rank 1.
+    expect(config.r).toBe(5);
+    expect(config.rank_pattern).toEqual({ "model.layers.0.self_attn.v_proj": 1, "model.layers.1.self_attn.v_proj": 1 });
   });
 });
 

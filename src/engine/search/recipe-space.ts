@@ -48,12 +48,15 @@ export class RecipeSpace {
   ) {
     const plan = planParsedMerge(merge, experts.length);
     this.weighted = "models" in plan ? plan.models : [...experts.keys()];
-    const slices = loraModuleSlices(experts[0]!.layout);
-    this.factors = experts.map((expert) => loraWeights(slices, expert.data, loraScale(expert.config)));
+    const slicesOf = experts.map((expert) => loraModuleSlices(expert.layout));
+    this.factors = experts.map((expert, index) => loraWeights(slicesOf[index]!, expert.data, loraScale(expert.config)));
+    // Every module some expert targets, each described by the first expert that has it (experts may differ in rank and modules).
+    const firstOf = new Map<string, { expert: PeftAdapter; slice: (typeof slicesOf)[number][number] }>();
+    experts.forEach((expert, index) => slicesOf[index]!.forEach((slice) => firstOf.has(slice.key) || firstOf.set(slice.key, { expert, slice })));
     const layerOf = (key: string) => Number(key.split(".")[0]);
-    this.layers = weights === "layer" ? [...new Set(slices.map((slice) => layerOf(slice.key)))].sort((a, b) => a - b) : [];
-    this.modules = slices.map((slice) => {
-      const entryAt = (offset: number) => experts[0]!.layout.entries.find((entry) => entry.offset === offset)!;
+    this.layers = weights === "layer" ? [...new Set([...firstOf.keys()].map(layerOf))].sort((a, b) => a - b) : [];
+    this.modules = [...firstOf.values()].map(({ expert, slice }) => {
+      const entryAt = (offset: number) => expert.layout.entries.find((entry) => entry.offset === offset)!;
       const A = entryAt(slice.a.offset);
       const B = entryAt(slice.b.offset);
       const group = weights === "layer" ? this.layers.indexOf(layerOf(slice.key)) : 0;
@@ -95,7 +98,8 @@ export class RecipeSpace {
     const modules = new Map<string, { rank: number; A: Float32Array; B: Float32Array }>();
     for (const { key, group, inFeatures, outFeatures } of this.modules) {
       const coefficients = coefficientsByGroup[group]!;
-      const used = [...this.experts.keys()].filter((index) => coefficients[index] !== 0);
+      // An expert without this module contributes a zero delta to it.
+      const used = [...this.experts.keys()].filter((index) => coefficients[index] !== 0 && this.factors[index]!.modules.has(key));
       const parts = used.map((index) => ({ factor: this.factors[index]!.modules.get(key)!, weight: coefficients[index]! * this.factors[index]!.scale }));
       const rank = Math.max(1, parts.reduce((sum, part) => sum + part.factor.rank, 0));
       const A = new Float32Array(rank * inFeatures);
@@ -128,7 +132,9 @@ export class RecipeSpace {
     for (const factors of this.factors) {
       const flat = new Float32Array(layout.size);
       modules.forEach((module, index) => {
-        const { A, B, rank } = factors.modules.get(module.key)!;
+        const factor = factors.modules.get(module.key);
+        if (!factor) return; // the expert lacks this module: its delta stays zero
+        const { A, B, rank } = factor;
         const offset = layout.entries[index]!.offset;
         for (let out = 0; out < module.outFeatures; out += 1) {
           for (let r = 0; r < rank; r += 1) {
@@ -196,7 +202,8 @@ export class RecipeSpace {
     const ranks = new Map(this.modules.map((module) => [modulePath(module.names.A), weights.modules.get(module.key)!.rank]));
     const rank = Math.max(...ranks.values());
     const rankPattern = Object.fromEntries([...ranks].filter(([, value]) => value !== rank));
-    const config = { ...this.experts[0]!.config, r: rank, lora_alpha: rank, use_rslora: false, ...(Object.keys(rankPattern).length ? { rank_pattern: rankPattern, alpha_pattern: rankPattern } : {}) };
+    const targetModules = [...new Set(this.modules.map((module) => module.key.split(".")[1]!))].sort();
+    const config = { ...this.experts[0]!.config, r: rank, lora_alpha: rank, use_rslora: false, target_modules: targetModules, ...(Object.keys(rankPattern).length ? { rank_pattern: rankPattern, alpha_pattern: rankPattern } : {}) };
     await savePeftAdapter(dir, { config, layout, data, metadata: { format: "pt", ...metadata } });
   }
 

@@ -4,11 +4,15 @@ import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
 import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
-import { AdapterShapeError, BaseModelError, loadBaseModelText, type OnnxLoraRunner } from "../eval/lora-runner";
+import { AdapterShapeError, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import { OnnxDecoder } from "../eval/onnx";
-import { checkAdapterFitsDecoder } from "../eval/peft-lora";
+import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
+import { LORA_MODULES } from "../model/graph-builder";
+import { ModelConfigError } from "../model/hf-config";
+import { TokenizerLoadError } from "../model/hf-tokenizer";
+import { importModel } from "../model/import";
 import { canonicalMergeMethod, hasWeights, MergeParamsError, openDevice, planParsedMerge, type ParsedMerge } from "../merge";
-import { ExpertMismatchError, loadExperts, TensorFileError, type PeftAdapter } from "../tensors";
+import { ExpertMismatchError, loadExperts, loadPeftAdapter, TensorFileError, type PeftAdapter } from "../tensors";
 import { flagOf, searchMode, type SearchConfig, type SearchConfigField } from "./config";
 import { searchBudget, type SearchBudget } from "./budget";
 import { RecipeSpace } from "./recipe-space";
@@ -44,19 +48,51 @@ export interface PreparedSearch {
   expertDirs: string[];
   experts: PeftAdapter[];
   adapters: AdapterVectors;
-  decoder: string;
+  /** What a runner opens: the decoder, where its external weights lie, the folder of the tokenizer. */
+  runnerModel: RunnerModel;
   baseFolder: string;
   /** The GPUs that evaluate (none: the CPU), and the environment that pins each one's evaluation process. */
   gpus: GpuInfo[];
   pinning: Record<string, string>[];
 }
 
-/** The ONNX decoder of the base model: base/decoder.onnx, or decoder.onnx beside the base folder (the zoo's layout). */
-function decoderOf(baseFolder: string): string {
-  const candidates = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")];
-  const found = candidates.find((candidate) => fs.existsSync(candidate));
-  if (!found) throw new SearchSetupError("baseModel", `no decoder.onnx in ${baseFolder} or beside it (see initial_experts/README.md for the decoder contract)`);
-  return found;
+/**
+ * The ONNX decoder of the base model: base/decoder.onnx, or decoder.onnx beside the base folder (the zoo's layout);
+ * otherwise the folder is a Hugging Face model, whose decoder is built into `modelCache` with LoRA inputs for
+ * every module some expert targets (and reused there while the model's files are unchanged).
+ */
+async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<RunnerModel> {
+  const bundled = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")].find((candidate) => fs.existsSync(candidate));
+  if (bundled) return { model: bundled, baseFolder };
+  const targetsOf = (expert: PeftAdapter) => new Set(loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!));
+  for (const expert of experts) {
+    const unsupported = [...targetsOf(expert)].filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
+    if (unsupported.length > 0) throw new SearchSetupError("initialExpertDirectory", `${expert.dir}: targets ${unsupported.join(", ")}, which the decoder of a Hugging Face model cannot take LoRA inputs for (supported: ${LORA_MODULES.join(", ")})`);
+  }
+  const loraTargets = [...new Set(experts.flatMap((expert) => [...targetsOf(expert)]))];
+  try {
+    const { decoder, weightsFolder } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
+    return { model: decoder, baseFolder, weightsFolder };
+  } catch (error) {
+    // The model's own files are at fault here (its shards too), not the experts'.
+    if (error instanceof ModelConfigError || error instanceof TokenizerLoadError || error instanceof TensorFileError) throw new SearchSetupError("baseModel", error.message);
+    throw error;
+  }
+}
+
+/**
+ * Weights mode moves whole adapters, so its experts must have one shape; recipe mode merges experts of any ranks
+ * and target modules that fit the decoder (a module an expert lacks is a zero delta of it).
+ */
+async function sameShapeExperts(dirs: readonly string[]): Promise<PeftAdapter[]> {
+  try {
+    return (await loadExperts(dirs)).experts;
+  } catch (error) {
+    if (error instanceof ExpertMismatchError) {
+      throw new SearchSetupError("initialExpertDirectory", `${error.message}; weights mode moves whole adapters, so every expert needs the same rank and target modules: --mode recipe merges experts that differ`);
+    }
+    throw error;
+  }
 }
 
 /** The config's merge by the registry's name, its parameters as the config parsed them. */
@@ -73,14 +109,17 @@ function asSetupError(error: unknown): unknown {
     return new SearchSetupError(field, error.message.replace(/^params\./, ""));
   }
   if (error instanceof DatasetError) return new SearchSetupError("dataset", error.message);
-  if (error instanceof BaseModelError) return new SearchSetupError("baseModel", error.message);
+  if (error instanceof ModelConfigError || error instanceof TokenizerLoadError) return new SearchSetupError("baseModel", error.message);
   if (error instanceof GpuSelectionError) return new SearchSetupError("gpus", error.message);
   if (error instanceof ExpertDirectoryError || error instanceof ExpertMismatchError || error instanceof TensorFileError || error instanceof AdapterShapeError) return new SearchSetupError("initialExpertDirectory", error.message);
   return error;
 }
 
-/** Checks everything a search needs before any work, so a mistake is one clear error. */
-export async function prepareSearch(config: SearchConfig, { gpus: inventory }: { gpus: readonly GpuInfo[] }): Promise<PreparedSearch> {
+/**
+ * Checks everything a search needs before any work, so a mistake is one clear error. `modelCache` is where the
+ * decoders of Hugging Face base models are built (the product's is DATA_DIR/models).
+ */
+export async function prepareSearch(config: SearchConfig, { gpus: inventory, modelCache }: { gpus: readonly GpuInfo[]; modelCache: string }): Promise<PreparedSearch> {
   try {
     new RunFolder(config.outputRoot, config.name).checkUsable();
     const merge = parsedMergeOf(config);
@@ -90,11 +129,11 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory }: {
     }
     const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: config.evalParams });
     const expertDirs = expertFolders(config.initialExpertDirectory);
-    const { experts } = await loadExperts(expertDirs);
+    const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
-    const decoder = decoderOf(config.baseModel);
-    loadBaseModelText(config.baseModel);
-    const { shape } = await OnnxDecoder.load(decoder, "cpu");
+    const runnerModel = await runnerModelOf(config.baseModel, experts, modelCache);
+    loadModelText(config.baseModel);
+    const { shape } = await OnnxDecoder.load(runnerModel.model, "cpu", { weightsFolder: runnerModel.weightsFolder });
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
       throw new SearchSetupError("initialExpertsNum", `${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
@@ -105,7 +144,7 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory }: {
       const weighted = experts.map(() => 1).slice(baseModelIdx(merge) == null ? 0 : 1);
       planParsedMerge({ ...merge, params: { ...merge.params, weights: weighted } } as ParsedMerge, experts.length);
     }
-    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), decoder, baseFolder: config.baseModel, gpus, pinning };
+    return { config, mode, merge, task, expertDirs, experts, adapters: new AdapterVectors(experts[0]!), runnerModel, baseFolder: config.baseModel, gpus, pinning };
   } catch (error) {
     throw asSetupError(error);
   }

@@ -9,6 +9,7 @@ import type { Db } from "../db/client";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { GpuEvaluatorPool } from "../search/gpu-pool";
 import { prepareSearch, searchSpace } from "../../engine/search/session";
+import { modelCacheRoot } from "../paths";
 import { queue, QUEUES } from "./boss";
 
 /** Announces a finished (or failed) evaluation task; the payload is the task id. */
@@ -127,8 +128,8 @@ export async function startEvaluationWorker({
         log(`evaluating for run ${run.name}`);
         // The GPU processes prepare the search themselves, once per search.
         if (gpuPool) return gpuPool.evaluator(config, { spread: false });
-        const prepared = await prepareSearch(config, { gpus: [] });
-        const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "cpu" });
+        const prepared = await prepareSearch(config, { gpus: [], modelCache: modelCacheRoot() });
+        const runner = await OnnxLoraRunner.open({ ...prepared.runnerModel, device: "cpu" });
         return searchSpace(prepared, [runner]).evaluator;
       })();
       evaluators.set(runId, evaluator);

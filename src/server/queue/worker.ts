@@ -3,6 +3,7 @@ import { selectGpus } from "../../engine/devices";
 import { prepareSearch } from "../../engine/search/session";
 import type { Db } from "../db/client";
 import { deviceInventory } from "../devices";
+import { modelCacheRoot } from "../paths";
 import { GpuEvaluatorPool } from "../search/gpu-pool";
 import { executeSearch } from "../search/launch";
 import { markRun } from "../search/run-store";
@@ -50,7 +51,7 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
     let finish = () => {};
     current = { runId, finished: new Promise<void>((resolve) => (finish = resolve)) };
     try {
-      const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
+      const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
       const result = await executeSearch(db, databaseUrl, prepared, { origin: run.origin, gpuPool, onLog: (line) => log(`run ${run.name}: ${line}`) });
       log(`run ${run.name}: ${result.status}`);
     } catch (error) {

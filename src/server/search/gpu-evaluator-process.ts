@@ -3,6 +3,7 @@ import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
 import { prepareSearch, searchSpace } from "../../engine/search/session";
 import { deviceInventory } from "../devices";
+import { modelCacheRoot } from "../paths";
 import { GPU_EVALUATOR_ROLE, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
 
 export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<VectorEvaluator>;
@@ -10,8 +11,8 @@ export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<Ve
 /** The search's evaluator on this process's GPU: its model loaded once per search, merges on cuda:`gpu`. */
 async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<VectorEvaluator> {
   // The config came over IPC from the process that parsed it: trusted, so not parsed again.
-  const prepared = await prepareSearch({ ...config, gpus: [gpu] }, { gpus: (await deviceInventory()).gpus });
-  const runner = await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "webgpu" });
+  const prepared = await prepareSearch({ ...config, gpus: [gpu] }, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
+  const runner = await OnnxLoraRunner.open({ ...prepared.runnerModel, device: "webgpu" });
   return searchSpace(prepared, [runner]).evaluator;
 }
 

@@ -3,6 +3,7 @@ import { prepareSearch, SearchSetupError } from "../../engine/search/session";
 import type { Db } from "../db/client";
 import { queue, QUEUES } from "../queue/boss";
 import { deviceInventory } from "../devices";
+import { modelCacheRoot } from "../paths";
 import { createNamedRun } from "./launch";
 import { databaseNow, isStale, runIsExecuting } from "./run-lease";
 import { markRun, type RunOrigin } from "./run-store";
@@ -12,7 +13,7 @@ export async function enqueueSearch(db: Db, databaseUrl: string, config: SearchC
   if (await db.run.findUnique({ where: { name: config.name }, select: { id: true } })) {
     throw new SearchSetupError("name", `a run named "${config.name}" exists; choose another name`);
   }
-  await prepareSearch(config, { gpus: (await deviceInventory()).gpus });
+  await prepareSearch(config, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
   const run = await createNamedRun(db, config, origin);
   await (await queue(databaseUrl)).send(QUEUES.run, { runId: run.id });
   return { runId: run.id, config };

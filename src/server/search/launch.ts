@@ -115,7 +115,7 @@ export async function executeSearch(
 
     // Distributed searches evaluate through the queue, GPU searches in one process per GPU: neither loads a model here.
     const onCpu = config.distributed !== 1 && prepared.gpus.length === 0;
-    const runners = onCpu ? [await OnnxLoraRunner.open({ model: prepared.decoder, baseFolder: prepared.baseFolder, device: "cpu" })] : [];
+    const runners = onCpu ? [await OnnxLoraRunner.open({ ...prepared.runnerModel, device: "cpu" })] : [];
     const space = searchSpace(prepared, runners);
     const size = evaluationBudget(prepared).population;
     const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
