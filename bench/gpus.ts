@@ -1,5 +1,5 @@
 /*
- * `npm run bench:gpus -- --gpus 0,1 [--task mgsm_ja] [--population 20] [--questions 200] [--reps 3]`
+ * `npm run bench:gpus -- --gpus 0,1 [--task mgsm_ja] [--population 20] [--questions 200] [--reps 3] [--zoo initial_experts] [--base HF_MODEL_FOLDER]`
  * Evaluation throughput of a search population on the first 1, 2, … of the listed GPUs, each GPU in its own
  * evaluation process exactly as `npm run search -- -g 0,1` runs them: candidates and questions per second,
  * the speed-up over one GPU, whether every GPU count scores the candidates identically, and (where nvidia-smi
@@ -23,6 +23,8 @@ const { values } = parseArgs({
   options: {
     gpus: { type: "string", default: "0,1" },
     zoo: { type: "string", default: "initial_experts" },
+    // The base model: the zoo's (zoo/base) unless a Hugging Face model folder is given.
+    base: { type: "string" },
     task: { type: "string", default: "mgsm_ja" },
     population: { type: "string", default: "20" },
     questions: { type: "string", default: "200" },
@@ -36,7 +38,7 @@ const config = searchConfigSchema.parse({
   gpus: parseGpus(values.gpus),
   devQuestions: Number(values.questions),
   initialExpertDirectory: values.zoo,
-  baseModel: path.join(values.zoo, "base"),
+  baseModel: values.base ?? path.join(values.zoo, "base"),
 });
 const prepared = await prepareSearch(config, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
 
