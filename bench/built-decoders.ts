@@ -9,10 +9,11 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { OnnxLoraRunner } from "../src/engine/eval/lora-runner";
-import { float32Tensor, int64Tensor, OnnxDecoder, parseEvalDevice, type ort } from "../src/engine/eval/onnx";
+import { OnnxDecoder, parseEvalDevice } from "../src/engine/eval/onnx";
 import { loadLoraWeights } from "../src/engine/eval/peft-lora";
 import { importModel } from "../src/engine/model/import";
 import { readSafetensors } from "../src/engine/tensors/safetensors";
+import { greedyTokens, lastLogits, singleRowFeeds } from "../tests/support/decoder-feeds";
 
 const devices = (process.argv.length > 2 ? process.argv.slice(2) : ["cpu"]).map(parseEvalDevice);
 const cacheRoot = fs.mkdtempSync(path.join(os.tmpdir(), "built-decoders-"));
@@ -49,39 +50,15 @@ for (const family of ["llama", "mistral", "qwen2", "gemma"]) {
   const imported = await importModel(path.join(fixtures, "model"), { cacheRoot, loraTargets: targets });
   for (const device of devices) {
     const decoder = await OnnxDecoder.load(imported.decoder, device, { weightsFolder: imported.weightsFolder });
-    const feeds = (ids: number[], past: number, scale: number, cache: ort.InferenceSession.OnnxValueMapType | null) => {
-      const { layers, kvHeads, headDim, loraModules } = decoder.shape;
-      const f: Record<string, ort.Tensor> = {
-        input_ids: int64Tensor(ids, [1, ids.length]), attention_mask: int64Tensor(new Array<number>(past + ids.length).fill(1), [1, past + ids.length]),
-        position_ids: int64Tensor(ids.map((_, i) => past + i), [1, ids.length]), adapter_ids: int64Tensor([0], [1]), lora_scale: float32Tensor(Float32Array.of(scale), [1]),
-      };
-      for (let l = 0; l < layers; l += 1) for (const kind of ["key", "value"]) f[`past_key_values.${l}.${kind}`] = (cache?.[`present.${l}.${kind}`] as ort.Tensor) ?? float32Tensor(new Float32Array(0), [1, kvHeads, 0, headDim]);
-      for (const { key, inFeatures, outFeatures } of loraModules) {
-        const m = adapter.modules.get(key)!;
-        f[`lora_A.${key}`] = float32Tensor(Float32Array.from(m.A), [1, m.rank, inFeatures]);
-        f[`lora_B.${key}`] = float32Tensor(Float32Array.from(m.B), [1, outFeatures, m.rank]);
-      }
-      return f;
-    };
-    const last = (result: ort.InferenceSession.OnnxValueMapType) => {
-      const t = result.logits as ort.Tensor;
-      const [, seq, vocab] = t.dims as [number, number, number];
-      return (t.data as Float32Array).subarray((seq - 1) * vocab, seq * vocab);
-    };
     let worst = 0;
     let greedyOk = 0;
     let greedyAll = 0;
     for (const [index, prompt] of ref.prompts.entries()) {
       for (const [variant, scale] of [["base", 0], ["adapter", adapter.scale]] as const) {
-        let result = await decoder.run(feeds(prompt.ids, 0, scale, null));
+        const weights = { ...adapter, scale };
         const want = logits.get(`${variant}.${index}`)!;
-        last(result).forEach((value, at) => (worst = Math.max(worst, Math.abs(value - want[at]!))));
-        const tokens: number[] = [];
-        while (tokens.length < prompt[variant].greedy.length) {
-          const l = last(result);
-          tokens.push(l.indexOf(Math.max(...l)));
-          result = await decoder.run(feeds([tokens.at(-1)!], prompt.ids.length + tokens.length - 1, scale, result));
-        }
+        lastLogits(await decoder.run(singleRowFeeds(decoder, prompt.ids, 0, weights, null))).forEach((value, at) => (worst = Math.max(worst, Math.abs(value - want[at]!))));
+        const tokens = await greedyTokens(decoder, prompt.ids, weights, prompt[variant].greedy.length);
         greedyAll += 1;
         if (JSON.stringify(tokens) === JSON.stringify(prompt[variant].greedy)) greedyOk += 1;
       }

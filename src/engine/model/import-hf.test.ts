@@ -2,9 +2,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { greedyTokens, lastLogits, singleRowFeeds } from "../../../tests/support/decoder-feeds";
 import { copyModel, FAMILY_NAMES, FIXTURES, modelFolder, readReference } from "../../../tests/support/hf-fixtures";
 import { loadLoraWeights } from "../eval/peft-lora";
-import { float32Tensor, int64Tensor, OnnxDecoder, type ort } from "../eval/onnx";
+import { OnnxDecoder } from "../eval/onnx";
 import type { LoraWeights } from "../eval/lora-runner";
 import { readSafetensors } from "../tensors/safetensors";
 import { importModel } from "./import";
@@ -18,41 +19,6 @@ import { importModel } from "./import";
 
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), "import-hf-"));
 afterAll(() => fs.rmSync(cache, { recursive: true, force: true }));
-
-type Feeds = Record<string, ort.Tensor>;
-
-/** One row's inputs: `ids` after a cache of `past` slots, with `adapter` (scale 0: the base model). */
-function feedsOf(decoder: OnnxDecoder, ids: readonly number[], past: number, adapter: LoraWeights, cacheIn: ort.InferenceSession.OnnxValueMapType | null): Feeds {
-  const { layers, kvHeads, headDim, loraModules } = decoder.shape;
-  const feeds: Feeds = {
-    input_ids: int64Tensor(ids, [1, ids.length]),
-    attention_mask: int64Tensor(new Array<number>(past + ids.length).fill(1), [1, past + ids.length]),
-    position_ids: int64Tensor(ids.map((_, index) => past + index), [1, ids.length]),
-    adapter_ids: int64Tensor([0], [1]),
-    lora_scale: float32Tensor(Float32Array.of(adapter.scale), [1]),
-  };
-  for (let layer = 0; layer < layers; layer += 1) {
-    for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = (cacheIn?.[`present.${layer}.${kind}`] as ort.Tensor | undefined) ?? float32Tensor(new Float32Array(0), [1, kvHeads, 0, headDim]);
-  }
-  for (const { key, inFeatures, outFeatures } of loraModules) {
-    const module = adapter.modules.get(key)!;
-    feeds[`lora_A.${key}`] = float32Tensor(Float32Array.from(module.A), [1, module.rank, inFeatures]);
-    feeds[`lora_B.${key}`] = float32Tensor(Float32Array.from(module.B), [1, outFeatures, module.rank]);
-  }
-  return feeds;
-}
-
-function lastLogits(result: ort.InferenceSession.OnnxValueMapType): Float32Array {
-  const logits = result.logits as ort.Tensor;
-  const [, seq, vocab] = logits.dims as [number, number, number];
-  return (logits.data as Float32Array).subarray((seq - 1) * vocab, seq * vocab);
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let index = 1; index < values.length; index += 1) if (values[index]! > values[best]!) best = index;
-  return best;
-}
 
 describe.each(FAMILY_NAMES)("a %s model imported from its Hugging Face folder", (family) => {
   const reference = readReference(family);
@@ -73,7 +39,7 @@ describe.each(FAMILY_NAMES)("a %s model imported from its Hugging Face folder", 
     for (const [index, prompt] of reference.prompts.entries()) {
       expect(model.tokenizer.tokenizer.encode(prompt.text).ids).toEqual(prompt.ids);
       for (const [variant, weights] of Object.entries(variants)) {
-        const ours = lastLogits(await decoder.run(feedsOf(decoder, prompt.ids, 0, weights, null)));
+        const ours = lastLogits(await decoder.run(singleRowFeeds(decoder, prompt.ids, 0, weights, null)));
         const theirs = want.get(`${variant}.${index}`)!;
         expect(ours.length).toBe(theirs.length);
         const worst = ours.reduce((most, value, at) => Math.max(most, Math.abs(value - theirs[at]!)), 0);
@@ -86,12 +52,7 @@ describe.each(FAMILY_NAMES)("a %s model imported from its Hugging Face folder", 
     const { decoder, variants } = await imported();
     for (const prompt of reference.prompts) {
       for (const [variant, weights] of Object.entries(variants)) {
-        const tokens: number[] = [];
-        let result = await decoder.run(feedsOf(decoder, prompt.ids, 0, weights, null));
-        while (tokens.length < prompt[variant as "base" | "adapter"].greedy.length) {
-          tokens.push(argmax(lastLogits(result)));
-          result = await decoder.run(feedsOf(decoder, [tokens.at(-1)!], prompt.ids.length + tokens.length - 1, weights, result));
-        }
+        const tokens = await greedyTokens(decoder, prompt.ids, weights, prompt[variant as "base" | "adapter"].greedy.length);
         expect(tokens, variant).toEqual(prompt[variant as "base" | "adapter"].greedy);
       }
     }

@@ -29,7 +29,7 @@ export function checkSearchForm(raw: unknown, catalog: FormCatalog): { issues: C
   const expertCount = catalog.expertCount(config.initialExpertDirectory);
   const baseModelIdx = "base_model_idx" in config.mergeParams ? config.mergeParams.base_model_idx : null;
   const budget = dataset !== undefined && expertCount > 0 ? searchBudget(config, { expertCount, baseModelIdx, devSize: dataset.devSize, testSize: dataset.testSize }) : null;
-  return { issues: flattenConfigIssues([]), budget };
+  return { issues: { fields: {}, mergeParams: {}, evalParams: {} }, budget };
 }
 
 function staticFormSpec() {
