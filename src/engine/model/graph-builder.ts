@@ -1,5 +1,6 @@
 import path from "node:path";
 import { ElemType, encodeModel, type AttributeValue, type NodeProto, type TensorProto, type ValueInfoProto } from "./onnx-proto";
+import type { DecoderShape } from "../eval/onnx";
 import type { DecoderSpec, ModelFamily, WeightDtype, WeightIndex, WeightRef } from "./spec";
 
 /*
@@ -154,10 +155,39 @@ class Graph {
  * The decoder of `spec` over the weights `weights` indexes, serialized as an .onnx file whose base weights are
  * external data inside the safetensors files (see the header comment for where the file may go).
  */
+/** Each LoRA target's input and output features, and the part of the layer it sits in. */
+function projectionFeatures(spec: DecoderSpec): Record<LoraModule, { in: number; out: number; part: "self_attn" | "mlp" }> {
+  const { hiddenSize: hidden, numHeads: heads, numKvHeads: kvHeads, headDim, intermediateSize } = spec;
+  return {
+    q_proj: { in: hidden, out: heads * headDim, part: "self_attn" },
+    k_proj: { in: hidden, out: kvHeads * headDim, part: "self_attn" },
+    v_proj: { in: hidden, out: kvHeads * headDim, part: "self_attn" },
+    o_proj: { in: heads * headDim, out: hidden, part: "self_attn" },
+    gate_proj: { in: hidden, out: intermediateSize, part: "mlp" },
+    up_proj: { in: hidden, out: intermediateSize, part: "mlp" },
+    down_proj: { in: intermediateSize, out: hidden, part: "mlp" },
+  };
+}
+
+/**
+ * The inputs' shape of the decoder `buildDecoder(spec, …, { loraTargets })` writes, known without opening it: what a
+ * search checks its experts against, where a session would load the whole model only to read it.
+ */
+export function decoderShapeOf(spec: DecoderSpec, loraTargets: readonly string[]): DecoderShape {
+  checkSpec(spec);
+  const targets = checkTargets(loraTargets);
+  const features = projectionFeatures(spec);
+  const modules = LORA_MODULES.filter((module) => targets.has(module));
+  const loraModules = Array.from({ length: spec.numLayers }, (_, layer) =>
+    modules.map((module) => ({ key: `${layer}.${module}`, inFeatures: features[module].in, outFeatures: features[module].out })),
+  ).flat();
+  return { layers: spec.numLayers, kvHeads: spec.numKvHeads, headDim: spec.headDim, vocabSize: spec.vocabSize, loraModules };
+}
+
 export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: BuildOptions): Uint8Array {
   checkSpec(spec);
   const targets = checkTargets(options.loraTargets);
-  const { hiddenSize: hidden, numHeads: heads, numKvHeads: kvHeads, headDim, intermediateSize, numLayers, vocabSize } = spec;
+  const { hiddenSize: hidden, numHeads: heads, numKvHeads: kvHeads, headDim, numLayers, vocabSize } = spec;
   const g = new Graph();
   const modelDir = path.resolve(options.modelDir);
 
@@ -196,15 +226,7 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
       outputs.push({ name: `present.${layer}.${kind}`, elemType: ElemType.FLOAT, shape: ["batch", kvHeads, "total", headDim] });
     }
   }
-  const features: Record<LoraModule, { in: number; out: number; part: "self_attn" | "mlp" }> = {
-    q_proj: { in: hidden, out: heads * headDim, part: "self_attn" },
-    k_proj: { in: hidden, out: kvHeads * headDim, part: "self_attn" },
-    v_proj: { in: hidden, out: kvHeads * headDim, part: "self_attn" },
-    o_proj: { in: heads * headDim, out: hidden, part: "self_attn" },
-    gate_proj: { in: hidden, out: intermediateSize, part: "mlp" },
-    up_proj: { in: hidden, out: intermediateSize, part: "mlp" },
-    down_proj: { in: intermediateSize, out: hidden, part: "mlp" },
-  };
+  const features = projectionFeatures(spec);
   const loraModules = LORA_MODULES.filter((module) => targets.has(module));
   for (const matrix of ["A", "B"] as const) {
     for (let layer = 0; layer < numLayers; layer += 1) {

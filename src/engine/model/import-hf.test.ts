@@ -48,6 +48,15 @@ describe.each(FAMILY_NAMES)("a %s model imported from its Hugging Face folder", 
     }
   });
 
+  it("tells the decoder's input shape from the spec as the built decoder's own inputs do", async () => {
+    const { decoder } = await imported();
+    const adapter = await loadLoraWeights(path.join(FIXTURES, family, "adapter"));
+    const targets = [...new Set([...adapter.modules.keys()].map((key) => key.split(".")[1]!))];
+    const { shape } = await importModel(modelFolder(family), { cacheRoot: cache, loraTargets: targets });
+    const byKey = (modules: typeof shape.loraModules) => [...modules].sort((a, b) => a.key.localeCompare(b.key));
+    expect({ ...shape, loraModules: byKey(shape.loraModules) }).toEqual({ ...decoder.shape, loraModules: byKey(decoder.shape.loraModules) });
+  });
+
   it("generates HF's greedy tokens through its KV cache, with and without the adapter", async () => {
     const { decoder, variants } = await imported();
     for (const prompt of reference.prompts) {

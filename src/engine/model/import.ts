@@ -5,7 +5,8 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { buildDecoder, LORA_MODULES } from "./graph-builder";
+import type { DecoderShape } from "../eval/onnx";
+import { buildDecoder, decoderShapeOf, LORA_MODULES } from "./graph-builder";
 import { readHfModel, type HfModel } from "./hf-model";
 
 /** Bumped whenever the graph builder's output changes, so cached decoders of older builders are rebuilt. */
@@ -19,6 +20,8 @@ export interface ImportedModel {
   decoder: string;
   /** Where the decoder's external data lies: the model folder. */
   weightsFolder: string;
+  /** The decoder's inputs, from the spec: no session needs to load the model to tell them. */
+  shape: DecoderShape;
   /** False when a cached decoder of the same inputs was reused. */
   built: boolean;
 }
@@ -39,12 +42,13 @@ export async function importModel(folder: string, options: { cacheRoot: string; 
   const loraTargets = options.loraTargets ?? LORA_MODULES;
   const dir = path.join(path.resolve(options.cacheRoot), `${path.basename(model.folder)}-${buildKey(model, loraTargets)}`);
   const decoder = path.join(dir, DECODER_FILE);
-  if (fs.existsSync(decoder)) return { model, decoder, weightsFolder: model.folder, built: false };
+  const shape = decoderShapeOf(model.spec, loraTargets);
+  if (fs.existsSync(decoder)) return { model, decoder, weightsFolder: model.folder, shape, built: false };
   fs.mkdirSync(dir, { recursive: true });
   const partial = `${decoder}.partial-${process.pid}`;
   fs.writeFileSync(partial, buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets }));
   fs.writeFileSync(path.join(dir, RECORD_FILE), `${JSON.stringify({ folder: model.folder, loraTargets, spec: model.spec, builtAt: new Date().toISOString() }, null, 2)}\n`);
   // Renamed last: a decoder file in the cache is always a whole one.
   fs.renameSync(partial, decoder);
-  return { model, decoder, weightsFolder: model.folder, built: true };
+  return { model, decoder, weightsFolder: model.folder, shape, built: true };
 }

@@ -5,7 +5,7 @@ import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
 import { AdapterShapeError, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
-import { OnnxDecoder } from "../eval/onnx";
+import { OnnxDecoder, type DecoderShape } from "../eval/onnx";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { LORA_MODULES } from "../model/graph-builder";
 import { ModelConfigError } from "../model/hf-config";
@@ -61,9 +61,10 @@ export interface PreparedSearch {
  * otherwise the folder is a Hugging Face model, whose decoder is built into `modelCache` with LoRA inputs for
  * every module some expert targets (and reused there while the model's files are unchanged).
  */
-async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<RunnerModel> {
+async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<{ runnerModel: RunnerModel; shape: DecoderShape }> {
   const bundled = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")].find((candidate) => fs.existsSync(candidate));
-  if (bundled) return { model: bundled, baseFolder };
+  // The zoo's decoder is small: its own inputs tell its shape.
+  if (bundled) return { runnerModel: { model: bundled, baseFolder }, shape: (await OnnxDecoder.load(bundled, "cpu")).shape };
   const targetsOf = (expert: PeftAdapter) => new Set(loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!));
   for (const expert of experts) {
     const unsupported = [...targetsOf(expert)].filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
@@ -71,8 +72,8 @@ async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[]
   }
   const loraTargets = [...new Set(experts.flatMap((expert) => [...targetsOf(expert)]))];
   try {
-    const { decoder, weightsFolder } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
-    return { model: decoder, baseFolder, weightsFolder };
+    const { decoder, weightsFolder, shape } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
+    return { runnerModel: { model: decoder, baseFolder, weightsFolder }, shape };
   } catch (error) {
     // The model's own files are at fault here (its shards too), not the experts'.
     if (error instanceof ModelConfigError || error instanceof TokenizerLoadError || error instanceof TensorFileError) throw new SearchSetupError("baseModel", error.message);
@@ -131,9 +132,8 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
-    const runnerModel = await runnerModelOf(config.baseModel, experts, modelCache);
+    const { runnerModel, shape } = await runnerModelOf(config.baseModel, experts, modelCache);
     loadModelText(config.baseModel);
-    const { shape } = await OnnxDecoder.load(runnerModel.model, "cpu", { weightsFolder: runnerModel.weightsFolder });
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
       throw new SearchSetupError("initialExpertsNum", `${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
