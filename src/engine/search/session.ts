@@ -61,10 +61,10 @@ export interface PreparedSearch {
  * otherwise the folder is a Hugging Face model, whose decoder is built into `modelCache` with LoRA inputs for
  * every module some expert targets (and reused there while the model's files are unchanged).
  */
-async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<{ runnerModel: RunnerModel; shape: DecoderShape }> {
+async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<{ runnerModel: RunnerModel; shape: DecoderShape | null }> {
   const bundled = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")].find((candidate) => fs.existsSync(candidate));
-  // The zoo's decoder is small: its own inputs tell its shape.
-  if (bundled) return { runnerModel: { model: bundled, baseFolder }, shape: (await OnnxDecoder.load(bundled, "cpu")).shape };
+  // The zoo's decoder is small: its own inputs tell its shape (shape null: open it to read them).
+  if (bundled) return { runnerModel: { model: bundled, baseFolder }, shape: null };
   const targetsOf = (expert: PeftAdapter) => new Set(loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!));
   for (const expert of experts) {
     const unsupported = [...targetsOf(expert)].filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
@@ -132,8 +132,9 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
-    const { runnerModel, shape } = await runnerModelOf(config.baseModel, experts, modelCache);
+    const { runnerModel, shape: known } = await runnerModelOf(config.baseModel, experts, modelCache);
     loadModelText(config.baseModel);
+    const shape = known ?? (await OnnxDecoder.load(runnerModel.model, "cpu")).shape;
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
       throw new SearchSetupError("initialExpertsNum", `${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
