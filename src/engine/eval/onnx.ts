@@ -1,5 +1,7 @@
+import fs from "node:fs";
 import path from "node:path";
 import ort from "onnxruntime-node";
+import { graphOutputNames } from "../model/onnx-proto";
 
 // onnxruntime sends usage telemetry unless told not to, and on Linux every process that loads it leaves an empty
 // /tmp/mat-debug-<pid>.log behind; read when the first session is created.
@@ -121,7 +123,7 @@ export class OnnxDecoder {
   private static async create(modelPath: string, device: EvalDevice, files: DecoderFiles): Promise<OnnxDecoder> {
     let session: ort.InferenceSession;
     try {
-      const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath, files);
+      const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath);
       session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames, files));
     } catch (error) {
       const message = (error as Error).message;
@@ -144,12 +146,12 @@ export class OnnxDecoder {
   }
 }
 
-/** The decoder's outputs, named without opening a session on the device (whose options depend on them). */
-async function outputNamesOf(modelPath: string, files: DecoderFiles): Promise<readonly string[]> {
-  const probe = await ort.InferenceSession.create(modelPath, { executionProviders: ["cpu"], ...externalData(files) });
-  const names = probe.outputNames;
-  await probe.release();
-  return names;
+/**
+ * The decoder's outputs, named without opening a session on the device (whose options depend on them): read from
+ * the graph itself, since a probe session would load every weight of the model once more.
+ */
+async function outputNamesOf(modelPath: string): Promise<readonly string[]> {
+  return graphOutputNames(await fs.promises.readFile(modelPath));
 }
 
 function describe(session: ort.InferenceSession, modelPath: string): DecoderShape {

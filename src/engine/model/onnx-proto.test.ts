@@ -4,7 +4,7 @@ import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { encodeFromF32 } from "../tensors";
-import { ElemType, encodeModel, type ExternalData, type ModelProto, type TensorProto } from "./onnx-proto";
+import { ElemType, encodeModel, graphOutputNames, type ExternalData, type ModelProto, type TensorProto } from "./onnx-proto";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "onnx-proto-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -78,5 +78,15 @@ describe("the ONNX protobuf writer", () => {
     expect(await run(tinyModel({ external: { ...elsewhere, location: "hardlinked.bf16" } }, ElemType.BFLOAT16), path.join(cache, "hardlink.onnx"))).toEqual({ Y: [1.5, 0.5], Z: E, inputShape: ["batch", 3] });
     const relative = tinyModel({ external: { ...elsewhere, location: path.basename(elsewhere.location) } }, ElemType.BFLOAT16);
     expect(await run(relative, path.join(cache, "relative.onnx"), { model_external_initializers_file_folder_path: scratch })).toEqual({ Y: [1.5, 0.5], Z: E, inputShape: ["batch", 3] });
+  });
+
+  it("reads a graph's output names back without loading its weights: ours, and the zoo's PyTorch export, as onnxruntime names them", async () => {
+    const model = tinyModel({ raw: f32(E) }, ElemType.FLOAT);
+    expect(graphOutputNames(encodeModel(model))).toEqual(["Y", "Z"]);
+    const zoo = "initial_experts/decoder.onnx";
+    const session = await ort.InferenceSession.create(zoo);
+    expect(graphOutputNames(fs.readFileSync(zoo))).toEqual(session.outputNames);
+    await session.release();
+    expect(() => graphOutputNames(encodeModel(model).subarray(0, 40))).toThrow(/runs past the end|truncated/);
   });
 });

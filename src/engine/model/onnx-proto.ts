@@ -197,3 +197,52 @@ export function encodeModel(model: ModelProto): Uint8Array {
   for (const { domain, version } of model.opsetImports) f.message(8, new Fields().string(1, domain).int(2, version));
   return f.finish();
 }
+
+/** Each (field number, wire type, value) of one serialized message; a length-delimited value is its bytes. */
+function* readFields(bytes: Uint8Array): Generator<{ field: number; value: Uint8Array | null }> {
+  let at = 0;
+  const varint = () => {
+    let value = 0;
+    let scale = 1;
+    for (;;) {
+      if (at >= bytes.length) throw new Error("truncated varint");
+      const byte = bytes[at++]!;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) return value;
+      scale *= 128;
+    }
+  };
+  while (at < bytes.length) {
+    const key = varint();
+    const wireType = key % 8;
+    const field = Math.floor(key / 8);
+    if (wireType === 0) varint();
+    else if (wireType === 1) at += 8;
+    else if (wireType === 5) at += 4;
+    else if (wireType === 2) {
+      const length = varint();
+      if (at + length > bytes.length) throw new Error(`field ${field} runs past the end`);
+      yield { field, value: bytes.subarray(at, at + length) };
+      at += length;
+      continue;
+    } else throw new Error(`unsupported wire type ${wireType}`);
+    yield { field, value: null };
+  }
+}
+
+/**
+ * The graph's output names, read from a serialized ModelProto without loading its weights (ModelProto.graph = 7,
+ * GraphProto.output = 12, ValueInfoProto.name = 1).
+ */
+export function graphOutputNames(model: Uint8Array): string[] {
+  const decoder = new TextDecoder();
+  const names: string[] = [];
+  for (const { field, value } of readFields(model)) {
+    if (field !== 7 || value === null) continue;
+    for (const output of readFields(value)) {
+      if (output.field !== 12 || output.value === null) continue;
+      for (const part of readFields(output.value)) if (part.field === 1 && part.value !== null) names.push(decoder.decode(part.value));
+    }
+  }
+  return names;
+}
