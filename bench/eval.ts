@@ -11,6 +11,8 @@ import { evaluateCandidates, prepareTask } from "../src/engine/eval/evaluator";
 import { OnnxLoraRunner, type LoraWeights } from "../src/engine/eval/lora-runner";
 import { parseEvalDevice } from "../src/engine/eval/onnx";
 import { loadLoraWeights } from "../src/engine/eval/peft-lora";
+import { importModel } from "../src/engine/model/import";
+import { modelCacheRoot } from "../src/server/paths";
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +27,9 @@ const { values } = parseArgs({
 });
 const questions = Number(values.questions);
 const device = parseEvalDevice(values.device);
-const runner = await OnnxLoraRunner.open({ model: path.join(values.zoo, "decoder.onnx"), baseFolder: path.join(values.zoo, "base"), device });
+// The decoder the product evaluates with: built from the base model into the model cache.
+const zoo = await importModel(path.join(values.zoo, "base"), { cacheRoot: modelCacheRoot() });
+const runner = await OnnxLoraRunner.open({ ...zoo.runnerModel, device: device });
 const expertDirs = fs.readdirSync(values.zoo).filter((name) => fs.existsSync(path.join(values.zoo, name, "adapter_config.json"))).sort();
 const experts = await Promise.all(expertDirs.map((name) => loadLoraWeights(path.join(values.zoo, name))));
 const population: LoraWeights[] = Array.from({ length: Number(values.population) }, (_, index) => experts[index % experts.length]!);

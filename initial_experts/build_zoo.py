@@ -1449,7 +1449,9 @@ regenerated base or expert can differ in the last bits, and the tables can diffe
   NOT stored in it: each weight initializer is ONNX external data whose `location` is `base/model.safetensors`
   with `offset`/`length` pointing at the raw float16 bytes of that tensor inside the safetensors file (cast to
   float32 in the graph). Keep `decoder.onnx` next to `base/`; onnxruntime (Python, Node) resolves it relative
-  to the model file.
+  to the model file. The product does not run it: its own graph builder (`src/engine/model/graph-builder.ts`)
+  builds the decoder from `base/` as for any Hugging Face model; this PyTorch export stays as the reference that
+  builder is tested against (same logits, same answers).
 - `eval_results.json`, `onnx_checks.json` — the raw measurements behind the tables below.
 - `../data/eval/<task>.json` — `{{"dev": [200 items], "test": [500 items]}}` per task. Test items (and, for
   the arithmetic tasks, every `(operation, a, b)` of dev and test) were excluded from all training data.

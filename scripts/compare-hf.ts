@@ -10,6 +10,8 @@ import { evaluateCandidates, prepareTask } from "../src/engine/eval/evaluator";
 import { OnnxLoraRunner, type LoraWeights } from "../src/engine/eval/lora-runner";
 import { parseEvalDevice } from "../src/engine/eval/onnx";
 import { loadLoraWeights } from "../src/engine/eval/peft-lora";
+import { importModel } from "../src/engine/model/import";
+import { modelCacheRoot } from "../src/server/paths";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -25,7 +27,9 @@ const reference = JSON.parse(fs.readFileSync(referenceFile, "utf8")) as {
   multipleChoice: string[];
   predictions: Record<string, Record<string, string[]>>;
 };
-const runner = await OnnxLoraRunner.open({ model: path.join(values.zoo, "decoder.onnx"), baseFolder: path.join(values.zoo, "base"), device: parseEvalDevice(values.device) });
+// The decoder the product evaluates with: built from the base model into the model cache.
+const zoo = await importModel(path.join(values.zoo, "base"), { cacheRoot: modelCacheRoot() });
+const runner = await OnnxLoraRunner.open({ ...zoo.runnerModel, device: parseEvalDevice(values.device) });
 const models = Object.keys(reference.predictions);
 const adapters: LoraWeights[] = await Promise.all(models.map((name) => (name === "base" ? { scale: 0, modules: new Map() } : loadLoraWeights(path.join(values.zoo, name)))));
 const tasks = Object.keys(reference.predictions[models[0]!]!);

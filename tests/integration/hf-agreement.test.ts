@@ -1,8 +1,11 @@
 import fs from "node:fs";
-import { describe, expect, it } from "vitest";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { evaluateCandidates, prepareTask } from "../../src/engine/eval/evaluator";
 import { OnnxLoraRunner, type LoraWeights } from "../../src/engine/eval/lora-runner";
 import { loadLoraWeights } from "../../src/engine/eval/peft-lora";
+import { importModel } from "../../src/engine/model/import";
 
 /*
  * data/reference/hf_dev_predictions.json holds HF transformers' greedy generations (scripts/gpu/hf_reference.py
@@ -15,11 +18,15 @@ const reference = JSON.parse(fs.readFileSync("data/reference/hf_dev_predictions.
   predictions: Record<string, Record<string, string[]>>;
 };
 const models = ["base", "ja_reader", "math"];
+const modelCache = fs.mkdtempSync(path.join(os.tmpdir(), "hf-agreement-"));
+afterAll(() => fs.rmSync(modelCache, { recursive: true, force: true }));
 const questions = 24;
 
 describe("evaluator against HF transformers", () => {
   it.each(Object.keys(reference.predictions.base!))("%s: the same greedy answers", async (task) => {
-    const runner = await OnnxLoraRunner.open({ model: "initial_experts/decoder.onnx", baseFolder: "initial_experts/base", device: "cpu" });
+    // The decoder the product evaluates with: the graph builder's, built from the zoo's base model.
+    const zoo = await importModel("initial_experts/base", { cacheRoot: modelCache });
+    const runner = await OnnxLoraRunner.open({ ...zoo.runnerModel, device: "cpu" });
     const adapters: LoraWeights[] = await Promise.all(models.map((name) => (name === "base" ? { scale: 0, modules: new Map() } : loadLoraWeights(`initial_experts/${name}`))));
     const multipleChoice = reference.multipleChoice.includes(task);
     const prepared = prepareTask({ evalType: multipleChoice ? "multiple_choice" : "exact_match", dataset: `data/eval/${task}.json`, params: { maxNewTokens: multipleChoice ? 3 : 16 } });

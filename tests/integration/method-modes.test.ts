@@ -70,7 +70,7 @@ describe("every merge method in every mode", () => {
     const result = await executeSearch(db, url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
-    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu");
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     for (const saved of ["global_best", "global_worst"]) {
       const adapter = await loadPeftAdapter(path.join(result.folder, saved));
       checkAdapterFitsDecoder(adapter.layout, shape, saved);

@@ -46,7 +46,6 @@ describe("npm run search with bad input", () => {
 
     const base = path.join(scratch, "base");
     fs.cpSync("initial_experts/base", base, { recursive: true });
-    fs.copyFileSync("initial_experts/decoder.onnx", path.join(base, "decoder.onnx"));
     fs.writeFileSync(path.join(base, "tokenizer_config.json"), "{ not json");
     const result = await refused(["-b", base, "--output_root", scratch]);
     expect(result).toMatchObject({ code: 2, runs: 0 });

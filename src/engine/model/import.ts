@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
 import { buildDecoder, decoderShapeOf, LORA_MODULES } from "./graph-builder";
 import { readHfModel, type HfModel } from "./hf-model";
@@ -24,6 +25,8 @@ export interface ImportedModel {
   shape: DecoderShape;
   /** False when a cached decoder of the same inputs was reused. */
   built: boolean;
+  /** What the evaluator's runner opens: the decoder, with the model folder for its tokenizer and weights. */
+  runnerModel: RunnerModel;
 }
 
 /** What the decoder is built from: the folder, its spec, the size and time of each weights file, the LoRA targets. */
@@ -43,12 +46,13 @@ export async function importModel(folder: string, options: { cacheRoot: string; 
   const dir = path.join(path.resolve(options.cacheRoot), `${path.basename(model.folder)}-${buildKey(model, loraTargets)}`);
   const decoder = path.join(dir, DECODER_FILE);
   const shape = decoderShapeOf(model.spec, loraTargets);
-  if (fs.existsSync(decoder)) return { model, decoder, weightsFolder: model.folder, shape, built: false };
+  const imported = { model, decoder, weightsFolder: model.folder, shape, runnerModel: { model: decoder, baseFolder: model.folder, weightsFolder: model.folder } };
+  if (fs.existsSync(decoder)) return { ...imported, built: false };
   fs.mkdirSync(dir, { recursive: true });
   const partial = `${decoder}.partial-${process.pid}`;
   fs.writeFileSync(partial, buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets }));
   fs.writeFileSync(path.join(dir, RECORD_FILE), `${JSON.stringify({ folder: model.folder, loraTargets, spec: model.spec, builtAt: new Date().toISOString() }, null, 2)}\n`);
   // Renamed last: a decoder file in the cache is always a whole one.
   fs.renameSync(partial, decoder);
-  return { model, decoder, weightsFolder: model.folder, shape, built: true };
+  return { ...imported, built: true };
 }

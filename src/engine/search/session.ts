@@ -1,11 +1,9 @@
-import fs from "node:fs";
-import path from "node:path";
 import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
 import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
-import { AdapterShapeError, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
-import { OnnxDecoder, type DecoderShape } from "../eval/onnx";
+import { AdapterShapeError, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
+import type { DecoderShape } from "../eval/onnx";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { LORA_MODULES } from "../model/graph-builder";
 import { ModelConfigError } from "../model/hf-config";
@@ -57,14 +55,11 @@ export interface PreparedSearch {
 }
 
 /**
- * The ONNX decoder of the base model: base/decoder.onnx, or decoder.onnx beside the base folder (the zoo's layout);
- * otherwise the folder is a Hugging Face model, whose decoder is built into `modelCache` with LoRA inputs for
- * every module some expert targets (and reused there while the model's files are unchanged).
+ * The ONNX decoder of the base model (the zoo's as any Hugging Face model's), built by the graph builder into
+ * `modelCache` with LoRA inputs for every module some expert targets, and reused there while the model's files are
+ * unchanged. Its inputs come from the spec, so no session loads the model to tell them.
  */
-async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<{ runnerModel: RunnerModel; shape: DecoderShape | null }> {
-  const bundled = [path.join(baseFolder, "decoder.onnx"), path.join(path.dirname(baseFolder), "decoder.onnx")].find((candidate) => fs.existsSync(candidate));
-  // The zoo's decoder is small: its own inputs tell its shape (shape null: open it to read them).
-  if (bundled) return { runnerModel: { model: bundled, baseFolder }, shape: null };
+async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<{ runnerModel: RunnerModel; shape: DecoderShape }> {
   const targetsOf = (expert: PeftAdapter) => new Set(loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!));
   for (const expert of experts) {
     const unsupported = [...targetsOf(expert)].filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
@@ -72,8 +67,8 @@ async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[]
   }
   const loraTargets = [...new Set(experts.flatMap((expert) => [...targetsOf(expert)]))];
   try {
-    const { decoder, weightsFolder, shape } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
-    return { runnerModel: { model: decoder, baseFolder, weightsFolder }, shape };
+    const { runnerModel, shape } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
+    return { runnerModel, shape };
   } catch (error) {
     // The model's own files are at fault here (its shards too), not the experts'.
     if (error instanceof ModelConfigError || error instanceof TokenizerLoadError || error instanceof TensorFileError) throw new SearchSetupError("baseModel", error.message);
@@ -132,9 +127,7 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
-    const { runnerModel, shape: known } = await runnerModelOf(config.baseModel, experts, modelCache);
-    loadModelText(config.baseModel);
-    const shape = known ?? (await OnnxDecoder.load(runnerModel.model, "cpu")).shape;
+    const { runnerModel, shape } = await runnerModelOf(config.baseModel, experts, modelCache);
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
       throw new SearchSetupError("initialExpertsNum", `${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);
