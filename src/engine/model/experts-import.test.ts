@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FIXTURES, modelFolder } from "../../../tests/support/hf-fixtures";
 import { expertFolders } from "../catalog";
 import { checkAdapterFitsDecoder } from "../eval/peft-lora";
-import { loadPeftAdapter } from "../tensors";
+import { loadPeftAdapter, readSafetensors, writeSafetensors } from "../tensors";
 import { EXTRACTION_REPORT } from "./extract-lora";
 import { classifyExperts, ExpertsImportError, importExperts } from "./experts-import";
 import { decoderShapeOf, LORA_MODULES } from "./graph-builder";
@@ -88,6 +88,19 @@ describe("importExperts", () => {
     await expect(attempt).rejects.toThrow(`${path.join(mixed, "c-tuned")} is a full fine-tune: pass --extract-rank R (e.g. 16) to extract a rank-R LoRA of it`);
     await expect(attempt).rejects.toMatchObject({ option: "extractRank" });
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it("stops at a fine-tune holding a weight that is not finite, naming its file and tensor, with only the experts before it written", async () => {
+    const broken = expertsFolder("nan", { "a-adapter": "llama/adapter", tuned: "llama/finetune" });
+    const file = path.join(broken, "tuned", "model.safetensors");
+    const { tensors, metadata } = await readSafetensors(file);
+    tensors.find((tensor) => tensor.name === "model.layers.1.mlp.up_proj.weight")!.data[2 * 64 + 5] = Number.NaN;
+    await writeSafetensors(file, tensors, metadata);
+    const out = path.join(scratch, "nan-imported");
+    await expect(importExperts(llama, broken, { extractRank: 4, out, device: "cpu" })).rejects.toThrow(
+      `${file}: tensor "model.layers.1.mlp.up_proj.weight": its difference from the base's holds NaN at row 2, column 5 (a weight of one of them is not finite)`,
+    );
+    expect(fs.readdirSync(out)).toEqual(["a-adapter"]);
   });
 
   it("refuses an experts folder that is missing or a file, and an output inside the experts folder", async () => {

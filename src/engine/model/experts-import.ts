@@ -132,7 +132,13 @@ export async function importExperts(baseFolder: string, expertsFolder: string, o
       // Written beside its final name and renamed last, so a folder under `out` is always a whole adapter.
       const partial = `${folder}.partial-${process.pid}`;
       fs.rmSync(partial, { recursive: true, force: true });
-      const extraction = await extractLora(base.folder, candidate.folder, { rank: options.extractRank!, out: partial, device, name: candidate.name, onProgress: options.onProgress });
+      let extraction: ExtractionReport;
+      try {
+        extraction = await extractLora(base.folder, candidate.folder, { rank: options.extractRank!, out: partial, device, name: candidate.name, onProgress: options.onProgress });
+      } catch (error) {
+        fs.rmSync(partial, { recursive: true, force: true });
+        throw error;
+      }
       fs.rmSync(folder, { recursive: true, force: true });
       fs.renameSync(partial, folder);
       const report = { ...extraction, adapter: folder };

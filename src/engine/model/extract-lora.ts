@@ -10,7 +10,7 @@ import { MODEL_CONFIG } from "./hf-config";
 import { readHfModel, type HfModel } from "./hf-model";
 import { TOKENIZER } from "./hf-tokenizer";
 import { expectedWeights } from "./hf-weights";
-import { truncatedSvd } from "./native-svd";
+import { truncatedSvd, TruncatedSvdError } from "./native-svd";
 import type { WeightRef } from "./spec";
 
 /** A fine-tune that cannot be extracted against this base, or a bad option: one line naming the file or field. */
@@ -169,7 +169,12 @@ export async function extractLora(baseFolder: string, finetuneFolder: string, op
     const baseWeight = await readTensor(base.weights.get(name)!);
     for (let i = 0; i < delta.length; i++) delta[i]! -= baseWeight[i]!;
     const rank = Math.min(options.rank, rows, cols);
-    const svd = await truncatedSvd(delta, rows, cols, rank, { device });
+    const svd = await truncatedSvd(delta, rows, cols, rank, { device }).catch((error: unknown) => {
+      // A weight that is not finite is the files' fault: name the tensor, not the matrix.
+      throw error instanceof TruncatedSvdError && /^the matrix holds/.test(error.message)
+        ? new ExtractionError(`${finetune.weights.get(name)!.file}: tensor "${name}": its difference from the base's ${error.message.replace(/^the matrix /, "")} (a weight of one of them is not finite)`)
+        : error;
+    });
     factors.push({ name: peftName(name, "A"), shape: [rank, cols], data: svd.a }, { name: peftName(name, "B"), shape: [rows, rank], data: svd.b });
     const discarded = svd.singularValues.slice(rank).reduce((sum, s) => sum + s * s, 0);
     report.push({
