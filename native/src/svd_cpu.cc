@@ -27,7 +27,8 @@ void orthonormalize(std::vector<double>& x, uint64_t rows, uint32_t k, std::vect
   for (uint64_t i = 0; i < rows; i++)
     for (uint32_t c = 0; c < k; c++) col[c][i] = x[i * k + c];
   if (r) r->assign((size_t)k * k, 0.0);
-  const uint64_t chunk = 4096, chunks = (rows + chunk - 1) / chunk;
+  // Row chunks small enough that a 14336-row sketch (a 7B MLP module) keeps every CPU thread busy.
+  const uint64_t chunk = 1024, chunks = (rows + chunk - 1) / chunk;
   auto norm = [&](const std::vector<double>& v) {
     double s = 0;
     for (double e : v) s += e * e;
