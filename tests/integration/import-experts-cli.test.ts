@@ -30,6 +30,14 @@ describe("npm run import -- <base> --experts <folder>", () => {
     expect(fs.readdirSync(out).sort()).toEqual(["adapter", "adapter-b", "tuned"]);
   });
 
+  it("puts the experts' outcome into the --json object", async () => {
+    const { code, output } = await runImport("--extract-rank", "2", "--out", path.join(scratch, "as-json"), "--json");
+    expect(code, output).toBe(0);
+    const printed = JSON.parse(output) as { experts: { experts: Array<{ name: string; extraction: { rank: number } | null }>; skipped: Array<{ name: string }> } };
+    expect(printed.experts.experts.map((expert) => [expert.name, expert.extraction?.rank ?? null])).toEqual([["adapter", null], ["adapter-b", null], ["tuned", 2]]);
+    expect(printed.experts.skipped.map((candidate) => candidate.name)).toEqual(["mistral-adapter"]);
+  });
+
   it("says in one line to pass --extract-rank for a full fine-tune, and names the flag of a bad rank", async () => {
     const missing = await runImport("--out", path.join(scratch, "unused"));
     expect(missing.code).toBe(1);

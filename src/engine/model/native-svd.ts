@@ -68,7 +68,7 @@ function deviceIndex(device: string): number {
   if (parsed.kind === "cpu") return -1;
   const info = addon.info();
   if (!info.cudaCompiled) throw new TruncatedSvdError(`device ${device} is not available: ${info.cudaUnavailableReason}`);
-  if (parsed.index >= info.cudaDevices) throw new TruncatedSvdError(`device ${device} is not available: ${info.cudaDevices} CUDA device(s) found; use "cpu"`);
+  if (parsed.index >= info.cudaDevices) throw new TruncatedSvdError(`device ${device} is not available: ${info.cudaDevices} CUDA device(s) found${info.cudaUnavailableReason ? ` (${info.cudaUnavailableReason})` : ""}; use "cpu"`);
   return parsed.index;
 }
 
