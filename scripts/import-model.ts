@@ -1,21 +1,24 @@
 // Imports a Hugging Face model folder: reads it as the evaluator will (config.json, safetensors headers, tokenizer),
 // prints what it found, and builds its LoRA decoder into the cache (DATA_DIR/models unless --cache), or prints the
 // one line that says why the folder cannot be imported:
-//   npm run import -- path/to/model-folder [--cache DIR] [--json]
+//   npm run import -- path/to/model-folder [--cache DIR] [--json] [--experts FOLDER [--extract-rank R] [--out DIR]]
 import { parseArgs } from "node:util";
+import { importExpertsCommand } from "./import-experts";
 import { importModel } from "../src/engine/model/import";
 import { modelCacheRoot } from "../src/server/paths";
 
 async function main() {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: "boolean", default: false }, cache: { type: "string" } } });
-  if (positionals.length !== 1) throw new Error("usage: npm run import -- MODEL_FOLDER [--cache DIR] [--json]");
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: "boolean", default: false }, cache: { type: "string" }, experts: { type: "string" }, "extract-rank": { type: "string" }, out: { type: "string" } } });
+  if (positionals.length !== 1) throw new Error("usage: npm run import -- MODEL_FOLDER [--cache DIR] [--json] [--experts FOLDER [--extract-rank R] [--out DIR]]");
+  if (!values.experts && (values["extract-rank"] !== undefined || values.out !== undefined)) throw new Error("--extract-rank and --out go with --experts FOLDER");
   const cacheRoot = values.cache ?? modelCacheRoot();
   const started = Date.now();
   const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const experts = () => (values.experts ? importExpertsCommand(model.folder, { ...values, experts: values.experts }) : null);
   if (values.json) {
     const { folder, spec, parameters, weightBytes, dtypes } = model;
-    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds) }, null, 2));
+    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds), experts: await experts() }, null, 2));
     return;
   }
   const { spec } = model;
@@ -28,6 +31,7 @@ async function main() {
     `  rope theta ${spec.ropeTheta}${spec.ropeScaling ? ` ${JSON.stringify(spec.ropeScaling)}` : ""}, ${spec.tieWordEmbeddings ? "tied" : "untied"} embeddings, ${spec.slidingWindow ? `sliding window ${spec.slidingWindow}` : "full attention"}, eos ${JSON.stringify(spec.eosTokenIds)}, chat template: ${model.tokenizer.chatTemplate ? "yes" : "no"}`,
   );
   console.log(`  decoder ${built ? "built" : "reused"}: ${decoder} (${seconds} s; it reads the weights in the model folder)`);
+  await experts();
 }
 
 main().catch((e) => {

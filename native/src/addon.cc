@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_gta(env, exports);
   register_stats(env, exports);
   register_search(env, exports);
+  register_svd(env, exports);
   return exports;
 }
 }  // namespace

@@ -83,3 +83,4 @@ void register_lincomb(Napi::Env env, Napi::Object exports);  // lincomb
 void register_gta(Napi::Env env, Napi::Object exports);      // gta
 void register_stats(Napi::Env env, Napi::Object exports);    // gramMerge, bounds
 void register_search(Napi::Env env, Napi::Object exports);   // bwr, crossover, scale, uniform
+void register_svd(Napi::Env env, Napi::Object exports);      // truncatedSvd

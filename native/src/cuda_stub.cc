@@ -3,6 +3,7 @@
 #include "gta.h"
 #include "stats.h"
 #include "search.h"
+#include "svd.h"
 
 static const char* kNoCuda =
     "this build of the merge addon has no CUDA kernels (nvcc was not found, or the CUDA build failed, when `npm "
@@ -30,3 +31,4 @@ std::string bwr_cuda(int, const BwrArgs&) { return kNoCuda; }
 std::string crossover_cuda(int, const CrossoverArgs&) { return kNoCuda; }
 std::string scale_cuda(int, const ScaleArgs&) { return kNoCuda; }
 std::string uniform_cuda(int, const UniformArgs&) { return kNoCuda; }
+std::string truncated_svd_cuda(int, const SvdArgs&, SvdResult&) { return kNoCuda; }

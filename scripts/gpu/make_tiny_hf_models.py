@@ -5,6 +5,12 @@ LoRA adapter each and HF transformers' reference outputs, written to tests/fixtu
     adapter/      PEFT LoRA adapter (adapter_config.json, adapter_model.safetensors), random non-zero B
     reference.json             prompts, their token ids, greedy tokens of base and base+adapter, tokenizer cases
     reference_logits.safetensors   last-prompt-position logits (float32) of base and base+adapter per prompt
+    adapter-b/    a second PEFT LoRA adapter of another rank and a subset of the target modules (mixed-rank recipes)
+    adapter_b_reference.json   greedy tokens of base+adapter-b
+    finetune/     a full fine-tune of model/ (same architecture and tokenizer): base + a low-rank-plus-noise change
+                  of every LoRA target module, and for llama and gemma a small change of one norm
+    finetune_reference.json    greedy tokens of the fine-tune, the exact singular values of each target module's
+                  delta (torch.linalg.svdvals, float64), and the tensors outside the target modules that differ
 
 Run from the repository root (CPU is enough; a GPU run must give the same files up to float rounding):
 
@@ -99,6 +105,8 @@ FAMILIES = {
         generation_eos=[EOS, 3],
         legacy_rope=False,
         lora=dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+        lora_b=dict(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj", "down_proj"]),
+        finetune_norm="model.layers.1.input_layernorm.weight",
     ),
     "mistral": dict(
         seed=1402,
@@ -119,6 +127,8 @@ FAMILIES = {
         generation_eos=EOS,
         legacy_rope=False,
         lora=dict(r=2, lora_alpha=16, target_modules=["q_proj", "v_proj"]),
+        lora_b=dict(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "o_proj", "up_proj"]),
+        finetune_norm=None,
     ),
     "qwen2": dict(
         seed=1403,
@@ -142,6 +152,8 @@ FAMILIES = {
         # Qwen2.5's hub configs spell rope_theta at the top level (transformers 4.x); so does this one.
         legacy_rope=True,
         lora=dict(r=8, lora_alpha=16, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
+        lora_b=dict(r=3, lora_alpha=6, target_modules=["v_proj", "o_proj", "gate_proj"]),
+        finetune_norm=None,
         chat_template=(
             "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + '\\n' }}{% endfor %}"
             "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
@@ -167,8 +179,20 @@ FAMILIES = {
         generation_eos=EOS,
         legacy_rope=True,
         lora=dict(r=4, lora_alpha=4, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]),
+        lora_b=dict(r=6, lora_alpha=12, target_modules=["q_proj", "up_proj", "down_proj"]),
+        finetune_norm="model.norm.weight",
     ),
 }
+
+# Every LoRA target module the importer supports: a full fine-tune changes all of them.
+TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# The fine-tune's change of each target module: a rank-4 part with these singular values plus Gaussian noise, so
+# its spectrum has a clear head and a full-rank tail (an extraction at rank R < min(m, n) loses a known amount).
+FINETUNE_SINGULAR_VALUES = [3.0, 2.0, 1.2, 0.6]
+FINETUNE_NOISE = 0.01
+# The norm a fine-tune changes (llama, gemma) moves by this much relative to its size: LoRA cannot carry it, and it
+# is small enough that the fine-tune's greedy tokens stay those of its target modules alone (checked below).
+FINETUNE_NORM_CHANGE = 0.01
 
 
 def randomise(model, generator):
@@ -325,6 +349,104 @@ def make_family(out_root, family, spec):
         f.write("\n")
     margins = [p[v]["min_top2_margin"] for p in prompts for v in ("base", "adapter")]
     print(f"{family}: {spec['dtype']}, smallest top-2 margin {min(margins):.4f}, files:", sorted(os.listdir(model_dir)))
+    make_adapter_b(out, family, spec, prompts)
+    make_finetune(out, family, spec, prompts)
+
+
+def write_json(file, value):
+    with open(file, "w") as f:
+        json.dump(value, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+def make_adapter_b(out, family, spec, prompts):
+    """A second adapter of another rank and fewer target modules, from its own seed (the first one's draws stay)."""
+    generator = torch.Generator().manual_seed(spec["seed"] + 1000)
+    model_dir, adapter_dir = os.path.join(out, "model"), os.path.join(out, "adapter-b")
+    peft_adapter(model_dir, adapter_dir, spec["lora_b"], generator)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), adapter_dir).eval()
+    greedy_b = []
+    for p in prompts:
+        tokens, _, margin = greedy(model, p["ids"])
+        greedy_b.append({"ids": p["ids"], "greedy": tokens, "min_top2_margin": round(margin, 6)})
+    assert any(g["greedy"] != p["base"]["greedy"] for g, p in zip(greedy_b, prompts)), f"{family}: adapter-b does not change the greedy tokens"
+    write_json(os.path.join(out, "adapter_b_reference.json"), {"family": family, "lora": spec["lora_b"], "prompts": greedy_b})
+
+
+def module_weight_names(config):
+    names = []
+    for layer in range(config.num_hidden_layers):
+        for module in TARGET_MODULES:
+            part = "mlp" if module in ("gate_proj", "up_proj", "down_proj") else "self_attn"
+            names.append(f"model.layers.{layer}.{part}.{module}.weight")
+    return names
+
+
+@torch.no_grad()
+def make_finetune(out, family, spec, prompts):
+    """A full fine-tune of the base: every target module gets U diag(s) V^T + noise, and one norm (llama, gemma) a
+    small change. Its references: HF's greedy tokens of the fine-tune, of the fine-tune with everything outside the
+    target modules reset to the base (what a LoRA extraction can carry: the two must agree, or the fixture is
+    useless for the full-rank test), and the exact singular values of each delta, from the weights as saved."""
+    generator = torch.Generator().manual_seed(spec["seed"] + 2000)
+    model_dir, ft_dir = os.path.join(out, "model"), os.path.join(out, "finetune")
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tuned = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    params = dict(tuned.named_parameters())
+    for name in module_weight_names(tuned.config):
+        w = params[name]
+        m, n = w.shape
+        u = torch.linalg.qr(torch.randn(m, 4, generator=generator, dtype=torch.float64))[0]
+        v = torch.linalg.qr(torch.randn(n, 4, generator=generator, dtype=torch.float64))[0]
+        delta = u @ torch.diag(torch.tensor(FINETUNE_SINGULAR_VALUES, dtype=torch.float64)) @ v.T
+        delta += FINETUNE_NOISE * torch.randn(m, n, generator=generator, dtype=torch.float64)
+        w.add_(delta.to(torch.float32))
+    if spec["finetune_norm"]:
+        w = params[spec["finetune_norm"]]
+        w.add_(FINETUNE_NORM_CHANGE * w.norm() / w.numel() ** 0.5 * torch.randn(w.shape, generator=generator))
+    tuned.to(spec["dtype"])
+    shutil.rmtree(ft_dir, ignore_errors=True)
+    kwargs = {"max_shard_size": spec["max_shard_size"]} if spec["max_shard_size"] else {}
+    tuned.save_pretrained(ft_dir, **kwargs)
+    for name in ["config.json", "generation_config.json", *TOKENIZER_FILES]:
+        shutil.copy(os.path.join(model_dir, name), os.path.join(ft_dir, name))
+
+    # Everything below is computed from the files as saved (16-bit weights widen exactly to float32).
+    tuned = AutoModelForCausalLM.from_pretrained(ft_dir, dtype=torch.float32).eval()
+    base_sd, tuned_sd = base.state_dict(), tuned.state_dict()
+    targets = set(module_weight_names(tuned.config))
+    modules, others = {}, {}
+    for name, w in tuned_sd.items():
+        delta = w.double() - base_sd[name].double()
+        if name in targets:
+            modules[name] = {
+                "shape": list(delta.shape),
+                "delta_norm": float(delta.norm()),
+                "singular_values": [float(x) for x in torch.linalg.svdvals(delta)],
+            }
+        elif float(delta.abs().max()) > 0:
+            others[name] = {"relative_norm": float(delta.norm() / base_sd[name].double().norm())}
+    carried = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    carried.load_state_dict({**base_sd, **{name: tuned_sd[name] for name in targets}})
+
+    entries = []
+    for p in prompts:
+        tokens, _, margin = greedy(tuned, p["ids"])
+        carried_tokens, _, carried_margin = greedy(carried, p["ids"])
+        assert carried_tokens == tokens, f"{family}: the fine-tune's norm change alters its greedy tokens; LoRA cannot carry it"
+        entries.append({"ids": p["ids"], "greedy": tokens, "min_top2_margin": round(min(margin, carried_margin), 6)})
+    assert any(e["greedy"] != p["base"]["greedy"] for e, p in zip(entries, prompts)), f"{family}: the fine-tune does not change the greedy tokens"
+    write_json(
+        os.path.join(out, "finetune_reference.json"),
+        {
+            "family": family,
+            "delta": {"singular_values": FINETUNE_SINGULAR_VALUES, "noise": FINETUNE_NOISE, "norm": spec["finetune_norm"], "norm_change": FINETUNE_NORM_CHANGE},
+            "prompts": entries,
+            "modules": modules,
+            "other_differences": others,
+        },
+    )
+    print(f"{family}: fine-tune with {len(modules)} changed modules, other differences: {sorted(others)}")
 
 
 def main():

@@ -56,6 +56,20 @@ export interface GtaNativeArgs {
   lambda: number;
 }
 
+/** truncatedSvd's answer: b * a is the best rank-R approximation found (see native/src/svd.h). */
+export interface NativeSvdResult {
+  /** rows x rank, row-major: U_R sqrt(S_R) */
+  b: Float32Array;
+  /** rank x cols, row-major: sqrt(S_R) V_R^T */
+  a: Float32Array;
+  /** the sketch's singular values, descending (all of the matrix's when exact) */
+  singularValues: Float64Array;
+  norm: number;
+  residualNorm: number;
+  sketch: number;
+  exact: boolean;
+}
+
 export interface NativeAddon {
   NativeTensor: new (device: number, length: number) => NativeTensor;
   info(): NativeInfo;
@@ -69,6 +83,8 @@ export interface NativeAddon {
   crossover(out: NativeTensor, a: NativeTensor, b: NativeTensor, w: number): Promise<void>;
   scale(out: NativeTensor, x: NativeTensor, s: number): Promise<void>;
   uniform(out: NativeTensor, segOffsets: Float64Array | null, lo: Float32Array, hi: Float32Array, seed: number, stream: number): Promise<void>;
+  /** device -1: cpu; the matrix is rows x cols, row-major */
+  truncatedSvd(device: number, matrix: Float32Array, rows: number, cols: number, rank: number, oversample: number, powerIterations: number, seed: number): Promise<NativeSvdResult>;
 }
 
 let cached: { addon: NativeAddon | null; error: string | null } | undefined;

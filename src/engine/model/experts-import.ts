@@ -1,0 +1,150 @@
+// The experts of a base model, from a folder of candidates: each subfolder is a PEFT LoRA that fits the base, one
+// that does not (and why), a full fine-tune a LoRA can be extracted from (or why not), or not a model at all.
+// importExperts writes one folder usable as --initial_expert_directory: the extracted adapters and copies of the
+// PEFT experts that fit (adapters are small).
+import fs from "node:fs";
+import path from "node:path";
+import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
+import { listDevices } from "../merge/device";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadPeftAdapter } from "../tensors";
+import { checkFinetuneFitsBase, EXTRACTION_REPORT, extractLora, type ExtractionReport, type ImportProgress } from "./extract-lora";
+import { decoderShapeOf, LORA_MODULES } from "./graph-builder";
+import { MODEL_CONFIG } from "./hf-config";
+import { readHfModel, type HfModel } from "./hf-model";
+
+/** An experts folder that cannot be imported as asked: one line; `option` is what to change, if an option is. */
+export class ExpertsImportError extends Error {
+  override name = "ExpertsImportError";
+  constructor(
+    message: string,
+    readonly option: "experts" | "extractRank" | "out" | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export type ExpertCandidate =
+  /** a PEFT LoRA adapter; `problem` says why it does not fit the base, null when it does */
+  | { name: string; folder: string; kind: "lora"; rank: number | null; targetModules: string[]; problem: string | null }
+  /** a full fine-tune (a Hugging Face model folder); `problem` says why no LoRA can be extracted against the base */
+  | { name: string; folder: string; kind: "finetune"; problem: string | null }
+  | { name: string; folder: string; kind: "other"; problem: string };
+
+async function classifyLora(base: HfModel, name: string, folder: string): Promise<ExpertCandidate> {
+  const entry = { name, folder, kind: "lora" as const, rank: null as number | null, targetModules: [] as string[] };
+  try {
+    const adapter = await loadPeftAdapter(folder);
+    entry.rank = typeof adapter.config.r === "number" ? adapter.config.r : null;
+    const targets = [...new Set(loraModuleSlices(adapter.layout).map((slice) => slice.key.split(".")[1]!))];
+    entry.targetModules = targets.sort();
+    const unsupported = targets.filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
+    if (unsupported.length > 0) return { ...entry, problem: `targets ${unsupported.join(", ")}, which the decoder takes no LoRA input for (supported: ${LORA_MODULES.join(", ")})` };
+    checkAdapterFitsDecoder(adapter.layout, decoderShapeOf(base.spec, targets), folder);
+    return { ...entry, problem: null };
+  } catch (error) {
+    return { ...entry, problem: (error as Error).message };
+  }
+}
+
+async function classifyFinetune(base: HfModel, name: string, folder: string): Promise<ExpertCandidate> {
+  try {
+    checkFinetuneFitsBase(base, await readHfModel(folder));
+    return { name, folder, kind: "finetune", problem: null };
+  } catch (error) {
+    return { name, folder, kind: "finetune", problem: (error as Error).message };
+  }
+}
+
+function expertsFolderOf(expertsFolder: string): string {
+  const folder = path.resolve(expertsFolder);
+  if (!fs.existsSync(folder)) throw new ExpertsImportError(`${folder} does not exist: expected a folder of expert folders (PEFT LoRA adapters or full fine-tunes)`, "experts");
+  if (!fs.statSync(folder).isDirectory()) throw new ExpertsImportError(`${folder} is a file: expected a folder of expert folders (PEFT LoRA adapters or full fine-tunes)`, "experts");
+  return folder;
+}
+
+/** Each subfolder of `expertsFolder` (hidden ones aside), by name, classified against the base model `base`. */
+export async function classifyExperts(base: HfModel | string, expertsFolder: string): Promise<ExpertCandidate[]> {
+  const model = typeof base === "string" ? await readHfModel(base) : base;
+  const folder = expertsFolderOf(expertsFolder);
+  const names = fs
+    .readdirSync(folder, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith("."))
+    .map((entry) => entry.name)
+    .sort();
+  const candidates: ExpertCandidate[] = [];
+  for (const name of names) {
+    const dir = path.join(folder, name);
+    if (fs.existsSync(path.join(dir, ADAPTER_CONFIG))) candidates.push(await classifyLora(model, name, dir));
+    else if (fs.existsSync(path.join(dir, MODEL_CONFIG))) candidates.push(await classifyFinetune(model, name, dir));
+    else candidates.push({ name, folder: dir, kind: "other", problem: `holds neither ${ADAPTER_CONFIG} (a PEFT LoRA adapter) nor ${MODEL_CONFIG} (a full fine-tune)` });
+  }
+  return candidates;
+}
+
+export interface ImportExpertsOptions {
+  /** the LoRA rank full fine-tunes are extracted at; required when the folder holds one */
+  extractRank?: number;
+  /** the folder written: one subfolder per usable expert */
+  out: string;
+  /** where the SVDs run: default the first CUDA device the addon sees, else the cpu */
+  device?: string;
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+export interface ImportedExperts {
+  out: string;
+  device: string;
+  /** what was written into `out`, by name */
+  experts: Array<{ name: string; kind: "lora" | "finetune"; source: string; folder: string; extraction: ExtractionReport | null }>;
+  /** the candidates left out, with why */
+  skipped: ExpertCandidate[];
+}
+
+function defaultDevice(): string {
+  return listDevices().find((device) => device.startsWith("cuda:")) ?? "cpu";
+}
+
+/** Classifies `expertsFolder` against `baseFolder` and writes the experts that fit, extracting full fine-tunes. */
+export async function importExperts(baseFolder: string, expertsFolder: string, options: ImportExpertsOptions): Promise<ImportedExperts> {
+  const base = await readHfModel(baseFolder);
+  const source = expertsFolderOf(expertsFolder);
+  const out = path.resolve(options.out);
+  if (out === source || out.startsWith(`${source}${path.sep}`)) throw new ExpertsImportError(`${out} is inside the experts folder ${source}: write the imported experts elsewhere`, "out");
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new ExpertsImportError(`${out} is a file: expected a folder to write the imported experts into`, "out");
+  const candidates = await classifyExperts(base, source);
+  const usable = candidates.filter((candidate) => candidate.problem === null);
+  const finetunes = usable.filter((candidate) => candidate.kind === "finetune");
+  if (finetunes.length > 0 && options.extractRank === undefined)
+    throw new ExpertsImportError(`${finetunes[0]!.folder} is a full fine-tune: pass --extract-rank R (e.g. 16) to extract a rank-R LoRA of it${finetunes.length > 1 ? ` (and of ${finetunes.length - 1} more)` : ""}`, "extractRank");
+
+  const device = options.device ?? defaultDevice();
+  fs.mkdirSync(out, { recursive: true });
+  const experts: ImportedExperts["experts"] = [];
+  for (const candidate of usable) {
+    const folder = path.join(out, candidate.name);
+    if (candidate.kind === "lora") {
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.mkdirSync(folder);
+      for (const file of [ADAPTER_CONFIG, ADAPTER_WEIGHTS]) fs.copyFileSync(path.join(candidate.folder, file), path.join(folder, file));
+      experts.push({ name: candidate.name, kind: "lora", source: candidate.folder, folder, extraction: null });
+      options.onProgress?.({ phase: `copy ${candidate.name}`, done: 1, total: 1 });
+    } else {
+      // Written beside its final name and renamed last, so a folder under `out` is always a whole adapter.
+      const partial = `${folder}.partial-${process.pid}`;
+      fs.rmSync(partial, { recursive: true, force: true });
+      let extraction: ExtractionReport;
+      try {
+        extraction = await extractLora(base.folder, candidate.folder, { rank: options.extractRank!, out: partial, device, name: candidate.name, onProgress: options.onProgress });
+      } catch (error) {
+        fs.rmSync(partial, { recursive: true, force: true });
+        throw error;
+      }
+      fs.rmSync(folder, { recursive: true, force: true });
+      fs.renameSync(partial, folder);
+      const report = { ...extraction, adapter: folder };
+      fs.writeFileSync(path.join(folder, EXTRACTION_REPORT), `${JSON.stringify(report, null, 1)}\n`);
+      experts.push({ name: candidate.name, kind: "finetune", source: candidate.folder, folder, extraction: report });
+    }
+  }
+  return { out, device, experts, skipped: candidates.filter((candidate) => candidate.problem !== null) };
+}
