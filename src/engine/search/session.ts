@@ -4,7 +4,7 @@ import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
 import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
-import { AdapterShapeError, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
+import { AdapterShapeError, chatPromptProblem, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import { OnnxDecoder, type DecoderShape } from "../eval/onnx";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { LORA_MODULES } from "../model/graph-builder";
@@ -133,7 +133,8 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
     const { runnerModel, shape: known } = await runnerModelOf(config.baseModel, experts, modelCache);
-    loadModelText(config.baseModel);
+    const promptProblem = chatPromptProblem(task, loadModelText(config.baseModel), config.baseModel);
+    if (promptProblem) throw new SearchSetupError("evalParams", promptProblem.message, promptProblem.param);
     const shape = known ?? (await OnnxDecoder.load(runnerModel.model, "cpu")).shape;
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
