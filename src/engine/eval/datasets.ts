@@ -45,7 +45,9 @@ function describeIssue(split: string, issue: z.core.$ZodIssue, items: readonly u
  * BWR_model leaves them (its multiple-choice files may carry an "icl_prompt").
  */
 export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Dataset<Item> {
-  const shown = path.relative(process.cwd(), file) || file;
+  // A file of the checkout by its path in it, any other by its whole path.
+  const inCheckout = path.relative(process.cwd(), file);
+  const shown = inCheckout && !inCheckout.startsWith("..") && !path.isAbsolute(inCheckout) ? inCheckout : path.resolve(file);
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
