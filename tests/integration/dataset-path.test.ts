@@ -89,5 +89,7 @@ describe("a dataset at a .json path outside the checkout", () => {
     const message = `${file} is outside the folders this dashboard reads (${[process.cwd(), outputRoot, datasets].join(", ")}); DATASET_DIRS adds folders of datasets`;
     expect((await caller().form.check(input as never)).issues.fields).toEqual({ dataset: message });
     await expect(caller().runs.create(input)).rejects.toThrow(`--dataset: ${message}`);
+    const multitask = { ...input, name: "unlisted-component", dataset: "gsm8k", evalType: "multitask", evalParams: { tasks: [{ evalType: "exact_match", dataset: "gsm8k" }, { evalType: "exact_match", dataset: file }] } };
+    await expect(caller().runs.create(multitask as never)).rejects.toThrow(`--eval_params: ${message}`);
   });
 });

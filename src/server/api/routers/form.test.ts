@@ -55,6 +55,14 @@ describe("the form's dataset: a bundled name or a .json file on the server's dis
     expect(refusal(file)).toBe(`${file} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets`);
     expect(refusal(path.join(elsewhere, "missing.json"))).toBe(refusal(file)!.replace("exists.json", "missing.json"));
   });
+
+  it("reads a multitask's component datasets by name or path, and refuses one outside on its parameters", () => {
+    const tasks = (second: string) => ({ tasks: [{ evalType: "exact_match", dataset: "gsm8k" }, { evalType: "multiple_choice", dataset: second }] });
+    const multitask = (second: string) => checkSearchForm({ ...formConfig({ devQuestions: "", testQuestions: "" }).raw, evalType: "multitask", evalParams: tasks(second) }, catalog);
+    expect(multitask("knowledge_mc")).toMatchObject({ issues: { fields: {} }, budget: { devQuestions: 400, testQuestions: 1000 } });
+    const outside = path.join(elsewhere, "mc.json");
+    expect(multitask(outside).issues.fields).toEqual({ evalParams: `${outside} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets` });
+  });
 });
 
 describe("the new-search form's check on the server", () => {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { datasetFile } from "../../../engine/catalog";
 import { DatasetError } from "../../../engine/eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize } from "../../../engine/eval/evaluator";
+import type { multitaskParams } from "../../../engine/eval/registry";
 import { searchBudget, type SearchBudget } from "../../../engine/search/budget";
 import { dashboardSearchConfigSchema, flattenConfigIssues, type ConfigIssues, type SearchConfigField } from "../../../engine/search/config";
 import { configFieldSpecs, evalTypeForms, formSections, mergeMethodForms } from "../../../engine/search/form-spec";
@@ -26,7 +27,7 @@ export interface FormCatalog {
 }
 
 /** Where clients may name datasets: the folders the dashboard reads, and the folders of DATASET_DIRS. */
-export function datasetRoots(roots: readonly string[]): string[] {
+function datasetRoots(roots: readonly string[]): string[] {
   return [...roots, ...parseServerEnv().datasetDirs];
 }
 
@@ -35,17 +36,33 @@ export function datasetRefusal(file: string, roots: readonly string[]): string |
   return isInsideRoots(file, allowed) ? null : `${file} is ${outsideRoots(allowed)}; DATASET_DIRS adds folders of datasets`;
 }
 
+type DashboardConfig = z.output<typeof dashboardSearchConfigSchema>;
+
+/** Every dataset file a config names: its --dataset (the run pages show its questions), and a multitask's components'. */
+function datasetFilesOf(config: DashboardConfig): Array<{ field: SearchConfigField; file: string }> {
+  const components = config.evalType === "multitask" ? (config.evalParams as z.output<typeof multitaskParams>).tasks : [];
+  return [{ field: "dataset", file: datasetFile(config.dataset) }, ...components.map((task) => ({ field: "evalParams" as const, file: datasetFile(task.dataset) }))];
+}
+
+/** The first dataset of `config` that the dashboard does not read for its clients, with the field naming it. */
+export function refusedDatasetOf(config: DashboardConfig, refusal: (file: string) => string | null): { field: SearchConfigField; file: string; message: string } | null {
+  for (const { field, file } of datasetFilesOf(config)) {
+    const message = refusal(file);
+    if (message) return { field, file, message };
+  }
+  return null;
+}
+
 /**
- * The dev and test sizes of the config's task, its dataset read as the search reads it; or the problem, on the
+ * The dev and test sizes of the config's task, its datasets read as the search reads them; or the problem, on the
  * field to fix: the dataset (missing, not JSON, items that do not fit the eval type), or a multitask's parameters.
  */
-function taskSizes(config: z.output<typeof dashboardSearchConfigSchema>, catalog: FormCatalog): { devSize: number; testSize: number } | { field: SearchConfigField; problem: string } {
+function taskSizes(config: DashboardConfig, catalog: FormCatalog): { devSize: number; testSize: number } | { field: SearchConfigField; problem: string } {
+  const refused = refusedDatasetOf(config, catalog.datasetRefusal);
+  if (refused) return { field: refused.field, problem: refused.message };
   const multitask = config.evalType === "multitask";
-  const file = multitask ? undefined : datasetFile(config.dataset);
-  const refusal = file === undefined ? null : catalog.datasetRefusal(file);
-  if (refusal) return { field: "dataset", problem: refusal };
   try {
-    const task = prepareParsedTask({ evalType: config.evalType, dataset: file, params: config.evalParams });
+    const task = prepareParsedTask({ evalType: config.evalType, dataset: multitask ? undefined : datasetFile(config.dataset), params: config.evalParams });
     return { devSize: splitSize(task, "dev"), testSize: splitSize(task, "test") };
   } catch (error) {
     if (error instanceof DatasetError || error instanceof EvalConfigError) return { field: multitask ? "evalParams" : "dataset", problem: error.message };
