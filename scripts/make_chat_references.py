@@ -5,7 +5,8 @@ is checked against `tokenizer.apply_chat_template(messages, tokenize=True, add_g
 Each case is a fixture model folder (tests/fixtures/hf/<family>/model) with a chat template put into a copy of its
 tokenizer_config.json: the qwen2 fixture's own, a Llama-3-Instruct-style one (writes bos_token itself), a
 Gemma-instruct-style one (bos_token, raise_exception on a system message, "model" as the assistant's role) and the
-older list form of named templates (where "default" is the one apply_chat_template uses). The tokenizer is loaded
+older list form of named templates (where "default" is the one apply_chat_template uses), and a chat_template.jinja
+beside tokenizer_config.json's template (the file wins, in transformers 5). The tokenizer is loaded
 from that copy by AutoTokenizer, as BWR_model loads its base model's tokenizer.
 
 Run from the repository root, in a venv with transformers, tokenizers and jinja2 (torch is not needed):
@@ -62,11 +63,16 @@ WITH_SYSTEM = [
 ]
 UNICODE = [{"role": "user", "content": "  さくらさんは本を９３８冊持っています。 <s> is text here \n"}]
 
+# transformers 4.43+ saves the template as chat_template.jinja; where a folder has both, the file is the one used.
+JINJA_FILE_TEMPLATE = "{{ bos_token }}{% for message in messages %}[{{ message['role'] | upper }}] {{ message['content'] }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}[ASSISTANT] {% endif %}"
+
+# name: (fixture family, chat_template for tokenizer_config.json or None for the fixture's own, chat_template.jinja or None, conversations)
 CASES = {
-    "qwen2-own": ("qwen2", None, [USER, WITH_SYSTEM, UNICODE]),
-    "llama3-style": ("llama", LLAMA3_TEMPLATE, [USER, WITH_SYSTEM, UNICODE]),
-    "gemma-style": ("gemma", GEMMA_TEMPLATE, [USER, WITH_SYSTEM, UNICODE]),
-    "named-default": ("mistral", NAMED_TEMPLATES, [USER, WITH_SYSTEM]),
+    "qwen2-own": ("qwen2", None, None, [USER, WITH_SYSTEM, UNICODE]),
+    "llama3-style": ("llama", LLAMA3_TEMPLATE, None, [USER, WITH_SYSTEM, UNICODE]),
+    "gemma-style": ("gemma", GEMMA_TEMPLATE, None, [USER, WITH_SYSTEM, UNICODE]),
+    "named-default": ("mistral", NAMED_TEMPLATES, None, [USER, WITH_SYSTEM]),
+    "jinja-file": ("qwen2", None, JINJA_FILE_TEMPLATE, [USER, WITH_SYSTEM]),
 }
 
 
@@ -81,7 +87,7 @@ def main():
     parser.add_argument("--out", default="tests/fixtures/chat-templates")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    for name, (family, template, conversations) in CASES.items():
+    for name, (family, template, jinja_file, conversations) in CASES.items():
         model = f"tests/fixtures/hf/{family}/model"
         with tempfile.TemporaryDirectory() as folder:
             for file in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -93,6 +99,9 @@ def main():
                 config["chat_template"] = template
             with open(config_file, "w") as f:
                 json.dump(config, f)
+            if jinja_file is not None:
+                with open(os.path.join(folder, "chat_template.jinja"), "w") as f:
+                    f.write(jinja_file)
             tokenizer = AutoTokenizer.from_pretrained(folder)
             cases = []
             for messages in conversations:
@@ -106,6 +115,7 @@ def main():
         reference = {
             "model": model,
             "chat_template": template,
+            "chat_template_jinja": jinja_file,
             "versions": {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__, "jinja2": jinja2.__version__},
             "cases": cases,
         }

@@ -10,6 +10,7 @@ import { TOKENIZER_CONFIG } from "./hf-tokenizer";
 interface ChatReference {
   model: string;
   chat_template: string | Array<{ name: string; template: string }> | null;
+  chat_template_jinja: string | null;
   cases: Array<{ messages: Array<{ role: "system" | "user"; content: string }>; text?: string; ids?: number[]; error?: string }>;
 }
 
@@ -22,6 +23,7 @@ const references = readdirSync(REFERENCES)
 function modelOf(reference: ChatReference): string {
   const folder = copyModel(path.basename(path.dirname(reference.model)));
   if (reference.chat_template !== null) editJson(path.join(folder, TOKENIZER_CONFIG), (config) => (config.chat_template = reference.chat_template));
+  if (reference.chat_template_jinja !== null) writeFileSync(path.join(folder, "chat_template.jinja"), reference.chat_template_jinja);
   return folder;
 }
 
@@ -32,8 +34,8 @@ function promptOf(messages: ChatReference["cases"][number]["messages"]) {
 }
 
 describe("chat prompts", () => {
-  it("has references for the qwen2 fixture's own template, Llama-3 and Gemma style templates and a named default", () => {
-    expect(references.map((reference) => reference.name).sort()).toEqual(["gemma-style", "llama3-style", "named-default", "qwen2-own"]);
+  it("has references for the qwen2 fixture's own template, Llama-3 and Gemma style templates, a named default and a chat_template.jinja", () => {
+    expect(references.map((reference) => reference.name).sort()).toEqual(["gemma-style", "jinja-file", "llama3-style", "named-default", "qwen2-own"]);
   });
 
   for (const reference of references)

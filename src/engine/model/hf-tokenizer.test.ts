@@ -38,10 +38,8 @@ describe("loadTokenizer", () => {
     expect(loadTokenizer(modelFolder("llama")).chatTemplate).toBeNull();
   });
 
-  it("reads the chat template of transformers' chat_template.jinja, and the default of a template list", () => {
+  it("reads the default of a template list, and transformers' chat_template.jinja before tokenizer_config.json's, as transformers 5 does", () => {
     const folder = copyModel("llama");
-    writeFileSync(path.join(folder, "chat_template.jinja"), "{{ messages[0]['content'] }}");
-    expect(loadTokenizer(folder).chatTemplate?.source).toBe("{{ messages[0]['content'] }}");
     editJson(path.join(folder, "tokenizer_config.json"), (config) => {
       config.chat_template = [
         { name: "tool_use", template: "tools" },
@@ -49,6 +47,8 @@ describe("loadTokenizer", () => {
       ];
     });
     expect(loadTokenizer(folder).chatTemplate?.source).toBe("plain");
+    writeFileSync(path.join(folder, "chat_template.jinja"), "{{ messages[0]['content'] }}");
+    expect(loadTokenizer(folder).chatTemplate?.source).toBe("{{ messages[0]['content'] }}");
   });
 
   it("loads without tokenizer_config.json", () => {

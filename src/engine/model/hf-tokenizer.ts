@@ -26,13 +26,16 @@ export class TokenizerLoadError extends Error {
 
 export interface ModelTokenizer {
   tokenizer: Tokenizer;
-  /** The Jinja chat template (the "default" one where tokenizer_config.json lists several), or null. */
+  /** The Jinja chat template (chat_template.jinja, else tokenizer_config.json's: the "default" one where it lists several), or null. */
   chatTemplate: ChatTemplate | null;
 }
 
+/** As transformers 5 reads it: chat_template.jinja where the folder has one, else tokenizer_config.json's chat_template. */
 function chatTemplateOf(config: Record<string, unknown>, folder: string, configFile: string): ChatTemplate | null {
-  const template = config.chat_template;
   const specialTokens = specialTokenTexts(config);
+  const jinja = path.join(folder, CHAT_TEMPLATE);
+  if (fs.existsSync(jinja)) return new ChatTemplate(fs.readFileSync(jinja, "utf8"), jinja, specialTokens);
+  const template = config.chat_template;
   if (typeof template === "string") return new ChatTemplate(template, configFile, specialTokens);
   if (Array.isArray(template)) {
     // The older multi-template form: [{name, template}, ...], of which "default" is what apply_chat_template uses.
@@ -41,8 +44,7 @@ function chatTemplateOf(config: Record<string, unknown>, folder: string, configF
     return new ChatTemplate(named.template, configFile, specialTokens);
   }
   if (template !== undefined && template !== null) throw new TokenizerLoadError(configFile, "chat_template: expected a Jinja template string");
-  const jinja = path.join(folder, CHAT_TEMPLATE);
-  return fs.existsSync(jinja) ? new ChatTemplate(fs.readFileSync(jinja, "utf8"), jinja, specialTokens) : null;
+  return null;
 }
 
 /** Loads tokenizer.json (required) with tokenizer_config.json (optional, holding special tokens and the chat template). */
