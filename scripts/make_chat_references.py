@@ -9,11 +9,16 @@ older list form of named templates (where "default" is the one apply_chat_templa
 beside tokenizer_config.json's template (the file wins, in transformers 5). The tokenizer is loaded
 from that copy by AutoTokenizer, as BWR_model loads its base model's tokenizer.
 
-Run from the repository root, in a venv with transformers, tokenizers and jinja2 (torch is not needed):
+For each prompt it also records HF's greedy answer to it on the fixture model (8 argmax steps of full float32
+forward passes on CPU, the smallest top-1/top-2 logit margin met, and the text up to the model's first EOS as
+BWR_model decodes it), so a search's answers to chat prompts can be checked against HF's, not only its token ids.
+
+Run from the repository root, in a venv with torch, transformers, tokenizers and jinja2:
 
     python3 scripts/make_chat_references.py [--out tests/fixtures/chat-templates]
 
-The committed files were made with transformers 5.18.0, tokenizers 0.23.2, jinja2 (Python 3.11).
+The committed files were made with torch 2.13.0+cpu, transformers 5.18.0, tokenizers 0.23.2, jinja2 3.1.6
+(Python 3.11).
 """
 import argparse
 import json
@@ -23,8 +28,11 @@ import tempfile
 
 import jinja2
 import tokenizers
+import torch
 import transformers
-from transformers import AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+GREEDY_TOKENS = 8
 
 # Meta-Llama-3-8B-Instruct's template.
 LLAMA3_TEMPLATE = (
@@ -82,6 +90,20 @@ def token_ids(tokenizer, messages):
     return list(encoded["input_ids"]) if hasattr(encoded, "keys") else list(encoded)
 
 
+@torch.no_grad()
+def greedy(model, ids, eos_ids, tokenizer):
+    seq = list(ids)
+    tokens, margins = [], []
+    for _ in range(GREEDY_TOKENS):
+        logits = model(torch.tensor([seq])).logits[0, -1].float()
+        top = torch.topk(logits, 2)
+        margins.append(float(top.values[0] - top.values[1]))
+        tokens.append(int(top.indices[0]))
+        seq.append(tokens[-1])
+    answer = tokens[: next((i for i, token in enumerate(tokens) if token in eos_ids), len(tokens))]
+    return {"tokens": tokens, "min_margin": min(margins), "text": tokenizer.decode(answer, skip_special_tokens=True)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="tests/fixtures/chat-templates")
@@ -103,12 +125,17 @@ def main():
                 with open(os.path.join(folder, "chat_template.jinja"), "w") as f:
                     f.write(jinja_file)
             tokenizer = AutoTokenizer.from_pretrained(folder)
+            model_weights = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32, attn_implementation="sdpa").eval()
+            eos = model_weights.generation_config.eos_token_id
+            eos_ids = set(eos if isinstance(eos, list) else [eos])
             cases = []
             for messages in conversations:
                 case = {"messages": messages}
                 try:
                     case["text"] = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
                     case["ids"] = token_ids(tokenizer, messages)
+                    case["greedy"] = greedy(model_weights, case["ids"], eos_ids, tokenizer)
+                    assert case["greedy"]["min_margin"] > 1e-3, f"{name}: a near tie ({case['greedy']['min_margin']}) would make the greedy answer fragile"
                 except jinja2.exceptions.TemplateError as error:
                     case["error"] = str(error)
                 cases.append(case)
@@ -116,13 +143,13 @@ def main():
             "model": model,
             "chat_template": template,
             "chat_template_jinja": jinja_file,
-            "versions": {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__, "jinja2": jinja2.__version__},
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__, "jinja2": jinja2.__version__},
             "cases": cases,
         }
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
             json.dump(reference, f, ensure_ascii=False, indent=1)
             f.write("\n")
-        print(name, [len(case.get("ids", [])) or case.get("error") for case in cases])
+        print(name, [(len(case["ids"]), round(case["greedy"]["min_margin"], 4)) if "ids" in case else case["error"] for case in cases])
 
 
 if __name__ == "__main__":

@@ -1,37 +1,11 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { copyModel, editJson } from "../../../tests/support/hf-fixtures";
+import { chatPromptOfCase, chatReferences as references, modelOfChatReference as modelOf } from "../../../tests/support/chat-references";
+import { copyModel } from "../../../tests/support/hf-fixtures";
 import { loadModelText, MissingChatTemplateError, promptIds } from "../eval/lora-runner";
 import { ChatTemplateError } from "./chat-template";
 import { TOKENIZER_CONFIG } from "./hf-tokenizer";
-
-/** HF's apply_chat_template(messages, tokenize=True, add_generation_prompt=True), by scripts/make_chat_references.py. */
-interface ChatReference {
-  model: string;
-  chat_template: string | Array<{ name: string; template: string }> | null;
-  chat_template_jinja: string | null;
-  cases: Array<{ messages: Array<{ role: "system" | "user"; content: string }>; text?: string; ids?: number[]; error?: string }>;
-}
-
-const REFERENCES = path.resolve(import.meta.dirname, "../../../tests/fixtures/chat-templates");
-const references = readdirSync(REFERENCES)
-  .filter((file) => file.endsWith(".json"))
-  .map((file) => ({ name: file.replace(/\.json$/, ""), ...(JSON.parse(readFileSync(path.join(REFERENCES, file), "utf8")) as ChatReference) }));
-
-/** The reference's model folder, with its chat template put into tokenizer_config.json as the script did. */
-function modelOf(reference: ChatReference): string {
-  const folder = copyModel(path.basename(path.dirname(reference.model)));
-  if (reference.chat_template !== null) editJson(path.join(folder, TOKENIZER_CONFIG), (config) => (config.chat_template = reference.chat_template));
-  if (reference.chat_template_jinja !== null) writeFileSync(path.join(folder, "chat_template.jinja"), reference.chat_template_jinja);
-  return folder;
-}
-
-/** The references' conversations are an optional system message and one user message, as the eval types send. */
-function promptOf(messages: ChatReference["cases"][number]["messages"]) {
-  const system = messages.find((message) => message.role === "system")?.content;
-  return { prompt: messages.at(-1)!.content, chat: system === undefined ? {} : { system } };
-}
 
 describe("chat prompts", () => {
   it("has references for the qwen2 fixture's own template, Llama-3 and Gemma style templates, a named default and a chat_template.jinja", () => {
@@ -43,7 +17,7 @@ describe("chat prompts", () => {
       const folder = modelOf(reference);
       const text = loadModelText(folder);
       for (const { messages, ids, text: rendered, error } of reference.cases) {
-        const { prompt, chat } = promptOf(messages);
+        const { prompt, chat } = chatPromptOfCase(messages);
         if (error !== undefined) {
           expect(() => promptIds(text, prompt, chat, folder)).toThrow(new ChatTemplateError(path.join(folder, TOKENIZER_CONFIG), `chat_template fails to render (${error})`));
           continue;
