@@ -3,7 +3,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { chatPromptOfCase, chatReferences as references, modelOfChatReference as modelOf } from "../../../tests/support/chat-references";
 import { copyModel } from "../../../tests/support/hf-fixtures";
-import { loadModelText, MissingChatTemplateError, promptIds } from "../eval/lora-runner";
+import { prepareTask } from "../eval/evaluator";
+import { chatPromptProblem, loadModelText, MissingChatTemplateError, promptIds } from "../eval/lora-runner";
 import { ChatTemplateError } from "./chat-template";
 import { TOKENIZER_CONFIG } from "./hf-tokenizer";
 
@@ -57,5 +58,36 @@ describe("chat prompts", () => {
     }
     expect(message).toMatch(new RegExp(`^${path.join(folder, "chat_template.jinja").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: chat_template does not parse \\(.+\\)$`));
     expect(message).not.toContain("\n");
+  });
+});
+
+describe("chatPromptProblem: what stops a search at setup, on the eval param to fix", () => {
+  const dataset = path.resolve(import.meta.dirname, "../../../data/eval/bwr-model-format/exact_match.json");
+  const gemma = modelOf(references.find((reference) => reference.name === "gemma-style")!);
+  const plainModel = copyModel("llama");
+
+  it("passes plain prompts on any model, and chat prompts on a model whose template renders them", () => {
+    expect(chatPromptProblem(prepareTask({ evalType: "exact_match", dataset }), loadModelText(plainModel), plainModel)).toBeNull();
+    expect(chatPromptProblem(prepareTask({ evalType: "exact_match", dataset, params: { promptFormat: "chat" } }), loadModelText(gemma), gemma)).toBeNull();
+  });
+
+  it("puts a model without a template on promptFormat, and a template's refusal of the system message on systemMessage", () => {
+    const chat = prepareTask({ evalType: "exact_match", dataset, params: { promptFormat: "chat", systemMessage: "Be brief." } });
+    expect(chatPromptProblem(chat, loadModelText(plainModel), plainModel)).toEqual({
+      param: "promptFormat",
+      message: `promptFormat "chat": the model has no chat template: ${path.join(plainModel, TOKENIZER_CONFIG)} has no chat_template (nor is there a chat_template.jinja beside it); use promptFormat "plain"`,
+    });
+    expect(chatPromptProblem(chat, loadModelText(gemma), gemma)).toEqual({
+      param: "systemMessage",
+      message: `promptFormat "chat": ${path.join(gemma, TOKENIZER_CONFIG)}: chat_template fails to render (System role not supported)`,
+    });
+  });
+
+  it("names a multitask component's parameter", () => {
+    const tasks = [
+      { evalType: "exact_match", dataset },
+      { evalType: "exact_match", dataset, params: { promptFormat: "chat" } },
+    ];
+    expect(chatPromptProblem(prepareTask({ evalType: "multitask", params: { tasks } }), loadModelText(plainModel), plainModel)).toMatchObject({ param: "tasks.1.params.promptFormat" });
   });
 });
