@@ -79,6 +79,7 @@ describe("a dataset at a .json path outside the checkout", () => {
     expect(run).toMatchObject({ status: "completed", dataset: datasetFile });
     const { dev, test } = await caller().runs.bestResults({ id: runId });
     expect(dev!.results.map((result) => result.question)).toEqual(mine.dev.map((item) => item.question));
+    expect(dev!.results.map((result) => result.gold)).toEqual(questions.dev.slice(0, 3).map((item) => item.answer));
     expect(test!.results.map((result) => result.question)).toEqual(mine.test.map((item) => item.question));
     expect(fs.readFileSync(path.join(outputRoot, "own-dataset", "log.txt"), "utf8")).toMatch(/ending_best_single_test_accuracy/);
   }, 150_000);

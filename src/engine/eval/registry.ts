@@ -16,10 +16,13 @@ import { EvalConfigError, generated, type EvalType, type QuestionResult } from "
  */
 
 /** GSM8K writes the worked solution, then "#### 72": the gold answer is what follows the last "####". */
-function finalAnswer(answer: string, ctx: z.RefinementCtx): string {
+export function goldAnswerOf(answer: string): string {
   const marker = answer.lastIndexOf("####");
-  if (marker < 0) return answer;
-  const final = answer.slice(marker + 4).trim();
+  return marker < 0 ? answer : answer.slice(marker + 4).trim();
+}
+
+function finalAnswer(answer: string, ctx: z.RefinementCtx): string {
+  const final = goldAnswerOf(answer);
   if (final === "") ctx.addIssue({ code: "custom", message: 'expected the final answer after "####"' });
   return final;
 }
