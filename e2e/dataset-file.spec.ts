@@ -3,8 +3,9 @@ import path from "node:path";
 import { expect, test } from "@playwright/test";
 
 /*
- * A search on a dataset file of the user's, outside the checkout (in DATASET_DIRS, the test's DATA_DIR/datasets), in
- * BWR_model's own format: picked in the form by its path, checked while typing, launched and completed.
+ * The form's dataset and prompts: a search on a dataset file of the user's, outside the checkout (in DATASET_DIRS, the
+ * test's DATA_DIR/datasets), in BWR_model's own format, picked by its path, checked while typing, launched and
+ * completed; and chat prompts refused on a model without a chat template.
  */
 
 const stamp = Date.now().toString(36);
@@ -29,4 +30,15 @@ test("a search runs on a .json file named by its path in the form", async ({ pag
   await page.getByTestId("launch").click();
   await page.waitForURL(/\/runs\/(?!new)[^/]+$/, { timeout: 60_000 });
   await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "completed", { timeout: 240_000 });
+});
+
+test("chat prompts on the zoo's model, which has no chat template, are refused at launch on the eval parameters", async ({ page }) => {
+  await page.goto("/runs/new");
+  await page.getByTestId("preset-quick").click();
+  await page.locator("#input-name").fill(`e2e-chat-zoo-${stamp}`);
+  await page.locator("#eval-input-promptFormat").selectOption("chat");
+  await page.getByTestId("launch").click();
+  await expect(page.getByTestId("error-evalParams")).toContainText('promptFormat "chat": the model has no chat template: ', { timeout: 60_000 });
+  await expect(page.getByTestId("error-evalParams")).toContainText("initial_experts/base/tokenizer_config.json has no chat_template");
+  await expect(page).toHaveURL(/\/runs\/new$/);
 });
