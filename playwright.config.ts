@@ -39,7 +39,7 @@ export default defineConfig({
   webServer: {
     command: "node --import tsx scripts/start.ts",
     url: `http://127.0.0.1:${port}/`,
-    env: { PORT: String(port), HOST: "127.0.0.1", DATA_DIR: process.env.E2E_DATA_DIR, OUTPUT_ROOT: path.join(process.env.E2E_DATA_DIR, "search"), DATABASE_URL: "" },
+    env: { PORT: String(port), HOST: "127.0.0.1", DATA_DIR: process.env.E2E_DATA_DIR, OUTPUT_ROOT: path.join(process.env.E2E_DATA_DIR, "search"), DATASET_DIRS: path.join(process.env.E2E_DATA_DIR, "datasets"), DATABASE_URL: "" },
     // The first start builds the dashboard: minutes on a 2-core machine.
     timeout: 600_000,
     reuseExistingServer: false,

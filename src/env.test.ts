@@ -15,6 +15,11 @@ describe("parseServerEnv", () => {
     expect(parseServerEnv({ OUTPUT_ROOT: "/srv/runs" }).outputRoot).toBe("/srv/runs");
   });
 
+  it("resolves DATASET_DIRS, the folders besides the checkout whose datasets the dashboard reads, separated as in PATH", () => {
+    expect(parseServerEnv({}).datasetDirs).toEqual([]);
+    expect(parseServerEnv({ DATASET_DIRS: ["/srv/data", "rel/sets", ""].join(path.delimiter) }).datasetDirs).toEqual(["/srv/data", path.resolve("rel/sets")]);
+  });
+
   it("treats empty variables as unset", () => {
     const env = parseServerEnv({ DATABASE_URL: "", PORT: "" });
     expect(env.DATABASE_URL).toBeUndefined();

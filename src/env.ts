@@ -39,6 +39,7 @@ const serverEnvSchema = z
       .regex(/^(auto|none|cpu|\d+(,\d+)*)$/, 'expected auto, none, cpu or GPU ids like 0,1')
       .default("auto"),
     DASHBOARD_TOKEN: z.string().trim().min(16, "expected at least 16 characters (e.g. `openssl rand -hex 24`)").optional(),
+    DATASET_DIRS: z.string().trim().max(65536, "expected folder paths of at most 65,536 characters in all").optional(),
   })
   .superRefine((env, ctx) => {
     // Anyone who can reach a non-loopback address could launch searches and read runs: require a token there.
@@ -69,7 +70,7 @@ export function isLoopbackHost(host: string): boolean {
 
 type EnvSource = Record<string, string | undefined>;
 
-export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string; outputRoot: string };
+export type ServerEnv = z.infer<typeof serverEnvSchema> & { dataDir: string; outputRoot: string; datasetDirs: string[] };
 
 /** Empty strings count as unset, as shells and .env files commonly write them. */
 function withoutEmpty(source: EnvSource): Record<string, string> {
@@ -82,5 +83,7 @@ export function parseServerEnv(source: EnvSource = process.env): ServerEnv {
     const lines = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
     throw new EnvError(`Invalid environment: ${lines.join("; ")}`);
   }
-  return { ...result.data, dataDir: path.resolve(result.data.DATA_DIR), outputRoot: path.resolve(result.data.OUTPUT_ROOT) };
+  // Folders separated as in PATH (":" here, ";" on Windows).
+  const datasetDirs = (result.data.DATASET_DIRS ?? "").split(path.delimiter).filter((folder) => folder.trim() !== "").map((folder) => path.resolve(folder.trim()));
+  return { ...result.data, dataDir: path.resolve(result.data.DATA_DIR), outputRoot: path.resolve(result.data.OUTPUT_ROOT), datasetDirs };
 }

@@ -63,9 +63,9 @@ async function mixedExperts(family: string, subset: string[]): Promise<string> {
   return dir;
 }
 
-function searchArgs(name: string, baseModel: string, experts: string, more: string[]) {
+function searchArgs(name: string, baseModel: string, experts: string, more: string[], evalParams: Record<string, unknown> = {}) {
   return parseSearchArgs([
-    ...["-n", name, "-e", "exact_match", "-d", dataset, "--eval_params", '{"maxNewTokens": 4}', "-i", experts, "--base_model", baseModel, "--output_root", root],
+    ...["-n", name, "-e", "exact_match", "-d", dataset, "--eval_params", JSON.stringify({ maxNewTokens: 4, ...evalParams }), "-i", experts, "--base_model", baseModel, "--output_root", root],
     ...["--dev_questions", "4", "--test_questions", "4", "-m", "1", ...more],
   ]);
 }
@@ -158,5 +158,24 @@ describe("a search on a Hugging Face model folder", () => {
     expect((error as SearchSetupError).field).toBe("baseModel");
     expect((error as Error).message).toMatch(/^--base_model: \S+model\.safetensors\.index\.json: names shard "model-00002-of-00002\.safetensors"/);
     expect((error as Error).message).not.toContain("\n");
+  });
+
+  it("qwen2 with chat prompts (its tokenizer_config.json's template, a system message): completes", async () => {
+    const baseModel = path.join(FIXTURES, "qwen2", "model");
+    const chat = { promptFormat: "chat", systemMessage: "Answer with a number." };
+    const prepared = await prepareSearch(searchArgs("qwen2-chat", baseModel, await sameShapeExperts("qwen2"), modes["recipe (task_arithmetic)"], chat), { gpus: [], modelCache });
+    expect(prepared.task.kind === "single" && prepared.task.evalType.requests(prepared.task.dataset.dev[0], prepared.task.params)[0]).toMatchObject({ chat: { system: "Answer with a number." } });
+    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    expect(result.status).toBe("completed");
+  });
+
+  it("refuses chat prompts on the zoo's model, which has no chat template, on --eval_params promptFormat naming its tokenizer_config.json", async () => {
+    const config = parseSearchArgs(["-n", "zoo-chat", "-e", "exact_match", "-d", dataset, "--eval_params", '{"promptFormat": "chat"}', "--output_root", root, "-m", "1"]);
+    const error = await prepareSearch(config, { gpus: [], modelCache }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SearchSetupError);
+    expect(error).toMatchObject({ field: "evalParams", param: "promptFormat" });
+    expect((error as Error).message).toBe(
+      `--eval_params: promptFormat "chat": the model has no chat template: ${path.join(config.baseModel, "tokenizer_config.json")} has no chat_template (nor is there a chat_template.jinja beside it); use promptFormat "plain"`,
+    );
   });
 });

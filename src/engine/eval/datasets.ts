@@ -23,21 +23,31 @@ export interface Dataset<Item> {
   test: Item[];
 }
 
-function describeIssue(split: string, issue: z.core.$ZodIssue): string {
+/** Where an issue is, and for a field an item lacks, the fields it has: a misspelt field is then plain to see. */
+function describeIssue(split: string, issue: z.core.$ZodIssue, items: readonly unknown[]): string {
   const where = [split, ...issue.path].reduce<string>(
     (text, key) => (typeof key === "number" ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key)),
     "",
   );
   if (issue.code === "unrecognized_keys") return `${where}: unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((key) => `"${key}"`).join(", ")}`;
+  const [index, field, ...deeper] = issue.path;
+  const item = typeof index === "number" ? items[index] : undefined;
+  if (typeof field === "string" && deeper.length === 0 && typeof item === "object" && item !== null && !(field in item)) {
+    const fields = Object.keys(item);
+    return `${where}: missing (${issue.message}); the item has ${fields.length === 0 ? "no fields" : `the field${fields.length > 1 ? "s" : ""} ${fields.map((key) => `"${key}"`).join(", ")}`}`;
+  }
   return `${where}: ${issue.message}`;
 }
 
 /**
  * Reads `{"dev": [...], "test": [...]}` (the BWR_model format) and checks every item against the eval type's
- * item schema. Errors name the file, the split, the item and the field.
+ * item schema. Errors name the file, the split, the item and the field. Other top-level keys are left alone, as
+ * BWR_model leaves them (its multiple-choice files may carry an "icl_prompt").
  */
 export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Dataset<Item> {
-  const shown = path.relative(process.cwd(), file) || file;
+  // A file of the checkout by its path in it, any other by its whole path.
+  const inCheckout = path.relative(process.cwd(), file);
+  const shown = inCheckout && !inCheckout.startsWith("..") && !path.isAbsolute(inCheckout) ? inCheckout : path.resolve(file);
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
@@ -53,9 +63,6 @@ export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Da
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new DatasetError(shown, 'expected an object {"dev": [...], "test": [...]}');
   }
-  const unknownSplits = Object.keys(parsed).filter((key) => !(SPLITS as readonly string[]).includes(key));
-  if (unknownSplits.length > 0) throw new DatasetError(shown, `unknown split ${unknownSplits.map((key) => `"${key}"`).join(", ")} (expected "dev" and "test")`);
-
   const splits = {} as Record<Split, Item[]>;
   for (const split of SPLITS) {
     const items = (parsed as Record<string, unknown>)[split];
@@ -66,7 +73,7 @@ export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Da
     if (!result.success) {
       const issues = result.error.issues;
       const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : "";
-      throw new DatasetError(shown, issues.slice(0, 3).map((issue) => describeIssue(split, issue)).join("; ") + more);
+      throw new DatasetError(shown, issues.slice(0, 3).map((issue) => describeIssue(split, issue, items)).join("; ") + more);
     }
     splits[split] = result.data;
   }

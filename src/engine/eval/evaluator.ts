@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { datasetFile } from "../catalog";
 import { loadDataset, type Dataset, type Split } from "./datasets";
 import { evalTypeNames, getEvalType, multitaskParams } from "./registry";
 import { EvalConfigError, type EvalType, type ModelOutput, type ModelRequest, type QuestionResult } from "./types";
@@ -39,7 +40,7 @@ export type PreparedTask = SingleTask | MultiTask;
 
 export interface TaskSpec {
   evalType: string;
-  /** A dataset file `{"dev": [...], "test": [...]}`; for multitask, each component names its own. */
+  /** A dataset `{"dev": [...], "test": [...]}`, as --dataset names it; for multitask, each component names its own. */
   dataset?: string;
   params?: unknown;
 }
@@ -53,7 +54,7 @@ function prepareSingle(spec: TaskSpec, where: string): SingleTask {
 
 function withDataset(evalType: EvalType<unknown, unknown>, params: unknown, dataset: string | undefined, where: string): SingleTask {
   if (!dataset) throw new EvalConfigError(`${where}dataset: expected a dataset file for eval type ${evalType.name}`);
-  return { kind: "single", evalType, params, dataset: loadDataset(dataset, evalType.itemSchema) };
+  return { kind: "single", evalType, params, dataset: loadDataset(datasetFile(dataset), evalType.itemSchema) };
 }
 
 /** The components of a multitask; each one's parameters are parsed here, by its own eval type. */

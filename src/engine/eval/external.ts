@@ -1,18 +1,31 @@
 import { z } from "zod";
-import { DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptTemplate } from "./prompts";
+import { chatPromptOf, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { generated, type EvalType } from "./types";
 
-const externalItem = z.looseObject({ question: z.string().min(1, "expected a non-empty question") });
-type ExternalItem = z.infer<typeof externalItem>;
+/** BWR_model's external_api, reward-model and human-preference files call the text `prompt`, ours `question`. */
+const externalItem = z
+  .looseObject({ question: z.string().min(1, "expected a non-empty question").optional(), prompt: z.string().min(1, "expected a non-empty prompt").optional() })
+  .transform((item, ctx) => {
+    const question = item.question ?? item.prompt;
+    if (question === undefined) {
+      ctx.addIssue({ code: "custom", path: ["question"], message: 'expected a non-empty question (or "prompt", as BWR_model names it)' });
+      return z.NEVER;
+    }
+    return { ...item, question };
+  });
+type ExternalItem = z.output<typeof externalItem>;
 
-const externalParams = z.strictObject({
-  url: z.url({ protocol: /^https?$/, message: "expected an http(s) URL of the scorer" }).describe("Scorer endpoint: POST {question, response, item} → {score}"),
-  timeoutMs: z.number().int().min(100).max(600_000).default(30_000).describe("Time allowed for one scoring request"),
-  retries: z.number().int().min(0).max(10).default(2).describe("Further attempts after a timeout, network error, 429 or 5xx"),
-  passThreshold: z.number().min(0).max(1).default(0.5).describe("A question counts as correct when its score reaches this"),
-  promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE),
-  maxNewTokens: maxNewTokens(128),
-});
+const externalParams = z
+  .strictObject({
+    url: z.url({ protocol: /^https?$/, message: "expected an http(s) URL of the scorer" }).describe("Scorer endpoint: POST {question, response, item} → {score}"),
+    timeoutMs: z.number().int().min(100).max(600_000).default(30_000).describe("Time allowed for one scoring request"),
+    retries: z.number().int().min(0).max(10).default(2).describe("Further attempts after a timeout, network error, 429 or 5xx"),
+    passThreshold: z.number().min(0).max(1).default(0.5).describe("A question counts as correct when its score reaches this"),
+    promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE),
+    ...promptFormatShape,
+    maxNewTokens: maxNewTokens(128),
+  })
+  .superRefine(systemMessageNeedsChat);
 type ExternalParams = z.infer<typeof externalParams>;
 
 export class ExternalScorerError extends Error {
@@ -55,7 +68,7 @@ export const externalApi: EvalType<ExternalParams, ExternalItem> = {
   paramsSchema: externalParams,
   itemSchema: externalItem,
   metric: { name: "mean_score", higherIsBetter: true },
-  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens }],
+  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
   score: async (item, [output], params, index) => {
     const { text, tokens } = generated(output);
     const score = await postForScore(params, { question: item.question, response: text, item });

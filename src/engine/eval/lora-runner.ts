@@ -1,9 +1,11 @@
+import path from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import { readModelConfig } from "../model/hf-config";
-import { loadTokenizer } from "../model/hf-tokenizer";
-import type { ModelRunner } from "./evaluator";
+import { ChatTemplateError, type ChatTemplate } from "../model/chat-template";
+import { loadTokenizer, TOKENIZER_CONFIG } from "../model/hf-tokenizer";
+import type { ModelRunner, PreparedTask } from "./evaluator";
 import { float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
-import type { ModelOutput, ModelRequest } from "./types";
+import type { ChatPrompt, ModelOutput, ModelRequest } from "./types";
 
 /** Frees KV-cache tensors held in GPU memory (CPU tensors are left to the garbage collector). */
 function releaseDeviceTensors(...groups: Array<Record<string, ort.Tensor | undefined>>) {
@@ -32,11 +34,54 @@ export interface RunnerModel extends DecoderFiles {
   baseFolder: string;
 }
 
-/** What the runner needs of the model's text side: its tokenizer, the ids that end a generation, the padding id. */
+/** What the runner needs of the model's text side: its tokenizer and chat template, the ids that end a generation, the padding id. */
 export interface ModelText {
   tokenizer: Tokenizer;
+  chatTemplate: ChatTemplate | null;
   eosIds: ReadonlySet<number>;
   padId: number;
+}
+
+/** A chat prompt for a model whose tokenizer_config.json has no chat template; names the file to fix. */
+export class MissingChatTemplateError extends Error {
+  override name = "MissingChatTemplateError";
+  constructor(baseFolder: string) {
+    super(`the model has no chat template: ${path.join(baseFolder, TOKENIZER_CONFIG)} has no chat_template (nor is there a chat_template.jinja beside it); use promptFormat "plain"`);
+  }
+}
+
+/**
+ * A prompt's token ids as BWR_model makes them: plain text through the tokenizer with its special tokens (the BOS
+ * of batch_generate's `tokenizer(prompts)`); a chat prompt rendered by the model's template and tokenized without
+ * them, as apply_chat_template does, since the rendered text already holds the BOS where the template writes it.
+ */
+export function promptIds(text: ModelText, prompt: string, chat: ChatPrompt | undefined, baseFolder: string): number[] {
+  if (!chat) return text.tokenizer.encode(prompt).ids;
+  if (!text.chatTemplate) throw new MissingChatTemplateError(baseFolder);
+  const messages = [...(chat.system === undefined ? [] : [{ role: "system" as const, content: chat.system }]), { role: "user" as const, content: prompt }];
+  return text.tokenizer.encode(text.chatTemplate.render(messages), { add_special_tokens: false }).ids;
+}
+
+/**
+ * Renders the first dev question of every task that sends chat prompts, so that a model without a chat template, or
+ * a template that fails on these messages (Gemma's refuses a system message), stops the search at setup: the
+ * problem and the eval param it belongs to (under --eval_params), or null.
+ */
+export function chatPromptProblem(task: PreparedTask, text: ModelText, baseFolder: string): { param: string; message: string } | null {
+  const components = task.kind === "single" ? [{ task, where: "" }] : task.tasks.map((component, index) => ({ task: component, where: `tasks.${index}.params.` }));
+  for (const { task: component, where } of components) {
+    const first = component.dataset.dev[0];
+    const chatRequest = component.evalType.requests(first, component.params).find((request) => request.chat);
+    if (!chatRequest) continue;
+    try {
+      promptIds(text, chatRequest.kind === "generate" ? chatRequest.prompt : chatRequest.context, chatRequest.chat, baseFolder);
+    } catch (error) {
+      if (!(error instanceof MissingChatTemplateError || error instanceof ChatTemplateError)) throw error;
+      const param = error instanceof ChatTemplateError && chatRequest.chat?.system !== undefined ? "systemMessage" : "promptFormat";
+      return { param: `${where}${param}`, message: `${where}promptFormat "chat": ${error.message}` };
+    }
+  }
+  return null;
 }
 
 /**
@@ -44,11 +89,11 @@ export interface ModelText {
  * generation_config.json), read as the importer reads them: one line naming the file for each problem.
  */
 export function loadModelText(baseFolder: string): ModelText {
-  const { tokenizer } = loadTokenizer(baseFolder);
+  const { tokenizer, chatTemplate } = loadTokenizer(baseFolder);
   const spec = readModelConfig(baseFolder);
   // Padded positions are masked out, so any id of the vocabulary would do; HF pads with pad_token_id, else eos.
   const padId = spec.padTokenId ?? spec.eosTokenIds[0] ?? 0;
-  return { tokenizer, eosIds: new Set(spec.eosTokenIds), padId };
+  return { tokenizer, chatTemplate, eosIds: new Set(spec.eosTokenIds), padId };
 }
 
 interface Row {
@@ -65,12 +110,13 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
   private constructor(
     private readonly decoder: OnnxDecoder,
     private readonly text: ModelText,
+    private readonly baseFolder: string,
     private readonly rowsPerBatch: number,
   ) {}
 
   static async open(options: RunnerModel & { device: EvalDevice; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
     const decoder = await OnnxDecoder.load(options.model, options.device, { weightsFolder: options.weightsFolder });
-    return new OnnxLoraRunner(decoder, loadModelText(options.baseFolder), options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
+    return new OnnxLoraRunner(decoder, loadModelText(options.baseFolder), options.baseFolder, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
   }
 
   private get tokenizer(): Tokenizer {
@@ -81,8 +127,8 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     return this.decoder.shape;
   }
 
-  encode(text: string): number[] {
-    return this.tokenizer.encode(text).ids;
+  encode(prompt: string, chat?: ChatPrompt): number[] {
+    return promptIds(this.text, prompt, chat, this.baseFolder);
   }
 
   async run(requests: ReadonlyArray<ModelRequest & { adapter: number }>, adapters: readonly LoraWeights[]): Promise<ModelOutput[]> {
@@ -94,10 +140,10 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     requests.forEach((request, index) => {
       if (request.kind === "generate") {
         const rows = generations.get(request.maxNewTokens) ?? [];
-        rows.push({ request: index, ids: this.encode(request.prompt), adapter: request.adapter });
+        rows.push({ request: index, ids: this.encode(request.prompt, request.chat), adapter: request.adapter });
         generations.set(request.maxNewTokens, rows);
       } else {
-        const context = this.encode(request.context);
+        const context = this.encode(request.context, request.chat);
         const continuation = this.tokenizer.encode(request.continuation, { add_special_tokens: false }).ids;
         scorings.push({ request: index, ids: [...context, ...continuation], adapter: request.adapter, continuation: continuation.length });
       }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
 import { externalApi } from "./external";
-import { DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptTemplate } from "./prompts";
+import { chatPromptOf, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
 /*
@@ -10,19 +10,52 @@ import { EvalConfigError, generated, type EvalType, type QuestionResult } from "
  * flags, the tRPC input and the dashboard form are generated from these schemas.
  */
 
-export const questionAnswerItem = z.strictObject({
+/*
+ * Items are read as BWR_model reads its data/eval files: the fields an eval type needs, any others ignored (a file
+ * of BWR_model's keeps fields of its own, such as ids or sources).
+ */
+
+/** GSM8K writes the worked solution, then "#### 72": the gold answer is what follows the last "####". */
+export function goldAnswerOf(answer: string): string {
+  const marker = answer.lastIndexOf("####");
+  return marker < 0 ? answer : answer.slice(marker + 4).trim();
+}
+
+function finalAnswer(answer: string, ctx: z.RefinementCtx): string {
+  const final = goldAnswerOf(answer);
+  if (final === "") ctx.addIssue({ code: "custom", message: 'expected the final answer after "####"' });
+  return final;
+}
+
+export const questionAnswerItem = z.object({
   question: z.string().min(1, "expected a non-empty question"),
-  answer: z.union([z.string().min(1), z.number()]).transform(String),
+  answer: z.union([z.string().min(1), z.number()]).transform(String).transform(finalAnswer),
 });
 export type QuestionAnswerItem = z.infer<typeof questionAnswerItem>;
 
+const CHOICES_FORMAT = 'expected the options as {"A": "text", "B": "text", ...} (BWR_model) or {"label": ["A", "B", ...], "text": [...]}';
+
+/** BWR_model keys each option's text by its label; Hugging Face datasets list labels and texts side by side. */
+function labelledChoices(choices: unknown): unknown {
+  if (typeof choices !== "object" || choices === null || Array.isArray(choices) || "label" in choices || "text" in choices) return choices;
+  const entries = Object.entries(choices);
+  if (!entries.every(([, text]) => typeof text === "string")) return choices;
+  return { label: entries.map(([label]) => label), text: entries.map(([, text]) => text) };
+}
+
 export const multipleChoiceItem = z
-  .strictObject({
+  .object({
     question: z.string().min(1, "expected a non-empty question"),
-    choices: z.strictObject({
-      label: z.array(z.string().min(1)).min(2, "expected at least two options"),
-      text: z.array(z.string()).min(2, "expected at least two options"),
-    }),
+    choices: z.preprocess(
+      labelledChoices,
+      z.strictObject(
+        {
+          label: z.array(z.string().min(1)).min(2, "expected at least two options"),
+          text: z.array(z.string()).min(2, "expected at least two options"),
+        },
+        { error: CHOICES_FORMAT },
+      ),
+    ),
     answer: z.string().min(1),
   })
   .superRefine((item, ctx) => {
@@ -38,7 +71,8 @@ export type MultipleChoiceItem = z.infer<typeof multipleChoiceItem>;
 const accuracy = (results: QuestionResult[]) => (results.length === 0 ? 0 : results.filter((result) => result.correct).length / results.length);
 const meanTokens = (results: QuestionResult[]) => (results.length === 0 ? 0 : results.reduce((sum, result) => sum + result.tokens, 0) / results.length);
 
-const exactMatchParams = z.strictObject({ promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE), maxNewTokens: maxNewTokens(32) });
+const questionAnswerShape = { promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE), ...promptFormatShape, maxNewTokens: maxNewTokens(32) };
+const exactMatchParams = z.strictObject(questionAnswerShape).superRefine(systemMessageNeedsChat);
 
 const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem> = {
   name: "exact_match",
@@ -46,7 +80,7 @@ const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem>
   paramsSchema: exactMatchParams,
   itemSchema: questionAnswerItem,
   metric: { name: "accuracy", higherIsBetter: true },
-  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens }],
+  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
   score: (item, [output], _params, index) => {
     const { text, tokens } = generated(output);
     const correct = isCorrectAnswer(text, item.answer);
@@ -55,15 +89,18 @@ const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem>
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results), mean_tokens: meanTokens(results) } }),
 };
 
-const multipleChoiceParams = z.strictObject({
-  promptTemplate: promptTemplate(DEFAULT_CHOICE_TEMPLATE),
-  scoring: z
-    .enum(["generate", "loglikelihood"])
-    .default("generate")
-    .describe("generate: the model writes the letter (as BWR_model); loglikelihood: the most likely option wins"),
-  continuation: z.enum(["label", "text"]).default("label").describe("With loglikelihood: score each option's label or its text"),
-  maxNewTokens: maxNewTokens(8),
-});
+const multipleChoiceParams = z
+  .strictObject({
+    promptTemplate: promptTemplate(DEFAULT_CHOICE_TEMPLATE),
+    ...promptFormatShape,
+    scoring: z
+      .enum(["generate", "loglikelihood"])
+      .default("generate")
+      .describe("generate: the model writes the letter (as BWR_model); loglikelihood: the most likely option wins"),
+    continuation: z.enum(["label", "text"]).default("label").describe("With loglikelihood: score each option's label or its text"),
+    maxNewTokens: maxNewTokens(8),
+  })
+  .superRefine(systemMessageNeedsChat);
 
 const multipleChoice: EvalType<z.infer<typeof multipleChoiceParams>, MultipleChoiceItem> = {
   name: "multiple_choice",
@@ -73,9 +110,10 @@ const multipleChoice: EvalType<z.infer<typeof multipleChoiceParams>, MultipleCho
   metric: { name: "accuracy", higherIsBetter: true },
   requests: (item, params) => {
     const context = fillPrompt(params.promptTemplate, item);
-    if (params.scoring === "generate") return [{ kind: "generate", prompt: context, maxNewTokens: params.maxNewTokens }];
+    const chat = chatPromptOf(params);
+    if (params.scoring === "generate") return [{ kind: "generate", prompt: context, maxNewTokens: params.maxNewTokens, chat }];
     const options = params.continuation === "label" ? item.choices.label : item.choices.text;
-    return options.map((continuation) => ({ kind: "loglikelihood" as const, context, continuation }));
+    return options.map((continuation) => ({ kind: "loglikelihood" as const, context, continuation, chat }));
   },
   score: (item, outputs, params, index) => {
     if (params.scoring === "generate") {
@@ -93,9 +131,9 @@ const multipleChoice: EvalType<z.infer<typeof multipleChoiceParams>, MultipleCho
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results) } }),
 };
 
-const languageParams = exactMatchParams.extend({
-  language: z.enum(["ja"]).default("ja").describe("Language the answer must be written in"),
-});
+const languageParams = z
+  .strictObject({ ...questionAnswerShape, language: z.enum(["ja"]).default("ja").describe("Language the answer must be written in") })
+  .superRefine(systemMessageNeedsChat);
 
 const languageExactMatch: EvalType<z.infer<typeof languageParams>, QuestionAnswerItem> = {
   name: "exact_match_language",
@@ -112,14 +150,17 @@ const languageExactMatch: EvalType<z.infer<typeof languageParams>, QuestionAnswe
   utility: (results) => ({ utility: accuracy(results), metrics: { acc_ja: accuracy(results), mean_tokens: meanTokens(results) } }),
 };
 
-const lengthAwareParams = exactMatchParams.extend({
-  lengthWeight: z
-    .number()
-    .min(0)
-    .max(10)
-    .default(0.5)
-    .describe("Utility = accuracy − lengthWeight × mean generated tokens / maxNewTokens"),
-});
+const lengthAwareParams = z
+  .strictObject({
+    ...questionAnswerShape,
+    lengthWeight: z
+      .number()
+      .min(0)
+      .max(10)
+      .default(0.5)
+      .describe("Utility = accuracy − lengthWeight × mean generated tokens / maxNewTokens"),
+  })
+  .superRefine(systemMessageNeedsChat);
 
 const lengthAware: EvalType<z.infer<typeof lengthAwareParams>, QuestionAnswerItem> = {
   name: "length_aware",

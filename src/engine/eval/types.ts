@@ -1,9 +1,17 @@
 import type { z } from "zod";
 
+/**
+ * A prompt sent as the user's message of the model's chat template (BWR_model's batch_generate_chat_template),
+ * after `system` where one is given; a request without one is plain text (batch_generate).
+ */
+export interface ChatPrompt {
+  system?: string;
+}
+
 /** What an eval type asks of the model for one question; the evaluator batches these across candidates. */
 export type ModelRequest =
-  | { kind: "generate"; prompt: string; maxNewTokens: number }
-  | { kind: "loglikelihood"; context: string; continuation: string };
+  | { kind: "generate"; prompt: string; maxNewTokens: number; chat?: ChatPrompt }
+  | { kind: "loglikelihood"; context: string; continuation: string; chat?: ChatPrompt };
 
 export type ModelOutput =
   | { kind: "generate"; text: string; tokens: number }

@@ -33,22 +33,22 @@ describe("loadTokenizer", () => {
 
   it("reads chat_template from tokenizer_config.json, or null where there is none", () => {
     const qwen2Config = JSON.parse(readFileSync(path.join(modelFolder("qwen2"), "tokenizer_config.json"), "utf8")) as { chat_template: string };
-    expect(loadTokenizer(modelFolder("qwen2")).chatTemplate).toBe(qwen2Config.chat_template);
+    expect(loadTokenizer(modelFolder("qwen2")).chatTemplate?.source).toBe(qwen2Config.chat_template);
     expect(qwen2Config.chat_template).toContain("add_generation_prompt");
     expect(loadTokenizer(modelFolder("llama")).chatTemplate).toBeNull();
   });
 
-  it("reads the chat template of transformers' chat_template.jinja, and the default of a template list", () => {
+  it("reads the default of a template list, and transformers' chat_template.jinja before tokenizer_config.json's, as transformers 5 does", () => {
     const folder = copyModel("llama");
-    writeFileSync(path.join(folder, "chat_template.jinja"), "{{ messages[0]['content'] }}");
-    expect(loadTokenizer(folder).chatTemplate).toBe("{{ messages[0]['content'] }}");
     editJson(path.join(folder, "tokenizer_config.json"), (config) => {
       config.chat_template = [
         { name: "tool_use", template: "tools" },
         { name: "default", template: "plain" },
       ];
     });
-    expect(loadTokenizer(folder).chatTemplate).toBe("plain");
+    expect(loadTokenizer(folder).chatTemplate?.source).toBe("plain");
+    writeFileSync(path.join(folder, "chat_template.jinja"), "{{ messages[0]['content'] }}");
+    expect(loadTokenizer(folder).chatTemplate?.source).toBe("{{ messages[0]['content'] }}");
   });
 
   it("loads without tokenizer_config.json", () => {

@@ -1,8 +1,9 @@
 // The tokenizer of a Hugging Face model folder (tokenizer.json, tokenizer_config.json) through
-// @huggingface/tokenizers, and its chat template, which a later pass renders.
+// @huggingface/tokenizers, and its chat template.
 import fs from "node:fs";
 import path from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
+import { ChatTemplate, specialTokenTexts } from "./chat-template";
 import { readJsonObject } from "./hf-json";
 
 export const TOKENIZER = "tokenizer.json";
@@ -25,22 +26,25 @@ export class TokenizerLoadError extends Error {
 
 export interface ModelTokenizer {
   tokenizer: Tokenizer;
-  /** The Jinja chat template (the "default" one where tokenizer_config.json lists several), or null. */
-  chatTemplate: string | null;
+  /** The Jinja chat template (chat_template.jinja, else tokenizer_config.json's: the "default" one where it lists several), or null. */
+  chatTemplate: ChatTemplate | null;
 }
 
-function chatTemplateOf(config: Record<string, unknown>, folder: string, configFile: string): string | null {
+/** As transformers 5 reads it: chat_template.jinja where the folder has one, else tokenizer_config.json's chat_template. */
+function chatTemplateOf(config: Record<string, unknown>, folder: string, configFile: string): ChatTemplate | null {
+  const specialTokens = specialTokenTexts(config);
+  const jinja = path.join(folder, CHAT_TEMPLATE);
+  if (fs.existsSync(jinja)) return new ChatTemplate(fs.readFileSync(jinja, "utf8"), jinja, specialTokens);
   const template = config.chat_template;
-  if (typeof template === "string") return template;
+  if (typeof template === "string") return new ChatTemplate(template, configFile, specialTokens);
   if (Array.isArray(template)) {
     // The older multi-template form: [{name, template}, ...], of which "default" is what apply_chat_template uses.
     const named = template.find((entry): entry is { name: string; template: string } => entry?.name === "default" && typeof entry.template === "string");
     if (!named) throw new TokenizerLoadError(configFile, 'chat_template: a list of templates needs one named "default" with a string template');
-    return named.template;
+    return new ChatTemplate(named.template, configFile, specialTokens);
   }
   if (template !== undefined && template !== null) throw new TokenizerLoadError(configFile, "chat_template: expected a Jinja template string");
-  const jinja = path.join(folder, CHAT_TEMPLATE);
-  return fs.existsSync(jinja) ? fs.readFileSync(jinja, "utf8") : null;
+  return null;
 }
 
 /** Loads tokenizer.json (required) with tokenizer_config.json (optional, holding special tokens and the chat template). */

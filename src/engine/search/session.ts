@@ -2,7 +2,7 @@ import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
 import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
-import { AdapterShapeError, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
+import { AdapterShapeError, chatPromptProblem, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { LORA_MODULES } from "../model/graph-builder";
@@ -128,6 +128,8 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);
     const { runnerModel, shape } = await runnerModelOf(config.baseModel, experts, modelCache);
+    const promptProblem = chatPromptProblem(task, loadModelText(config.baseModel), config.baseModel);
+    if (promptProblem) throw new SearchSetupError("evalParams", promptProblem.message, promptProblem.param);
     experts.forEach((expert) => checkAdapterFitsDecoder(expert.layout, shape, expert.dir));
     if (config.populateInitialExperts === 1 && config.initialExpertsNum! < experts.length) {
       throw new SearchSetupError("initialExpertsNum", `${config.initialExpertsNum} is fewer than the ${experts.length} experts in ${config.initialExpertDirectory}`);

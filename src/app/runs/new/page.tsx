@@ -6,6 +6,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
+import { DatasetField } from "./dataset-field";
 import { cliCommand, defaultTexts, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
 
 type Preset = FormSpec["presets"][number];
@@ -153,7 +154,6 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
   const [serverErrors, setServerErrors] = useState<{ fields: Texts; mergeParams: Texts; message: string | null }>({ fields: {}, mergeParams: {}, message: null });
   const [touched, setTouched] = useState(false);
 
-  const datasets = useQuery(trpc.catalog.datasets.queryOptions());
   const devices = useQuery(trpc.catalog.devices.queryOptions());
   const directories = useQuery(trpc.catalog.expertDirectories.queryOptions());
   const experts = useQuery(trpc.catalog.experts.queryOptions({ directory: texts.initialExpertDirectory || spec.fields.initialExpertDirectory.defaultText }));
@@ -240,7 +240,6 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
 
   const method = spec.mergeMethods.find((entry) => entry.name === mergeMethod);
   const evalTypeInfo = spec.evalTypes.find((entry) => entry.name === evalType);
-  const chosenDataset = datasets.data?.find((entry) => entry.name === texts.dataset);
   const budget = check.data?.budget ?? null;
 
   // The widgets of the fields that flagGroups marks dedicated; each section draws them before its generic fields.
@@ -273,25 +272,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
         <FieldError message={errorOf("evalType")} testId="error-evalType" />
       </div>
     ),
-    dataset: (
-      <div key="dataset" data-testid="field-dataset">
-        <Label htmlFor="input-dataset" title="Dataset" flag={spec.fields.dataset.flag.flag} help="data/eval/*.json with its dev / test sizes" />
-        <select id="input-dataset" className={`${inputClass} ${errorOf("dataset") ? "border-red-500 bg-red-50" : ""}`} value={texts.dataset ?? ""} onChange={(event) => set("dataset", event.target.value)}>
-          {!chosenDataset && <option value={texts.dataset}>{texts.dataset}</option>}
-          {datasets.data?.map((entry) => (
-            <option key={entry.name} value={entry.name}>
-              {entry.name} — {entry.devSize} dev / {entry.testSize} test{entry.multipleChoice ? " · multiple choice" : ""}
-            </option>
-          ))}
-        </select>
-        <FieldError message={errorOf("dataset")} testId="error-dataset" />
-        {chosenDataset && !errorOf("dataset") && evalType !== "external_api" && chosenDataset.multipleChoice !== (evalType === "multiple_choice") && (
-          <p className="mt-1 text-xs text-amber-700" data-testid="warning-dataset">
-            {chosenDataset.multipleChoice ? `${chosenDataset.name} is multiple choice: use the multiple_choice eval type` : `${chosenDataset.name} has no answer options: multiple_choice needs items with choices`}
-          </p>
-        )}
-      </div>
-    ),
+    dataset: <DatasetField key="dataset" flag={spec.fields.dataset.flag.flag} value={texts.dataset ?? ""} evalType={evalType} error={errorOf("dataset")} onChange={(value) => set("dataset", value)} />,
     evalParams: (
       <div key="evalParams" className="md:col-span-3">
         <h3 className="mb-2 text-xs font-semibold uppercase tracking-wide text-slate-500">{evalType} parameters</h3>

@@ -1,11 +1,13 @@
-import { describe, expect, it } from "vitest";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { cliCommand, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
 import { createCaller } from "../root";
-import { listDatasets } from "../../../engine/catalog";
 import { listExperts } from "./catalog";
-import { checkSearchForm } from "./form";
+import { checkSearchForm, datasetRefusal } from "./form";
 
-const catalog = { datasets: listDatasets(), expertCount: (directory: string) => listExperts(directory, [process.cwd()]).experts.length };
+const catalog = { datasetRefusal: (file: string) => datasetRefusal(file, [process.cwd()]), expertCount: (directory: string) => listExperts(directory, [process.cwd()]).experts.length };
 const spec = (await createCaller({ db: undefined as never, headers: new Headers() }).form.spec()) as FormSpec;
 const placed = spec.sections.flatMap((section) => [...section.dedicated, ...section.fields]);
 const specsOf = (list: FormSpec["mergeMethods"] | FormSpec["evalTypes"], name: string) => list.find((entry) => entry.name === name)!.params;
@@ -17,6 +19,51 @@ function formConfig(texts: Texts, params: { merge?: Texts; eval?: Texts } = {}) 
   const evalParams = paramsFromTexts(specsOf(spec.evalTypes, all.evalType!), params.eval ?? {});
   return rawConfig(spec.fields, placed, all, { merge: merge.params, eval: evalParams.params });
 }
+
+const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), "form-datasets-"));
+afterAll(() => fs.rmSync(elsewhere, { recursive: true, force: true }));
+const writeElsewhere = (name: string, content: string) => {
+  fs.writeFileSync(path.join(elsewhere, name), content);
+  return path.join(elsewhere, name);
+};
+
+describe("the form's dataset: a bundled name or a .json file on the server's disk", () => {
+  const inDatasetDirs = { ...catalog, datasetRefusal: (file: string) => datasetRefusal(file, [process.cwd(), elsewhere]) };
+  const datasetIssue = (dataset: string, evalType = "exact_match", files = inDatasetDirs) => checkSearchForm(formConfig({ dataset, evalType }).raw, files).issues.fields.dataset;
+
+  it("prices a file of another folder by its own dev and test sizes", () => {
+    const file = writeElsewhere("mine.json", JSON.stringify({ dev: [{ question: "1+1?", answer: "2" }], test: [{ question: "2+2?", answer: "4" }, { question: "3+3?", answer: "6" }] }));
+    const { issues, budget } = checkSearchForm(formConfig({ dataset: file, devQuestions: "", testQuestions: "" }).raw, inDatasetDirs);
+    expect(issues.fields).toEqual({});
+    expect(budget).toMatchObject({ devQuestions: 1, testQuestions: 2 });
+  });
+
+  it("names the file, and the item and field, of a dataset the eval type cannot read", () => {
+    expect(datasetIssue(path.join(elsewhere, "none.json"))).toBe(`${path.join(elsewhere, "none.json")}: cannot read it (ENOENT)`);
+    expect(datasetIssue(writeElsewhere("broken.json", "{ dev"))?.startsWith(`${path.join(elsewhere, "broken.json")}: not valid JSON (`)).toBe(true);
+    expect(datasetIssue(writeElsewhere("qa.json", JSON.stringify({ dev: [{ question: "q", answer: "1" }], test: [{ question: "q", answer: "1" }] })), "multiple_choice")).toBe(
+      `${path.join(elsewhere, "qa.json")}: dev[0].choices: missing (expected the options as {"A": "text", "B": "text", ...} (BWR_model) or {"label": ["A", "B", ...], "text": [...]}); the item has the fields "question", "answer"`,
+    );
+    expect(datasetIssue("data/eval/knowledge_mc.json", "exact_match")).toBeUndefined();
+    expect(datasetIssue("knowledge_mc", "multiple_choice")).toBeUndefined();
+    expect(datasetIssue("no_such_dataset")).toBe(`data/eval/no_such_dataset.json: cannot read it (ENOENT)`);
+  });
+
+  it("refuses a file outside the folders the dashboard reads the same way whether it exists or not, pointing to DATASET_DIRS", () => {
+    const file = writeElsewhere("exists.json", "{}");
+    const refusal = (target: string) => datasetIssue(target, "exact_match", catalog);
+    expect(refusal(file)).toBe(`${file} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets`);
+    expect(refusal(path.join(elsewhere, "missing.json"))).toBe(refusal(file)!.replace("exists.json", "missing.json"));
+  });
+
+  it("reads a multitask's component datasets by name or path, and refuses one outside on its parameters", () => {
+    const tasks = (second: string) => ({ tasks: [{ evalType: "exact_match", dataset: "gsm8k" }, { evalType: "multiple_choice", dataset: second }] });
+    const multitask = (second: string) => checkSearchForm({ ...formConfig({ devQuestions: "", testQuestions: "" }).raw, evalType: "multitask", evalParams: tasks(second) }, catalog);
+    expect(multitask("knowledge_mc")).toMatchObject({ issues: { fields: {} }, budget: { devQuestions: 400, testQuestions: 1000 } });
+    const outside = path.join(elsewhere, "mc.json");
+    expect(multitask(outside).issues.fields).toEqual({ evalParams: `${outside} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets` });
+  });
+});
 
 describe("the new-search form's check on the server", () => {
   it("accepts every field's default text, and every merge method's and eval type's default parameters", () => {

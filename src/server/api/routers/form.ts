@@ -1,12 +1,17 @@
 import { z } from "zod";
+import { datasetFile } from "../../../engine/catalog";
+import { DatasetError } from "../../../engine/eval/datasets";
+import { EvalConfigError, prepareParsedTask, splitSize } from "../../../engine/eval/evaluator";
+import type { multitaskParams } from "../../../engine/eval/registry";
 import { searchBudget, type SearchBudget } from "../../../engine/search/budget";
-import { dashboardSearchConfigSchema, flattenConfigIssues, type ConfigIssues } from "../../../engine/search/config";
+import { dashboardSearchConfigSchema, flattenConfigIssues, type ConfigIssues, type SearchConfigField } from "../../../engine/search/config";
 import { configFieldSpecs, evalTypeForms, formSections, mergeMethodForms } from "../../../engine/search/form-spec";
 import { searchPresets } from "../../../engine/search/presets";
-import { listDatasets } from "../../../engine/catalog";
+import { parseServerEnv } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
+import { isInsideRoots } from "../../readable-paths";
 import { createTRPCRouter, publicProcedure } from "../trpc";
-import { listExperts, readableRoots } from "./catalog";
+import { listExperts, outsideRoots, readableRoots } from "./catalog";
 
 /*
  * The new-search form's side of the engine: the form's specs (fields, sections, merge methods, eval types,
@@ -16,8 +21,53 @@ import { listExperts, readableRoots } from "./catalog";
 
 /** What the check needs to know of the catalog. */
 export interface FormCatalog {
-  datasets: readonly { name: string; devSize: number; testSize: number }[];
+  /** Why the dashboard does not read this dataset file for its clients, or null where it does. */
+  datasetRefusal(file: string): string | null;
   expertCount(directory: string): number;
+}
+
+/** Where clients may name datasets: the folders the dashboard reads, and the folders of DATASET_DIRS. */
+function datasetRoots(roots: readonly string[]): string[] {
+  return [...roots, ...parseServerEnv().datasetDirs];
+}
+
+export function datasetRefusal(file: string, roots: readonly string[]): string | null {
+  const allowed = datasetRoots(roots);
+  return isInsideRoots(file, allowed) ? null : `${file} is ${outsideRoots(allowed)}; DATASET_DIRS adds folders of datasets`;
+}
+
+type DashboardConfig = z.output<typeof dashboardSearchConfigSchema>;
+
+/** Every dataset file a config names: its --dataset (the run pages show its questions), and a multitask's components'. */
+function datasetFilesOf(config: DashboardConfig): Array<{ field: SearchConfigField; file: string }> {
+  const components = config.evalType === "multitask" ? (config.evalParams as z.output<typeof multitaskParams>).tasks : [];
+  return [{ field: "dataset", file: datasetFile(config.dataset) }, ...components.map((task) => ({ field: "evalParams" as const, file: datasetFile(task.dataset) }))];
+}
+
+/** The first dataset of `config` that the dashboard does not read for its clients, with the field naming it. */
+export function refusedDatasetOf(config: DashboardConfig, refusal: (file: string) => string | null): { field: SearchConfigField; file: string; message: string } | null {
+  for (const { field, file } of datasetFilesOf(config)) {
+    const message = refusal(file);
+    if (message) return { field, file, message };
+  }
+  return null;
+}
+
+/**
+ * The dev and test sizes of the config's task, its datasets read as the search reads them; or the problem, on the
+ * field to fix: the dataset (missing, not JSON, items that do not fit the eval type), or a multitask's parameters.
+ */
+function taskSizes(config: DashboardConfig, catalog: FormCatalog): { devSize: number; testSize: number } | { field: SearchConfigField; problem: string } {
+  const refused = refusedDatasetOf(config, catalog.datasetRefusal);
+  if (refused) return { field: refused.field, problem: refused.message };
+  const multitask = config.evalType === "multitask";
+  try {
+    const task = prepareParsedTask({ evalType: config.evalType, dataset: multitask ? undefined : datasetFile(config.dataset), params: config.evalParams });
+    return { devSize: splitSize(task, "dev"), testSize: splitSize(task, "test") };
+  } catch (error) {
+    if (error instanceof DatasetError || error instanceof EvalConfigError) return { field: multitask ? "evalParams" : "dataset", problem: error.message };
+    throw error;
+  }
 }
 
 /** The form's config: its issues by field and parameter, and, once it is valid, its evaluation budget. */
@@ -25,10 +75,11 @@ export function checkSearchForm(raw: unknown, catalog: FormCatalog): { issues: C
   const parsed = dashboardSearchConfigSchema.safeParse(raw);
   if (!parsed.success) return { issues: flattenConfigIssues(parsed.error.issues), budget: null };
   const config = parsed.data;
-  const dataset = catalog.datasets.find((entry) => entry.name === config.dataset);
+  const sizes = taskSizes(config, catalog);
+  if ("problem" in sizes) return { issues: flattenConfigIssues([{ path: [sizes.field], message: sizes.problem }]), budget: null };
   const expertCount = catalog.expertCount(config.initialExpertDirectory);
   const baseModelIdx = "base_model_idx" in config.mergeParams ? config.mergeParams.base_model_idx : null;
-  const budget = dataset !== undefined && expertCount > 0 ? searchBudget(config, { expertCount, baseModelIdx, devSize: dataset.devSize, testSize: dataset.testSize }) : null;
+  const budget = expertCount > 0 ? searchBudget(config, { expertCount, baseModelIdx, ...sizes }) : null;
   return { issues: { fields: {}, mergeParams: {}, evalParams: {} }, budget };
 }
 
@@ -45,6 +96,6 @@ export const formRouter = createTRPCRouter({
   /** The config as the form assembles it, before it is complete: any object, checked field by field. */
   check: publicProcedure.input(z.record(z.string().max(64), z.unknown())).query(async ({ ctx, input }) => {
     const roots = await readableRoots(ctx.db);
-    return checkSearchForm(input, { datasets: listDatasets(), expertCount: (directory) => listExperts(directory, roots).experts.length });
+    return checkSearchForm(input, { datasetRefusal: (file) => datasetRefusal(file, roots), expertCount: (directory) => listExperts(directory, roots).experts.length });
   }),
 });

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { datasetFile, readDatasetFile } from "../../../engine/catalog";
+import { goldAnswerOf } from "../../../engine/eval/registry";
 import type { QuestionResult } from "../../../engine/eval/types";
 import type { Db } from "../../db/client";
 import { realPathInside } from "../../readable-paths";
@@ -43,7 +44,8 @@ function withQuestions(dataset: string, split: "dev" | "test", results: unknown)
     return {
       ...result,
       question: typeof item?.question === "string" ? item.question : null,
-      gold: item?.answer == null ? null : String(item.answer),
+      // Graded as exact_match reads it: a GSM8K-style answer's gold is what follows "####".
+      gold: item?.answer == null ? null : goldAnswerOf(String(item.answer)),
     };
   });
 }

@@ -5,12 +5,12 @@ import { serverDatabaseUrl } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
-import { datasetFile } from "../../../engine/catalog";
 import { SearchSetupError } from "../../../engine/search/session";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { outsideRoots, readableRoots } from "./catalog";
+import { datasetRefusal, refusedDatasetOf } from "./form";
 import { bestResults, findRun, readRunLog } from "./run-data";
 
 const runId = z.string().min(1).max(64);
@@ -117,10 +117,12 @@ export const runsRouter = createTRPCRouter({
   create: publicProcedure.input(dashboardSearchConfigSchema).mutation(async ({ ctx, input }) => {
     // What a search reads is named by the client: only inside the readable roots, or it would probe the disk.
     const roots = await readableRoots(ctx.db);
-    const reads = { initialExpertDirectory: input.initialExpertDirectory, baseModel: input.baseModel, dataset: datasetFile(input.dataset) } as const;
+    const reads = { initialExpertDirectory: input.initialExpertDirectory, baseModel: input.baseModel } as const;
     const outside = Object.entries(reads).filter(([, target]) => !isInsideRoots(target, roots));
-    if (outside.length > 0) {
-      const issues = outside.map(([field, target]) => ({ code: "custom" as const, path: [field], message: `${target} is ${outsideRoots(roots)}`, input: target }));
+    const issues = outside.map(([field, target]) => ({ code: "custom" as const, path: [field], message: `${target} is ${outsideRoots(roots)}`, input: target }));
+    const dataset = refusedDatasetOf(input, (file) => datasetRefusal(file, roots));
+    if (dataset) issues.push({ code: "custom", path: [dataset.field], message: dataset.message, input: dataset.file });
+    if (issues.length > 0) {
       const message = issues.map((issue) => `${flagOf(issue.path[0] as SearchConfigField).flag}: ${issue.message}`).join("; ");
       throw new TRPCError({ code: "BAD_REQUEST", message, cause: new ZodError(issues) });
     }
