@@ -1,17 +1,20 @@
 // Imports a Hugging Face model folder: reads it as the evaluator will (config.json, safetensors headers, tokenizer),
 // prints what it found, and builds its LoRA decoder into the cache (DATA_DIR/models unless --cache), or prints the
-// one line that says why the folder cannot be imported:
+// one line that says why the folder cannot be imported. Progress goes to stderr (a bar on a terminal, plain lines
+// elsewhere; none with --json):
 //   npm run import -- path/to/model-folder [--cache DIR] [--json]
 import { parseArgs } from "node:util";
 import { importModel } from "../src/engine/model/import";
 import { modelCacheRoot } from "../src/server/paths";
+import { progressBar } from "../src/shared/progress-bar";
 
 async function main() {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: "boolean", default: false }, cache: { type: "string" } } });
   if (positionals.length !== 1) throw new Error("usage: npm run import -- MODEL_FOLDER [--cache DIR] [--json]");
   const cacheRoot = values.cache ?? modelCacheRoot();
   const started = Date.now();
-  const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot });
+  const bar = values.json ? null : progressBar(process.stderr, "import");
+  const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot, onProgress: bar ? (progress) => bar.update(progress) : undefined }).finally(() => bar?.finish());
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (values.json) {
     const { folder, spec, parameters, weightBytes, dtypes } = model;

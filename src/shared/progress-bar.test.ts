@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { progressBar } from "./progress-bar";
+
+function recorder(isTTY: boolean) {
+  const written: string[] = [];
+  return { stream: { isTTY, columns: 80, write: (text: string) => written.push(text) }, written };
+}
+
+describe("progressBar", () => {
+  it("redraws one line in place on a TTY and ends it with a newline", () => {
+    const { stream, written } = recorder(true);
+    const bar = progressBar(stream, "import");
+    bar.update({ phase: "extract math", done: 1, total: 4 });
+    bar.update({ phase: "extract math", done: 4, total: 4 });
+    bar.finish();
+    expect(written).toEqual([`\rimport [${"#".repeat(6)}${"-".repeat(18)}] extract math 1/4\x1b[K`, `\rimport [${"#".repeat(24)}] extract math 4/4\x1b[K`, "\n"]);
+  });
+
+  it("writes a plain line when each phase starts and ends, elsewhere", () => {
+    const { stream, written } = recorder(false);
+    const bar = progressBar(stream, "import");
+    for (let done = 0; done <= 3; done += 1) bar.update({ phase: "extract math", done, total: 3 });
+    bar.update({ phase: "write decoder", done: 0, total: 1 });
+    bar.finish();
+    expect(written).toEqual(["import: extract math 0/3\n", "import: extract math 3/3 done\n", "import: write decoder 0/1\n"]);
+    expect(written.join("")).not.toContain("\r");
+  });
+});
