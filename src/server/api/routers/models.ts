@@ -1,0 +1,114 @@
+import { TRPCError } from "@trpc/server";
+import { z } from "zod";
+import type { HfModel } from "../../../engine/model/hf-model";
+import type { Db } from "../../db/client";
+import { classifyExpertFolders } from "../../models/expert-fit";
+import { factsOf, markInterruptedBuilds, ModelRegistrationError, readModelFolder, rebuildModel, registerModel, ZOO } from "../../models/registry";
+import { modelCacheRoot } from "../../paths";
+import { createTRPCRouter, publicProcedure } from "../trpc";
+
+/*
+ * The Models page: registered Hugging Face base models (and the bundled zoo, always there), their decoder builds
+ * with progress (the page polls while one builds), and which expert folders fit each. See models/registry.ts.
+ */
+
+const modelId = z.string().min(1).max(64);
+const folderPath = z.string().trim().min(1, "expected a folder path").max(4096);
+
+/** Registration problems are the user's to fix: BAD_REQUEST, the input they are about in data.field (trpc.ts). */
+function asUserError(error: unknown): never {
+  if (error instanceof ModelRegistrationError) throw new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
+  throw error;
+}
+
+let zooRead: Promise<HfModel> | undefined;
+/** The zoo's files ship with the checkout and do not change while the server runs: read once. */
+function readZoo(): Promise<HfModel> {
+  zooRead ??= readModelFolder(ZOO.folder);
+  zooRead.catch(() => (zooRead = undefined));
+  return zooRead;
+}
+
+async function zooEntry() {
+  const facts = factsOf(await readZoo());
+  return {
+    id: ZOO.id,
+    name: "zoo base (bundled)",
+    folder: ZOO.folder,
+    expertsFolder: ZOO.expertsFolder,
+    ...facts,
+    builtIn: true,
+    status: "ready" as const,
+    progress: null,
+    decoderPath: ZOO.decoderPath,
+    errorText: null,
+    createdAt: null,
+  };
+}
+
+async function listModels(db: Db) {
+  await markInterruptedBuilds(db);
+  const rows = await db.registeredModel.findMany({ orderBy: { createdAt: "asc" } });
+  const registered = rows.map((row) => ({
+    id: row.id,
+    name: row.name,
+    folder: row.folder,
+    expertsFolder: row.expertsFolder,
+    family: row.family,
+    parameters: Number(row.parameters),
+    dtypes: row.dtypes,
+    weightBytes: Number(row.weightBytes),
+    fileCount: row.fileCount,
+    builtIn: false,
+    status: row.status,
+    progress: row.status === "building" && row.progressPhase ? { phase: row.progressPhase, done: row.progressDone, total: row.progressTotal } : null,
+    decoderPath: row.decoderPath,
+    errorText: row.errorText,
+    createdAt: row.createdAt,
+  }));
+  return [await zooEntry(), ...registered];
+}
+
+async function findModel(db: Db, id: string) {
+  const model = (await listModels(db)).find((entry) => entry.id === id);
+  if (!model) throw new TRPCError({ code: "NOT_FOUND", message: `no registered model ${id}` });
+  return model;
+}
+
+export const modelsRouter = createTRPCRouter({
+  list: publicProcedure.query(({ ctx }) => listModels(ctx.db)),
+
+  register: publicProcedure.input(z.object({ folder: folderPath, expertsFolder: folderPath.nullish() })).mutation(async ({ ctx, input }) => {
+    try {
+      return { id: await registerModel(ctx.db, input, modelCacheRoot()) };
+    } catch (error) {
+      asUserError(error);
+    }
+  }),
+
+  /** Forgets the registration; the model's folder and its cached decoder stay on disk. */
+  remove: publicProcedure.input(z.object({ id: modelId })).mutation(async ({ ctx, input }) => {
+    const { count } = await ctx.db.registeredModel.deleteMany({ where: { id: input.id } });
+    if (count === 0) throw new TRPCError({ code: "NOT_FOUND", message: input.id === ZOO.id ? "the bundled zoo cannot be removed" : `no registered model ${input.id}` });
+    return { ok: true };
+  }),
+
+  rebuild: publicProcedure.input(z.object({ id: modelId })).mutation(async ({ ctx, input }) => {
+    if (!(await rebuildModel(ctx.db, input.id, modelCacheRoot()))) throw new TRPCError({ code: "BAD_REQUEST", message: "only a model whose decoder build failed can be built again" });
+    return { ok: true };
+  }),
+
+  /** The model's architecture read from its folder now, and each subfolder of its experts folder: fits, or why not. */
+  detail: publicProcedure.input(z.object({ id: modelId })).query(async ({ ctx, input }) => {
+    const model = await findModel(ctx.db, input.id);
+    let read: HfModel;
+    try {
+      read = model.builtIn ? await readZoo() : await readModelFolder(model.folder);
+    } catch (error) {
+      if (error instanceof ModelRegistrationError) return { model, spec: null, problem: error.message, chatTemplate: false, experts: [] };
+      throw error;
+    }
+    const experts = model.expertsFolder ? await classifyExpertFolders(model.expertsFolder, read.spec, model.folder).catch(() => []) : [];
+    return { model, spec: read.spec, problem: null, chatTemplate: read.tokenizer.chatTemplate !== null, experts };
+  }),
+});

@@ -1,0 +1,130 @@
+import fs from "node:fs";
+import path from "node:path";
+import { ModelConfigError } from "../../engine/model/hf-config";
+import { readHfModel, type HfModel } from "../../engine/model/hf-model";
+import { TokenizerLoadError } from "../../engine/model/hf-tokenizer";
+import { importModel, type ImportProgress } from "../../engine/model/import";
+import { TensorFileError } from "../../engine/tensors/errors";
+import type { Db } from "../db/client";
+
+/*
+ * Base models registered in the dashboard. Registering reads the folder first: a folder that cannot be read is the
+ * user's one-line error and nothing is stored. What was read is stored with status "building", and this process
+ * builds the decoder in the background into the model cache (shared with `npm run import` and searches), moving
+ * the row's heartbeat while it works. A build whose process died (a server restart) stops beating: whoever lists
+ * the models next marks it failed, and it can be built again. The rows only describe folders: removing one never
+ * touches the model's files or the cache.
+ */
+
+/** How often a building process moves the heartbeat, and how long without a beat a build counts as interrupted. */
+export const DECODER_HEARTBEAT_MS = 5_000;
+export const DECODER_LEASE_MS = 30_000;
+
+export const INTERRUPTED_BUILD = "the decoder build was interrupted (the server building it stopped); build it again";
+
+/** A registration the user must fix; `field` is the input it is about (folder or expertsFolder). */
+export class ModelRegistrationError extends Error {
+  override name = "ModelRegistrationError";
+  constructor(
+    readonly field: "folder" | "expertsFolder" | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The bundled zoo: shown as a model of its own, with the decoder build_zoo.py made beside it. */
+export const ZOO = {
+  id: "zoo",
+  folder: path.resolve("initial_experts/base"),
+  expertsFolder: path.resolve("initial_experts"),
+  decoderPath: path.resolve("initial_experts/decoder.onnx"),
+};
+
+export interface ModelFacts {
+  family: string;
+  parameters: number;
+  dtypes: string[];
+  weightBytes: number;
+  fileCount: number;
+}
+
+export function factsOf(model: HfModel): ModelFacts {
+  const files = new Set([...model.weights.values()].map((ref) => ref.file));
+  return { family: model.spec.family, parameters: model.parameters, dtypes: model.dtypes, weightBytes: model.weightBytes, fileCount: files.size };
+}
+
+/** The model folder read as the importer reads it; its problems are the registration's one line about `folder`. */
+export async function readModelFolder(folder: string): Promise<HfModel> {
+  try {
+    return await readHfModel(folder);
+  } catch (error) {
+    if (error instanceof ModelConfigError || error instanceof TokenizerLoadError || error instanceof TensorFileError) throw new ModelRegistrationError("folder", error.message);
+    throw error;
+  }
+}
+
+function checkExpertsFolder(expertsFolder: string) {
+  if (!fs.existsSync(expertsFolder)) throw new ModelRegistrationError("expertsFolder", `${expertsFolder} does not exist`);
+  if (!fs.statSync(expertsFolder).isDirectory()) throw new ModelRegistrationError("expertsFolder", `${expertsFolder} is a file, not a folder`);
+}
+
+/** Reads `folder`, stores it as building and starts its decoder build here; returns the new row's id. */
+export async function registerModel(db: Db, input: { folder: string; expertsFolder?: string | null }, cacheRoot: string): Promise<string> {
+  const folder = path.resolve(input.folder);
+  const expertsFolder = input.expertsFolder ? path.resolve(input.expertsFolder) : null;
+  if (folder === ZOO.folder) throw new ModelRegistrationError("folder", `${folder} is the bundled zoo's base, listed already`);
+  if (await db.registeredModel.findUnique({ where: { folder }, select: { id: true } })) throw new ModelRegistrationError("folder", `${folder} is registered already`);
+  const model = await readModelFolder(folder);
+  if (expertsFolder) checkExpertsFolder(expertsFolder);
+  const facts = factsOf(model);
+  const row = await db.registeredModel.create({
+    data: { name: path.basename(folder), folder, expertsFolder, ...facts, parameters: BigInt(facts.parameters), weightBytes: BigInt(facts.weightBytes), status: "building" },
+  });
+  await db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${row.id}`;
+  void buildInBackground(db, row.id, folder, cacheRoot);
+  return row.id;
+}
+
+/** Builds a failed (or interrupted) model's decoder again; false when it is building or ready already. */
+export async function rebuildModel(db: Db, id: string, cacheRoot: string): Promise<boolean> {
+  await markInterruptedBuilds(db);
+  const claimed = await db.$executeRaw`
+    UPDATE "RegisteredModel" SET status = 'building', "errorText" = NULL, "progressPhase" = NULL, "progressDone" = 0, "progressTotal" = 0, "heartbeatAt" = now(), "updatedAt" = now()
+    WHERE id = ${id} AND status = 'failed'`;
+  if (claimed === 0) return false;
+  const { folder } = await db.registeredModel.findUniqueOrThrow({ where: { id }, select: { folder: true } });
+  void buildInBackground(db, id, folder, cacheRoot);
+  return true;
+}
+
+/** Builds are rows that stopped beating: their process is gone, so they fail with the line that says so. */
+export async function markInterruptedBuilds(db: Db): Promise<void> {
+  const leaseSeconds = DECODER_LEASE_MS / 1000;
+  await db.$executeRaw`
+    UPDATE "RegisteredModel" SET status = 'failed', "errorText" = ${INTERRUPTED_BUILD}, "updatedAt" = now()
+    WHERE status = 'building' AND ("heartbeatAt" IS NULL OR "heartbeatAt" < now() - make_interval(secs => ${leaseSeconds}))`;
+}
+
+/**
+ * The decoder build of one row, in this process. Every write names the row by id and `building`: a row removed (or
+ * marked interrupted) meanwhile is left as it is.
+ */
+async function buildInBackground(db: Db, id: string, folder: string, cacheRoot: string): Promise<void> {
+  let writes: Promise<unknown> = Promise.resolve();
+  const write = (work: () => Promise<unknown>) => (writes = writes.then(work).catch(() => {}));
+  const heartbeat = setInterval(() => write(() => db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${id} AND status = 'building'`), DECODER_HEARTBEAT_MS);
+  heartbeat.unref?.();
+  const onProgress = ({ phase, done, total }: ImportProgress) =>
+    write(() => db.registeredModel.updateMany({ where: { id, status: "building" }, data: { progressPhase: phase, progressDone: done, progressTotal: total } }));
+  try {
+    const { decoder } = await importModel(folder, { cacheRoot, onProgress });
+    await writes;
+    await db.registeredModel.updateMany({ where: { id, status: "building" }, data: { status: "ready", decoderPath: decoder, errorText: null } });
+  } catch (error) {
+    await writes;
+    await db.registeredModel.updateMany({ where: { id, status: "building" }, data: { status: "failed", errorText: (error as Error).message } }).catch(() => {});
+  } finally {
+    clearInterval(heartbeat);
+  }
+}
