@@ -6,6 +6,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
+import { BaseModelPicker } from "./base-model-picker";
 import { cliCommand, defaultTexts, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
 
 type Preset = FormSpec["presets"][number];
@@ -430,6 +431,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
         </div>
       </div>
 
+      <BaseModelPicker baseModel={texts.baseModel ?? ""} onPick={set} />
       {spec.sections.map(({ group, title, collapsed, dedicated, fields }) => {
         const body = (
           <div className="grid gap-4 md:grid-cols-3">
