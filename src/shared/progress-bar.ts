@@ -1,9 +1,7 @@
-import type { ImportProgress as Progress } from "../engine/model/import";
-
 /*
  * The import's progress on a terminal: on a TTY one bar redrawn in place, elsewhere (a log, CI) one plain line as
  * each phase starts and ends, so a file never fills with carriage returns. Takes `{ phase, done, total }` reports, the
- * shape importModel and expert extraction both give.
+ * shape importModel and expert extraction both give (ImportProgress; restated here, as src/shared imports nothing).
  */
 
 export interface ProgressStream {
@@ -12,6 +10,11 @@ export interface ProgressStream {
   write(text: string): unknown;
 }
 
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+}
 
 export interface ProgressBar {
   update(progress: Progress): void;
