@@ -115,6 +115,16 @@ describe("models", () => {
     expect(byName.notes).toMatchObject({ kind: "other", fits: false, reason: "neither a PEFT adapter (adapter_config.json) nor a model (config.json)" });
   });
 
+  it("registers a folder once when two requests register it at the same time, the other told so", async () => {
+    const folder = copied("gemma");
+    const [first, second] = await Promise.allSettled([caller.models.register({ folder }), caller.models.register({ folder })]);
+    const refused = [first, second].filter((outcome) => outcome.status === "rejected");
+    expect(refused).toHaveLength(1);
+    const reason = (refused[0] as PromiseRejectedResult).reason as { code: string; message: string };
+    expect({ code: reason.code, message: reason.message }).toEqual({ code: "BAD_REQUEST", message: `${folder} is registered already` });
+    expect(await db.registeredModel.count({ where: { folder } })).toBe(1);
+  });
+
   it("lets the form read a registered model's folders, which were outside the dashboard's folders before", async () => {
     const outside = path.join(scratch, "llama-experts");
     const listing = await caller.catalog.experts({ directory: outside });
@@ -134,6 +144,14 @@ describe("models", () => {
     await caller.models.rebuild({ id: row.id });
     await expect.poll(async () => (await caller.models.list()).find((model) => model.id === row.id)?.status, { timeout: 30_000 }).toBe("ready");
     await expect(caller.models.rebuild({ id: row.id })).rejects.toThrow("only a model whose decoder build failed can be built again");
+  });
+
+  it("says that a registered experts folder is gone, rather than listing no experts", async () => {
+    const experts = path.join(scratch, "short-lived-experts");
+    fs.cpSync(path.join(FIXTURES, "qwen2", "adapter"), path.join(experts, "a"), { recursive: true });
+    const { id } = await caller.models.register({ folder: copied("qwen2"), expertsFolder: experts });
+    fs.rmSync(experts, { recursive: true });
+    expect(await caller.models.detail({ id })).toMatchObject({ experts: [], expertsProblem: `${experts}: no longer exists` });
   });
 
   it("removes a registration and nothing else: the model's files and its decoder stay", async () => {

@@ -99,7 +99,7 @@ function ModelDetail({ id }: { id: string }) {
   const detail = useQuery(trpc.models.detail.queryOptions({ id }));
   if (detail.isPending) return <p className="text-sm text-slate-500">Reading the model folder…</p>;
   if (detail.error) return <p className="text-sm text-red-700">{detail.error.message}</p>;
-  const { model, spec, problem, chatTemplate, experts } = detail.data;
+  const { model, spec, problem, chatTemplate, experts, expertsProblem } = detail.data;
   const usable = experts.filter((expert) => expert.fits).length;
   return (
     <section className="space-y-4 rounded-lg border border-slate-200 bg-white p-4" data-testid="model-detail">
@@ -133,6 +133,10 @@ function ModelDetail({ id }: { id: string }) {
         <h3 className="text-sm font-semibold uppercase tracking-wide text-slate-500">Experts</h3>
         {!model.expertsFolder ? (
           <p className="text-sm text-slate-600">No experts folder was registered with this model.</p>
+        ) : expertsProblem ? (
+          <p className="text-sm text-red-700" role="alert" data-testid="experts-problem">
+            {expertsProblem}
+          </p>
         ) : (
           <>
             <p className="text-sm text-slate-600" data-testid="experts-summary">

@@ -6,6 +6,7 @@ import { TokenizerLoadError } from "../../engine/model/hf-tokenizer";
 import { importModel, type ImportProgress } from "../../engine/model/import";
 import { TensorFileError } from "../../engine/tensors/errors";
 import type { Db } from "../db/client";
+import { Prisma } from "../db/generated/client";
 
 /*
  * Base models registered in the dashboard. Registering reads the folder first: a folder that cannot be read is the
@@ -69,6 +70,15 @@ function checkExpertsFolder(expertsFolder: string) {
   if (!fs.statSync(expertsFolder).isDirectory()) throw new ModelRegistrationError("expertsFolder", `${expertsFolder} is a file, not a folder`);
 }
 
+/**
+ * What the Models page calls a folder: its name, or for a snapshot in the Hugging Face hub's cache
+ * (…/models--org--name/snapshots/<commit>) the hub's org/name, since the folder's own name is a commit hash.
+ */
+export function modelName(folder: string): string {
+  const hub = /(?:^|\/)models--([^/]+?)--([^/]+)\/snapshots\/[^/]+$/.exec(folder);
+  return hub ? `${hub[1]}/${hub[2]}` : path.basename(folder);
+}
+
 /** Reads `folder`, stores it as building and starts its decoder build here; returns the new row's id. */
 export async function registerModel(db: Db, input: { folder: string; expertsFolder?: string | null }, cacheRoot: string): Promise<string> {
   const folder = path.resolve(input.folder);
@@ -78,8 +88,11 @@ export async function registerModel(db: Db, input: { folder: string; expertsFold
   const model = await readModelFolder(folder);
   if (expertsFolder) checkExpertsFolder(expertsFolder);
   const facts = factsOf(model);
-  const row = await db.registeredModel.create({
-    data: { name: path.basename(folder), folder, expertsFolder, ...facts, parameters: BigInt(facts.parameters), weightBytes: BigInt(facts.weightBytes), status: "building" },
+  const data = { name: modelName(folder), folder, expertsFolder, ...facts, parameters: BigInt(facts.parameters), weightBytes: BigInt(facts.weightBytes), status: "building" as const };
+  const row = await db.registeredModel.create({ data }).catch((error: unknown) => {
+    // Registered by another request meanwhile (two clicks): the same answer as when it was there before.
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new ModelRegistrationError("folder", `${folder} is registered already`);
+    throw error;
   });
   await db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${row.id}`;
   void buildInBackground(db, row.id, folder, cacheRoot);

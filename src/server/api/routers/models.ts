@@ -2,7 +2,7 @@ import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { HfModel } from "../../../engine/model/hf-model";
 import type { Db } from "../../db/client";
-import { classifyExpertFolders } from "../../models/expert-fit";
+import { classifyExpertFolders, type ExpertFit } from "../../models/expert-fit";
 import { factsOf, markInterruptedBuilds, ModelRegistrationError, readModelFolder, rebuildModel, registerModel, ZOO } from "../../models/registry";
 import { modelCacheRoot } from "../../paths";
 import { createTRPCRouter, publicProcedure } from "../trpc";
@@ -105,10 +105,19 @@ export const modelsRouter = createTRPCRouter({
     try {
       read = model.builtIn ? await readZoo() : await readModelFolder(model.folder);
     } catch (error) {
-      if (error instanceof ModelRegistrationError) return { model, spec: null, problem: error.message, chatTemplate: false, experts: [] };
+      if (error instanceof ModelRegistrationError) return { model, spec: null, problem: error.message, chatTemplate: false, experts: [], expertsProblem: null };
       throw error;
     }
-    const experts = model.expertsFolder ? await classifyExpertFolders(model.expertsFolder, read.spec, model.folder).catch(() => []) : [];
-    return { model, spec: read.spec, problem: null, chatTemplate: read.tokenizer.chatTemplate !== null, experts };
+    let experts: ExpertFit[] = [];
+    let expertsProblem: string | null = null;
+    if (model.expertsFolder) {
+      try {
+        experts = await classifyExpertFolders(model.expertsFolder, read.spec, model.folder);
+      } catch (error) {
+        // The folder was there at registration; moved or removed since, it is said so rather than shown empty.
+        expertsProblem = `${model.expertsFolder}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no longer exists" : (error as Error).message}`;
+      }
+    }
+    return { model, spec: read.spec, problem: null, chatTemplate: read.tokenizer.chatTemplate !== null, experts, expertsProblem };
   }),
 });
