@@ -36,8 +36,9 @@ export function progressBar(stream: ProgressStream, label: string): ProgressBar 
       update(progress) {
         const filled = Math.round(fraction(progress) * BAR_WIDTH);
         const line = `${label} [${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}] ${progress.phase} ${progress.done}/${progress.total}`;
-        // \x1b[K clears what a longer previous line left behind.
-        stream.write(`\r${line.slice(0, Math.max(20, (stream.columns ?? 80) - 1))}\x1b[K`);
+        // A terminal that tells no width (0, as under `script`) gets 80 columns; \x1b[K clears what a longer line left.
+        const width = stream.columns || 80;
+        stream.write(`\r${line.slice(0, width - 1)}\x1b[K`);
         drawn = true;
       },
       finish() {
