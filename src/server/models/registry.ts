@@ -89,12 +89,18 @@ export async function registerModel(db: Db, input: { folder: string; expertsFold
   if (expertsFolder) checkExpertsFolder(expertsFolder);
   const facts = factsOf(model);
   const data = { name: modelName(folder), folder, expertsFolder, ...facts, parameters: BigInt(facts.parameters), weightBytes: BigInt(facts.weightBytes), status: "building" as const };
-  const row = await db.registeredModel.create({ data }).catch((error: unknown) => {
-    // Registered by another request meanwhile (two clicks): the same answer as when it was there before.
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new ModelRegistrationError("folder", `${folder} is registered already`);
-    throw error;
-  });
-  await db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${row.id}`;
+  // Stored with its first beat (database time) in one transaction: no lister ever sees it building without one.
+  const row = await db
+    .$transaction(async (tx) => {
+      const created = await tx.registeredModel.create({ data });
+      await tx.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${created.id}`;
+      return created;
+    })
+    .catch((error: unknown) => {
+      // Registered by another request meanwhile (two clicks): the same answer as when it was there before.
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new ModelRegistrationError("folder", `${folder} is registered already`);
+      throw error;
+    });
   void buildInBackground(db, row.id, folder, cacheRoot);
   return row.id;
 }
