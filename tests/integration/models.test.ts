@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCaller } from "../../src/server/api/root";
 import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { applyMigrations } from "../../src/server/db/migrate";
-import { INTERRUPTED_BUILD, ModelRegistrationError } from "../../src/server/models/registry";
+import { INTERRUPTED_BUILD, ModelRegistrationError, ZOO } from "../../src/server/models/registry";
 import { FIXTURES, modelFolder } from "../support/hf-fixtures";
 import { freshDatabase } from "./helpers";
 
@@ -62,11 +62,15 @@ async function registrationError(input: { folder: string; expertsFolder?: string
 }
 
 describe("models", () => {
-  it("lists the bundled zoo as a ready model on an empty database", async () => {
+  it("registers the bundled zoo on an empty database the first time the models are listed, and builds its decoder", async () => {
     const [zoo, ...rest] = await caller.models.list();
     expect(rest).toEqual([]);
-    expect(zoo).toMatchObject({ id: "zoo", builtIn: true, status: "ready", family: "llama", folder: path.resolve("initial_experts/base") });
+    expect(zoo).toMatchObject({ name: "zoo base (bundled)", builtIn: true, family: "llama", folder: path.resolve("initial_experts/base"), expertsFolder: path.resolve("initial_experts") });
     expect(zoo!.parameters).toBeGreaterThan(1e6);
+    await expect.poll(async () => (await caller.models.list())[0]!.status, { timeout: 30_000 }).toBe("ready");
+    expect(await db.registeredModel.count()).toBe(1);
+    const detail = await caller.models.detail({ id: zoo!.id });
+    expect(detail.experts.map((expert) => [expert.name, expert.fits])).toEqual(["compare", "graph_comp", "graph_path", "ja_reader", "ja_vocab", "knowledge", "math", "sequence"].map((name) => [name, true]));
   });
 
   it("refuses a folder it cannot read with the reader's one line about the folder, and stores nothing", async () => {
@@ -80,7 +84,7 @@ describe("models", () => {
     const noExperts = await registrationError({ folder, expertsFolder: path.join(scratch, "no-experts") });
     expect(noExperts.message).toBe(`${path.join(scratch, "no-experts")} does not exist`);
     expect((noExperts.cause as ModelRegistrationError).field).toBe("expertsFolder");
-    expect(await db.registeredModel.count()).toBe(0);
+    expect(await db.registeredModel.count({ where: { folder: { not: ZOO.folder } } })).toBe(0);
   });
 
   it("stores a readable folder's facts and builds its decoder in the background, ready with its path", async () => {
@@ -162,6 +166,8 @@ describe("models", () => {
     expect(fs.readdirSync(model.folder).sort()).toEqual(files);
     expect(fs.existsSync(model.decoderPath!)).toBe(true);
     expect(fs.readdirSync(path.join(scratch, "llama-experts")).sort()).toEqual(["a", "b", "gemma-adapter", "gemma-full", "notes"]);
-    await expect(caller.models.remove({ id: "zoo" })).rejects.toThrow("the bundled zoo cannot be removed");
+    const zoo = (await caller.models.list())[0]!;
+    await expect(caller.models.remove({ id: zoo.id })).rejects.toThrow("the bundled zoo cannot be removed");
+    expect((await caller.models.list())[0]).toMatchObject({ id: zoo.id, builtIn: true });
   });
 });

@@ -34,12 +34,14 @@ export class ModelRegistrationError extends Error {
   }
 }
 
-/** The bundled zoo: shown as a model of its own, with the decoder build_zoo.py made beside it. */
+/**
+ * The bundled zoo: registered like any model the first time the models are listed, so the page is never empty on a
+ * fresh machine; it cannot be removed.
+ */
 export const ZOO = {
-  id: "zoo",
+  name: "zoo base (bundled)",
   folder: path.resolve("initial_experts/base"),
   expertsFolder: path.resolve("initial_experts"),
-  decoderPath: path.resolve("initial_experts/decoder.onnx"),
 };
 
 export interface ModelFacts {
@@ -80,15 +82,15 @@ export function modelName(folder: string): string {
 }
 
 /** Reads `folder`, stores it as building and starts its decoder build here; returns the new row's id. */
-export async function registerModel(db: Db, input: { folder: string; expertsFolder?: string | null }, cacheRoot: string): Promise<string> {
+export async function registerModel(db: Db, input: { folder: string; expertsFolder?: string | null; name?: string }, cacheRoot: string): Promise<string> {
   const folder = path.resolve(input.folder);
   const expertsFolder = input.expertsFolder ? path.resolve(input.expertsFolder) : null;
-  if (folder === ZOO.folder) throw new ModelRegistrationError("folder", `${folder} is the bundled zoo's base, listed already`);
   if (await db.registeredModel.findUnique({ where: { folder }, select: { id: true } })) throw new ModelRegistrationError("folder", `${folder} is registered already`);
   const model = await readModelFolder(folder);
   if (expertsFolder) checkExpertsFolder(expertsFolder);
   const facts = factsOf(model);
-  const data = { name: modelName(folder), folder, expertsFolder, ...facts, parameters: BigInt(facts.parameters), weightBytes: BigInt(facts.weightBytes), status: "building" as const };
+  const name = input.name ?? modelName(folder);
+  const data = { name, folder, expertsFolder, ...facts, parameters: BigInt(facts.parameters), weightBytes: BigInt(facts.weightBytes), status: "building" as const };
   // Stored with its first beat (database time) in one transaction: no lister ever sees it building without one.
   const row = await db
     .$transaction(async (tx) => {
@@ -103,6 +105,14 @@ export async function registerModel(db: Db, input: { folder: string; expertsFold
     });
   void buildInBackground(db, row.id, folder, cacheRoot);
   return row.id;
+}
+
+/** Registers the bundled zoo unless it is (a concurrent first listing registering it too is no error). */
+export async function ensureZooRegistered(db: Db, cacheRoot: string): Promise<void> {
+  if (await db.registeredModel.findUnique({ where: { folder: ZOO.folder }, select: { id: true } })) return;
+  await registerModel(db, ZOO, cacheRoot).catch((error: unknown) => {
+    if (!(error instanceof ModelRegistrationError && error.message.endsWith("is registered already"))) throw error;
+  });
 }
 
 /** Builds a failed (or interrupted) model's decoder again; false when it is building or ready already. */

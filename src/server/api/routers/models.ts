@@ -3,12 +3,12 @@ import { z } from "zod";
 import type { HfModel } from "../../../engine/model/hf-model";
 import type { Db } from "../../db/client";
 import { classifyExpertFolders, type ExpertFit } from "../../models/expert-fit";
-import { factsOf, markInterruptedBuilds, ModelRegistrationError, readModelFolder, rebuildModel, registerModel, ZOO } from "../../models/registry";
+import { ensureZooRegistered, markInterruptedBuilds, ModelRegistrationError, readModelFolder, rebuildModel, registerModel, ZOO } from "../../models/registry";
 import { modelCacheRoot } from "../../paths";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 
 /*
- * The Models page: registered Hugging Face base models (and the bundled zoo, always there), their decoder builds
+ * The Models page: registered Hugging Face base models (the bundled zoo among them, always), their decoder builds
  * with progress (the page polls while one builds), and which expert folders fit each. See models/registry.ts.
  */
 
@@ -21,35 +21,13 @@ function asUserError(error: unknown): never {
   throw error;
 }
 
-let zooRead: Promise<HfModel> | undefined;
-/** The zoo's files ship with the checkout and do not change while the server runs: read once. */
-function readZoo(): Promise<HfModel> {
-  zooRead ??= readModelFolder(ZOO.folder);
-  zooRead.catch(() => (zooRead = undefined));
-  return zooRead;
-}
-
-async function zooEntry() {
-  const facts = factsOf(await readZoo());
-  return {
-    id: ZOO.id,
-    name: "zoo base (bundled)",
-    folder: ZOO.folder,
-    expertsFolder: ZOO.expertsFolder,
-    ...facts,
-    builtIn: true,
-    status: "ready" as const,
-    progress: null,
-    decoderPath: ZOO.decoderPath,
-    errorText: null,
-    createdAt: null,
-  };
-}
-
 async function listModels(db: Db) {
+  await ensureZooRegistered(db, modelCacheRoot());
   await markInterruptedBuilds(db);
   const rows = await db.registeredModel.findMany({ orderBy: { createdAt: "asc" } });
-  const registered = rows.map((row) => ({
+  // The zoo first, then the user's models in the order they were registered.
+  rows.sort((a, b) => Number(b.folder === ZOO.folder) - Number(a.folder === ZOO.folder));
+  return rows.map((row) => ({
     id: row.id,
     name: row.name,
     folder: row.folder,
@@ -59,14 +37,13 @@ async function listModels(db: Db) {
     dtypes: row.dtypes,
     weightBytes: Number(row.weightBytes),
     fileCount: row.fileCount,
-    builtIn: false,
+    builtIn: row.folder === ZOO.folder,
     status: row.status,
     progress: row.status === "building" && row.progressPhase ? { phase: row.progressPhase, done: row.progressDone, total: row.progressTotal } : null,
     decoderPath: row.decoderPath,
     errorText: row.errorText,
     createdAt: row.createdAt,
   }));
-  return [await zooEntry(), ...registered];
 }
 
 async function findModel(db: Db, id: string) {
@@ -88,8 +65,9 @@ export const modelsRouter = createTRPCRouter({
 
   /** Forgets the registration; the model's folder and its cached decoder stay on disk. */
   remove: publicProcedure.input(z.object({ id: modelId })).mutation(async ({ ctx, input }) => {
-    const { count } = await ctx.db.registeredModel.deleteMany({ where: { id: input.id } });
-    if (count === 0) throw new TRPCError({ code: "NOT_FOUND", message: input.id === ZOO.id ? "the bundled zoo cannot be removed" : `no registered model ${input.id}` });
+    const model = await findModel(ctx.db, input.id);
+    if (model.builtIn) throw new TRPCError({ code: "BAD_REQUEST", message: "the bundled zoo cannot be removed" });
+    await ctx.db.registeredModel.deleteMany({ where: { id: input.id } });
     return { ok: true };
   }),
 
@@ -103,7 +81,7 @@ export const modelsRouter = createTRPCRouter({
     const model = await findModel(ctx.db, input.id);
     let read: HfModel;
     try {
-      read = model.builtIn ? await readZoo() : await readModelFolder(model.folder);
+      read = await readModelFolder(model.folder);
     } catch (error) {
       if (error instanceof ModelRegistrationError) return { model, spec: null, problem: error.message, chatTemplate: false, experts: [], expertsProblem: null };
       throw error;
