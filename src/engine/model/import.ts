@@ -42,7 +42,8 @@ function buildKey(model: HfModel, loraTargets: readonly string[]): string {
     const stat = fs.statSync(file);
     return [path.relative(model.folder, file), stat.size, stat.mtimeMs];
   });
-  const inputs = { version: DECODER_BUILD_VERSION, folder: model.folder, spec: model.spec, files, loraTargets };
+  // The decoder's inputs follow the builder's module order whatever order the targets come in: one set, one decoder.
+  const inputs = { version: DECODER_BUILD_VERSION, folder: model.folder, spec: model.spec, files, loraTargets: [...new Set(loraTargets)].sort() };
   return createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);
 }
 
