@@ -2,6 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseSearchArgs } from "../../src/engine/search/cli-args";
+import { prepareSearch } from "../../src/engine/search/session";
 import { createCaller } from "../../src/server/api/root";
 import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { applyMigrations } from "../../src/server/db/migrate";
@@ -127,6 +129,19 @@ describe("models", () => {
     const reason = (refused[0] as PromiseRejectedResult).reason as { code: string; message: string };
     expect({ code: reason.code, message: reason.message }).toEqual({ code: "BAD_REQUEST", message: `${folder} is registered already` });
     expect(await db.registeredModel.count({ where: { folder } })).toBe(1);
+  });
+
+  it("builds the decoder a search on the model's experts runs, so the search reuses it", async () => {
+    const folder = path.join(scratch, "qwen2-for-search");
+    fs.cpSync(modelFolder("qwen2"), folder, { recursive: true });
+    const experts = path.join(scratch, "qwen2-experts");
+    for (const name of ["a", "b"]) fs.cpSync(path.join(FIXTURES, "qwen2", "adapter"), path.join(experts, name), { recursive: true });
+    const { id } = await caller.models.register({ folder, expertsFolder: experts });
+    await expect.poll(async () => (await caller.models.list()).find((model) => model.id === id)?.status, { timeout: 30_000 }).toBe("ready");
+    const { decoderPath } = (await caller.models.list()).find((model) => model.id === id)!;
+    const config = parseSearchArgs(["-n", "reuse", "-e", "exact_match", "-d", "gsm8k", "-i", experts, "--base_model", folder, "--output_root", scratch]);
+    const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(scratch, "data", "models") });
+    expect(prepared.runnerModel.model).toBe(decoderPath);
   });
 
   it("lets the form read a registered model's folders, which were outside the dashboard's folders before", async () => {

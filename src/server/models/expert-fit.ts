@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { checkAdapterFitsDecoder } from "../../engine/eval/peft-lora";
+import { checkAdapterFitsDecoder, loraModuleSlices } from "../../engine/eval/peft-lora";
 import { readExpert } from "../../engine/catalog";
 import { decoderShapeOf, LORA_MODULES } from "../../engine/model/graph-builder";
 import { readModelConfig } from "../../engine/model/hf-config";
@@ -27,22 +27,24 @@ export interface ExpertFit {
   reason: string | null;
   rank: number | null;
   targetModules: string[];
+  /** The decoder modules its tensors adapt (e.g. q_proj), when it fits: what the decoder needs LoRA inputs for. */
+  modules: string[];
 }
 
 /** Spec fields a full fine-tune must share with the base for its weights to differ from the base's as a LoRA delta. */
 const SHAPE_FIELDS = ["family", "vocabSize", "hiddenSize", "intermediateSize", "numLayers", "numHeads", "numKvHeads", "headDim"] as const;
 
-async function peftFit(folder: string, spec: DecoderSpec): Promise<string | null> {
+async function peftFit(folder: string, spec: DecoderSpec): Promise<{ reason: string | null; modules: string[] }> {
   const expert = readExpert(folder);
-  if (expert.problem) return expert.problem;
+  if (expert.problem) return { reason: expert.problem, modules: [] };
   try {
     // The header tells every tensor's name and shape: no adapter is loaded to be judged.
     const { entries } = await readSafetensorsHeader(path.join(folder, ADAPTER_WEIGHTS));
     const layout = makeLayout([...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)));
     checkAdapterFitsDecoder(layout, decoderShapeOf(spec, LORA_MODULES), path.basename(folder));
-    return null;
+    return { reason: null, modules: [...new Set(loraModuleSlices(layout).map((slice) => slice.key.split(".")[1]!))] };
   } catch (error) {
-    return (error as Error).message;
+    return { reason: (error as Error).message, modules: [] };
   }
 }
 
@@ -72,11 +74,12 @@ export async function classifyExpertFolders(directory: string, spec: DecoderSpec
       const name = path.basename(folder);
       if (fs.existsSync(path.join(folder, ADAPTER_CONFIG))) {
         const { rank, targetModules } = readExpert(folder);
-        const reason = await peftFit(folder, spec);
-        return { name, folder, kind: "lora", fits: reason === null, reason, rank, targetModules };
+        const { reason, modules } = await peftFit(folder, spec);
+        return { name, folder, kind: "lora", fits: reason === null, reason, rank, targetModules, modules };
       }
-      if (fs.existsSync(path.join(folder, "config.json"))) return { name, folder, kind: "full", fits: false, reason: fullFineTuneReason(folder, spec), rank: null, targetModules: [] };
-      return { name, folder, kind: "other", fits: false, reason: `neither a PEFT adapter (${ADAPTER_CONFIG}) nor a model (config.json)`, rank: null, targetModules: [] };
+      const unfit = { fits: false, rank: null, targetModules: [], modules: [] };
+      if (fs.existsSync(path.join(folder, "config.json"))) return { name, folder, kind: "full", reason: fullFineTuneReason(folder, spec), ...unfit };
+      return { name, folder, kind: "other", reason: `neither a PEFT adapter (${ADAPTER_CONFIG}) nor a model (config.json)`, ...unfit };
     }),
   );
 }

@@ -1,11 +1,12 @@
 import fs from "node:fs";
 import path from "node:path";
-import { ModelConfigError } from "../../engine/model/hf-config";
+import { ModelConfigError, readModelConfig } from "../../engine/model/hf-config";
 import { readHfModel, type HfModel } from "../../engine/model/hf-model";
 import { TokenizerLoadError } from "../../engine/model/hf-tokenizer";
 import { importModel, type ImportProgress } from "../../engine/model/import";
 import { TensorFileError } from "../../engine/tensors/errors";
 import type { Db } from "../db/client";
+import { classifyExpertFolders } from "./expert-fit";
 import { Prisma } from "../db/generated/client";
 
 /*
@@ -103,7 +104,7 @@ export async function registerModel(db: Db, input: { folder: string; expertsFold
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new ModelRegistrationError("folder", `${folder} is registered already`);
       throw error;
     });
-  void buildInBackground(db, row.id, folder, cacheRoot);
+  void buildInBackground(db, row.id, { folder, expertsFolder }, cacheRoot);
   return row.id;
 }
 
@@ -122,8 +123,8 @@ export async function rebuildModel(db: Db, id: string, cacheRoot: string): Promi
     UPDATE "RegisteredModel" SET status = 'building', "errorText" = NULL, "progressPhase" = NULL, "progressDone" = 0, "progressTotal" = 0, "heartbeatAt" = now(), "updatedAt" = now()
     WHERE id = ${id} AND status = 'failed'`;
   if (claimed === 0) return false;
-  const { folder } = await db.registeredModel.findUniqueOrThrow({ where: { id }, select: { folder: true } });
-  void buildInBackground(db, id, folder, cacheRoot);
+  const row = await db.registeredModel.findUniqueOrThrow({ where: { id }, select: { folder: true, expertsFolder: true } });
+  void buildInBackground(db, id, row, cacheRoot);
   return true;
 }
 
@@ -136,10 +137,22 @@ export async function markInterruptedBuilds(db: Db): Promise<void> {
 }
 
 /**
+ * The modules the experts that fit the model adapt: a search on its experts folder builds the decoder for exactly
+ * those (the cache keys decoders by that set), so the one built here is the one it runs. Without experts that fit,
+ * every module the builder knows.
+ */
+async function expertTargets(folder: string, expertsFolder: string | null): Promise<readonly string[] | undefined> {
+  if (!expertsFolder) return undefined;
+  const fits = await classifyExpertFolders(expertsFolder, readModelConfig(folder), folder).catch(() => []);
+  const modules = new Set(fits.filter((expert) => expert.fits).flatMap((expert) => expert.modules));
+  return modules.size > 0 ? [...modules] : undefined;
+}
+
+/**
  * The decoder build of one row, in this process. Every write names the row by id and `building`: a row removed (or
  * marked interrupted) meanwhile is left as it is.
  */
-async function buildInBackground(db: Db, id: string, folder: string, cacheRoot: string): Promise<void> {
+async function buildInBackground(db: Db, id: string, { folder, expertsFolder }: { folder: string; expertsFolder: string | null }, cacheRoot: string): Promise<void> {
   let writes: Promise<unknown> = Promise.resolve();
   const write = (work: () => Promise<unknown>) => (writes = writes.then(work).catch(() => {}));
   const heartbeat = setInterval(() => write(() => db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${id} AND status = 'building'`), DECODER_HEARTBEAT_MS);
@@ -147,7 +160,7 @@ async function buildInBackground(db: Db, id: string, folder: string, cacheRoot: 
   const onProgress = ({ phase, done, total }: ImportProgress) =>
     write(() => db.registeredModel.updateMany({ where: { id, status: "building" }, data: { progressPhase: phase, progressDone: done, progressTotal: total } }));
   try {
-    const { decoder } = await importModel(folder, { cacheRoot, onProgress });
+    const { decoder } = await importModel(folder, { cacheRoot, onProgress, loraTargets: await expertTargets(folder, expertsFolder) });
     await writes;
     await db.registeredModel.updateMany({ where: { id, status: "building" }, data: { status: "ready", decoderPath: decoder, errorText: null } });
   } catch (error) {
