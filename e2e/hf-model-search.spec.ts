@@ -8,7 +8,8 @@ import { safetensorsHeader } from "./safetensors";
  * Issue #14's acceptance: a search on an imported tiny model of each family runs end to end from the dashboard. The
  * user registers the fixture's Hugging Face folder with an experts folder on the Models page, waits for its decoder,
  * picks the model in the new-search form and launches; the run completes with a global best. The experts: the
- * fixture's PEFT adapter and the same adapter with lora_B negated (another expert of the same shape).
+ * fixture's PEFT adapter and the same adapter with lora_B negated (another expert of the same shape), beside a folder
+ * that is no expert.
  */
 
 const FAMILIES = ["llama", "mistral", "qwen2", "gemma"] as const;
@@ -33,6 +34,9 @@ function expertsOf(family: string): string {
   fs.cpSync(adapter, path.join(dir, "fixture"), { recursive: true });
   fs.cpSync(adapter, path.join(dir, "negated"), { recursive: true });
   fs.writeFileSync(path.join(dir, "negated", "adapter_model.safetensors"), negatedLoraB(path.join(adapter, "adapter_model.safetensors")));
+  // A folder beside them that is no expert: the page says why; the search, which takes PEFT folders, leaves it out.
+  fs.mkdirSync(path.join(dir, "notes"));
+  fs.writeFileSync(path.join(dir, "notes", "README.md"), "not an expert\n");
   return dir;
 }
 
@@ -53,7 +57,9 @@ for (const family of FAMILIES) {
     await expect(row).toContainText(family);
     await row.getByTestId("model-details").click();
     await expect(page.getByTestId("model-architecture")).toContainText(family);
-    await expect(page.getByTestId("experts-summary")).toContainText("2 of 2 folders");
+    await expect(page.getByTestId("experts-summary")).toContainText("2 of 3 folders");
+    await expect(page.getByTestId("expert-notes")).toContainText("neither a PEFT adapter (adapter_config.json) nor a model (config.json)");
+    await expect(page.getByTestId("expert-negated")).toHaveAttribute("data-fits", "true");
     await page.screenshot({ path: testInfo.outputPath(`${family}-models.png`), fullPage: true });
 
     const name = `e2e-${family}-${Date.now().toString(36)}`;
@@ -63,7 +69,7 @@ for (const family of FAMILIES) {
     await page.locator("#input-registered-model").selectOption({ label: `model — ${family}` });
     await expect(page.locator("#input-baseModel")).toHaveValue(folder);
     await expect(page.locator("#input-initialExpertDirectory")).toHaveValue(experts);
-    await expect(page.getByTestId("picker-experts")).toContainText("2 of 2 folders");
+    await expect(page.getByTestId("picker-experts")).toContainText("2 of 3 folders");
     await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(2);
     await page.locator("#input-name").fill(name);
     await page.locator("#input-maxIteration").fill("1");
