@@ -57,6 +57,7 @@ for (const family of FAMILIES) {
     await expect(row).toContainText(family);
     await row.getByTestId("model-details").click();
     await expect(page.getByTestId("model-architecture")).toContainText(family);
+    await expect(page.getByTestId("model-decoder")).toContainText("decoder.onnx");
     await expect(page.getByTestId("experts-summary")).toContainText("2 of 3 folders");
     await expect(page.getByTestId("expert-notes")).toContainText("neither a PEFT adapter (adapter_config.json) nor a model (config.json)");
     await expect(page.getByTestId("expert-negated")).toHaveAttribute("data-fits", "true");

@@ -105,6 +105,11 @@ function ModelDetail({ id }: { id: string }) {
     <section className="space-y-4 rounded-lg border border-slate-200 bg-white p-4" data-testid="model-detail">
       <h2 className="text-lg font-semibold">{model.name}</h2>
       <p className="break-all font-mono text-xs text-slate-500">{model.folder}</p>
+      {model.decoderPath && (
+        <p className="break-all text-xs text-slate-500" data-testid="model-decoder">
+          Decoder: <code>{model.decoderPath}</code> (it reads the weights in the model folder)
+        </p>
+      )}
       {problem && (
         <p className="text-sm text-red-700" role="alert">
           The folder cannot be read now: {problem}
