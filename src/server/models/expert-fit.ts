@@ -15,7 +15,7 @@ import { readSafetensorsHeader } from "../../engine/tensors/safetensors";
  * itself; it then replaces the body, the answer's shape staying.
  */
 
-export type ExpertKind = "lora" | "full" | "other";
+type ExpertKind = "lora" | "full" | "other";
 
 export interface ExpertFit {
   name: string;

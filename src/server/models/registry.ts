@@ -19,8 +19,8 @@ import { Prisma } from "../db/generated/client";
  */
 
 /** How often a building process moves the heartbeat, and how long without a beat a build counts as interrupted. */
-export const DECODER_HEARTBEAT_MS = 5_000;
-export const DECODER_LEASE_MS = 30_000;
+const DECODER_HEARTBEAT_MS = 5_000;
+const DECODER_LEASE_MS = 30_000;
 
 export const INTERRUPTED_BUILD = "the decoder build was interrupted (the server building it stopped); build it again";
 
@@ -45,7 +45,7 @@ export const ZOO = {
   expertsFolder: path.resolve("initial_experts"),
 };
 
-export interface ModelFacts {
+interface ModelFacts {
   family: string;
   parameters: number;
   dtypes: string[];
@@ -53,7 +53,7 @@ export interface ModelFacts {
   fileCount: number;
 }
 
-export function factsOf(model: HfModel): ModelFacts {
+function factsOf(model: HfModel): ModelFacts {
   const files = new Set([...model.weights.values()].map((ref) => ref.file));
   return { family: model.spec.family, parameters: model.parameters, dtypes: model.dtypes, weightBytes: model.weightBytes, fileCount: files.size };
 }

@@ -42,7 +42,6 @@ async function listModels(db: Db) {
     progress: row.status === "building" && row.progressPhase ? { phase: row.progressPhase, done: row.progressDone, total: row.progressTotal } : null,
     decoderPath: row.decoderPath,
     errorText: row.errorText,
-    createdAt: row.createdAt,
   }));
 }
 
