@@ -4,7 +4,7 @@
 import path from "node:path";
 import { ExtractionError } from "../src/engine/model/extract-lora";
 import { ExpertsImportError, importExperts, type ImportedExperts } from "../src/engine/model/experts-import";
-import type { ImportProgress } from "../src/engine/model/extract-lora";
+import type { ImportProgress } from "../src/engine/model/import";
 
 export interface ExpertsFlags {
   experts: string;

@@ -1,11 +1,13 @@
 // Imports a Hugging Face model folder: reads it as the evaluator will (config.json, safetensors headers, tokenizer),
 // prints what it found, and builds its LoRA decoder into the cache (DATA_DIR/models unless --cache), or prints the
-// one line that says why the folder cannot be imported:
+// one line that says why the folder cannot be imported. Progress goes to stderr (a bar on a terminal, plain lines
+// elsewhere; none with --json):
 //   npm run import -- path/to/model-folder [--cache DIR] [--json] [--experts FOLDER [--extract-rank R] [--out DIR]]
 import { parseArgs } from "node:util";
 import { importExpertsCommand } from "./import-experts";
 import { importModel } from "../src/engine/model/import";
 import { modelCacheRoot } from "../src/server/paths";
+import { progressBar } from "../src/shared/progress-bar";
 
 async function main() {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: "boolean", default: false }, cache: { type: "string" }, experts: { type: "string" }, "extract-rank": { type: "string" }, out: { type: "string" } } });
@@ -13,9 +15,14 @@ async function main() {
   if (!values.experts && (values["extract-rank"] !== undefined || values.out !== undefined)) throw new Error("--extract-rank and --out go with --experts FOLDER");
   const cacheRoot = values.cache ?? modelCacheRoot();
   const started = Date.now();
-  const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot });
+  const bar = values.json ? null : progressBar(process.stderr, "import");
+  const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot, onProgress: bar ? (progress) => bar.update(progress) : undefined }).finally(() => bar?.finish());
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const experts = () => (values.experts ? importExpertsCommand(model.folder, { ...values, experts: values.experts }) : null);
+  const experts = async () => {
+    if (!values.experts) return null;
+    const expertsBar = values.json ? null : progressBar(process.stderr, "experts");
+    return importExpertsCommand(model.folder, { ...values, experts: values.experts }, expertsBar ? (progress) => expertsBar.update(progress) : undefined).finally(() => expertsBar?.finish());
+  };
   if (values.json) {
     const { folder, spec, parameters, weightBytes, dtypes } = model;
     console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds), experts: await experts() }, null, 2));

@@ -11,6 +11,7 @@ export const metadata: Metadata = {
 const navigation = [
   { href: "/", label: "Runs" },
   { href: "/runs/new", label: "New search" },
+  { href: "/models", label: "Models" },
   { href: "/system", label: "System" },
 ];
 

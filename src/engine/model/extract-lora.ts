@@ -8,6 +8,7 @@ import { decodeToF32, makeLayout, savePeftAdapter } from "../tensors";
 import { LORA_MODULES } from "./graph-builder";
 import { MODEL_CONFIG } from "./hf-config";
 import { readHfModel, type HfModel } from "./hf-model";
+import type { ImportProgress } from "./import";
 import { TOKENIZER } from "./hf-tokenizer";
 import { expectedWeights } from "./hf-weights";
 import { truncatedSvd, TruncatedSvdError } from "./native-svd";
@@ -23,13 +24,6 @@ export class ExtractionError extends Error {
   ) {
     super(message);
   }
-}
-
-/** The progress of a long step, the same shape as the importer's (import.ts's ImportProgress). */
-export interface ImportProgress {
-  phase: string;
-  done: number;
-  total: number;
 }
 
 export const EXTRACTION_REPORT = "extraction.json";

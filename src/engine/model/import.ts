@@ -29,19 +29,43 @@ export interface ImportedModel {
   runnerModel: RunnerModel;
 }
 
+/** Where an import stands: `done` of `total` units of its current `phase`. */
+export interface ImportProgress {
+  phase: string;
+  done: number;
+  total: number;
+}
+
+/** The import's phases, in order; a reused decoder has only the first. */
+type ImportPhase = "read model" | "build decoder" | "write decoder";
+
 /** What the decoder is built from: the folder, its spec, the size and time of each weights file, the LoRA targets. */
 function buildKey(model: HfModel, loraTargets: readonly string[]): string {
   const files = [...new Set([...model.weights.values()].map((ref) => ref.file))].sort().map((file) => {
     const stat = fs.statSync(file);
     return [path.relative(model.folder, file), stat.size, stat.mtimeMs];
   });
-  const inputs = { version: DECODER_BUILD_VERSION, folder: model.folder, spec: model.spec, files, loraTargets };
+  // The decoder's inputs follow the builder's module order whatever order the targets come in: one set, one decoder.
+  const inputs = { version: DECODER_BUILD_VERSION, folder: model.folder, spec: model.spec, files, loraTargets: [...new Set(loraTargets)].sort() };
   return createHash("sha256").update(JSON.stringify(inputs)).digest("hex").slice(0, 16);
 }
 
-/** Reads `folder` (one clear error per problem) and returns its decoder, built into `cacheRoot` unless already there. */
-export async function importModel(folder: string, options: { cacheRoot: string; loraTargets?: readonly string[] }): Promise<ImportedModel> {
+/**
+ * Reads `folder` (one clear error per problem) and returns its decoder, built into `cacheRoot` unless already there.
+ * `onProgress` hears each phase start (done 0) and end (done = total); between phases the import yields, so a
+ * server process that runs it keeps answering (and can store the progress) while a large model is read.
+ */
+export async function importModel(
+  folder: string,
+  options: { cacheRoot: string; loraTargets?: readonly string[]; onProgress?: (progress: ImportProgress) => void },
+): Promise<ImportedModel> {
+  const report = async (phase: ImportPhase, done: number) => {
+    options.onProgress?.({ phase, done, total: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  await report("read model", 0);
   const model = await readHfModel(folder);
+  await report("read model", 1);
   const loraTargets = options.loraTargets ?? LORA_MODULES;
   const dir = path.join(path.resolve(options.cacheRoot), `${path.basename(model.folder)}-${buildKey(model, loraTargets)}`);
   const decoder = path.join(dir, DECODER_FILE);
@@ -50,9 +74,14 @@ export async function importModel(folder: string, options: { cacheRoot: string; 
   if (fs.existsSync(decoder)) return { ...imported, built: false };
   fs.mkdirSync(dir, { recursive: true });
   const partial = `${decoder}.partial-${process.pid}`;
-  fs.writeFileSync(partial, buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets }));
+  await report("build decoder", 0);
+  const graph = buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets });
+  await report("build decoder", 1);
+  await report("write decoder", 0);
+  fs.writeFileSync(partial, graph);
   fs.writeFileSync(path.join(dir, RECORD_FILE), `${JSON.stringify({ folder: model.folder, loraTargets, spec: model.spec, builtAt: new Date().toISOString() }, null, 2)}\n`);
   // Renamed last: a decoder file in the cache is always a whole one.
   fs.renameSync(partial, decoder);
+  await report("write decoder", 1);
   return { ...imported, built: true };
 }

@@ -1,6 +1,7 @@
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 import { catalogRouter } from "./routers/catalog";
 import { formRouter } from "./routers/form";
+import { modelsRouter } from "./routers/models";
 import { runsRouter } from "./routers/runs";
 import { systemRouter } from "./routers/system";
 
@@ -9,6 +10,7 @@ export const appRouter = createTRPCRouter({
   runs: runsRouter,
   catalog: catalogRouter,
   form: formRouter,
+  models: modelsRouter,
 });
 
 export type AppRouter = typeof appRouter;

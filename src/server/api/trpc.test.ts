@@ -3,6 +3,7 @@ import { getErrorShape } from "@trpc/server/unstable-core-do-not-import";
 import { describe, expect, it } from "vitest";
 import { SearchSetupError } from "../../engine/search/session";
 import type { Db } from "../db/client";
+import { ModelRegistrationError } from "../models/registry";
 import { appRouter, createCaller } from "./root";
 
 /** The error as a client receives it: the router's errorFormatter applied, as the HTTP adapter applies it. */
@@ -51,5 +52,13 @@ describe("errors reach forms as config issues, by field and parameter", () => {
   it("an error about no config has none", () => {
     expect(shapeOf(new TRPCError({ code: "BAD_REQUEST", cause: new SearchSetupError(null, "run is completed") })).data.configIssues).toBeNull();
     expect(shapeOf(new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "boom" })).data.configIssues).toBeNull();
+  });
+});
+
+describe("a model registration's error reaches the Models page at its input", () => {
+  it("names the input (folder or expertsFolder) in data.field; other errors name none", () => {
+    const refused = new ModelRegistrationError("expertsFolder", "/x/experts does not exist");
+    expect(shapeOf(new TRPCError({ code: "BAD_REQUEST", message: refused.message, cause: refused })).data.field).toBe("expertsFolder");
+    expect(shapeOf(new TRPCError({ code: "BAD_REQUEST", message: "--gpus: GPU 3 does not exist", cause: new SearchSetupError("gpus", "GPU 3 does not exist") })).data.field).toBeNull();
   });
 });

@@ -7,6 +7,7 @@ import { useEffect, useMemo, useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
 import { DatasetField } from "./dataset-field";
+import { BaseModelPicker } from "./base-model-picker";
 import { cliCommand, defaultTexts, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
 
 type Preset = FormSpec["presets"][number];
@@ -411,6 +412,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
         </div>
       </div>
 
+      <BaseModelPicker baseModel={texts.baseModel ?? ""} onPick={set} />
       {spec.sections.map(({ group, title, collapsed, dedicated, fields }) => {
         const body = (
           <div className="grid gap-4 md:grid-cols-3">

@@ -106,8 +106,8 @@ describe("the new-search form's check on the server", () => {
   });
 
   it("is served through tRPC, counting only the experts inside the folders the dashboard reads", async () => {
-    const noRegisteredExperts = { expert: { findMany: () => Promise.resolve([]) } };
-    const caller = createCaller({ db: noRegisteredExperts as never, headers: new Headers() });
+    const nothingRegistered = { expert: { findMany: () => Promise.resolve([]) }, registeredModel: { findMany: () => Promise.resolve([]) } };
+    const caller = createCaller({ db: nothingRegistered as never, headers: new Headers() });
     const { raw } = formConfig({ mergeMethod: "ties", maxIteration: "2" });
     expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 } });
     expect(await caller.form.check({ ...raw, initialExpertDirectory: "/" })).toMatchObject({ budget: null });
