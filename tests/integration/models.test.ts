@@ -43,13 +43,14 @@ function copied(family: string): string {
   return dir;
 }
 
-/** llama's experts: its adapter twice, gemma's adapter (another shape), gemma's full model, and a stray folder. */
+/** llama's experts: its adapter twice, gemma's adapter (another shape), gemma's full model, llama's fine-tune, and a stray folder. */
 function expertsFolder(): string {
   const dir = path.join(scratch, "llama-experts");
   fs.cpSync(path.join(FIXTURES, "llama", "adapter"), path.join(dir, "a"), { recursive: true });
   fs.cpSync(path.join(FIXTURES, "llama", "adapter"), path.join(dir, "b"), { recursive: true });
   fs.cpSync(path.join(FIXTURES, "gemma", "adapter"), path.join(dir, "gemma-adapter"), { recursive: true });
   fs.cpSync(modelFolder("gemma"), path.join(dir, "gemma-full"), { recursive: true });
+  fs.cpSync(path.join(FIXTURES, "llama", "finetune"), path.join(dir, "llama-tuned"), { recursive: true });
   fs.mkdirSync(path.join(dir, "notes"));
   return dir;
 }
@@ -111,14 +112,17 @@ describe("models", () => {
     const detail = await caller.models.detail({ id });
     expect(detail.spec).toMatchObject({ family: "llama" });
     const byName = Object.fromEntries(detail.experts.map((expert) => [expert.name, expert]));
-    expect(Object.keys(byName)).toEqual(["a", "b", "gemma-adapter", "gemma-full", "notes"]);
+    expect(Object.keys(byName)).toEqual(["a", "b", "gemma-adapter", "gemma-full", "llama-tuned", "notes"]);
     expect(byName.a).toMatchObject({ kind: "lora", fits: true, reason: null });
     expect(byName.b).toMatchObject({ kind: "lora", fits: true, reason: null });
+    const experts = path.join(scratch, "llama-experts");
     expect(byName["gemma-adapter"]).toMatchObject({ kind: "lora", fits: false });
-    expect(byName["gemma-adapter"]!.reason).toMatch(/^gemma-adapter: module 0\.\w+ maps \d+ → \d+ features, the decoder's \d+ → \d+: the adapter was made for another base model$/);
+    expect(byName["gemma-adapter"]!.reason).toMatch(new RegExp(`^${experts}/gemma-adapter: module 0\\.\\w+ maps \\d+ → \\d+ features, the decoder's \\d+ → \\d+: the adapter was made for another base model$`));
     expect(byName["gemma-full"]).toMatchObject({ kind: "full", fits: false });
-    expect(byName["gemma-full"]!.reason).toMatch(/^a full model of another shape: family gemma \(the base's llama\)/);
-    expect(byName.notes).toMatchObject({ kind: "other", fits: false, reason: "neither a PEFT adapter (adapter_config.json) nor a model (config.json)" });
+    expect(byName["gemma-full"]!.reason).toMatch(new RegExp(`^${experts}/gemma-full/config\\.json: model family .* is "gemma", but the base model's .* is "llama"`));
+    // A fine-tune of this very base is no expert yet: the reason says how it becomes one.
+    expect(byName["llama-tuned"]).toMatchObject({ kind: "full", fits: false, reason: `a full fine-tune of this base: a search takes it once a LoRA is extracted from it (npm run import -- ${path.join(scratch, "llama-model")} --experts ${experts} --extract-rank R)` });
+    expect(byName.notes).toMatchObject({ kind: "other", fits: false, reason: "holds neither adapter_config.json (a PEFT LoRA adapter) nor config.json (a full fine-tune)" });
   });
 
   it("registers a folder once when two requests register it at the same time, the other told so", async () => {
@@ -180,7 +184,7 @@ describe("models", () => {
     expect((await caller.models.list()).some((entry) => entry.id === model.id)).toBe(false);
     expect(fs.readdirSync(model.folder).sort()).toEqual(files);
     expect(fs.existsSync(model.decoderPath!)).toBe(true);
-    expect(fs.readdirSync(path.join(scratch, "llama-experts")).sort()).toEqual(["a", "b", "gemma-adapter", "gemma-full", "notes"]);
+    expect(fs.readdirSync(path.join(scratch, "llama-experts")).sort()).toEqual(["a", "b", "gemma-adapter", "gemma-full", "llama-tuned", "notes"]);
     const zoo = (await caller.models.list())[0]!;
     await expect(caller.models.remove({ id: zoo.id })).rejects.toThrow("the bundled zoo cannot be removed");
     expect((await caller.models.list())[0]).toMatchObject({ id: zoo.id, builtIn: true });

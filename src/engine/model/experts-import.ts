@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { listDevices } from "../merge/device";
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadPeftAdapter } from "../tensors";
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapterLayout } from "../tensors";
 import { checkFinetuneFitsBase, EXTRACTION_REPORT, extractLora, type ExtractionReport } from "./extract-lora";
 import type { ImportProgress } from "./import";
 import { decoderShapeOf, LORA_MODULES } from "./graph-builder";
@@ -34,7 +34,8 @@ export type ExpertCandidate =
 async function classifyLora(base: HfModel, name: string, folder: string): Promise<ExpertCandidate> {
   const entry = { name, folder, kind: "lora" as const, rank: null as number | null, targetModules: [] as string[] };
   try {
-    const adapter = await loadPeftAdapter(folder);
+    // The header tells every tensor's name and shape: the adapter need not be loaded to be judged.
+    const adapter = await readPeftAdapterLayout(folder);
     entry.rank = typeof adapter.config.r === "number" ? adapter.config.r : null;
     const targets = [...new Set(loraModuleSlices(adapter.layout).map((slice) => slice.key.split(".")[1]!))];
     entry.targetModules = targets.sort();
@@ -63,13 +64,16 @@ function expertsFolderOf(expertsFolder: string): string {
   return folder;
 }
 
-/** Each subfolder of `expertsFolder` (hidden ones aside), by name, classified against the base model `base`. */
+/**
+ * Each subfolder of `expertsFolder` (hidden ones and the base's own folder aside: the zoo keeps its base among its
+ * experts), by name, classified against the base model `base`.
+ */
 export async function classifyExperts(base: HfModel | string, expertsFolder: string): Promise<ExpertCandidate[]> {
   const model = typeof base === "string" ? await readHfModel(base) : base;
   const folder = expertsFolderOf(expertsFolder);
   const names = fs
     .readdirSync(folder, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && !entry.name.startsWith("."))
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith(".") && path.join(folder, entry.name) !== path.resolve(model.folder))
     .map((entry) => entry.name)
     .sort();
   const candidates: ExpertCandidate[] = [];

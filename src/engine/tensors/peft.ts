@@ -5,7 +5,7 @@ import path from "node:path";
 import type { DType } from "./dtype";
 import { ExpertMismatchError, TensorFileError } from "./errors";
 import { type Layout, makeLayout, sameLayout } from "./layout";
-import { readSafetensors, writeSafetensors } from "./safetensors";
+import { readSafetensors, readSafetensorsHeader, writeSafetensors } from "./safetensors";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
@@ -31,7 +31,7 @@ export interface PeftAdapter {
   dtypes: DType[];
 }
 
-export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
+async function readAdapterConfig(dir: string): Promise<AdapterConfig> {
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
   let config: AdapterConfig;
   let text: string;
@@ -47,14 +47,30 @@ export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
   }
   if (!config || typeof config !== "object" || Array.isArray(config)) throw new TensorFileError(cfgFile, "the adapter config is not a JSON object");
   if (config.peft_type !== undefined && config.peft_type !== "LORA") throw new TensorFileError(cfgFile, `peft_type ${config.peft_type} is not supported (only LORA)`);
+  return config;
+}
+
+const byName = <T extends { name: string }>(tensors: readonly T[]): T[] => [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
+  const config = await readAdapterConfig(dir);
   const file = path.join(dir, ADAPTER_WEIGHTS);
   const st = await readSafetensors(file, { checkFinite: true });
   if (st.tensors.length === 0) throw new TensorFileError(file, "holds no tensors");
-  const sorted = [...st.tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = byName(st.tensors);
   const layout = makeLayout(sorted);
   const data = new Float32Array(layout.size);
   sorted.forEach((t, i) => data.set(t.data, layout.entries[i]!.offset));
   return { dir, config, metadata: st.metadata, layout, data, dtypes: sorted.map((t) => t.dtype) };
+}
+
+/** An adapter's config and tensor layout as loadPeftAdapter reads them, from the safetensors header alone. */
+export async function readPeftAdapterLayout(dir: string): Promise<Pick<PeftAdapter, "dir" | "config" | "layout">> {
+  const config = await readAdapterConfig(dir);
+  const file = path.join(dir, ADAPTER_WEIGHTS);
+  const { entries } = await readSafetensorsHeader(file);
+  if (entries.length === 0) throw new TensorFileError(file, "holds no tensors");
+  return { dir, config, layout: makeLayout(byName(entries)) };
 }
 
 export interface SaveAdapterOptions {

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { ModelConfigError, readModelConfig } from "../../engine/model/hf-config";
+import { ModelConfigError } from "../../engine/model/hf-config";
 import { readHfModel, type HfModel } from "../../engine/model/hf-model";
 import { TokenizerLoadError } from "../../engine/model/hf-tokenizer";
 import { importModel, type ImportProgress } from "../../engine/model/import";
@@ -143,7 +143,7 @@ export async function markInterruptedBuilds(db: Db): Promise<void> {
  */
 async function expertTargets(folder: string, expertsFolder: string | null): Promise<readonly string[] | undefined> {
   if (!expertsFolder) return undefined;
-  const fits = await classifyExpertFolders(expertsFolder, readModelConfig(folder), folder).catch(() => []);
+  const fits = await classifyExpertFolders(expertsFolder, folder).catch(() => []);
   const modules = new Set(fits.filter((expert) => expert.fits).flatMap((expert) => expert.modules));
   return modules.size > 0 ? [...modules] : undefined;
 }

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { HfModel } from "../../../engine/model/hf-model";
@@ -89,10 +90,10 @@ export const modelsRouter = createTRPCRouter({
     let expertsProblem: string | null = null;
     if (model.expertsFolder) {
       try {
-        experts = await classifyExpertFolders(model.expertsFolder, read.spec, model.folder);
+        experts = await classifyExpertFolders(model.expertsFolder, read);
       } catch (error) {
         // The folder was there at registration; moved or removed since, it is said so rather than shown empty.
-        expertsProblem = `${model.expertsFolder}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no longer exists" : (error as Error).message}`;
+        expertsProblem = fs.existsSync(model.expertsFolder) ? (error as Error).message : `${model.expertsFolder}: no longer exists`;
       }
     }
     return { model, spec: read.spec, problem: null, chatTemplate: read.tokenizer.chatTemplate !== null, experts, expertsProblem };
