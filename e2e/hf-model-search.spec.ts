@@ -59,7 +59,7 @@ for (const family of FAMILIES) {
     await expect(page.getByTestId("model-architecture")).toContainText(family);
     await expect(page.getByTestId("model-decoder")).toContainText("decoder.onnx");
     await expect(page.getByTestId("experts-summary")).toContainText("2 of 3 folders");
-    await expect(page.getByTestId("expert-notes")).toContainText("neither a PEFT adapter (adapter_config.json) nor a model (config.json)");
+    await expect(page.getByTestId("expert-notes")).toContainText("holds neither adapter_config.json (a PEFT LoRA adapter) nor config.json (a full fine-tune)");
     await expect(page.getByTestId("expert-negated")).toHaveAttribute("data-fits", "true");
     await page.screenshot({ path: testInfo.outputPath(`${family}-models.png`), fullPage: true });
 
