@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
 import pg from "pg";
-import { clusterDir, embeddedPostgresRunning } from "../src/server/db/embedded";
+import { embeddedPostgresRunning } from "../src/server/db/embedded";
+import { embeddedDatabaseUrl } from "./embedded-db";
 
 const port = 3299;
 
@@ -27,18 +28,13 @@ async function withLauncher<T>(dataDir: string, work: (launcher: { pid: number; 
   }
 }
 
-function embeddedUrl(dataDir: string) {
-  const { user, password } = JSON.parse(fs.readFileSync(path.join(dataDir, "postgres.json"), "utf8")) as { user: string; password: string };
-  const port = fs.readFileSync(path.join(clusterDir(dataDir), "data", "postmaster.pid"), "utf8").split("\n")[3];
-  return `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/merge_search`;
-}
 
 test("Ctrl-C leaves no Postgres behind and the next start keeps the data", async ({ page }) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "merge-launch-"));
   fs.chmodSync(dataDir, 0o755);
   try {
     await withLauncher(dataDir, async () => {
-      const client = new pg.Client({ connectionString: embeddedUrl(dataDir) });
+      const client = new pg.Client({ connectionString: embeddedDatabaseUrl(dataDir) });
       await client.connect();
       await client.query(
         `INSERT INTO "Run" (id, name, status, origin, config, seed, "mergeMethod", dataset, "evalType")

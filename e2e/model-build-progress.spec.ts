@@ -2,9 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
-import pg from "pg";
-import { clusterDir } from "../src/server/db/embedded";
 import { INTERRUPTED_BUILD } from "../src/server/models/registry";
+import { embeddedSql } from "./embedded-db";
 
 /*
  * A decoder build as the Models page shows it: its phase and a progress bar while its process beats; once the beat
@@ -12,30 +11,14 @@ import { INTERRUPTED_BUILD } from "../src/server/models/registry";
  * building server writes, put in the database here: a tiny model builds too fast to be seen building.
  */
 
-const dataDir = process.env.E2E_DATA_DIR!;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-build-progress-"));
 test.afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-function embeddedUrl() {
-  const { user, password } = JSON.parse(fs.readFileSync(path.join(dataDir, "postgres.json"), "utf8")) as { user: string; password: string };
-  const port = fs.readFileSync(path.join(clusterDir(dataDir), "data", "postmaster.pid"), "utf8").split("\n")[3];
-  return `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/merge_search`;
-}
-
-async function sql(text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: embeddedUrl() });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 test("a building decoder shows its phase and progress; one whose server died shows why, and Build again finishes it", async ({ page }) => {
   const folder = path.join(scratch, "mistral-model");
   fs.cpSync(path.resolve("tests/fixtures/hf/mistral/model"), folder, { recursive: true });
-  await sql(
+  await embeddedSql(
     `INSERT INTO "RegisteredModel" (id, name, folder, family, parameters, dtypes, "weightBytes", "fileCount", status, "progressPhase", "progressDone", "progressTotal", "heartbeatAt", "updatedAt")
      VALUES ('e2e-building', 'mistral-model', $1, 'mistral', 252700, '{F16}', 505400, 1, 'building', 'write decoder', 1, 4, now(), now())`,
     [folder],
@@ -48,7 +31,7 @@ test("a building decoder shows its phase and progress; one whose server died sho
   await expect(row.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "25");
 
   // Its process is gone: no beat for longer than the lease.
-  await sql(`UPDATE "RegisteredModel" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = 'e2e-building'`);
+  await embeddedSql(`UPDATE "RegisteredModel" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = 'e2e-building'`);
   await expect(row).toHaveAttribute("data-status", "failed", { timeout: 10_000 });
   await expect(row.getByTestId("model-error")).toHaveText(`failed: ${INTERRUPTED_BUILD}`);
 

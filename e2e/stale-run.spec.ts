@@ -1,10 +1,8 @@
 import { spawn } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
-import pg from "pg";
-import { clusterDir } from "../src/server/db/embedded";
 import { RUN_LEASE_MS } from "../src/server/search/run-lease";
+import { embeddedDatabaseUrl, embeddedSql } from "./embedded-db";
 
 /*
  * A CLI search whose process died (kill -9) still says running; once its heartbeat is older than the lease the
@@ -15,27 +13,12 @@ const dataDir = process.env.E2E_DATA_DIR!;
 const outputRoot = path.join(dataDir, "search");
 const name = `e2e-stale-${Date.now().toString(36)}`;
 
-function embeddedUrl() {
-  const { user, password } = JSON.parse(fs.readFileSync(path.join(dataDir, "postgres.json"), "utf8")) as { user: string; password: string };
-  const port = fs.readFileSync(path.join(clusterDir(dataDir), "data", "postmaster.pid"), "utf8").split("\n")[3];
-  return `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/merge_search`;
-}
-
-async function sql(text: string, values: unknown[] = []) {
-  const client = new pg.Client({ connectionString: embeddedUrl() });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 test("a run whose process died shows as stale, and Resume finishes it", async ({ page }) => {
   test.setTimeout(240_000);
   const flags = ["-n", name, "-e", "exact_match", "-d", "gsm8k", "--eval_params", '{"maxNewTokens": 8}', "--dev_questions", "6", "--test_questions", "6", "-m", "2", "-p", "10", "--output_root", outputRoot];
   const cli = spawn(process.execPath, ["--import", "tsx", "scripts/search.ts", ...flags], {
-    env: { ...process.env, DATABASE_URL: embeddedUrl(), MERGE_SEARCH_CRASH_AT: "iteration-1" },
+    env: { ...process.env, DATABASE_URL: embeddedDatabaseUrl(), MERGE_SEARCH_CRASH_AT: "iteration-1" },
     stdio: "ignore",
   });
   const signal = await new Promise((resolve) => cli.on("exit", (_code, killedBy) => resolve(killedBy)));
@@ -46,7 +29,7 @@ test("a run whose process died shows as stale, and Resume finishes it", async ({
   await expect(row.locator("[data-status]")).toHaveAttribute("data-status", "running");
 
   // The lease running out, without waiting for it: the last heartbeat moves back past it.
-  await sql(`UPDATE "Run" SET "heartbeatAt" = now() - make_interval(secs => $1) WHERE name = $2`, [RUN_LEASE_MS / 1000 + 1, name]);
+  await embeddedSql(`UPDATE "Run" SET "heartbeatAt" = now() - make_interval(secs => $1) WHERE name = $2`, [RUN_LEASE_MS / 1000 + 1, name]);
   await page.reload();
   await expect(row.locator("[data-status]")).toHaveAttribute("data-status", "stale");
 
@@ -56,5 +39,5 @@ test("a run whose process died shows as stale, and Resume finishes it", async ({
   await page.getByTestId("resume").click();
   await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "completed", { timeout: 180_000 });
   await expect(page.getByTestId("run-log")).toContainText("resuming after iteration 1");
-  expect(await sql(`SELECT count(*)::int AS iterations FROM "Iteration" i JOIN "Run" r ON r.id = i."runId" WHERE r.name = $1`, [name])).toEqual([{ iterations: 3 }]);
+  expect(await embeddedSql(`SELECT count(*)::int AS iterations FROM "Iteration" i JOIN "Run" r ON r.id = i."runId" WHERE r.name = $1`, [name])).toEqual([{ iterations: 3 }]);
 });
