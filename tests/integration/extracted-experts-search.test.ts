@@ -1,16 +1,14 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { OnnxDecoder } from "../../src/engine/eval/onnx";
 import { loadLoraWeights } from "../../src/engine/eval/peft-lora";
 import { importExperts } from "../../src/engine/model/experts-import";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
-import { createPrismaClient, type Db } from "../../src/server/db/client";
-import { applyMigrations } from "../../src/server/db/migrate";
 import { executeSearch } from "../../src/server/search/launch";
-import { freshDatabase } from "./helpers";
+import { migratedDatabase } from "./helpers";
 
 /*
  * Experts imported from a folder holding a full fine-tune (extracted at rank 48: its k/v modules, 32 wide, at their
@@ -24,17 +22,8 @@ const dataset = path.join(root, "tiny.json");
 const questions = JSON.parse(fs.readFileSync("data/eval/gsm8k.json", "utf8")) as { dev: unknown[]; test: unknown[] };
 fs.writeFileSync(dataset, JSON.stringify({ dev: questions.dev.slice(0, 4), test: questions.test.slice(0, 4) }));
 
-let url: string;
-let db: Db;
-beforeAll(async () => {
-  url = await freshDatabase();
-  await applyMigrations(url);
-  db = createPrismaClient(url);
-});
-afterAll(async () => {
-  await db?.$disconnect();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const store = migratedDatabase();
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe("a search on experts imported with an extracted fine-tune", () => {
   it("recipe mode on llama: completes over the adapter, adapter-b and the rank-48 extraction, and its global best loads", async () => {
@@ -48,7 +37,7 @@ describe("a search on experts imported with an extracted fine-tune", () => {
       ...["--dev_questions", "4", "--test_questions", "4", "-m", "1", "--mode", "recipe", "--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}'],
     ]);
     const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
-    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);

@@ -4,8 +4,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { inject } from "vitest";
+import { afterAll, beforeAll, inject } from "vitest";
+import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { clusterDir } from "../../src/server/db/embedded";
+import { applyMigrations } from "../../src/server/db/migrate";
 
 /** A DATA_DIR of its own; `private` keeps mkdtemp's 0700, which sends a root-run cluster to /var/tmp. */
 export function temporaryDataDir(prefix: string, { private: keepPrivate = false } = {}): string {
@@ -29,6 +31,27 @@ export async function freshDatabase(): Promise<string> {
   await admin.end();
   serverUrl.pathname = `/${name}`;
   return serverUrl.toString();
+}
+
+/** A fresh database with every migration applied, for the test file that calls this: its URL and a client (closed after the file). */
+export function migratedDatabase(): { readonly url: string; readonly db: Db } {
+  let opened: { url: string; db: Db } | undefined;
+  beforeAll(async () => {
+    const url = await freshDatabase();
+    await applyMigrations(url);
+    opened = { url, db: createPrismaClient(url) };
+  });
+  afterAll(async () => {
+    await opened?.db.$disconnect();
+  });
+  return {
+    get url() {
+      return opened!.url;
+    },
+    get db() {
+      return opened!.db;
+    },
+  };
 }
 
 export async function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {

@@ -1,17 +1,15 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { OnnxDecoder } from "../../src/engine/eval/onnx";
 import { loadLoraWeights } from "../../src/engine/eval/peft-lora";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { uniform } from "../../src/engine/search/rng";
 import { prepareSearch, SearchSetupError } from "../../src/engine/search/session";
 import { loadPeftAdapter, makeLayout, savePeftAdapter } from "../../src/engine/tensors";
-import { createPrismaClient, type Db } from "../../src/server/db/client";
-import { applyMigrations } from "../../src/server/db/migrate";
 import { executeSearch } from "../../src/server/search/launch";
-import { freshDatabase } from "./helpers";
+import { migratedDatabase } from "./helpers";
 
 /*
  * Searches whose --base_model is a Hugging Face model folder (tests/fixtures/hf), not the zoo: prepare imports the
@@ -70,17 +68,8 @@ function searchArgs(name: string, baseModel: string, experts: string, more: stri
   ]);
 }
 
-let url: string;
-let db: Db;
-beforeAll(async () => {
-  url = await freshDatabase();
-  await applyMigrations(url);
-  db = createPrismaClient(url);
-});
-afterAll(async () => {
-  await db?.$disconnect();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const store = migratedDatabase();
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const modes = {
   "recipe (task_arithmetic)": ["--mode", "recipe", "--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}'],
@@ -95,7 +84,7 @@ describe("a search on a Hugging Face model folder", () => {
     const prepared = await prepareSearch(config, { gpus: [], modelCache });
     expect(path.dirname(path.dirname(prepared.runnerModel.model))).toBe(path.resolve(modelCache));
     expect(prepared.runnerModel.weightsFolder).toBe(path.resolve(baseModel));
-    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
     const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
@@ -110,7 +99,7 @@ describe("a search on a Hugging Face model folder", () => {
     const baseModel = path.join(FIXTURES, family, "model");
     const config = searchArgs(`${family}-mixed`, baseModel, await mixedExperts(family, subset), modes["recipe (task_arithmetic)"]);
     const prepared = await prepareSearch(config, { gpus: [], modelCache });
-    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);
@@ -165,7 +154,7 @@ describe("a search on a Hugging Face model folder", () => {
     const chat = { promptFormat: "chat", systemMessage: "Answer with a number." };
     const prepared = await prepareSearch(searchArgs("qwen2-chat", baseModel, await sameShapeExperts("qwen2"), modes["recipe (task_arithmetic)"], chat), { gpus: [], modelCache });
     expect(prepared.task.kind === "single" && prepared.task.evalType.requests(prepared.task.dataset.dev[0], prepared.task.params)[0]).toMatchObject({ chat: { system: "Answer with a number." } });
-    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
   });
 

@@ -1,17 +1,15 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { OnnxDecoder } from "../../src/engine/eval/onnx";
 import { checkAdapterFitsDecoder } from "../../src/engine/eval/peft-lora";
 import { MERGE_METHOD_NAMES, mergeMethodJsonSchemas } from "../../src/engine/merge";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { loadPeftAdapter } from "../../src/engine/tensors";
-import { createPrismaClient, type Db } from "../../src/server/db/client";
-import { applyMigrations } from "../../src/server/db/migrate";
 import { evaluationBudget, prepareSearch, SearchSetupError } from "../../src/engine/search/session";
 import { executeSearch } from "../../src/server/search/launch";
-import { freshDatabase } from "./helpers";
+import { migratedDatabase } from "./helpers";
 
 /*
  * Every registered merge method in every mode it allows runs a whole (tiny) search on the zoo: a method that
@@ -24,17 +22,8 @@ const expertDir = path.join(root, "experts");
 const experts = ["ja_reader", "math"];
 for (const expert of experts) fs.cpSync(path.join("initial_experts", expert), path.join(expertDir, expert), { recursive: true });
 
-let url: string;
-let db: Db;
-beforeAll(async () => {
-  url = await freshDatabase();
-  await applyMigrations(url);
-  db = createPrismaClient(url);
-});
-afterAll(async () => {
-  await db?.$disconnect();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const store = migratedDatabase();
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const modes = {
   weights: ["--mode", "weights"],
@@ -67,7 +56,7 @@ describe("every merge method in every mode", () => {
     const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
     // Every expert is a candidate: none is taken as the base unless base_model_idx names it.
     expect(evaluationBudget(prepared).population).toBe(experts.length);
-    const result = await executeSearch(db, url, prepared, { origin: "cli" });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
     const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
