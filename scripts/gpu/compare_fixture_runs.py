@@ -5,7 +5,6 @@ library versions the files record:
     python3 scripts/gpu/make_tiny_hf_models.py --out /tmp/fx && python3 scripts/gpu/compare_fixture_runs.py /tmp/fx
 """
 import filecmp, json, os, sys
-import torch
 from safetensors.torch import load_file
 new, old = sys.argv[1], "tests/fixtures/hf"
 same = differ = 0
