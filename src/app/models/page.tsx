@@ -158,9 +158,11 @@ function Extractions({ model, extractable }: { model: ModelRow; extractable: num
       onError: (error) => setErrors(error.data?.field === "rank" ? { rank: error.message } : { other: error.message }),
     }),
   );
+  // Any number goes to the server, whose refusal (the engine's) gives the range this model's modules allow.
   const start = (text: string) => {
-    if (!/^\s*\d+\s*$/.test(text) || Number(text) < 1) return setErrors({ rank: `expected an integer >= 1, got "${text}"` });
-    extract.mutate({ id: model.id, rank: Number(text) });
+    const rank = Number(text);
+    if (text.trim() === "" || !Number.isFinite(rank)) return setErrors({ rank: `expected an integer >= 1, got "${text}"` });
+    extract.mutate({ id: model.id, rank });
   };
   const running = model.extractions.some((extraction) => extraction.status === "running");
   return (
