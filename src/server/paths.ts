@@ -9,6 +9,11 @@ export const projectPaths = {
   migrations: path.join(process.cwd(), "prisma", "migrations"),
 };
 
+/** DATA_DIR: the database, the model cache and the experts extracted from the dashboard. */
+export function dataDir(): string {
+  return parseServerEnv().dataDir;
+}
+
 /** Where the decoders of Hugging Face base models are built and kept: DATA_DIR/models, as `npm run import` keeps them. */
 export function modelCacheRoot(): string {
   return path.join(parseServerEnv().dataDir, "models");

@@ -121,7 +121,7 @@ describe("models", () => {
     expect(byName["gemma-full"]).toMatchObject({ kind: "full", fits: false });
     expect(byName["gemma-full"]!.reason).toMatch(new RegExp(`^${experts}/gemma-full/config\\.json: model family .* is "gemma", but the base model's .* is "llama"`));
     // A fine-tune of this very base is no expert yet: the reason says how it becomes one.
-    expect(byName["llama-tuned"]).toMatchObject({ kind: "full", fits: false, reason: `a full fine-tune of this base: a search takes it once a LoRA is extracted from it (npm run import -- ${path.join(scratch, "llama-model")} --experts ${experts} --extract-rank R)` });
+    expect(byName["llama-tuned"]).toMatchObject({ kind: "full", fits: false, reason: `a full fine-tune of this base: a search takes it once a LoRA is extracted from it (Extract LoRA experts in the model's details on the Models page, or npm run import -- ${path.join(scratch, "llama-model")} --experts ${experts} --extract-rank R)` });
     expect(byName.notes).toMatchObject({ kind: "other", fits: false, reason: "holds neither adapter_config.json (a PEFT LoRA adapter) nor config.json (a full fine-tune)" });
   });
 

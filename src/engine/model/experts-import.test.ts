@@ -90,6 +90,14 @@ describe("importExperts", () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  it("refuses a rank the extraction cannot give, before writing anything", async () => {
+    const out = path.join(scratch, "rank-too-large");
+    const attempt = importExperts(llama, mixed, { extractRank: 1000, out, device: "cpu" });
+    await expect(attempt).rejects.toThrow(/^rank 1000 is not an integer in \[1, \d+\]: the widest module, model\.layers\.0\.\w+\.\w+\.weight \(\d+ x \d+\), has \d+ singular values$/);
+    await expect(attempt).rejects.toMatchObject({ option: "rank" });
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it("stops at a fine-tune holding a weight that is not finite, naming its file and tensor, with only the experts before it written", async () => {
     const broken = expertsFolder("nan", { "a-adapter": "llama/adapter", tuned: "llama/finetune" });
     const file = path.join(broken, "tuned", "model.safetensors");

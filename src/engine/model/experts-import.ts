@@ -7,7 +7,7 @@ import path from "node:path";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { listDevices } from "../merge/device";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapterLayout } from "../tensors";
-import { checkFinetuneFitsBase, EXTRACTION_REPORT, extractLora, type ExtractionReport } from "./extract-lora";
+import { checkExtractionRank, checkFinetuneFitsBase, EXTRACTION_REPORT, extractLora, type ExtractionReport } from "./extract-lora";
 import type { ImportProgress } from "./import";
 import { decoderShapeOf, LORA_MODULES } from "./graph-builder";
 import { MODEL_CONFIG } from "./hf-config";
@@ -121,6 +121,8 @@ export async function importExperts(baseFolder: string, expertsFolder: string, o
   const finetunes = usable.filter((candidate) => candidate.kind === "finetune");
   if (finetunes.length > 0 && options.extractRank === undefined)
     throw new ExpertsImportError(`${finetunes[0]!.folder} is a full fine-tune: pass --extract-rank R (e.g. 16) to extract a rank-R LoRA of it${finetunes.length > 1 ? ` (and of ${finetunes.length - 1} more)` : ""}`, "extractRank");
+  // A rank the extraction would refuse is refused before the first copy, so a refused import writes nothing.
+  if (finetunes.length > 0) checkExtractionRank(base, options.extractRank!);
 
   const device = options.device ?? defaultDevice();
   fs.mkdirSync(out, { recursive: true });

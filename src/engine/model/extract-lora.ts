@@ -129,13 +129,18 @@ function checkOptions(base: HfModel, options: ExtractOptions): string[] {
   const unknown = modules.filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
   if (modules.length === 0 || unknown.length > 0)
     throw new ExtractionError(`modules: ${unknown.length ? `${unknown.join(", ")} ${unknown.length === 1 ? "is" : "are"} not` : "none given; expected"} among the LoRA target modules ${LORA_MODULES.join(", ")}`, "modules");
+  checkExtractionRank(base, options.rank, modules);
+  return modules;
+}
+
+/** Throws the ExtractionError about "rank" unless `rank` is an integer from 1 to the widest extracted module's singular values. */
+export function checkExtractionRank(base: HfModel, rank: number, modules: readonly string[] = LORA_MODULES): void {
   const weights = extractedWeights(base, modules);
   const largest = Math.max(...weights.map(({ shape }) => Math.min(shape[0]!, shape[1]!)));
-  if (!Number.isInteger(options.rank) || options.rank < 1 || options.rank > largest) {
+  if (!Number.isInteger(rank) || rank < 1 || rank > largest) {
     const widest = weights.find(({ shape }) => Math.min(shape[0]!, shape[1]!) === largest)!;
-    throw new ExtractionError(`rank ${options.rank} is not an integer in [1, ${largest}]: the widest module, ${widest.name} (${widest.shape.join(" x ")}), has ${largest} singular values`, "rank");
+    throw new ExtractionError(`rank ${rank} is not an integer in [1, ${largest}]: the widest module, ${widest.name} (${widest.shape.join(" x ")}), has ${largest} singular values`, "rank");
   }
-  return modules;
 }
 
 /** PEFT's name of a module weight's LoRA factor: base_model.model.<module>.lora_A.weight. */

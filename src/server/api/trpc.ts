@@ -4,6 +4,7 @@ import { ZodError } from "zod";
 import { flattenConfigIssues, type ConfigIssues } from "../../engine/search/config";
 import { SearchSetupError } from "../../engine/search/session";
 import { serverDb } from "../db/client";
+import { ExtractionRequestError } from "../models/extraction";
 import { ModelRegistrationError } from "../models/registry";
 
 export async function createTRPCContext(opts: { headers: Headers }) {
@@ -22,8 +23,8 @@ function configIssuesOf(cause: unknown): ConfigIssues | null {
 const t = initTRPC.context<typeof createTRPCContext>().create({
   transformer: superjson,
   errorFormatter({ shape, error }) {
-    // field: the input a model registration's error is about, so the Models page shows it there.
-    const field = error.cause instanceof ModelRegistrationError ? error.cause.field : null;
+    // field: the input a model registration's or extraction's error is about, so the Models page shows it there.
+    const field = error.cause instanceof ModelRegistrationError || error.cause instanceof ExtractionRequestError ? error.cause.field : null;
     return { ...shape, data: { ...shape.data, configIssues: configIssuesOf(error.cause), field } };
   },
 });

@@ -4,7 +4,7 @@ import type { HfModel } from "../../engine/model/hf-model";
 /*
  * Which subfolders of an experts folder a registered model can search with, and why the others cannot, as the
  * Models page and the form's picker show them: the engine's classification (the same the import's --experts uses),
- * with a full fine-tune pointed at the extraction that makes it an expert.
+ * with a full fine-tune pointed at the extraction that makes it an expert (the Models page's, or the import's).
  */
 
 type ExpertKind = "lora" | "full" | "other";
@@ -15,6 +15,8 @@ export interface ExpertFit {
   kind: ExpertKind;
   /** A PEFT LoRA adapter whose every module the model's decoder takes. */
   fits: boolean;
+  /** A full fine-tune of the model that a LoRA can be extracted from (the Models page's extraction takes it). */
+  extractable: boolean;
   /** Why it does not fit (null when it does), one line. */
   reason: string | null;
   rank: number | null;
@@ -27,14 +29,16 @@ function fitOf(candidate: ExpertCandidate, base: string, directory: string): Exp
   const { name, folder } = candidate;
   if (candidate.kind === "lora") {
     const fits = candidate.problem === null;
-    return { name, folder, kind: "lora", fits, reason: candidate.problem, rank: candidate.rank, targetModules: candidate.targetModules, modules: fits ? candidate.targetModules : [] };
+    return { name, folder, kind: "lora", fits, extractable: false, reason: candidate.problem, rank: candidate.rank, targetModules: candidate.targetModules, modules: fits ? candidate.targetModules : [] };
   }
   const unfit = { fits: false, rank: null, targetModules: [], modules: [] };
   if (candidate.kind === "finetune") {
-    const reason = candidate.problem ?? `a full fine-tune of this base: a search takes it once a LoRA is extracted from it (npm run import -- ${base} --experts ${directory} --extract-rank R)`;
-    return { name, folder, kind: "full", reason, ...unfit };
+    const reason =
+      candidate.problem ??
+      `a full fine-tune of this base: a search takes it once a LoRA is extracted from it (Extract LoRA experts in the model's details on the Models page, or npm run import -- ${base} --experts ${directory} --extract-rank R)`;
+    return { name, folder, kind: "full", extractable: candidate.problem === null, reason, ...unfit };
   }
-  return { name, folder, kind: "other", reason: candidate.problem, ...unfit };
+  return { name, folder, kind: "other", extractable: false, reason: candidate.problem, ...unfit };
 }
 
 /** Each subfolder of `directory` (sorted by name) but the base model's own folder, judged against the base. */

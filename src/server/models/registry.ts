@@ -18,9 +18,12 @@ import { Prisma } from "../db/generated/client";
  * touches the model's files or the cache.
  */
 
-/** How often a building process moves the heartbeat, and how long without a beat a build counts as interrupted. */
-const DECODER_HEARTBEAT_MS = 5_000;
-const DECODER_LEASE_MS = 30_000;
+/**
+ * How often a process running a background job (a decoder build, an extraction) moves its heartbeat, and how long
+ * without a beat the job counts as interrupted.
+ */
+export const JOB_HEARTBEAT_MS = 5_000;
+export const JOB_LEASE_MS = 30_000;
 
 export const INTERRUPTED_BUILD = "the decoder build was interrupted (the server building it stopped); build it again";
 
@@ -130,7 +133,7 @@ export async function rebuildModel(db: Db, id: string, cacheRoot: string): Promi
 
 /** Builds are rows that stopped beating: their process is gone, so they fail with the line that says so. */
 export async function markInterruptedBuilds(db: Db): Promise<void> {
-  const leaseSeconds = DECODER_LEASE_MS / 1000;
+  const leaseSeconds = JOB_LEASE_MS / 1000;
   await db.$executeRaw`
     UPDATE "RegisteredModel" SET status = 'failed', "errorText" = ${INTERRUPTED_BUILD}, "updatedAt" = now()
     WHERE status = 'building' AND ("heartbeatAt" IS NULL OR "heartbeatAt" < now() - make_interval(secs => ${leaseSeconds}))`;
@@ -155,7 +158,7 @@ async function expertTargets(folder: string, expertsFolder: string | null): Prom
 async function buildInBackground(db: Db, id: string, { folder, expertsFolder }: { folder: string; expertsFolder: string | null }, cacheRoot: string): Promise<void> {
   let writes: Promise<unknown> = Promise.resolve();
   const write = (work: () => Promise<unknown>) => (writes = writes.then(work).catch(() => {}));
-  const heartbeat = setInterval(() => write(() => db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${id} AND status = 'building'`), DECODER_HEARTBEAT_MS);
+  const heartbeat = setInterval(() => write(() => db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() WHERE id = ${id} AND status = 'building'`), JOB_HEARTBEAT_MS);
   heartbeat.unref?.();
   const onProgress = ({ phase, done, total }: ImportProgress) =>
     write(() => db.registeredModel.updateMany({ where: { id, status: "building" }, data: { progressPhase: phase, progressDone: done, progressTotal: total } }));

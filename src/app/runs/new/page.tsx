@@ -412,7 +412,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
         </div>
       </div>
 
-      <BaseModelPicker baseModel={texts.baseModel ?? ""} onPick={set} />
+      <BaseModelPicker baseModel={texts.baseModel ?? ""} expertDirectory={texts.initialExpertDirectory ?? ""} onPick={set} />
       {spec.sections.map(({ group, title, collapsed, dedicated, fields }) => {
         const body = (
           <div className="grid gap-4 md:grid-cols-3">

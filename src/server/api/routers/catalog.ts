@@ -17,14 +17,15 @@ const DEFAULT_EXPERT_DIRECTORY = "./initial_experts";
 
 /**
  * Where the dashboard reads experts, base models and datasets for its clients: the checkout (the bundled zoo and
- * data/ among it), the output root (earlier runs' adapters), the folders of registered experts, and the folders
- * (model and experts) of registered models.
+ * data/ among it), the output root (earlier runs' adapters), the folders of registered experts, the folders
+ * (model and experts) of registered models, and the experts extracted for them.
  */
 export async function readableRoots(db: Db): Promise<string[]> {
   const registered = await db.expert.findMany({ select: { folder: true } }).catch(() => []);
   const models = await db.registeredModel.findMany({ select: { folder: true, expertsFolder: true } }).catch(() => []);
   const modelFolders = models.flatMap(({ folder, expertsFolder }) => (expertsFolder ? [folder, expertsFolder] : [folder]));
-  return [process.cwd(), dashboardOutputRoot(), ...registered.map(({ folder }) => path.dirname(path.resolve(folder))), ...modelFolders];
+  const extracted = await db.expertExtraction.findMany({ where: { status: "ready" }, select: { folder: true } }).catch(() => []);
+  return [process.cwd(), dashboardOutputRoot(), ...registered.map(({ folder }) => path.dirname(path.resolve(folder))), ...modelFolders, ...extracted.map(({ folder }) => folder)];
 }
 
 export interface ExpertListing {

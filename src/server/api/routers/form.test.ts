@@ -106,7 +106,8 @@ describe("the new-search form's check on the server", () => {
   });
 
   it("is served through tRPC, counting only the experts inside the folders the dashboard reads", async () => {
-    const nothingRegistered = { expert: { findMany: () => Promise.resolve([]) }, registeredModel: { findMany: () => Promise.resolve([]) } };
+    const none = { findMany: () => Promise.resolve([]) };
+    const nothingRegistered = { expert: none, registeredModel: none, expertExtraction: none };
     const caller = createCaller({ db: nothingRegistered as never, headers: new Headers() });
     const { raw } = formConfig({ mergeMethod: "ties", maxIteration: "2" });
     expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 } });

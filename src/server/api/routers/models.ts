@@ -4,28 +4,31 @@ import { z } from "zod";
 import type { HfModel } from "../../../engine/model/hf-model";
 import type { Db } from "../../db/client";
 import { classifyExpertFolders, type ExpertFit } from "../../models/expert-fit";
+import { ExtractionRequestError, markInterruptedExtractions, startExtraction, type ExtractedExpert } from "../../models/extraction";
 import { ensureZooRegistered, markInterruptedBuilds, ModelRegistrationError, readModelFolder, rebuildModel, registerModel, ZOO } from "../../models/registry";
-import { modelCacheRoot } from "../../paths";
+import { dataDir, modelCacheRoot } from "../../paths";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 
 /*
  * The Models page: registered Hugging Face base models (the bundled zoo among them, always), their decoder builds
- * with progress (the page polls while one builds), and which expert folders fit each. See models/registry.ts.
+ * and LoRA extractions with progress (the page polls while one runs), and which expert folders fit each. See
+ * models/registry.ts and models/extraction.ts.
  */
 
 const modelId = z.string().min(1).max(64);
 const folderPath = z.string().trim().min(1, "expected a folder path").max(4096);
 
-/** Registration problems are the user's to fix: BAD_REQUEST, the input they are about in data.field (trpc.ts). */
+/** Registration and extraction problems are the user's to fix: BAD_REQUEST, the input they are about in data.field (trpc.ts). */
 function asUserError(error: unknown): never {
-  if (error instanceof ModelRegistrationError) throw new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
+  if (error instanceof ModelRegistrationError || error instanceof ExtractionRequestError) throw new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
   throw error;
 }
 
 async function listModels(db: Db) {
   await ensureZooRegistered(db, modelCacheRoot());
   await markInterruptedBuilds(db);
-  const rows = await db.registeredModel.findMany({ orderBy: { createdAt: "asc" } });
+  await markInterruptedExtractions(db);
+  const rows = await db.registeredModel.findMany({ orderBy: { createdAt: "asc" }, include: { extractions: { orderBy: { rank: "asc" } } } });
   // The zoo first, then the user's models in the order they were registered.
   rows.sort((a, b) => Number(b.folder === ZOO.folder) - Number(a.folder === ZOO.folder));
   return rows.map((row) => ({
@@ -43,6 +46,15 @@ async function listModels(db: Db) {
     progress: row.status === "building" && row.progressPhase ? { phase: row.progressPhase, done: row.progressDone, total: row.progressTotal } : null,
     decoderPath: row.decoderPath,
     errorText: row.errorText,
+    extractions: row.extractions.map((extraction) => ({
+      id: extraction.id,
+      rank: extraction.rank,
+      folder: extraction.folder,
+      status: extraction.status,
+      progress: extraction.status === "running" && extraction.progressPhase ? { phase: extraction.progressPhase, done: extraction.progressDone, total: extraction.progressTotal } : null,
+      experts: extraction.experts as unknown as ExtractedExpert[] | null,
+      errorText: extraction.errorText,
+    })),
   }));
 }
 
@@ -74,6 +86,19 @@ export const modelsRouter = createTRPCRouter({
   rebuild: publicProcedure.input(z.object({ id: modelId })).mutation(async ({ ctx, input }) => {
     if (!(await rebuildModel(ctx.db, input.id, modelCacheRoot()))) throw new TRPCError({ code: "BAD_REQUEST", message: "only a model whose decoder build failed can be built again" });
     return { ok: true };
+  }),
+
+  /**
+   * Starts extracting rank-`rank` LoRAs of the full fine-tunes in the model's experts folder, beside copies of its
+   * PEFT experts, into a folder under DATA_DIR; the list shows its progress and, once ready, its report.
+   */
+  extract: publicProcedure.input(z.object({ id: modelId, rank: z.number() })).mutation(async ({ ctx, input }) => {
+    const model = await findModel(ctx.db, input.id);
+    try {
+      return { id: await startExtraction(ctx.db, model, input.rank, dataDir()) };
+    } catch (error) {
+      asUserError(error);
+    }
   }),
 
   /** The model's architecture read from its folder now, and each subfolder of its experts folder: fits, or why not. */
