@@ -54,6 +54,20 @@ export function migratedDatabase(): { readonly url: string; readonly db: Db } {
   };
 }
 
+/** Sets environment variables for the test file that calls this, and puts the previous values back after it. */
+export function fileEnv(vars: Record<string, string>): void {
+  const previous = Object.fromEntries(Object.keys(vars).map((key) => [key, process.env[key]]));
+  beforeAll(() => {
+    Object.assign(process.env, vars);
+  });
+  afterAll(() => {
+    for (const [key, value] of Object.entries(previous)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+}
+
 export async function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();

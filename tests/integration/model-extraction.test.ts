@@ -5,11 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXTRACTION_REPORT, type ExtractionReport } from "../../src/engine/model/extract-lora";
 import { readSafetensors, writeSafetensors } from "../../src/engine/tensors";
 import { createCaller } from "../../src/server/api/root";
-import { createPrismaClient, type Db } from "../../src/server/db/client";
-import { applyMigrations } from "../../src/server/db/migrate";
 import { ExtractionRequestError, INTERRUPTED_EXTRACTION } from "../../src/server/models/extraction";
 import { FIXTURES, modelFolder } from "../support/hf-fixtures";
-import { freshDatabase } from "./helpers";
+import { fileEnv, migratedDatabase } from "./helpers";
 
 /*
  * LoRA experts extracted from the Models page (issue #14): the models router starts a background job on a registered
@@ -20,23 +18,13 @@ import { freshDatabase } from "./helpers";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "merge-extraction-"));
 const dataDir = path.join(scratch, "data");
-let db: Db;
+fileEnv({ DATA_DIR: dataDir });
+const store = migratedDatabase();
 let caller: ReturnType<typeof createCaller>;
-const previousDataDir = process.env.DATA_DIR;
-
-beforeAll(async () => {
-  process.env.DATA_DIR = dataDir;
-  const url = await freshDatabase();
-  await applyMigrations(url);
-  db = createPrismaClient(url);
-  caller = createCaller({ db, headers: new Headers() });
+beforeAll(() => {
+  caller = createCaller({ db: store.db, headers: new Headers() });
 });
-afterAll(async () => {
-  await db.$disconnect();
-  if (previousDataDir === undefined) delete process.env.DATA_DIR;
-  else process.env.DATA_DIR = previousDataDir;
-  fs.rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 /** A registered copy of the llama fixture whose experts folder holds `experts` (name -> fixture folder under llama/). */
 async function registered(name: string, experts: Record<string, string> | null): Promise<{ id: string; folder: string; expertsFolder: string | null }> {
@@ -76,7 +64,7 @@ describe("extraction from the dashboard", () => {
     expect(extraction).toMatchObject({ id, rank: 8, folder, errorText: null, progress: null });
     expect(fs.readdirSync(folder).sort()).toEqual(["adapter", "adapter-b", "finetune"]);
     // The last phase's end, in the import's progress shape, was stored before the row turned ready.
-    expect(await db.expertExtraction.findUniqueOrThrow({ where: { id } })).toMatchObject({ progressPhase: "extract finetune", progressDone: 14, progressTotal: 14 });
+    expect(await store.db.expertExtraction.findUniqueOrThrow({ where: { id } })).toMatchObject({ progressPhase: "extract finetune", progressDone: 14, progressTotal: 14 });
 
     const written = JSON.parse(fs.readFileSync(path.join(folder, "finetune", EXTRACTION_REPORT), "utf8")) as ExtractionReport;
     const worst = written.modules.reduce((most, module) => (module.relativeError > most.relativeError ? module : most));
@@ -96,7 +84,7 @@ describe("extraction from the dashboard", () => {
 
   it("refuses a rank the extraction cannot give, and what has nothing to extract, with one line each, storing nothing", async () => {
     const model = (await caller.models.list()).find((entry) => entry.folder === path.join(scratch, "llama-model"))!;
-    const rows = await db.expertExtraction.count();
+    const rows = await store.db.expertExtraction.count();
     for (const rank of [0, 2.5, 1000]) {
       const refusal = await extractionError({ id: model.id, rank });
       expect(refusal).toMatchObject({ code: "BAD_REQUEST", field: "rank" });
@@ -108,18 +96,18 @@ describe("extraction from the dashboard", () => {
     expect(await extractionError({ id: adaptersOnly.id, rank: 8 })).toEqual({ code: "BAD_REQUEST", field: null, message: `${adaptersOnly.expertsFolder} holds no full fine-tune of this model to extract a LoRA from` });
     const noExperts = await registered("llama-no-experts", null);
     expect(await extractionError({ id: noExperts.id, rank: 8 })).toEqual({ code: "BAD_REQUEST", field: null, message: "this model was registered without an experts folder: there is nothing to extract" });
-    expect(await db.expertExtraction.count()).toBe(rows);
+    expect(await store.db.expertExtraction.count()).toBe(rows);
   });
 
   it("runs one extraction of a model at a time; one whose server stopped fails with the reason and can be started again", async () => {
     const model = await registered("llama-interrupted", FULL_EXPERTS);
     // An extraction another server runs: its row beats.
-    const running = await db.expertExtraction.create({ data: { modelId: model.id, rank: 4, folder: path.join(dataDir, "experts", "elsewhere"), status: "running", progressPhase: "extract finetune", progressDone: 3, progressTotal: 14, heartbeatAt: new Date() } });
+    const running = await store.db.expertExtraction.create({ data: { modelId: model.id, rank: 4, folder: path.join(dataDir, "experts", "elsewhere"), status: "running", progressPhase: "extract finetune", progressDone: 3, progressTotal: 14, heartbeatAt: new Date() } });
     expect((await extractionsOf(model.id))[0]).toMatchObject({ status: "running", progress: { phase: "extract finetune", done: 3, total: 14 } });
     expect(await extractionError({ id: model.id, rank: 2 })).toEqual({ code: "BAD_REQUEST", field: null, message: "an extraction of this model (rank 4) is running: wait for it to end" });
 
     // Its server is gone: no beat for longer than the lease.
-    await db.$executeRaw`UPDATE "ExpertExtraction" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = ${running.id}`;
+    await store.db.$executeRaw`UPDATE "ExpertExtraction" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = ${running.id}`;
     expect((await extractionsOf(model.id))[0]).toMatchObject({ id: running.id, status: "failed", errorText: INTERRUPTED_EXTRACTION, progress: null });
 
     const { id } = await caller.models.extract({ id: model.id, rank: 4 });
@@ -148,7 +136,7 @@ describe("extraction from the dashboard", () => {
     const ready = (await caller.models.list()).find((entry) => entry.folder === path.join(scratch, "llama-model"))!;
     const folder = ready.extractions[0]!.folder;
     await caller.models.remove({ id: ready.id });
-    expect(await db.expertExtraction.count({ where: { modelId: ready.id } })).toBe(0);
+    expect(await store.db.expertExtraction.count({ where: { modelId: ready.id } })).toBe(0);
     expect(fs.readdirSync(folder).sort()).toEqual(["adapter", "adapter-b", "finetune"]);
   });
 });

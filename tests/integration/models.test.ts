@@ -5,11 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
 import { createCaller } from "../../src/server/api/root";
-import { createPrismaClient, type Db } from "../../src/server/db/client";
-import { applyMigrations } from "../../src/server/db/migrate";
 import { INTERRUPTED_BUILD, ModelRegistrationError, ZOO } from "../../src/server/models/registry";
 import { FIXTURES, modelFolder } from "../support/hf-fixtures";
-import { freshDatabase } from "./helpers";
+import { fileEnv, migratedDatabase } from "./helpers";
 
 /*
  * Registered models (issue #14's Models page) through the tRPC router: a folder that cannot be read is one line and
@@ -18,23 +16,13 @@ import { freshDatabase } from "./helpers";
  */
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "merge-models-"));
-let db: Db;
+fileEnv({ DATA_DIR: path.join(scratch, "data") });
+const store = migratedDatabase();
 let caller: ReturnType<typeof createCaller>;
-const previousDataDir = process.env.DATA_DIR;
-
-beforeAll(async () => {
-  process.env.DATA_DIR = path.join(scratch, "data");
-  const url = await freshDatabase();
-  await applyMigrations(url);
-  db = createPrismaClient(url);
-  caller = createCaller({ db, headers: new Headers() });
+beforeAll(() => {
+  caller = createCaller({ db: store.db, headers: new Headers() });
 });
-afterAll(async () => {
-  await db.$disconnect();
-  if (previousDataDir === undefined) delete process.env.DATA_DIR;
-  else process.env.DATA_DIR = previousDataDir;
-  fs.rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 /** A copy of a fixture model, so removing its registration can be checked against files no other test reads. */
 function copied(family: string): string {
@@ -71,7 +59,7 @@ describe("models", () => {
     expect(zoo).toMatchObject({ name: "zoo base (bundled)", builtIn: true, family: "llama", folder: path.resolve("initial_experts/base"), expertsFolder: path.resolve("initial_experts") });
     expect(zoo!.parameters).toBeGreaterThan(1e6);
     await expect.poll(async () => (await caller.models.list())[0]!.status, { timeout: 30_000 }).toBe("ready");
-    expect(await db.registeredModel.count()).toBe(1);
+    expect(await store.db.registeredModel.count()).toBe(1);
     const detail = await caller.models.detail({ id: zoo!.id });
     expect(detail.experts.map((expert) => [expert.name, expert.fits])).toEqual(["compare", "graph_comp", "graph_path", "ja_reader", "ja_vocab", "knowledge", "math", "sequence"].map((name) => [name, true]));
   });
@@ -87,21 +75,21 @@ describe("models", () => {
     const noExperts = await registrationError({ folder, expertsFolder: path.join(scratch, "no-experts") });
     expect(noExperts.message).toBe(`${path.join(scratch, "no-experts")} does not exist`);
     expect((noExperts.cause as ModelRegistrationError).field).toBe("expertsFolder");
-    expect(await db.registeredModel.count({ where: { folder: { not: ZOO.folder } } })).toBe(0);
+    expect(await store.db.registeredModel.count({ where: { folder: { not: ZOO.folder } } })).toBe(0);
   });
 
   it("stores a readable folder's facts and builds its decoder in the background, ready with its path", async () => {
     const folder = copied("llama");
     const experts = expertsFolder();
     const { id } = await caller.models.register({ folder, expertsFolder: experts });
-    const stored = await db.registeredModel.findUniqueOrThrow({ where: { id } });
+    const stored = await store.db.registeredModel.findUniqueOrThrow({ where: { id } });
     expect(stored).toMatchObject({ folder, expertsFolder: experts, family: "llama", fileCount: 1, dtypes: ["F32"] });
     await expect.poll(async () => (await caller.models.list()).find((model) => model.id === id)?.status, { timeout: 30_000 }).toBe("ready");
     const ready = (await caller.models.list()).find((model) => model.id === id)!;
     expect(ready.decoderPath).toMatch(new RegExp(`^${path.join(scratch, "data", "models")}/`));
     expect(fs.existsSync(ready.decoderPath!)).toBe(true);
     // The last phase's end was stored before the row turned ready.
-    expect(await db.registeredModel.findUniqueOrThrow({ where: { id } })).toMatchObject({ progressPhase: "write decoder", progressDone: 1, progressTotal: 1 });
+    expect(await store.db.registeredModel.findUniqueOrThrow({ where: { id } })).toMatchObject({ progressPhase: "write decoder", progressDone: 1, progressTotal: 1 });
 
     const again = await registrationError({ folder });
     expect(again.message).toBe(`${folder} is registered already`);
@@ -132,7 +120,7 @@ describe("models", () => {
     expect(refused).toHaveLength(1);
     const reason = (refused[0] as PromiseRejectedResult).reason as { code: string; message: string };
     expect({ code: reason.code, message: reason.message }).toEqual({ code: "BAD_REQUEST", message: `${folder} is registered already` });
-    expect(await db.registeredModel.count({ where: { folder } })).toBe(1);
+    expect(await store.db.registeredModel.count({ where: { folder } })).toBe(1);
   });
 
   it("builds the decoder a search on the model's experts runs, so the search reuses it", async () => {
@@ -158,9 +146,9 @@ describe("models", () => {
   it("does not leave a build whose server stopped building: it fails with the reason and can be built again", async () => {
     const folder = copied("mistral");
     const facts = { name: "mistral-model", folder, family: "mistral", parameters: 1n, dtypes: ["F32"], weightBytes: 1n, fileCount: 1 };
-    const row = await db.registeredModel.create({ data: { ...facts, status: "building" } });
+    const row = await store.db.registeredModel.create({ data: { ...facts, status: "building" } });
     // Its last beat is older than the lease: the process that built it is gone.
-    await db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = ${row.id}`;
+    await store.db.$executeRaw`UPDATE "RegisteredModel" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = ${row.id}`;
     const listed = (await caller.models.list()).find((model) => model.id === row.id)!;
     expect(listed).toMatchObject({ status: "failed", errorText: INTERRUPTED_BUILD });
 
