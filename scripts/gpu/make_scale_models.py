@@ -19,7 +19,7 @@ import time
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 ZOO_TOKENIZER = "initial_experts/base"
 PAD, BOS, EOS = 0, 1, 2
@@ -29,7 +29,7 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 INIT = 0.1
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
-# TinyLlama-1.1B's and Mistral-7B-v0.1's shapes, as their hub config.json files give them.
+# TinyLlama-1.1B's, Mistral-7B-v0.1's, Qwen2.5-1.5B's and Qwen2-7B's shapes, as their hub config.json files give them.
 SHAPES = {
     "llama-1.1b": (
         LlamaForCausalLM,
@@ -46,6 +46,24 @@ SHAPES = {
             vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
             num_key_value_heads=8, max_position_embeddings=32768, rms_norm_eps=1e-5, tie_word_embeddings=False,
             rope_parameters=dict(rope_type="default", rope_theta=10000.0), sliding_window=4096,
+            pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS, initializer_range=INIT,
+        ),
+    ),
+    "qwen2-1.5b": (
+        Qwen2ForCausalLM,
+        lambda: Qwen2Config(
+            vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
+            num_key_value_heads=2, max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=True,
+            rope_parameters=dict(rope_type="default", rope_theta=1000000.0), use_sliding_window=False,
+            pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS, initializer_range=INIT,
+        ),
+    ),
+    "qwen2-7b": (
+        Qwen2ForCausalLM,
+        lambda: Qwen2Config(
+            vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+            num_key_value_heads=4, max_position_embeddings=32768, rms_norm_eps=1e-6, tie_word_embeddings=False,
+            rope_parameters=dict(rope_type="default", rope_theta=1000000.0), use_sliding_window=False,
             pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS, initializer_range=INIT,
         ),
     ),
@@ -87,6 +105,11 @@ def main():
     assert len(tokenizer) == cfg.vocab_size, (len(tokenizer), cfg.vocab_size)
     with torch.device(DEVICE):
         model = cls(cfg)
+    with torch.no_grad():
+        # HF initialises biases (Qwen2's q/k/v) to zero, which a decoder that dropped them would not notice.
+        for name, p in model.named_parameters():
+            if name.endswith(".bias"):
+                p.normal_(0.0, INIT)
     model.to(torch.bfloat16).save_pretrained(model_dir, max_shard_size="2GB")
     tokenizer.save_pretrained(model_dir)
     lora = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=TARGETS, lora_dropout=0.0))

@@ -32,6 +32,15 @@ describe("readHfModel", () => {
     );
   });
 
+  it("reads a vocabulary of Qwen2's and Gemma's size (150k-256k tokens) without running out of stack", async () => {
+    const tokenizerFolder = copyModel("llama");
+    editJson(path.join(tokenizerFolder, "tokenizer.json"), (json) => {
+      const added = json.added_tokens as Array<Record<string, unknown>>;
+      for (let id = 1428; id < 256_000; id += 1) added.push({ id, content: `<extra_${id}>`, single_word: false, lstrip: false, rstrip: false, normalized: false, special: false });
+    });
+    await expect(readHfModel(tokenizerFolder)).rejects.toThrow("token id 255999 is outside the model's vocabulary (config.json's vocab_size is 1428)");
+  });
+
   it("passes the config's refusal through", async () => {
     await expect(readHfModel(withConfig("gemma", (config) => (config.architectures = ["Gemma3ForCausalLM"])))).rejects.toThrow(ModelConfigError);
   });

@@ -28,7 +28,9 @@ export async function readHfModel(folder: string): Promise<HfModel> {
   const weights = await indexWeights(folder);
   checkWeights(spec, weights);
   const tokenizer = loadTokenizer(folder);
-  const largestId = Math.max(...tokenizer.tokenizer.get_vocab(true).values());
+  // A loop, not Math.max(...ids): spread arguments of a 150k-256k-token vocabulary overflow the stack.
+  let largestId = -1;
+  for (const id of tokenizer.tokenizer.get_vocab(true).values()) largestId = Math.max(largestId, id);
   if (largestId >= spec.vocabSize)
     throw new TokenizerLoadError(path.join(folder, TOKENIZER), `token id ${largestId} is outside the model's vocabulary (config.json's vocab_size is ${spec.vocabSize})`);
 
