@@ -75,6 +75,15 @@ describe("models", () => {
     const noExperts = await registrationError({ folder, expertsFolder: path.join(scratch, "no-experts") });
     expect(noExperts.message).toBe(`${path.join(scratch, "no-experts")} does not exist`);
     expect((noExperts.cause as ModelRegistrationError).field).toBe("expertsFolder");
+    // A registered experts folder is one the dashboard reads: a folder of anything but experts ("/", a home folder) is refused.
+    const notesOnly = path.join(scratch, "notes-only");
+    fs.mkdirSync(path.join(notesOnly, "notes"), { recursive: true });
+    fs.writeFileSync(path.join(notesOnly, "notes", "todo.txt"), "not an expert\n");
+    for (const notExperts of ["/", notesOnly]) {
+      const refused = await registrationError({ folder, expertsFolder: notExperts });
+      expect(refused.message).toBe(`${notExperts} holds no expert: expected subfolders with adapter_config.json (PEFT LoRA adapters) or config.json (full fine-tunes)`);
+      expect((refused.cause as ModelRegistrationError).field).toBe("expertsFolder");
+    }
     expect(await store.db.registeredModel.count({ where: { folder: { not: ZOO.folder } } })).toBe(0);
   });
 

@@ -1,10 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
-import { ModelConfigError } from "../../engine/model/hf-config";
+import { MODEL_CONFIG, ModelConfigError } from "../../engine/model/hf-config";
 import { readHfModel, type HfModel } from "../../engine/model/hf-model";
 import { TokenizerLoadError } from "../../engine/model/hf-tokenizer";
 import { importModel, type ImportProgress } from "../../engine/model/import";
 import { TensorFileError } from "../../engine/tensors/errors";
+import { ADAPTER_CONFIG } from "../../engine/tensors/peft";
 import type { Db } from "../db/client";
 import { classifyExpertFolders } from "./expert-fit";
 import { Prisma } from "../db/generated/client";
@@ -71,9 +72,24 @@ export async function readModelFolder(folder: string): Promise<HfModel> {
   }
 }
 
+/** The folder is registered already (by this request's twin, or before). */
+class AlreadyRegisteredError extends ModelRegistrationError {
+  constructor(folder: string) {
+    super("folder", `${folder} is registered already`);
+  }
+}
+
+/**
+ * A registered experts folder becomes one the dashboard reads, so it must be a folder of experts: one with no
+ * subfolder holding an adapter or a model (a home folder, "/") would open everything under it to the form.
+ */
 function checkExpertsFolder(expertsFolder: string) {
   if (!fs.existsSync(expertsFolder)) throw new ModelRegistrationError("expertsFolder", `${expertsFolder} does not exist`);
   if (!fs.statSync(expertsFolder).isDirectory()) throw new ModelRegistrationError("expertsFolder", `${expertsFolder} is a file, not a folder`);
+  const holdsExpert = fs
+    .readdirSync(expertsFolder, { withFileTypes: true })
+    .some((entry) => entry.isDirectory() && [ADAPTER_CONFIG, MODEL_CONFIG].some((file) => fs.existsSync(path.join(expertsFolder, entry.name, file))));
+  if (!holdsExpert) throw new ModelRegistrationError("expertsFolder", `${expertsFolder} holds no expert: expected subfolders with ${ADAPTER_CONFIG} (PEFT LoRA adapters) or ${MODEL_CONFIG} (full fine-tunes)`);
 }
 
 /**
@@ -89,7 +105,7 @@ export function modelName(folder: string): string {
 export async function registerModel(db: Db, input: { folder: string; expertsFolder?: string | null; name?: string }, cacheRoot: string): Promise<string> {
   const folder = path.resolve(input.folder);
   const expertsFolder = input.expertsFolder ? path.resolve(input.expertsFolder) : null;
-  if (await db.registeredModel.findUnique({ where: { folder }, select: { id: true } })) throw new ModelRegistrationError("folder", `${folder} is registered already`);
+  if (await db.registeredModel.findUnique({ where: { folder }, select: { id: true } })) throw new AlreadyRegisteredError(folder);
   const model = await readModelFolder(folder);
   if (expertsFolder) checkExpertsFolder(expertsFolder);
   const facts = factsOf(model);
@@ -104,18 +120,29 @@ export async function registerModel(db: Db, input: { folder: string; expertsFold
     })
     .catch((error: unknown) => {
       // Registered by another request meanwhile (two clicks): the same answer as when it was there before.
-      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new ModelRegistrationError("folder", `${folder} is registered already`);
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new AlreadyRegisteredError(folder);
       throw error;
     });
   void buildInBackground(db, row.id, { folder, expertsFolder }, cacheRoot);
   return row.id;
 }
 
-/** Registers the bundled zoo unless it is (a concurrent first listing registering it too is no error). */
+let zooProblemLogged = false;
+
+/**
+ * Registers the bundled zoo unless it is (a concurrent first listing registering it too is no error). A zoo that
+ * cannot be read (a checkout without it) is said once in the server's log and left out: the other models still list.
+ */
 export async function ensureZooRegistered(db: Db, cacheRoot: string): Promise<void> {
   if (await db.registeredModel.findUnique({ where: { folder: ZOO.folder }, select: { id: true } })) return;
   await registerModel(db, ZOO, cacheRoot).catch((error: unknown) => {
-    if (!(error instanceof ModelRegistrationError && error.message.endsWith("is registered already"))) throw error;
+    if (error instanceof AlreadyRegisteredError) return;
+    if (error instanceof ModelRegistrationError) {
+      if (!zooProblemLogged) console.error(`models: the bundled zoo is not listed: ${error.message}`);
+      zooProblemLogged = true;
+      return;
+    }
+    throw error;
   });
 }
 
