@@ -65,13 +65,21 @@ export class ExpertDirectoryError extends Error {
   override name = "ExpertDirectoryError";
 }
 
+/**
+ * The folders directly inside `directory` that may be experts, by name: linked folders too (a Hugging Face cache
+ * is linked, not copied), hidden ones never (an import writes its unfinished adapters there).
+ */
+export function expertCandidateFolders(directory: string): string[] {
+  return fs
+    .readdirSync(directory)
+    .filter((name) => !name.startsWith(".") && fs.statSync(path.join(directory, name), { throwIfNoEntry: false })?.isDirectory())
+    .map((name) => path.join(directory, name))
+    .sort();
+}
+
 /** The PEFT adapter folders (with adapter_config.json) directly inside `directory`, in the order a search numbers its experts. */
 function adapterFolders(directory: string): string[] {
-  return fs
-    .readdirSync(directory, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && fs.existsSync(path.join(directory, entry.name, "adapter_config.json")))
-    .map((entry) => path.join(directory, entry.name))
-    .sort();
+  return expertCandidateFolders(directory).filter((folder) => fs.existsSync(path.join(folder, "adapter_config.json")));
 }
 
 /** The experts of `--initial_expert_directory`: at least two PEFT adapter folders, in the order the search numbers them. */

@@ -27,7 +27,7 @@ describe("npm run import -- <base> --experts <folder>", () => {
     expect(output).toMatch(/^ {2}tuned: full fine-tune, rank-4 LoRA extracted in [\d.]+ s: reconstruction error [\d.]+% overall, worst model\.layers\.\d\.\w+\.\w+\.weight [\d.]+%$/m);
     expect(output).toMatch(/^ {4}not carried by a LoRA \(the fine-tune changed them; the base's are used\): model\.layers\.1\.input_layernorm\.weight \(0\.990% change\)$/m);
     expect(output).toMatch(/^ {2}mistral-adapter: left out \(PEFT LoRA\): .*module 0\.v_proj maps 64 → 16 features, the decoder's 64 → 32/m);
-    expect(fs.readdirSync(out).sort()).toEqual(["adapter", "adapter-b", "tuned"]);
+    expect(fs.readdirSync(out).sort()).toEqual([".imported-experts", "adapter", "adapter-b", "tuned"]);
   });
 
   it("puts the experts' outcome into the --json object", async () => {

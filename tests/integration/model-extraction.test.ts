@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IMPORT_MARKER } from "../../src/engine/model/experts-import";
 import { EXTRACTION_REPORT, type ExtractionReport } from "../../src/engine/model/extract-lora";
 import { readSafetensors, writeSafetensors } from "../../src/engine/tensors";
 import { createCaller } from "../../src/server/api/root";
@@ -62,7 +63,7 @@ describe("extraction from the dashboard", () => {
     const [extraction] = await extractionsOf(model.id);
     const folder = path.join(dataDir, "experts", `llama-model-${model.id}-r8`);
     expect(extraction).toMatchObject({ id, rank: 8, folder, errorText: null, progress: null });
-    expect(fs.readdirSync(folder).sort()).toEqual(["adapter", "adapter-b", "finetune"]);
+    expect(fs.readdirSync(folder).sort()).toEqual([IMPORT_MARKER, "adapter", "adapter-b", "finetune"]);
     // The last phase's end, in the import's progress shape, was stored before the row turned ready.
     expect(await store.db.expertExtraction.findUniqueOrThrow({ where: { id } })).toMatchObject({ progressPhase: "extract finetune", progressDone: 14, progressTotal: 14 });
 
@@ -137,6 +138,6 @@ describe("extraction from the dashboard", () => {
     const folder = ready.extractions[0]!.folder;
     await caller.models.remove({ id: ready.id });
     expect(await store.db.expertExtraction.count({ where: { modelId: ready.id } })).toBe(0);
-    expect(fs.readdirSync(folder).sort()).toEqual(["adapter", "adapter-b", "finetune"]);
+    expect(fs.readdirSync(folder).sort()).toEqual([IMPORT_MARKER, "adapter", "adapter-b", "finetune"]);
   });
 });

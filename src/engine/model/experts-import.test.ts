@@ -7,7 +7,7 @@ import { expertFolders } from "../catalog";
 import { checkAdapterFitsDecoder } from "../eval/peft-lora";
 import { loadPeftAdapter, readSafetensors, writeSafetensors } from "../tensors";
 import { EXTRACTION_REPORT } from "./extract-lora";
-import { classifyExperts, ExpertsImportError, importExperts } from "./experts-import";
+import { classifyExperts, ExpertsImportError, IMPORT_MARKER, importExperts } from "./experts-import";
 import { decoderShapeOf, LORA_MODULES } from "./graph-builder";
 import { readHfModel } from "./hf-model";
 
@@ -79,7 +79,10 @@ describe("importExperts", () => {
     const report = JSON.parse(fs.readFileSync(path.join(out, "c-tuned", EXTRACTION_REPORT), "utf8"));
     expect(report).toMatchObject({ rank: 8, adapter: path.join(out, "c-tuned"), finetune: path.join(mixed, "c-tuned") });
     expect(report.notCarried.map((entry: { name: string }) => entry.name)).toEqual(["model.layers.1.input_layernorm.weight"]);
-    expect(fs.readdirSync(out).sort()).toEqual(["a-adapter", "b-adapter", "c-tuned"]);
+    expect(fs.readdirSync(out).sort()).toEqual([IMPORT_MARKER, "a-adapter", "b-adapter", "c-tuned"]);
+    // Run again, it writes into its own folder.
+    await importExperts(llama, mixed, { extractRank: 8, out, device: "cpu" });
+    expect(fs.readdirSync(out).sort()).toEqual([IMPORT_MARKER, "a-adapter", "b-adapter", "c-tuned"]);
   });
 
   it("asks for a rank when the folder holds a full fine-tune, before writing anything", async () => {
@@ -108,7 +111,25 @@ describe("importExperts", () => {
     await expect(importExperts(llama, broken, { extractRank: 4, out, device: "cpu" })).rejects.toThrow(
       `${file}: tensor "model.layers.1.mlp.up_proj.weight": its difference from the base's holds NaN at row 2, column 5 (a weight of one of them is not finite)`,
     );
-    expect(fs.readdirSync(out)).toEqual(["a-adapter"]);
+    // The marker that lets a later import write here again, and the one expert written before the failure.
+    expect(fs.readdirSync(out).sort()).toEqual([IMPORT_MARKER, "a-adapter"]);
+  });
+
+  it("writes into a folder of its own only: an --out holding the user's files is refused, and nothing in it is touched", async () => {
+    const own = path.join(scratch, "own-files");
+    fs.mkdirSync(path.join(own, "a-adapter"), { recursive: true });
+    fs.writeFileSync(path.join(own, "a-adapter", "thesis.tex"), "mine\n");
+    await expect(importExperts(llama, mixed, { extractRank: 4, out: own, device: "cpu" })).rejects.toThrow(
+      new ExpertsImportError(`${own} holds files an import of experts did not write: give a new or empty folder`, "out"),
+    );
+    expect(fs.readFileSync(path.join(own, "a-adapter", "thesis.tex"), "utf8")).toBe("mine\n");
+  });
+
+  it("takes linked expert folders, and never a hidden one (an interrupted extraction's unfinished adapter)", async () => {
+    const linked = expertsFolder("linked", { "a-adapter": "llama/adapter", ".c-tuned.partial-123": "llama/adapter-b" });
+    fs.symlinkSync(path.resolve(FIXTURES, "llama/adapter-b"), path.join(linked, "b-adapter"));
+    expect((await classifyExperts(llama, linked)).map(({ name, kind }) => `${name}:${kind}`)).toEqual(["a-adapter:lora", "b-adapter:lora"]);
+    expect(expertFolders(linked).map((folder) => path.basename(folder))).toEqual(["a-adapter", "b-adapter"]);
   });
 
   it("refuses an experts folder that is missing or a file, and an output inside the experts folder", async () => {

@@ -4,6 +4,7 @@
 // PEFT experts that fit (adapters are small).
 import fs from "node:fs";
 import path from "node:path";
+import { expertCandidateFolders } from "../catalog";
 import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
 import { listDevices } from "../merge/device";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapterLayout } from "../tensors";
@@ -65,20 +66,16 @@ function expertsFolderOf(expertsFolder: string): string {
 }
 
 /**
- * Each subfolder of `expertsFolder` (hidden ones and the base's own folder aside: the zoo keeps its base among its
- * experts), by name, classified against the base model `base`.
+ * Each subfolder of `expertsFolder` that may be an expert (the base's own folder aside: the zoo keeps its base among
+ * its experts), by name, classified against the base model `base`.
  */
 export async function classifyExperts(base: HfModel | string, expertsFolder: string): Promise<ExpertCandidate[]> {
   const model = typeof base === "string" ? await readHfModel(base) : base;
   const folder = expertsFolderOf(expertsFolder);
-  const names = fs
-    .readdirSync(folder, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && !entry.name.startsWith(".") && path.join(folder, entry.name) !== path.resolve(model.folder))
-    .map((entry) => entry.name)
-    .sort();
+  const dirs = expertCandidateFolders(folder).filter((dir) => dir !== path.resolve(model.folder));
   const candidates: ExpertCandidate[] = [];
-  for (const name of names) {
-    const dir = path.join(folder, name);
+  for (const dir of dirs) {
+    const name = path.basename(dir);
     if (fs.existsSync(path.join(dir, ADAPTER_CONFIG))) candidates.push(await classifyLora(model, name, dir));
     else if (fs.existsSync(path.join(dir, MODEL_CONFIG))) candidates.push(await classifyFinetune(model, name, dir));
     else candidates.push({ name, folder: dir, kind: "other", problem: `holds neither ${ADAPTER_CONFIG} (a PEFT LoRA adapter) nor ${MODEL_CONFIG} (a full fine-tune)` });
@@ -105,6 +102,9 @@ export interface ImportedExperts {
   skipped: ExpertCandidate[];
 }
 
+/** The file an import writes into its --out folder: what marks the folder as one it may write into again. */
+export const IMPORT_MARKER = ".imported-experts";
+
 function defaultDevice(): string {
   return listDevices().find((device) => device.startsWith("cuda:")) ?? "cpu";
 }
@@ -124,8 +124,13 @@ export async function importExperts(baseFolder: string, expertsFolder: string, o
   // A rank the extraction would refuse is refused before the first copy, so a refused import writes nothing.
   if (finetunes.length > 0) checkExtractionRank(base, options.extractRank!);
 
+  // Only a folder an import wrote is written into again: an --out of the user's own (a home folder) loses nothing.
+  if (fs.existsSync(out) && fs.readdirSync(out).length > 0 && !fs.existsSync(path.join(out, IMPORT_MARKER)))
+    throw new ExpertsImportError(`${out} holds files an import of experts did not write: give a new or empty folder`, "out");
+
   const device = options.device ?? defaultDevice();
   fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, IMPORT_MARKER), `experts of ${base.folder} imported from ${source}\n`);
   const experts: ImportedExperts["experts"] = [];
   for (const candidate of usable) {
     const folder = path.join(out, candidate.name);
@@ -136,8 +141,9 @@ export async function importExperts(baseFolder: string, expertsFolder: string, o
       experts.push({ name: candidate.name, kind: "lora", source: candidate.folder, folder, extraction: null });
       options.onProgress?.({ phase: `copy ${candidate.name}`, done: 1, total: 1 });
     } else {
-      // Written beside its final name and renamed last, so a folder under `out` is always a whole adapter.
-      const partial = `${folder}.partial-${process.pid}`;
+      // Written under a hidden name (no search takes it as an expert) and renamed last, so a folder under `out` is
+      // always a whole adapter.
+      const partial = path.join(out, `.${candidate.name}.partial-${process.pid}`);
       fs.rmSync(partial, { recursive: true, force: true });
       let extraction: ExtractionReport;
       try {
