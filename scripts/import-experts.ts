@@ -10,7 +10,6 @@ export interface ExpertsFlags {
   experts: string;
   "extract-rank"?: string;
   out?: string;
-  json?: boolean;
 }
 
 // The option an engine error names, as this command's flag; null: the message already names it.
@@ -24,7 +23,8 @@ function parseRank(text: string | undefined): number | undefined {
 
 const percent = (x: number) => `${(100 * x).toPrecision(3)}%`;
 
-function describe(result: ImportedExperts): string[] {
+/** What each expert folder became, or why it was left out: the lines the command prints. */
+export function describeImportedExperts(result: ImportedExperts): string[] {
   const lines = [`experts into ${result.out} (SVD on ${result.device}): ${result.experts.length} written, ${result.skipped.length} left out`];
   for (const expert of result.experts) {
     const report = expert.extraction;
@@ -44,7 +44,7 @@ function describe(result: ImportedExperts): string[] {
   return lines;
 }
 
-/** Imports the experts of `base` (an already imported model folder) as the flags say, printing the outcome. */
+/** Imports the experts of `base` as the flags say (an option at fault is one line naming its flag). */
 export async function importExpertsCommand(base: string, flags: ExpertsFlags, onProgress?: (progress: ImportProgress) => void): Promise<ImportedExperts> {
   const extractRank = parseRank(flags["extract-rank"]);
   const out = flags.out ?? `${path.resolve(flags.experts)}-imported`;
@@ -56,7 +56,5 @@ export async function importExpertsCommand(base: string, flags: ExpertsFlags, on
     const flag = option ? FLAG_OF[option] : null;
     throw flag ? new Error(`${flag}: ${(error as Error).message}`, { cause: error }) : error;
   }
-  // --json: the caller prints the result inside its own JSON object
-  if (!flags.json) for (const line of describe(result)) console.log(line);
   return result;
 }

@@ -4,7 +4,10 @@
 // elsewhere; none with --json):
 //   npm run import -- path/to/model-folder [--cache DIR] [--json] [--experts FOLDER [--extract-rank R] [--out DIR]]
 import { parseArgs } from "node:util";
-import { importExpertsCommand } from "./import-experts";
+import { describeImportedExperts, importExpertsCommand } from "./import-experts";
+import { loraTargetsOf } from "../src/engine/eval/peft-lora";
+import type { ImportedExperts } from "../src/engine/model/experts-import";
+import { readPeftAdapterLayout } from "../src/engine/tensors";
 import { importModel } from "../src/engine/model/import";
 import { modelCacheRoot } from "../src/server/paths";
 import { progressBar } from "../src/shared/progress-bar";
@@ -15,17 +18,19 @@ async function main() {
   if (!values.experts && (values["extract-rank"] !== undefined || values.out !== undefined)) throw new Error("--extract-rank and --out go with --experts FOLDER");
   const cacheRoot = values.cache ?? modelCacheRoot();
   const started = Date.now();
-  const bar = values.json ? null : progressBar(process.stderr, "import");
-  const { model, decoder, built } = await importModel(positionals[0]!, { cacheRoot, onProgress: bar ? (progress) => bar.update(progress) : undefined }).finally(() => bar?.finish());
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  const experts = async () => {
-    if (!values.experts) return null;
+  // The experts first: the decoder is then built for the modules they adapt, the decoder a search on them runs.
+  let experts: ImportedExperts | null = null;
+  if (values.experts) {
     const expertsBar = values.json ? null : progressBar(process.stderr, "experts");
-    return importExpertsCommand(model.folder, { ...values, experts: values.experts }, expertsBar ? (progress) => expertsBar.update(progress) : undefined).finally(() => expertsBar?.finish());
-  };
+    experts = await importExpertsCommand(positionals[0]!, { ...values, experts: values.experts }, expertsBar ? (progress) => expertsBar.update(progress) : undefined).finally(() => expertsBar?.finish());
+  }
+  const loraTargets = experts && experts.experts.length > 0 ? await adaptedModules(experts.experts.map((expert) => expert.folder)) : undefined;
+  const bar = values.json ? null : progressBar(process.stderr, "import");
+  const { model, decoder, built, shape } = await importModel(positionals[0]!, { cacheRoot, loraTargets, onProgress: bar ? (progress) => bar.update(progress) : undefined }).finally(() => bar?.finish());
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (values.json) {
     const { folder, spec, parameters, weightBytes, dtypes } = model;
-    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds), experts: await experts() }, null, 2));
+    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds), experts }, null, 2));
     return;
   }
   const { spec } = model;
@@ -37,8 +42,16 @@ async function main() {
   console.log(
     `  rope theta ${spec.ropeTheta}${spec.ropeScaling ? ` ${JSON.stringify(spec.ropeScaling)}` : ""}, ${spec.tieWordEmbeddings ? "tied" : "untied"} embeddings, ${spec.slidingWindow ? `sliding window ${spec.slidingWindow}` : "full attention"}, eos ${JSON.stringify(spec.eosTokenIds)}, chat template: ${model.tokenizer.chatTemplate ? "yes" : "no"}`,
   );
-  console.log(`  decoder ${built ? "built" : "reused"}: ${decoder} (${seconds} s; it reads the weights in the model folder)`);
-  await experts();
+  const modules = [...new Set(shape.loraModules.map((module) => module.key.split(".")[1]!))];
+  console.log(`  decoder ${built ? "built" : "reused"}: ${decoder} (${seconds} s; LoRA inputs for ${modules.join(", ")}; it reads the weights in the model folder)`);
+  if (experts) for (const line of describeImportedExperts(experts)) console.log(line);
+}
+
+/** The decoder modules the imported experts adapt, read from their safetensors headers. */
+async function adaptedModules(folders: readonly string[]): Promise<string[]> {
+  const modules = new Set<string>();
+  for (const folder of folders) for (const module of loraTargetsOf((await readPeftAdapterLayout(folder)).layout)) modules.add(module);
+  return [...modules];
 }
 
 main().catch((e) => {

@@ -122,7 +122,7 @@ describe("a search on a Hugging Face model folder", () => {
     ]);
     await savePeftAdapter(odd, { config: { peft_type: "LORA", r: 2, lora_alpha: 4, target_modules: ["fc1"] }, layout, data: new Float32Array(layout.size).fill(0.1) });
     const config = searchArgs("odd-module", path.join(FIXTURES, "llama", "model"), experts, modes["recipe (task_arithmetic)"]);
-    await expect(prepareSearch(config, { gpus: [], modelCache })).rejects.toThrow(`--initial_expert_directory: ${odd}: targets fc1, which the decoder of a Hugging Face model cannot take LoRA inputs for (supported: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)`);
+    await expect(prepareSearch(config, { gpus: [], modelCache })).rejects.toThrow(`--initial_expert_directory: ${odd}: targets fc1, which the decoder takes no LoRA input for (supported: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)`);
   });
 
   it("builds the model's decoder once: a second search reuses the cached one", async () => {

@@ -2,6 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { parseSearchArgs } from "../../src/engine/search/cli-args";
+import { prepareSearch } from "../../src/engine/search/session";
 import { FIXTURES, modelFolder } from "../support/hf-fixtures";
 import { spawnTs } from "./helpers";
 
@@ -28,6 +30,18 @@ describe("npm run import -- <base> --experts <folder>", () => {
     expect(output).toMatch(/^ {4}not carried by a LoRA \(the fine-tune changed them; the base's are used\): model\.layers\.1\.input_layernorm\.weight \(0\.990% change\)$/m);
     expect(output).toMatch(/^ {2}mistral-adapter: left out \(PEFT LoRA\): .*module 0\.v_proj maps 64 → 16 features, the decoder's 64 → 32/m);
     expect(fs.readdirSync(out).sort()).toEqual([".imported-experts", "adapter", "adapter-b", "tuned"]);
+  });
+
+  it("builds the decoder for the modules the imported experts adapt: the one a search on them runs", async () => {
+    const mistralExperts = path.join(scratch, "mistral-experts");
+    for (const name of ["adapter", "adapter-b"]) fs.cpSync(path.join(FIXTURES, "mistral", name), path.join(mistralExperts, name), { recursive: true });
+    const cache = path.join(scratch, "mistral-models");
+    const cli = spawnTs("scripts/import-model.ts", [modelFolder("mistral"), "--cache", cache, "--experts", mistralExperts, "--out", path.join(scratch, "mistral-imported")], {});
+    expect(await cli.exit(), cli.output()).toBe(0);
+    const decoder = /decoder built: (\S+) \([\d.]+ s; LoRA inputs for q_proj, k_proj, v_proj, o_proj, up_proj;/.exec(cli.output())?.[1];
+    expect(decoder, cli.output()).toBeDefined();
+    const config = parseSearchArgs(["-n", "mistral-cli", "-e", "exact_match", "-d", "gsm8k", "-b", modelFolder("mistral"), "-i", path.join(scratch, "mistral-imported"), "--mode", "recipe", "--output_root", scratch]);
+    expect((await prepareSearch(config, { gpus: [], modelCache: cache })).runnerModel.model).toBe(decoder);
   });
 
   it("puts the experts' outcome into the --json object", async () => {

@@ -1,3 +1,4 @@
+import { LORA_MODULES } from "../model/graph-builder";
 import { loadPeftAdapter, type AdapterConfig, type Layout } from "../tensors";
 import { AdapterShapeError, type LoraWeights } from "./lora-runner";
 import type { DecoderShape } from "./onnx";
@@ -9,6 +10,14 @@ interface ModuleSlices {
   rank: number;
   a: { offset: number; size: number };
   b: { offset: number; size: number };
+}
+
+/** The decoder modules (q_proj, ...) a PEFT layout adapts; one the decoder takes no LoRA input for is an AdapterShapeError. */
+export function loraTargetsOf(layout: Layout): string[] {
+  const targets = [...new Set(loraModuleSlices(layout).map((slice) => slice.key.split(".")[1]!))];
+  const unsupported = targets.filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
+  if (unsupported.length > 0) throw new AdapterShapeError(`targets ${unsupported.join(", ")}, which the decoder takes no LoRA input for (supported: ${LORA_MODULES.join(", ")})`);
+  return targets;
 }
 
 /**

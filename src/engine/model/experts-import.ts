@@ -5,12 +5,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { expertCandidateFolders } from "../catalog";
-import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
+import { checkAdapterFitsDecoder, loraTargetsOf } from "../eval/peft-lora";
 import { listDevices } from "../merge/device";
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readPeftAdapterLayout } from "../tensors";
 import { checkExtractionRank, checkFinetuneFitsBase, EXTRACTION_REPORT, extractLora, type ExtractionReport } from "./extract-lora";
 import type { ImportProgress } from "./import";
-import { decoderShapeOf, LORA_MODULES } from "./graph-builder";
+import { decoderShapeOf } from "./graph-builder";
 import { MODEL_CONFIG } from "./hf-config";
 import { readHfModel, type HfModel } from "./hf-model";
 
@@ -38,10 +38,8 @@ async function classifyLora(base: HfModel, name: string, folder: string): Promis
     // The header tells every tensor's name and shape: the adapter need not be loaded to be judged.
     const adapter = await readPeftAdapterLayout(folder);
     entry.rank = typeof adapter.config.r === "number" ? adapter.config.r : null;
-    const targets = [...new Set(loraModuleSlices(adapter.layout).map((slice) => slice.key.split(".")[1]!))];
-    entry.targetModules = targets.sort();
-    const unsupported = targets.filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
-    if (unsupported.length > 0) return { ...entry, problem: `targets ${unsupported.join(", ")}, which the decoder takes no LoRA input for (supported: ${LORA_MODULES.join(", ")})` };
+    const targets = loraTargetsOf(adapter.layout);
+    entry.targetModules = [...targets].sort();
     checkAdapterFitsDecoder(adapter.layout, decoderShapeOf(base.spec, targets), folder);
     return { ...entry, problem: null };
   } catch (error) {

@@ -4,8 +4,7 @@ import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
 import { AdapterShapeError, chatPromptProblem, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
-import { checkAdapterFitsDecoder, loraModuleSlices } from "../eval/peft-lora";
-import { LORA_MODULES } from "../model/graph-builder";
+import { checkAdapterFitsDecoder, loraTargetsOf } from "../eval/peft-lora";
 import { ModelConfigError } from "../model/hf-config";
 import { TokenizerLoadError } from "../model/hf-tokenizer";
 import { importModel } from "../model/import";
@@ -60,14 +59,17 @@ export interface PreparedSearch {
  * unchanged. Its inputs come from the spec, so no session loads the model to tell them.
  */
 async function runnerModelOf(baseFolder: string, experts: readonly PeftAdapter[], modelCache: string): Promise<{ runnerModel: RunnerModel; shape: DecoderShape }> {
-  const targetsOf = (expert: PeftAdapter) => new Set(loraModuleSlices(expert.layout).map((slice) => slice.key.split(".")[1]!));
+  const loraTargets = new Set<string>();
   for (const expert of experts) {
-    const unsupported = [...targetsOf(expert)].filter((module) => !(LORA_MODULES as readonly string[]).includes(module));
-    if (unsupported.length > 0) throw new SearchSetupError("initialExpertDirectory", `${expert.dir}: targets ${unsupported.join(", ")}, which the decoder of a Hugging Face model cannot take LoRA inputs for (supported: ${LORA_MODULES.join(", ")})`);
+    try {
+      for (const module of loraTargetsOf(expert.layout)) loraTargets.add(module);
+    } catch (error) {
+      if (error instanceof AdapterShapeError) throw new SearchSetupError("initialExpertDirectory", `${expert.dir}: ${error.message}`);
+      throw error;
+    }
   }
-  const loraTargets = [...new Set(experts.flatMap((expert) => [...targetsOf(expert)]))];
   try {
-    const { runnerModel, shape } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets });
+    const { runnerModel, shape } = await importModel(baseFolder, { cacheRoot: modelCache, loraTargets: [...loraTargets] });
     return { runnerModel, shape };
   } catch (error) {
     // The model's own files are at fault here (its shards too), not the experts'.
