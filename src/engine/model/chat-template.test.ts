@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { chatPromptOfCase, chatReferences as references, modelOfChatReference as modelOf } from "../../../tests/support/chat-references";
-import { copyModel } from "../../../tests/support/hf-fixtures";
+import { copyModel, editJson } from "../../../tests/support/hf-fixtures";
 import { prepareTask } from "../eval/evaluator";
 import { chatPromptProblem, loadModelText, MissingChatTemplateError, promptIds } from "../eval/lora-runner";
 import { ChatTemplateError } from "./chat-template";
@@ -36,6 +36,15 @@ describe("chat prompts", () => {
     const chatIds = promptIds(text, "What is 2 + 3?", {}, folder);
     expect(chatIds.filter((id) => id === bos)).toHaveLength(1);
     expect(promptIds(text, "What is 2 + 3?", undefined, folder)[0]).toBe(bos);
+  });
+
+  it("gives the template the special tokens that only special_tokens_map.json names, as transformers does", () => {
+    const folder = copyModel("llama");
+    editJson(path.join(folder, TOKENIZER_CONFIG), (config) => {
+      delete config.bos_token;
+      config.chat_template = "{{ bos_token }}{% for message in messages %}{{ message['content'] }}{% endfor %}";
+    });
+    expect(loadModelText(folder).chatTemplate!.render([{ role: "user", content: "hi" }])).toBe("<s>hi");
   });
 
   it("refuses a chat prompt for a model without a chat template, naming its tokenizer_config.json", () => {

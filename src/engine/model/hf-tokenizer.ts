@@ -10,6 +10,7 @@ export const TOKENIZER = "tokenizer.json";
 export const TOKENIZER_CONFIG = "tokenizer_config.json";
 /** transformers 4.43+ saves the chat template in a file of its own instead of tokenizer_config.json. */
 export const CHAT_TEMPLATE = "chat_template.jinja";
+const SPECIAL_TOKENS_MAP = "special_tokens_map.json";
 
 const TOKENIZER_MODELS = ["BPE", "Unigram", "WordPiece"] as const;
 
@@ -32,7 +33,10 @@ export interface ModelTokenizer {
 
 /** As transformers 5 reads it: chat_template.jinja where the folder has one, else tokenizer_config.json's chat_template. */
 function chatTemplateOf(config: Record<string, unknown>, folder: string, configFile: string): ChatTemplate | null {
-  const specialTokens = specialTokenTexts(config);
+  // Older folders name a special token only in special_tokens_map.json; a template that writes bos_token needs it.
+  const mapFile = path.join(folder, SPECIAL_TOKENS_MAP);
+  const map = fs.existsSync(mapFile) ? readJsonObject(mapFile, (problem) => new TokenizerLoadError(mapFile, problem)) : {};
+  const specialTokens = { ...specialTokenTexts(map), ...specialTokenTexts(config) };
   const jinja = path.join(folder, CHAT_TEMPLATE);
   if (fs.existsSync(jinja)) return new ChatTemplate(fs.readFileSync(jinja, "utf8"), jinja, specialTokens);
   const template = config.chat_template;
