@@ -320,6 +320,11 @@ export default function ModelsPage() {
       </div>
       <RegisterForm />
       {models.error && <p className="text-sm text-red-700">Could not list the models: {models.error.message}</p>}
+      {(remove.error ?? rebuild.error) && (
+        <p className="text-sm text-red-700" data-testid="models-action-error">
+          {remove.error ? `Could not remove the registration: ${remove.error.message}` : `Could not build again: ${rebuild.error!.message}`}
+        </p>
+      )}
       {models.data && (
         <table className="w-full rounded-lg border border-slate-200 bg-white text-sm" data-testid="models-table">
           <thead className="text-left text-xs text-slate-500">
