@@ -20,15 +20,15 @@ test("a building decoder shows its phase and progress; one whose server died sho
   fs.cpSync(path.resolve("tests/fixtures/hf/mistral/model"), folder, { recursive: true });
   await embeddedSql(
     `INSERT INTO "RegisteredModel" (id, name, folder, family, parameters, dtypes, "weightBytes", "fileCount", status, "progressPhase", "progressDone", "progressTotal", "heartbeatAt", "updatedAt")
-     VALUES ('e2e-building', 'mistral-model', $1, 'mistral', 252700, '{F16}', 505400, 1, 'building', 'write decoder', 1, 4, now(), now())`,
+     VALUES ('e2e-building', 'mistral-model', $1, 'mistral', 252700, '{F16}', 505400, 1, 'building', 'build decoder', 1, 1, now(), now())`,
     [folder],
   );
 
   await page.goto("/models");
   const row = page.locator(`[data-testid="model-row"][data-folder="${folder}"]`);
   await expect(row).toHaveAttribute("data-status", "building");
-  await expect(row.getByTestId("model-status")).toContainText("building: write decoder 1/4");
-  await expect(row.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "25");
+  await expect(row.getByTestId("model-status")).toContainText("building: build decoder 1/1");
+  await expect(row.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100");
 
   // Its process is gone: no beat for longer than the lease.
   await embeddedSql(`UPDATE "RegisteredModel" SET "heartbeatAt" = now() - interval '5 minutes' WHERE id = 'e2e-building'`);
