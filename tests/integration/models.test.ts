@@ -146,6 +146,10 @@ describe("models", () => {
   });
 
   it("lets the form read a registered model's folders, which were outside the dashboard's folders before", async () => {
+    // The same experts in a folder no registration names stay out of reach.
+    const unregistered = path.join(scratch, "unregistered-experts");
+    fs.cpSync(path.join(scratch, "llama-experts"), unregistered, { recursive: true });
+    expect((await caller.catalog.experts({ directory: unregistered })).refused).toMatch(/^outside the folders this dashboard reads/);
     const outside = path.join(scratch, "llama-experts");
     const listing = await caller.catalog.experts({ directory: outside });
     expect(listing.refused).toBeNull();
