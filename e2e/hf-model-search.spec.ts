@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
+import { fillShortSearch, launchAndWait, registerOnModelsPage } from "./model-steps";
 import { safetensorsHeader } from "./safetensors";
 
 /*
@@ -46,14 +47,7 @@ for (const family of FAMILIES) {
     const folder = path.resolve("tests/fixtures/hf", family, "model");
     const experts = expertsOf(family);
 
-    await page.goto("/models");
-    // The table is drawn from a tRPC query: once it is there, the page is hydrated and the form is React's.
-    await expect(page.getByTestId("models-table")).toBeVisible();
-    await page.locator("#model-folder").fill(folder);
-    await page.locator("#model-experts-folder").fill(experts);
-    await page.getByTestId("register").click();
-    const row = page.locator(`[data-testid="model-row"][data-folder="${folder}"]`);
-    await expect(row).toHaveAttribute("data-status", "ready", { timeout: 60_000 });
+    const row = await registerOnModelsPage(page, folder, experts);
     await expect(row).toContainText(family);
     await row.getByTestId("model-details").click();
     await expect(page.getByTestId("model-architecture")).toContainText(family);
@@ -72,19 +66,10 @@ for (const family of FAMILIES) {
     await expect(page.locator("#input-initialExpertDirectory")).toHaveValue(experts);
     await expect(page.getByTestId("picker-experts")).toContainText("2 of 3 folders");
     await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(2);
-    await page.locator("#input-name").fill(name);
-    await page.locator("#input-maxIteration").fill("1");
-    await page.locator("#input-devQuestions").fill("4");
-    await page.locator("#input-testQuestions").fill("4");
-    await page.locator("#eval-input-maxNewTokens").fill("4");
+    await fillShortSearch(page, name);
     await expect(page.getByTestId("cli-equivalent")).toContainText(`-b ${folder}`);
     await page.screenshot({ path: testInfo.outputPath(`${family}-form.png`) });
-    await page.getByTestId("launch").click();
-    await page.waitForURL(/\/runs\/(?!new)[^/]+$/, { timeout: 60_000 });
-    await expect(page.getByTestId("run-name")).toHaveText(name);
-
-    const status = page.getByTestId("run-status");
-    await expect.poll(async () => status.getAttribute("data-status"), { timeout: 240_000, intervals: [1_000], message: `the ${family} run finishes` }).toMatch(/^(completed|failed)$/);
+    const status = await launchAndWait(page, name, `the ${family} run`);
     await page.screenshot({ path: testInfo.outputPath(`${family}-run.png`), fullPage: true });
     await expect(page.getByTestId("run-error")).toHaveCount(0);
     await expect(status).toHaveAttribute("data-status", "completed");

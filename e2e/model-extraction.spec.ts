@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
+import { fillShortSearch, launchAndWait, registerOnModelsPage } from "./model-steps";
 
 /*
  * Issue #14's full fine-tunes, from the dashboard alone: a user registers the llama fixture with an experts folder
@@ -21,13 +22,7 @@ test("LoRA experts extracted from a full fine-tune on the Models page are report
   const experts = path.join(scratch, "llama-experts");
   for (const name of ["adapter", "adapter-b", "finetune"]) fs.cpSync(path.resolve("tests/fixtures/hf/llama", name), path.join(experts, name), { recursive: true });
 
-  await page.goto("/models");
-  await expect(page.getByTestId("models-table")).toBeVisible();
-  await page.locator("#model-folder").fill(folder);
-  await page.locator("#model-experts-folder").fill(experts);
-  await page.getByTestId("register").click();
-  const row = page.locator(`[data-testid="model-row"][data-folder="${folder}"]`);
-  await expect(row).toHaveAttribute("data-status", "ready", { timeout: 60_000 });
+  const row = await registerOnModelsPage(page, folder, experts);
   await row.getByTestId("model-details").click();
   await expect(page.getByTestId("experts-summary")).toContainText("2 of 3 folders");
   await expect(page.getByTestId("expert-finetune")).toContainText("a full fine-tune of this base: a search takes it once a LoRA is extracted from it (Extract LoRA experts");
@@ -65,18 +60,9 @@ test("LoRA experts extracted from a full fine-tune on the Models page are report
   await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(3);
   // The experts differ in rank: a recipe search (task arithmetic's per-expert weights) takes them; weights mode would not.
   await page.locator("#input-mergeMethod").selectOption("task_arithmetic");
-  await page.locator("#input-name").fill(name);
-  await page.locator("#input-maxIteration").fill("1");
-  await page.locator("#input-devQuestions").fill("4");
-  await page.locator("#input-testQuestions").fill("4");
-  await page.locator("#eval-input-maxNewTokens").fill("4");
+  await fillShortSearch(page, name);
   await expect(page.getByTestId("cli-equivalent")).toContainText(`-i ${imported}`);
-  await page.getByTestId("launch").click();
-  await page.waitForURL(/\/runs\/(?!new)[^/]+$/, { timeout: 60_000 });
-  await expect(page.getByTestId("run-name")).toHaveText(name);
-
-  const status = page.getByTestId("run-status");
-  await expect.poll(async () => status.getAttribute("data-status"), { timeout: 240_000, intervals: [1_000], message: "the run on the extracted experts finishes" }).toMatch(/^(completed|failed)$/);
+  const status = await launchAndWait(page, name, "the run on the extracted experts");
   await page.screenshot({ path: testInfo.outputPath("extracted-run.png"), fullPage: true });
   await expect(page.getByTestId("run-error")).toHaveCount(0);
   await expect(status).toHaveAttribute("data-status", "completed");
