@@ -46,6 +46,8 @@ test("LoRA experts extracted from a full fine-tune on the Models page are report
   await expect(extracted.getByTestId("extracted-worst")).toHaveText(/^model\.layers\.\d+\.\w+\.\w+\.weight \d+(\.\d+)?(e-\d+)?%$/);
   await expect(extracted.getByTestId("extracted-not-carried")).toContainText("model.layers.1.input_layernorm.weight");
   await expect(extraction.getByTestId("extracted-adapter")).toContainText("PEFT LoRA, copied");
+  // The fine-tune's own row no longer asks for an extraction.
+  await expect(page.getByTestId("expert-finetune")).toContainText("extracted at rank 8 (below): pick that folder in the new-search form");
   await page.screenshot({ path: testInfo.outputPath("extraction.png"), fullPage: true });
 
   const name = `e2e-extracted-${Date.now().toString(36)}`;

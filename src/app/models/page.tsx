@@ -223,6 +223,9 @@ function ModelDetail({ listed }: { listed: ModelRow }) {
   const { model, spec, problem, chatTemplate, experts, expertsProblem } = detail.data;
   const usable = experts.filter((expert) => expert.fits).length;
   const extractable = experts.filter((expert) => expert.extractable).length;
+  // A fine-tune extracted already is an expert of those folders: its row says so instead of asking for the extraction.
+  const extractedRanks = (name: string) =>
+    listed.extractions.filter((extraction) => extraction.status === "ready" && (extraction.experts ?? []).some((expert) => expert.name === name && expert.kind === "finetune")).map((extraction) => extraction.rank);
   return (
     <section className="space-y-4 rounded-lg border border-slate-200 bg-white p-4" data-testid="model-detail">
       <h2 className="text-lg font-semibold">{model.name}</h2>
@@ -286,7 +289,9 @@ function ModelDetail({ listed }: { listed: ModelRow }) {
                     <td className="text-slate-600">{expert.kind === "lora" ? "PEFT LoRA" : expert.kind === "full" ? "full model" : "—"}</td>
                     <td className="tabular-nums">{expert.rank ?? "—"}</td>
                     <td className="text-xs text-slate-600">{expert.targetModules.join(", ")}</td>
-                    <td className={expert.fits ? "text-emerald-700" : "text-xs text-red-700"}>{expert.fits ? "yes" : expert.reason}</td>
+                    <td className={expert.fits ? "text-emerald-700" : extractedRanks(expert.name).length > 0 ? "text-xs text-emerald-700" : "text-xs text-red-700"}>
+                      {expert.fits ? "yes" : extractedRanks(expert.name).length > 0 ? `extracted at rank ${extractedRanks(expert.name).join(", ")} (below): pick that folder in the new-search form` : expert.reason}
+                    </td>
                   </tr>
                 ))}
               </tbody>
