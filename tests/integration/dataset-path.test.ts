@@ -1,13 +1,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { createCaller } from "../../src/server/api/root";
-import { createPrismaClient, type Db } from "../../src/server/db/client";
-import { applyMigrations } from "../../src/server/db/migrate";
-import { closeQueues } from "../../src/server/queue/boss";
-import { freshDatabase, spawnTs, type Spawned } from "./helpers";
+import { dashboardHarness, spawnTs } from "./helpers";
 
 /*
  * A dataset named by its path, outside the checkout, the whole way a dashboard search takes it: form.check reads it
@@ -36,30 +33,12 @@ const searchOf = (name: string, dataset: string) => {
   return input;
 };
 
-let url: string;
-let db: Db;
-const previous = { DATABASE_URL: process.env.DATABASE_URL, OUTPUT_ROOT: process.env.OUTPUT_ROOT, DATASET_DIRS: process.env.DATASET_DIRS };
-const spawned: Spawned[] = [];
-beforeAll(async () => {
-  url = await freshDatabase();
-  await applyMigrations(url);
-  db = createPrismaClient(url);
-  process.env.DATABASE_URL = url;
-  process.env.OUTPUT_ROOT = outputRoot;
-  process.env.DATASET_DIRS = datasets;
-});
-afterAll(async () => {
-  for (const process of spawned) if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill("SIGKILL");
-  await closeQueues();
-  await db.$disconnect();
-  for (const [key, value] of Object.entries(previous)) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
+const harness = dashboardHarness({ OUTPUT_ROOT: outputRoot, DATASET_DIRS: datasets });
+afterAll(() => {
   for (const folder of [outputRoot, datasets, unlisted]) fs.rmSync(folder, { recursive: true, force: true });
 });
 
-const caller = () => createCaller({ db, headers: new Headers() });
+const caller = () => createCaller({ db: harness.db, headers: new Headers() });
 
 describe("a dataset at a .json path outside the checkout", () => {
   it("goes from the form's check through runs.create to a worker's completed search, and the run page shows its questions", async () => {
@@ -69,8 +48,8 @@ describe("a dataset at a .json path outside the checkout", () => {
     expect(checked.budget).toMatchObject({ devQuestions: 3, testQuestions: 2 });
 
     const { runId } = await caller().runs.create(input);
-    const worker = spawnTs("scripts/worker.ts", ["--gpus", "cpu"], { DATABASE_URL: url });
-    spawned.push(worker);
+    const worker = spawnTs("scripts/worker.ts", ["--gpus", "cpu"], { DATABASE_URL: harness.url });
+    harness.spawned.push(worker);
     await worker.line(/^worker: run own-dataset: completed$/, 110_000);
     worker.child.kill("SIGINT");
     expect(await worker.exit()).toBe(0);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, inject } from "vitest";
 import { createPrismaClient, type Db } from "../../src/server/db/client";
 import { clusterDir } from "../../src/server/db/embedded";
 import { applyMigrations } from "../../src/server/db/migrate";
+import { closeQueues } from "../../src/server/queue/boss";
 
 /** A DATA_DIR of its own; `private` keeps mkdtemp's 0700, which sends a root-run cluster to /var/tmp. */
 export function temporaryDataDir(prefix: string, { private: keepPrivate = false } = {}): string {
@@ -66,6 +67,36 @@ export function fileEnv(vars: Record<string, string>): void {
       else process.env[key] = value;
     }
   });
+}
+
+/**
+ * A test file that drives the routers and the processes they start, as `npm start` runs the dashboard: a migrated
+ * database handed to them through DATABASE_URL, `env` set beside it; afterwards every process pushed onto `spawned`
+ * is killed and the queues closed.
+ */
+export function dashboardHarness(env: Record<string, string>): { readonly url: string; readonly db: Db; readonly spawned: Spawned[] } {
+  const store = migratedDatabase();
+  const spawned: Spawned[] = [];
+  fileEnv(env);
+  const previousUrl = process.env.DATABASE_URL;
+  beforeAll(() => {
+    process.env.DATABASE_URL = store.url;
+  });
+  afterAll(async () => {
+    for (const { child } of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await closeQueues();
+    if (previousUrl === undefined) delete process.env.DATABASE_URL;
+    else process.env.DATABASE_URL = previousUrl;
+  });
+  return {
+    get url() {
+      return store.url;
+    },
+    get db() {
+      return store.db;
+    },
+    spawned,
+  };
 }
 
 export async function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
