@@ -114,8 +114,9 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     private readonly rowsPerBatch: number,
   ) {}
 
-  static async open(options: RunnerModel & { device: EvalDevice; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
-    const decoder = await OnnxDecoder.load(options.model, options.device, { weightsFolder: options.weightsFolder });
+  /** `gpu`: the CUDA device number, for device "cuda". */
+  static async open(options: RunnerModel & { device: EvalDevice; gpu?: number; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
+    const decoder = await OnnxDecoder.load(options.model, options.device, { weightsFolder: options.weightsFolder }, options.gpu);
     return new OnnxLoraRunner(decoder, loadModelText(options.baseFolder), options.baseFolder, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
   }
 

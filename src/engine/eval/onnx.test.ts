@@ -21,6 +21,10 @@ describe("evaluation devices", () => {
     expect(sessionOptions("cpu", outputs)).toEqual({ executionProviders: ["cpu"], graphOptimizationLevel: "all" });
   });
 
+  it("runs the CUDA provider on the CUDA device it is given", () => {
+    expect(sessionOptions("cuda", [], {}, 3).executionProviders).toEqual([{ name: "cuda", deviceId: 3 }]);
+  });
+
   it("reports a provider this onnxruntime-node lacks as unavailable, with the valid choices", async () => {
     // The CUDA provider is not installed here (the project skips onnxruntime-node's CUDA download).
     await expect(OnnxDecoder.load("initial_experts/decoder.onnx", "cuda")).rejects.toThrow(/evaluation device "cuda" is not available here \(onnxruntime-node found no CUDA provider library \(libonnxruntime_providers_cuda.so beside its binding\)\); valid choices: cpu, webgpu, cuda/);

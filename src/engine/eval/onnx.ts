@@ -42,12 +42,15 @@ export interface DecoderFiles {
   weightsFolder?: string;
 }
 
-/** The session options for `device`; `outputNames` are the decoder's, whose `present.*` are its KV cache. */
-export function sessionOptions(device: EvalDevice, outputNames: readonly string[], files: DecoderFiles = {}): ort.InferenceSession.SessionOptions {
+/**
+ * The session options for `device`; `outputNames` are the decoder's, whose `present.*` are its KV cache. `gpu` is
+ * the CUDA device number the CUDA provider runs on (WebGPU's GPU is chosen per process: gpu-select.ts).
+ */
+export function sessionOptions(device: EvalDevice, outputNames: readonly string[], files: DecoderFiles = {}, gpu?: number): ort.InferenceSession.SessionOptions {
   const { executionProvider, kvCacheLocation } = EVAL_DEVICES[device];
   const kvCache = outputNames.filter((name) => name.startsWith("present."));
   return {
-    executionProviders: [executionProvider],
+    executionProviders: [device === "cuda" && gpu !== undefined ? { name: "cuda", deviceId: gpu } : executionProvider],
     graphOptimizationLevel: "all",
     ...(kvCacheLocation === "cpu" ? {} : { preferredOutputLocation: Object.fromEntries(kvCache.map((name) => [name, kvCacheLocation])) }),
     ...externalData(files),
@@ -109,22 +112,22 @@ export class OnnxDecoder {
 
   private static readonly sessions = new Map<string, Promise<OnnxDecoder>>();
 
-  static load(modelPath: string, device: EvalDevice, files: DecoderFiles = {}): Promise<OnnxDecoder> {
-    const key = `${path.resolve(modelPath)}@${device}${files.weightsFolder === undefined ? "" : `:${path.resolve(files.weightsFolder)}`}`;
+  static load(modelPath: string, device: EvalDevice, files: DecoderFiles = {}, gpu?: number): Promise<OnnxDecoder> {
+    const key = `${path.resolve(modelPath)}@${device}${gpu === undefined ? "" : `:${gpu}`}${files.weightsFolder === undefined ? "" : `:${path.resolve(files.weightsFolder)}`}`;
     let decoder = OnnxDecoder.sessions.get(key);
     if (!decoder) {
-      decoder = OnnxDecoder.create(modelPath, device, files);
+      decoder = OnnxDecoder.create(modelPath, device, files, gpu);
       OnnxDecoder.sessions.set(key, decoder);
       decoder.catch(() => OnnxDecoder.sessions.delete(key));
     }
     return decoder;
   }
 
-  private static async create(modelPath: string, device: EvalDevice, files: DecoderFiles): Promise<OnnxDecoder> {
+  private static async create(modelPath: string, device: EvalDevice, files: DecoderFiles, gpu: number | undefined): Promise<OnnxDecoder> {
     let session: ort.InferenceSession;
     try {
       const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath);
-      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames, files));
+      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames, files, gpu));
     } catch (error) {
       const message = (error as Error).message;
       if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
