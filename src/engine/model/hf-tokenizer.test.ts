@@ -1,5 +1,7 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import fs, { readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
 import { describe, expect, it } from "vitest";
 import { copyModel, editJson, FAMILY_NAMES, modelFolder, readReference } from "../../../tests/support/hf-fixtures";
 import { loadTokenizer, TokenizerLoadError } from "./hf-tokenizer";
@@ -82,5 +84,21 @@ describe("loadTokenizer errors name tokenizer.json (or tokenizer_config.json) in
     const folder = copyModel("qwen2");
     editJson(path.join(folder, "tokenizer_config.json"), (config) => (config.chat_template = 42));
     expect(loadError(folder)).toBe("<model>/tokenizer_config.json: chat_template: expected a Jinja template string");
+  });
+});
+
+describe("decoding with many added tokens", () => {
+  it("gives the library's own text, added tokens and byte-level pieces alike", () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "added-tokens-"));
+    const json = JSON.parse(fs.readFileSync("initial_experts/base/tokenizer.json", "utf8")) as { added_tokens: Array<Record<string, unknown>>; model: { vocab: Record<string, number> } };
+    const first = Object.keys(json.model.vocab).length;
+    json.added_tokens.push(...Array.from({ length: 2000 }, (_, i) => ({ id: first + i, content: `<extra_${i}>`, single_word: false, lstrip: false, rstrip: false, normalized: true, special: false })));
+    fs.writeFileSync(path.join(folder, "tokenizer.json"), JSON.stringify(json));
+    const ours = loadTokenizer(folder).tokenizer;
+    const library = new Tokenizer(json, {});
+    const ids = [[...ours.encode("Q: 12 + 30 = ?\nA: 42").ids, first + 5, 40, 41, first + 1999, 70], [first, first + 1], ours.encode("日本語も").ids];
+    for (const sequence of ids) expect(ours.decode(sequence, { skip_special_tokens: true })).toBe(library.decode(sequence, { skip_special_tokens: true }));
+    expect(ours.decode([40, first + 7, 41])).toContain("<extra_7>");
+    fs.rmSync(folder, { recursive: true, force: true });
   });
 });

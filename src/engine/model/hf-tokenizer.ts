@@ -69,5 +69,43 @@ export function loadTokenizer(folder: string): ModelTokenizer {
   } catch (error) {
     throw new TokenizerLoadError(file, `@huggingface/tokenizers cannot load it (${(error as Error).message.split("\n")[0]})`);
   }
+  indexAddedTokens((tokenizer as unknown as { decoder?: DecoderInternals }).decoder);
   return { tokenizer, chatTemplate: chatTemplateOf(config, folder, configFile) };
+}
+
+/** The part of @huggingface/tokenizers' decoders (0.2) this module reaches into. */
+interface DecoderInternals {
+  added_tokens?: Array<{ content: string }>;
+  byte_decoder?: unknown;
+  decoders?: DecoderInternals[];
+  convert_tokens_to_string?: (tokens: string[]) => string;
+  decode_chain?: (tokens: string[]) => string[];
+}
+
+/**
+ * The ByteLevel decoder (GPT-2, Llama 3, Qwen2) looks every token it decodes up among the added tokens with a linear
+ * search: with a few thousand of them (a vocabulary grown by added tokens) one answer takes milliseconds to decode,
+ * more than generating it. The same loop with the added tokens in a set.
+ */
+function indexAddedTokens(decoder: DecoderInternals | undefined): void {
+  if (!decoder) return;
+  decoder.decoders?.forEach(indexAddedTokens);
+  const { added_tokens: addedTokens, convert_tokens_to_string: convert } = decoder;
+  if (decoder.byte_decoder === undefined || !Array.isArray(addedTokens) || typeof convert !== "function" || typeof decoder.decode_chain !== "function") return;
+  const added = new Set(addedTokens.map((token) => token.content));
+  decoder.decode_chain = (tokens) => {
+    const texts: string[] = [];
+    let run: string[] = [];
+    for (const token of tokens) {
+      if (!added.has(token)) {
+        run.push(token);
+        continue;
+      }
+      if (run.length > 0) texts.push(convert.call(decoder, run));
+      run = [];
+      texts.push(token);
+    }
+    if (run.length > 0) texts.push(convert.call(decoder, run));
+    return texts;
+  };
 }
