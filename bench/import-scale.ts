@@ -45,7 +45,8 @@ let started = performance.now();
 const imported = await importModel(path.join(folder, "model"), { cacheRoot, loraTargets });
 const importTime = seconds(started);
 const importPeak = peakRss();
-const written = fs.readdirSync(path.dirname(imported.decoder)).reduce((total, file) => total + fs.statSync(path.join(path.dirname(imported.decoder), file)).size, 0);
+const decoderFolder = path.dirname(imported.decoders.fp32);
+const written = fs.readdirSync(decoderFolder).reduce((total, file) => total + fs.statSync(path.join(decoderFolder, file)).size, 0);
 const { model } = imported;
 const shards = new Set([...model.weights.values()].map((ref) => ref.file)).size;
 console.log(
@@ -55,7 +56,7 @@ console.log(
 if (values["import-only"]) process.exit(0);
 
 started = performance.now();
-const runner = await OnnxLoraRunner.open({ model: imported.decoder, baseFolder: imported.model.folder, weightsFolder: imported.weightsFolder, device });
+const runner = await OnnxLoraRunner.open({ ...imported.runnerModel, device });
 console.log(`${reference.shape} ${device}: runner open in ${seconds(started)}, peak host memory ${gib(peakRss())}`);
 
 const variants = [

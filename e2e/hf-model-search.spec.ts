@@ -51,7 +51,7 @@ for (const family of FAMILIES) {
     await expect(row).toContainText(family);
     await row.getByTestId("model-details").click();
     await expect(page.getByTestId("model-architecture")).toContainText(family);
-    await expect(page.getByTestId("model-decoder")).toContainText("decoder.onnx");
+    await expect(page.getByTestId("model-decoder")).toContainText("Decoders (fp32 for the CPU, fp16 for GPUs)");
     await expect(page.getByTestId("experts-summary")).toContainText("2 of 3 folders");
     await expect(page.getByTestId("expert-notes")).toContainText("holds neither adapter_config.json (a PEFT LoRA adapter) nor config.json (a full fine-tune)");
     await expect(page.getByTestId("expert-negated")).toHaveAttribute("data-fits", "true");

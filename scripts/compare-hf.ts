@@ -10,16 +10,17 @@ import { evaluateCandidates, prepareTask } from "../src/engine/eval/evaluator";
 import { OnnxLoraRunner, type LoraWeights } from "../src/engine/eval/lora-runner";
 import { parseEvalDevice } from "../src/engine/eval/onnx";
 import { loadLoraWeights } from "../src/engine/eval/peft-lora";
+import { PRECISIONS } from "../src/engine/model/graph-builder";
 import { importModel } from "../src/engine/model/import";
 import { modelCacheRoot } from "../src/server/paths";
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { zoo: { type: "string", default: "initial_experts" }, data: { type: "string", default: "data/eval" }, device: { type: "string", default: "cpu" } },
+  options: { zoo: { type: "string", default: "initial_experts" }, data: { type: "string", default: "data/eval" }, device: { type: "string", default: "cpu" }, precision: { type: "string" } },
 });
 const referenceFile = positionals[0];
 if (!referenceFile) {
-  console.error("usage: npm run eval:compare-hf -- HF.json [--zoo initial_experts] [--data data/eval] [--device cpu]");
+  console.error("usage: npm run eval:compare-hf -- HF.json [--zoo initial_experts] [--data data/eval] [--device cpu|webgpu|cuda] [--precision fp32|fp16]");
   process.exit(2);
 }
 const reference = JSON.parse(fs.readFileSync(referenceFile, "utf8")) as {
@@ -29,7 +30,13 @@ const reference = JSON.parse(fs.readFileSync(referenceFile, "utf8")) as {
 };
 // The decoder the product evaluates with: built from the base model into the model cache.
 const zoo = await importModel(path.join(values.zoo, "base"), { cacheRoot: modelCacheRoot() });
-const runner = await OnnxLoraRunner.open({ ...zoo.runnerModel, device: parseEvalDevice(values.device) });
+const precision = values.precision === undefined ? undefined : PRECISIONS.find((name) => name === values.precision);
+if (values.precision !== undefined && !precision) {
+  console.error(`--precision: expected one of ${PRECISIONS.join(", ")}, got "${values.precision}"`);
+  process.exit(2);
+}
+const runner = await OnnxLoraRunner.open({ ...zoo.runnerModel, device: parseEvalDevice(values.device), precision });
+console.log(`device ${values.device}, precision ${precision ?? "the device's"}`);
 const models = Object.keys(reference.predictions);
 const adapters: LoraWeights[] = await Promise.all(models.map((name) => (name === "base" ? { scale: 0, modules: new Map() } : loadLoraWeights(path.join(values.zoo, name)))));
 const tasks = Object.keys(reference.predictions[models[0]!]!);

@@ -26,11 +26,11 @@ async function main() {
   }
   const loraTargets = experts && experts.experts.length > 0 ? await adaptedModules(experts.experts.map((expert) => expert.folder)) : undefined;
   const bar = values.json ? null : progressBar(process.stderr, "import");
-  const { model, decoder, built, shape } = await importModel(positionals[0]!, { cacheRoot, loraTargets, onProgress: bar ? (progress) => bar.update(progress) : undefined }).finally(() => bar?.finish());
+  const { model, decoders, built, shape } = await importModel(positionals[0]!, { cacheRoot, loraTargets, onProgress: bar ? (progress) => bar.update(progress) : undefined }).finally(() => bar?.finish());
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (values.json) {
     const { folder, spec, parameters, weightBytes, dtypes } = model;
-    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoder, built, seconds: Number(seconds), experts }, null, 2));
+    console.log(JSON.stringify({ folder, spec, parameters, weightBytes, dtypes, hasChatTemplate: model.tokenizer.chatTemplate !== null, decoders, built, seconds: Number(seconds), experts }, null, 2));
     return;
   }
   const { spec } = model;
@@ -43,7 +43,7 @@ async function main() {
     `  rope theta ${spec.ropeTheta}${spec.ropeScaling ? ` ${JSON.stringify(spec.ropeScaling)}` : ""}, ${spec.tieWordEmbeddings ? "tied" : "untied"} embeddings, ${spec.slidingWindow ? `sliding window ${spec.slidingWindow}` : "full attention"}, eos ${JSON.stringify(spec.eosTokenIds)}, chat template: ${model.tokenizer.chatTemplate ? "yes" : "no"}`,
   );
   const modules = [...new Set(shape.loraModules.map((module) => module.key.split(".")[1]!))];
-  console.log(`  decoder ${built ? "built" : "reused"}: ${decoder} (${seconds} s; LoRA inputs for ${modules.join(", ")}; it reads the weights in the model folder)`);
+  console.log(`  decoders ${built ? "built" : "reused"}: ${Object.values(decoders).join(", ")} (${seconds} s; LoRA inputs for ${modules.join(", ")}; it reads the weights in the model folder)`);
   if (experts) for (const line of describeImportedExperts(experts)) console.log(line);
 }
 

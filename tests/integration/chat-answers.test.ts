@@ -19,8 +19,8 @@ afterAll(() => fs.rmSync(cache, { recursive: true, force: true }));
 describe("answers to chat prompts", () => {
   it.each(chatReferences.map((reference) => [reference.name, reference] as const))("%s: HF's greedy answers", async (_, reference) => {
     const folder = modelOfChatReference(reference);
-    const { decoder, weightsFolder } = await importModel(folder, { cacheRoot: cache, loraTargets: ["q_proj"] });
-    const runner = await OnnxLoraRunner.open({ model: decoder, baseFolder: folder, weightsFolder, device: "cpu" });
+    const { runnerModel } = await importModel(folder, { cacheRoot: cache, loraTargets: ["q_proj"] });
+    const runner = await OnnxLoraRunner.open({ ...runnerModel, device: "cpu" });
     const answered = reference.cases.filter((referenceCase) => referenceCase.greedy);
     const requests = answered.map(({ messages }) => ({ kind: "generate" as const, ...chatPromptOfCase(messages), maxNewTokens: 8, adapter: 0 }));
     const outputs = await runner.run(requests, [{ scale: 0, modules: new Map() }]);

@@ -39,7 +39,7 @@ describe("a search on experts imported with an extracted fine-tune", () => {
     const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
-    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.decoders.fp32, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);
     expect(best.modules.size).toBe(shape.loraModules.length);
   });

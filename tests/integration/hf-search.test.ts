@@ -82,12 +82,12 @@ describe("a search on a Hugging Face model folder", () => {
     const baseModel = path.join(FIXTURES, family, "model");
     const config = searchArgs(`${family}-${mode.split(" ")[0]}`, baseModel, await sameShapeExperts(family), modes[mode]);
     const prepared = await prepareSearch(config, { gpus: [], modelCache });
-    expect(path.dirname(path.dirname(prepared.runnerModel.model))).toBe(path.resolve(modelCache));
+    expect(path.dirname(path.dirname(prepared.runnerModel.decoders.fp32))).toBe(path.resolve(modelCache));
     expect(prepared.runnerModel.weightsFolder).toBe(path.resolve(baseModel));
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
-    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.decoders.fp32, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);
     expect(best.modules.size).toBeGreaterThan(0);
   });
@@ -101,7 +101,7 @@ describe("a search on a Hugging Face model folder", () => {
     const prepared = await prepareSearch(config, { gpus: [], modelCache });
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
-    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.decoders.fp32, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     const best = await loadLoraWeights(path.join(result.folder, "global_best"), shape);
     expect(best.modules.size).toBe(shape.loraModules.length);
   });
@@ -130,10 +130,10 @@ describe("a search on a Hugging Face model folder", () => {
     const experts = await sameShapeExperts("gemma");
     const baseModel = path.join(FIXTURES, "gemma", "model");
     const first = await prepareSearch(searchArgs("reuse-1", baseModel, experts, modes["recipe (task_arithmetic)"]), { gpus: [], modelCache: cache });
-    const builtAt = fs.statSync(first.runnerModel.model).mtimeMs;
+    const builtAt = fs.statSync(first.runnerModel.decoders.fp32).mtimeMs;
     const second = await prepareSearch(searchArgs("reuse-2", baseModel, experts, modes["recipe (task_arithmetic)"]), { gpus: [], modelCache: cache });
-    expect(second.runnerModel.model).toBe(first.runnerModel.model);
-    expect(fs.statSync(second.runnerModel.model).mtimeMs).toBe(builtAt);
+    expect(second.runnerModel.decoders.fp32).toBe(first.runnerModel.decoders.fp32);
+    expect(fs.statSync(second.runnerModel.decoders.fp32).mtimeMs).toBe(builtAt);
     expect(fs.readdirSync(cache)).toHaveLength(1);
   });
 

@@ -24,7 +24,7 @@ describe("npm run import", () => {
       "import: write decoder 0/1",
       "import: write decoder 1/1 done",
     ]);
-    expect(stdout).toContain("decoder built:");
+    expect(stdout).toContain("decoders built:");
   });
 
   it("with --json prints only the JSON document, no progress", () => {

@@ -38,10 +38,10 @@ describe("npm run import -- <base> --experts <folder>", () => {
     const cache = path.join(scratch, "mistral-models");
     const cli = spawnTs("scripts/import-model.ts", [modelFolder("mistral"), "--cache", cache, "--experts", mistralExperts, "--out", path.join(scratch, "mistral-imported")], {});
     expect(await cli.exit(), cli.output()).toBe(0);
-    const decoder = /decoder built: (\S+) \([\d.]+ s; LoRA inputs for q_proj, k_proj, v_proj, o_proj, up_proj;/.exec(cli.output())?.[1];
+    const decoder = /decoders built: (\S+), \S+ \([\d.]+ s; LoRA inputs for q_proj, k_proj, v_proj, o_proj, up_proj;/.exec(cli.output())?.[1];
     expect(decoder, cli.output()).toBeDefined();
     const config = parseSearchArgs(["-n", "mistral-cli", "-e", "exact_match", "-d", "gsm8k", "-b", modelFolder("mistral"), "-i", path.join(scratch, "mistral-imported"), "--mode", "recipe", "--output_root", scratch]);
-    expect((await prepareSearch(config, { gpus: [], modelCache: cache })).runnerModel.model).toBe(decoder);
+    expect((await prepareSearch(config, { gpus: [], modelCache: cache })).runnerModel.decoders.fp32).toBe(decoder);
   });
 
   it("puts the experts' outcome into the --json object", async () => {

@@ -59,7 +59,7 @@ describe("every merge method in every mode", () => {
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
-    const { shape } = await OnnxDecoder.load(prepared.runnerModel.model, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
+    const { shape } = await OnnxDecoder.load(prepared.runnerModel.decoders.fp32, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     for (const saved of ["global_best", "global_worst"]) {
       const adapter = await loadPeftAdapter(path.join(result.folder, saved));
       checkAdapterFitsDecoder(adapter.layout, shape, saved);

@@ -142,7 +142,7 @@ describe("models", () => {
     const { decoderPath } = (await caller.models.list()).find((model) => model.id === id)!;
     const config = parseSearchArgs(["-n", "reuse", "-e", "exact_match", "-d", "gsm8k", "-i", experts, "--base_model", folder, "--output_root", scratch]);
     const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(scratch, "data", "models") });
-    expect(prepared.runnerModel.model).toBe(decoderPath);
+    expect(path.dirname(prepared.runnerModel.decoders.fp32)).toBe(decoderPath);
   });
 
   it("lets the form read a registered model's folders, which were outside the dashboard's folders before", async () => {

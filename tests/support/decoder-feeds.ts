@@ -1,49 +1,123 @@
+import ort from "onnxruntime-node";
 import type { LoraWeights } from "../../src/engine/eval/lora-runner";
-import { float32Tensor, int64Tensor, type OnnxDecoder, type ort } from "../../src/engine/eval/onnx";
+import { float32Tensor, int64Tensor, type OnnxDecoder } from "../../src/engine/eval/onnx";
 
 /*
- * One prompt through the decoder contract, as the HF comparisons feed it: a single unpadded row, one adapter (scale
- * 0: the base model), the KV cache of the previous call fed back.
+ * Two ways to run one prompt, for the comparisons with references:
+ * - the bundled PyTorch-exported decoder (initial_experts/decoder.onnx, the step-by-step contract of
+ *   initial_experts/README.md), one token per session run with its KV cache fed back: the reference the product's
+ *   generator is checked against;
+ * - the product's generator graph (graph-builder.ts), one row of one candidate.
  */
 
 type Outputs = ort.InferenceSession.OnnxValueMapType;
 
-/** The inputs for `ids` after a cache of `past` slots (`cache`: the previous call's outputs, or null for the first). */
-export function singleRowFeeds(decoder: OnnxDecoder, ids: readonly number[], past: number, adapter: LoraWeights, cache: Outputs | null): Record<string, ort.Tensor> {
-  const { layers, kvHeads, headDim, loraModules } = decoder.shape;
+/** The bundled contract decoder, opened on the CPU. */
+export class ContractDecoder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly layers: number,
+    readonly kvHeads: number,
+    readonly headDim: number,
+  ) {}
+
+  static async open(file: string): Promise<ContractDecoder> {
+    const session = await ort.InferenceSession.create(file, { executionProviders: ["cpu"] });
+    const past = session.inputMetadata.find((input) => input.name === "past_key_values.0.key");
+    const [, kvHeads, , headDim] = past?.isTensor ? past.shape : [];
+    return new ContractDecoder(session, session.inputNames.filter((name) => /^past_key_values\.\d+\.key$/.test(name)).length, Number(kvHeads), Number(headDim));
+  }
+
+  /** The inputs for `ids` after a cache of `past` slots (`cache`: the previous call's outputs, or null for the first). */
+  private feeds(ids: readonly number[], past: number, adapter: LoraWeights, cache: Outputs | null): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: int64Tensor(ids, [1, ids.length]),
+      attention_mask: int64Tensor(new Array<number>(past + ids.length).fill(1), [1, past + ids.length]),
+      position_ids: int64Tensor(ids.map((_, index) => past + index), [1, ids.length]),
+      adapter_ids: int64Tensor([0], [1]),
+      lora_scale: float32Tensor(Float32Array.of(adapter.scale), [1]),
+    };
+    for (let layer = 0; layer < this.layers; layer += 1) {
+      for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = (cache?.[`present.${layer}.${kind}`] as ort.Tensor | undefined) ?? float32Tensor(new Float32Array(0), [1, this.kvHeads, 0, this.headDim]);
+    }
+    for (const name of this.session.inputNames.filter((input) => input.startsWith("lora_A."))) {
+      const key = name.slice("lora_A.".length);
+      const module = adapter.modules.get(key)!;
+      feeds[`lora_A.${key}`] = float32Tensor(Float32Array.from(module.A), [1, module.rank, module.A.length / module.rank]);
+      feeds[`lora_B.${key}`] = float32Tensor(Float32Array.from(module.B), [1, module.B.length / module.rank, module.rank]);
+    }
+    return feeds;
+  }
+
+  /** Every position's logits over the whole prompt, [ids.length × vocab]. */
+  async logits(ids: readonly number[], adapter: LoraWeights): Promise<Float32Array> {
+    return (await this.session.run(this.feeds(ids, 0, adapter, null))).logits!.data as Float32Array;
+  }
+
+  /** `count` greedy tokens after `ids`, through the KV cache, stopping after one of `eos`. */
+  async greedy(ids: readonly number[], adapter: LoraWeights, count: number, eos: ReadonlySet<number> = new Set()): Promise<number[]> {
+    const tokens: number[] = [];
+    let result = await this.session.run(this.feeds(ids, 0, adapter, null));
+    for (;;) {
+      const logits = result.logits as ort.Tensor;
+      const [, seq, vocab] = logits.dims as [number, number, number];
+      const last = (logits.data as Float32Array).subarray((seq - 1) * vocab, seq * vocab);
+      let best = 0;
+      for (let v = 1; v < vocab; v += 1) if (last[v]! > last[best]!) best = v;
+      tokens.push(best);
+      if (tokens.length === count || eos.has(best)) return tokens;
+      result = await this.session.run(this.feeds([best], ids.length + tokens.length - 1, adapter, result));
+    }
+  }
+}
+
+/** The generator's inputs for one unpadded row of one candidate. */
+function generatorFeeds(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, maxNewTokens: number, positions: readonly number[], targets: readonly number[]): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {
     input_ids: int64Tensor(ids, [1, ids.length]),
-    attention_mask: int64Tensor(new Array<number>(past + ids.length).fill(1), [1, past + ids.length]),
-    position_ids: int64Tensor(ids.map((_, index) => past + index), [1, ids.length]),
-    adapter_ids: int64Tensor([0], [1]),
+    attention_mask: int64Tensor(ids.map(() => 1), [1, ids.length]),
+    position_ids: int64Tensor(ids.map((_, index) => index), [1, ids.length]),
+    score_positions: int64Tensor(positions, [1, positions.length]),
+    score_targets: int64Tensor(targets, [1, targets.length]),
+    max_new_tokens: int64Tensor([maxNewTokens], []),
+    eos_token_ids: int64Tensor([-1], [1]),
     lora_scale: float32Tensor(Float32Array.of(adapter.scale), [1]),
   };
-  for (let layer = 0; layer < layers; layer += 1) {
-    for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = (cache?.[`present.${layer}.${kind}`] as ort.Tensor | undefined) ?? float32Tensor(new Float32Array(0), [1, kvHeads, 0, headDim]);
-  }
-  for (const { key, inFeatures, outFeatures } of loraModules) {
-    const module = adapter.modules.get(key)!;
+  for (const { key, inFeatures, outFeatures } of decoder.shape.loraModules) {
+    const module = adapter.modules.get(key) ?? { rank: 1, A: new Float32Array(inFeatures), B: new Float32Array(outFeatures) };
     feeds[`lora_A.${key}`] = float32Tensor(Float32Array.from(module.A), [1, module.rank, inFeatures]);
     feeds[`lora_B.${key}`] = float32Tensor(Float32Array.from(module.B), [1, outFeatures, module.rank]);
   }
   return feeds;
 }
 
-/** The logits at the last position of the call. */
-export function lastLogits(result: Outputs): Float32Array {
-  const logits = result.logits as ort.Tensor;
-  const [, seq, vocab] = logits.dims as [number, number, number];
-  return (logits.data as Float32Array).subarray((seq - 1) * vocab, seq * vocab);
+/** `count` greedy tokens after `ids` from the generator (no end of sequence: exactly `count`). */
+export async function generatorGreedy(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, count: number): Promise<number[]> {
+  const result = await decoder.run(generatorFeeds(decoder, ids, adapter, count, [ids.length - 1], [0]));
+  return Array.from(result.tokens!.data as BigInt64Array, Number);
 }
 
-/** `count` greedy tokens after `ids`, through the KV cache. */
-export async function greedyTokens(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, count: number): Promise<number[]> {
-  const tokens: number[] = [];
-  let result = await decoder.run(singleRowFeeds(decoder, ids, 0, adapter, null));
-  while (tokens.length < count) {
-    const logits = lastLogits(result);
-    tokens.push(logits.indexOf(Math.max(...logits)));
-    result = await decoder.run(singleRowFeeds(decoder, [tokens.at(-1)!], ids.length + tokens.length - 1, adapter, result));
+/** The generator's log-probability of `targets[i]` after the prompt's position `positions[i]`. */
+export async function generatorLogprobs(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, positions: readonly number[], targets: readonly number[]): Promise<Float32Array> {
+  return (await decoder.run(generatorFeeds(decoder, ids, adapter, 1, positions, targets))).scored_logprobs!.data as Float32Array;
+}
+
+/** Every vocabulary id's log-probability at every position of `ids`, [ids.length × vocab], from the generator. */
+export async function generatorLogSoftmax(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, vocab: number): Promise<Float32Array> {
+  const positions = ids.flatMap((_, at) => new Array<number>(vocab).fill(at));
+  const targets = ids.flatMap(() => Array.from({ length: vocab }, (_, id) => id));
+  return generatorLogprobs(decoder, ids, adapter, positions, targets);
+}
+
+/** log-softmax of each row of `logits` [rows × vocab]. */
+export function logSoftmaxRows(logits: ArrayLike<number>, vocab: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  for (let row = 0; row < logits.length / vocab; row += 1) {
+    let max = Number.NEGATIVE_INFINITY;
+    for (let v = 0; v < vocab; v += 1) max = Math.max(max, logits[row * vocab + v]!);
+    let sum = 0;
+    for (let v = 0; v < vocab; v += 1) sum += Math.exp(logits[row * vocab + v]! - max);
+    for (let v = 0; v < vocab; v += 1) out[row * vocab + v] = logits[row * vocab + v]! - max - Math.log(sum);
   }
-  return tokens;
+  return out;
 }

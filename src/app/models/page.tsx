@@ -232,7 +232,7 @@ function ModelDetail({ listed }: { listed: ModelRow }) {
       <p className="break-all font-mono text-xs text-slate-500">{model.folder}</p>
       {model.decoderPath && (
         <p className="break-all text-xs text-slate-500" data-testid="model-decoder">
-          Decoder: <code>{model.decoderPath}</code> (it reads the weights in the model folder)
+          Decoders (fp32 for the CPU, fp16 for GPUs): <code>{model.decoderPath}</code> (they read the weights in the model folder)
         </p>
       )}
       {problem && (

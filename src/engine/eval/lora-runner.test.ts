@@ -4,7 +4,12 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { importModel } from "../model/import";
 import { loadModelText, OnnxLoraRunner, type LoraWeights } from "./lora-runner";
+import { ContractDecoder, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
 import { loadLoraWeights } from "./peft-lora";
+
+const zooCache = fs.mkdtempSync(path.join(os.tmpdir(), "lora-runner-"));
+afterAll(() => fs.rmSync(zooCache, { recursive: true, force: true }));
+const zoo = () => importModel("initial_experts/base", { cacheRoot: zooCache });
 
 const questions = (JSON.parse(fs.readFileSync("data/eval/gsm8k.json", "utf8")) as { dev: Array<{ question: string }> }).dev.slice(0, 4);
 const requests = (adapter: number) => questions.map(({ question }) => ({ kind: "generate" as const, prompt: `Q: ${question}\nA: `, maxNewTokens: 8, adapter }));
@@ -24,7 +29,7 @@ function doubled({ rank, A, B }: { rank: number; A: Float32Array; B: Float32Arra
 
 describe("OnnxLoraRunner", () => {
   it("evaluates adapters whose modules have different ranks (as merges produce), unchanged by the padding", async () => {
-    const runner = await OnnxLoraRunner.open({ model: "initial_experts/decoder.onnx", baseFolder: "initial_experts/base", device: "cpu" });
+    const runner = await OnnxLoraRunner.open({ ...(await zoo()).runnerModel, device: "cpu" });
     const math = await loadLoraWeights("initial_experts/math", runner.shape);
     // The MLP modules at rank 16, the attention modules at rank 8: one adapter, two ranks.
     const mixed: LoraWeights = { scale: math.scale, modules: new Map([...math.modules].map(([key, module]) => [key, /\.(gate|up|down)_proj$/.test(key) ? doubled(module) : module])) };
@@ -36,6 +41,44 @@ describe("OnnxLoraRunner", () => {
     expect(padded.slice(0, questions.length)).toEqual(alone);
     // The mixed-rank adapter alone (every module padded to 16) answers the same as well.
     expect(await runner.run(requests(0), [mixed])).toEqual(alone);
+  });
+});
+
+describe("OnnxLoraRunner's batches", () => {
+  it("answers each candidate's own questions, whichever others ask (a filler row where a candidate asked none), in batches of any size", async () => {
+    const runner = await OnnxLoraRunner.open({ ...(await zoo()).runnerModel, device: "cpu" });
+    const math = await loadLoraWeights("initial_experts/math", runner.shape);
+    const ja = await loadLoraWeights("initial_experts/ja_reader", runner.shape);
+    const ask = (adapter: number, from: number, to: number) => requests(adapter).slice(from, to);
+    const mixed = [...ask(0, 0, 3), ...ask(1, 1, 4)];
+    const together = await runner.run(mixed, [math, ja]);
+    expect(together.slice(0, 3)).toEqual(await runner.run(ask(0, 0, 3), [math]));
+    expect(together.slice(3)).toEqual((await runner.run(ask(0, 1, 4), [ja])));
+    // One row per batch: every candidate block and every question in its own session run.
+    const small = await OnnxLoraRunner.open({ ...(await zoo()).runnerModel, device: "cpu", rowsPerBatch: 1 });
+    expect(await small.run(mixed, [math, ja])).toEqual(together);
+  });
+
+  it("scores continuations as the bundled decoder's log-probabilities, contexts of different lengths in one batch", async () => {
+    const runner = await OnnxLoraRunner.open({ ...(await zoo()).runnerModel, device: "cpu" });
+    const math = await loadLoraWeights("initial_experts/math", runner.shape);
+    const { tokenizer } = loadModelText("initial_experts/base");
+    const cases = [
+      { context: "Q: 2 + 2 = ?\nA:", continuation: " 4" },
+      { context: `Q: ${questions[0]!.question}\nA:`, continuation: " 12 apples" },
+    ];
+    const outputs = await runner.run(cases.map((item) => ({ kind: "loglikelihood" as const, ...item, adapter: 0 })), [math]);
+    const bundled = await ContractDecoder.open("initial_experts/decoder.onnx");
+    for (const [index, item] of cases.entries()) {
+      const context = tokenizer.encode(item.context).ids;
+      const continuation = tokenizer.encode(item.continuation, { add_special_tokens: false }).ids;
+      const ids = [...context, ...continuation];
+      const vocab = (await bundled.logits(ids, math)).length / ids.length;
+      const logprobs = logSoftmaxRows(await bundled.logits(ids, math), vocab);
+      const expected = continuation.reduce((sum, id, j) => sum + logprobs[(context.length - 1 + j) * vocab + id]!, 0);
+      expect(outputs[index]).toMatchObject({ kind: "loglikelihood", tokens: continuation.length });
+      expect((outputs[index] as { logprob: number }).logprob).toBeCloseTo(expected, 3);
+    }
   });
 });
 
@@ -69,8 +112,8 @@ describe("the runner's text side, from the model folder", () => {
     const { text, base } = reference.prompts[0]!;
     // HF's third greedy token of this prompt becomes the model's second eos id.
     const folder = llamaWith("eos-list", { bos_token_id: 1, eos_token_id: [2, base.greedy[2]], pad_token_id: 0 });
-    const { decoder, weightsFolder } = await importModel(folder, { cacheRoot: path.join(scratch, "cache") });
-    const runner = await OnnxLoraRunner.open({ model: decoder, baseFolder: folder, weightsFolder, device: "cpu" });
+    const { runnerModel } = await importModel(folder, { cacheRoot: path.join(scratch, "cache") });
+    const runner = await OnnxLoraRunner.open({ ...runnerModel, device: "cpu" });
     const [answer] = await runner.run([{ kind: "generate", prompt: text, maxNewTokens: 8, adapter: 0 }], [{ scale: 0, modules: new Map() }]);
     expect(answer).toEqual({ kind: "generate", text: loadModelText(folder).tokenizer.decode(base.greedy.slice(0, 2), { skip_special_tokens: true }), tokens: 2 });
   });

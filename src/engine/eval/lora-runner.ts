@@ -4,17 +4,9 @@ import { readModelConfig } from "../model/hf-config";
 import { ChatTemplateError, type ChatTemplate } from "../model/chat-template";
 import { loadTokenizer, TOKENIZER_CONFIG } from "../model/hf-tokenizer";
 import type { ModelRunner, PreparedTask } from "./evaluator";
-import { float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
+import type { Precision } from "../model/graph-builder";
+import { EVAL_DEVICES, float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
 import type { ChatPrompt, ModelOutput, ModelRequest } from "./types";
-
-/** Frees KV-cache tensors held in GPU memory (CPU tensors are left to the garbage collector). */
-function releaseDeviceTensors(...groups: Array<Record<string, ort.Tensor | undefined>>) {
-  for (const group of groups) {
-    for (const [name, tensor] of Object.entries(group)) {
-      if (tensor && tensor.location === "gpu-buffer" && (name.startsWith("past_key_values.") || name.startsWith("present."))) tensor.dispose();
-    }
-  }
-}
 
 /** One candidate adapter as the decoder consumes it. */
 export interface LoraWeights {
@@ -28,9 +20,11 @@ export class AdapterShapeError extends Error {
   override name = "AdapterShapeError";
 }
 
-/** A decoder to open and the model folder whose tokenizer and token ids go with it. */
+/** The decoders to open (one per precision: see EVAL_DEVICES) and the model folder whose tokenizer and token ids go with them. */
 export interface RunnerModel extends DecoderFiles {
-  model: string;
+  decoders: Readonly<Record<Precision, string>>;
+  /** fp16 where the model stores its weights in 16 bits (F16 or BF16), else fp32. */
+  weightsPrecision: Precision;
   baseFolder: string;
 }
 
@@ -96,15 +90,24 @@ export function loadModelText(baseFolder: string): ModelText {
   return { tokenizer, chatTemplate, eosIds: new Set(spec.eosTokenIds), padId };
 }
 
-interface Row {
-  request: number;
+/** One question a block of candidates answers: its tokens, and how many of the last ones are a scored continuation. */
+interface Question {
   ids: number[];
-  adapter: number;
+  continuation: number;
+}
+
+/** Requests that go through the decoder together: same new-token limit (scorings: 1, ignored). */
+interface RequestGroup {
+  maxNewTokens: number;
+  scoring: boolean;
+  /** (adapter, question) → the request indices asking it (a request asked twice gets two rows). */
+  asks: Array<{ request: number; adapter: number; question: Question; key: string }>;
 }
 
 /**
- * Greedy KV-cache generation and log-likelihood scoring on the ONNX LoRA decoder. Rows of one batch may
- * belong to different candidates: `adapter_ids` picks each row's LoRA tensors from the stacked inputs.
+ * Greedy generation and log-likelihood scoring on the LoRA generator graph (graph-builder.ts): one session run per
+ * batch, the decoding loop inside it. A batch is candidate-major: blocks of the same questions, one block per
+ * candidate, each with its own LoRA matrices.
  */
 export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
   private constructor(
@@ -114,10 +117,15 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     private readonly rowsPerBatch: number,
   ) {}
 
-  /** `gpu`: the CUDA device number, for device "cuda". */
-  static async open(options: RunnerModel & { device: EvalDevice; gpu?: number; rowsPerBatch?: number }): Promise<OnnxLoraRunner> {
-    const decoder = await OnnxDecoder.load(options.model, options.device, { weightsFolder: options.weightsFolder }, options.gpu);
-    return new OnnxLoraRunner(decoder, loadModelText(options.baseFolder), options.baseFolder, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
+  /**
+   * `gpu`: the CUDA device number, for device "cuda". `precision`: other than the device's own (EVAL_DEVICES).
+   * `ignoreEndOfSequence`: every generation runs to its token limit (a benchmark's fixed workload).
+   */
+  static async open(options: RunnerModel & { device: EvalDevice; gpu?: number; precision?: Precision; rowsPerBatch?: number; ignoreEndOfSequence?: boolean }): Promise<OnnxLoraRunner> {
+    const decoderFile = options.decoders[options.precision ?? (EVAL_DEVICES[options.device].weightsPrecision ? options.weightsPrecision : "fp32")];
+    const decoder = await OnnxDecoder.load(decoderFile, options.device, { weightsFolder: options.weightsFolder }, options.gpu);
+    const text = loadModelText(options.baseFolder);
+    return new OnnxLoraRunner(decoder, options.ignoreEndOfSequence ? { ...text, eosIds: new Set() } : text, options.baseFolder, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
   }
 
   private get tokenizer(): Tokenizer {
@@ -133,54 +141,161 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
   }
 
   async run(requests: ReadonlyArray<ModelRequest & { adapter: number }>, adapters: readonly LoraWeights[]): Promise<ModelOutput[]> {
-    const lora = this.loraFeeds(adapters);
+    this.checkAdapters(adapters);
     const outputs: ModelOutput[] = new Array(requests.length);
-
-    const generations = new Map<number, Row[]>();
-    const scorings: Array<Row & { continuation: number }> = [];
+    const groups = new Map<string, RequestGroup>();
+    const groupOf = (maxNewTokens: number, scoring: boolean) => {
+      const name = scoring ? "score" : `generate ${maxNewTokens}`;
+      let group = groups.get(name);
+      if (!group) groups.set(name, (group = { maxNewTokens, scoring, asks: [] }));
+      return group;
+    };
+    const occurrences = new Map<string, number>();
+    // Every candidate asks the same questions: each text is tokenized once.
+    const encoded = new Map<string, number[]>();
+    const once = (key: string, encode: () => number[]) => {
+      let ids = encoded.get(key);
+      if (!ids) encoded.set(key, (ids = encode()));
+      return ids;
+    };
+    const prompt = (text: string, chat: ChatPrompt | undefined) => once(`${chat ? `chat ${chat.system ?? ""}` : "plain"}\u0000${text}`, () => this.encode(text, chat));
     requests.forEach((request, index) => {
+      let question: Question;
+      let group: RequestGroup;
       if (request.kind === "generate") {
-        const rows = generations.get(request.maxNewTokens) ?? [];
-        rows.push({ request: index, ids: this.encode(request.prompt, request.chat), adapter: request.adapter });
-        generations.set(request.maxNewTokens, rows);
+        question = { ids: prompt(request.prompt, request.chat), continuation: 0 };
+        group = groupOf(request.maxNewTokens, false);
       } else {
-        const context = this.encode(request.context, request.chat);
-        const continuation = this.tokenizer.encode(request.continuation, { add_special_tokens: false }).ids;
-        scorings.push({ request: index, ids: [...context, ...continuation], adapter: request.adapter, continuation: continuation.length });
+        const context = prompt(request.context, request.chat);
+        const continuation = once(`continuation\u0000${request.continuation}`, () => this.tokenizer.encode(request.continuation, { add_special_tokens: false }).ids);
+        question = { ids: [...context, ...continuation], continuation: continuation.length };
+        group = groupOf(1, true);
       }
+      const base = `${question.continuation}:${question.ids.join(",")}`;
+      const seen = occurrences.get(`${request.adapter}/${base}`) ?? 0;
+      occurrences.set(`${request.adapter}/${base}`, seen + 1);
+      group.asks.push({ request: index, adapter: request.adapter, question, key: `${base}#${seen}` });
     });
-
-    for (const [maxNewTokens, rows] of generations) {
-      // Similar lengths share a batch, so little of each batch is padding.
-      rows.sort((a, b) => a.ids.length - b.ids.length);
-      for (let start = 0; start < rows.length; start += this.rowsPerBatch) {
-        const batch = rows.slice(start, start + this.rowsPerBatch);
-        const generatedIds = await this.generate(batch, maxNewTokens, lora);
-        batch.forEach((row, index) => {
-          const ids = generatedIds[index]!;
-          // The tokenizer refuses to decode nothing; an immediate EOS is an empty answer.
-          const text = ids.length > 0 ? this.tokenizer.decode(ids, { skip_special_tokens: true }) : "";
-          outputs[row.request] = { kind: "generate", text, tokens: ids.length };
-        });
-      }
-    }
-
-    scorings.sort((a, b) => a.ids.length - b.ids.length);
-    for (let start = 0; start < scorings.length; start += this.rowsPerBatch) {
-      const batch = scorings.slice(start, start + this.rowsPerBatch);
-      const logprobs = await this.logLikelihood(batch, lora);
-      batch.forEach((row, index) => (outputs[row.request] = { kind: "loglikelihood", logprob: logprobs[index]!, tokens: row.continuation }));
-    }
+    for (const group of groups.values()) await this.runGroup(group, adapters, outputs);
     return outputs;
   }
 
   /**
-   * Stacks every adapter's A and B per module, zero-padded (which changes nothing) to ONE rank for every module:
-   * the contract's `rank` is a single symbolic dimension, and onnxruntime plans its buffers assuming it is
-   * (modules fed at different ranks fail in a Gather with "Shape mismatch attempting to re-use buffer").
+   * The group's questions (every candidate's, once each) by length, so similar lengths share a batch and little of it
+   * is padding; a candidate that did not ask one of them gets a filler row there, whose answer is dropped.
+   */
+  private async runGroup(group: RequestGroup, adapters: readonly LoraWeights[], outputs: ModelOutput[]): Promise<void> {
+    const questions = new Map<string, Question>();
+    const askedBy = new Map<string, number>();
+    for (const ask of group.asks) {
+      questions.set(ask.key, ask.question);
+      askedBy.set(`${ask.adapter}/${ask.key}`, ask.request);
+    }
+    const keys = [...questions.keys()].sort((a, b) => questions.get(a)!.ids.length - questions.get(b)!.ids.length);
+    const candidates = [...new Set(group.asks.map((ask) => ask.adapter))].sort((a, b) => a - b);
+    const blockSize = Math.min(candidates.length, this.rowsPerBatch);
+    const questionsPerBatch = Math.max(1, Math.floor(this.rowsPerBatch / blockSize));
+    for (let first = 0; first < candidates.length; first += blockSize) {
+      const block = candidates.slice(first, first + blockSize);
+      const lora = this.loraFeeds(block.map((adapter) => adapters[adapter]!));
+      for (let start = 0; start < keys.length; start += questionsPerBatch) {
+        const batchKeys = keys.slice(start, start + questionsPerBatch);
+        const result = await this.runBatch(batchKeys.map((key) => questions.get(key)!), block.length, group, lora);
+        block.forEach((adapter, c) => {
+          batchKeys.forEach((key, q) => {
+            const request = askedBy.get(`${adapter}/${key}`);
+            if (request === undefined) return;
+            const row = c * batchKeys.length + q;
+            const question = questions.get(key)!;
+            if (group.scoring) {
+              outputs[request] = { kind: "loglikelihood", logprob: result.logprob(row, question.continuation), tokens: question.continuation };
+            } else {
+              const ids = result.generated(row);
+              // The tokenizer refuses to decode nothing; an immediate EOS is an empty answer.
+              const text = ids.length > 0 ? this.tokenizer.decode(ids, { skip_special_tokens: true }) : "";
+              outputs[request] = { kind: "generate", text, tokens: ids.length };
+            }
+          });
+        });
+      }
+    }
+  }
+
+  /** One session run: `candidates` blocks of `questions`, right-padded to one width (the graph's layout). */
+  private async runBatch(questions: readonly Question[], candidates: number, group: RequestGroup, lora: Record<string, ort.Tensor>) {
+    const width = Math.max(...questions.map((question) => question.ids.length));
+    const scored = group.scoring ? Math.max(1, ...questions.map((question) => question.continuation)) : 1;
+    const perBlock = questions.length;
+    const rows = candidates * perBlock;
+    const ids = new Array<number>(rows * width).fill(this.text.padId);
+    const mask = new Array<number>(rows * width).fill(0);
+    const positions = new Array<number>(rows * width).fill(0);
+    const scorePositions = new Array<number>(rows * scored).fill(0);
+    const scoreTargets = new Array<number>(rows * scored).fill(0);
+    for (let row = 0; row < rows; row += 1) {
+      const question = questions[row % perBlock]!;
+      question.ids.forEach((id, t) => {
+        ids[row * width + t] = id;
+        mask[row * width + t] = 1;
+        positions[row * width + t] = t;
+      });
+      // A generation continues from the last token; a continuation's token j is predicted at the slot before it.
+      scorePositions.fill(question.ids.length - 1, row * scored, (row + 1) * scored);
+      for (let j = 0; j < question.continuation; j += 1) {
+        scorePositions[row * scored + j] = question.ids.length - question.continuation - 1 + j;
+        scoreTargets[row * scored + j] = question.ids[question.ids.length - question.continuation + j]!;
+      }
+    }
+    const eos = [...this.text.eosIds];
+    const result = await this.decoder.run({
+      ...lora,
+      input_ids: int64Tensor(ids, [rows, width]),
+      attention_mask: int64Tensor(mask, [rows, width]),
+      position_ids: int64Tensor(positions, [rows, width]),
+      score_positions: int64Tensor(scorePositions, [rows, scored]),
+      score_targets: int64Tensor(scoreTargets, [rows, scored]),
+      max_new_tokens: int64Tensor([group.maxNewTokens], []),
+      // A model without an end-of-sequence id generates to the limit: -1 is no token's id.
+      eos_token_ids: int64Tensor(eos.length > 0 ? eos : [-1], [Math.max(1, eos.length)]),
+    });
+    const tokens = result.tokens!;
+    const tokenData = tokens.data as BigInt64Array;
+    const generatedWidth = tokens.dims[1]!;
+    const logprobs = result.scored_logprobs!.data as Float32Array;
+    return {
+      generated: (row: number): number[] => {
+        const out: number[] = [];
+        for (let t = 0; t < Math.min(generatedWidth, group.maxNewTokens); t += 1) {
+          const id = Number(tokenData[row * generatedWidth + t]!);
+          if (this.text.eosIds.has(id)) break;
+          out.push(id);
+        }
+        return out;
+      },
+      logprob: (row: number, continuation: number): number => {
+        let total = 0;
+        for (let j = 0; j < continuation; j += 1) total += logprobs[row * scored + j]!;
+        return total;
+      },
+    };
+  }
+
+  private checkAdapters(adapters: readonly LoraWeights[]): void {
+    if (adapters.length === 0) throw new AdapterShapeError("no adapters to evaluate");
+    for (const adapter of adapters) {
+      for (const key of adapter.modules.keys()) {
+        if (!this.decoder.shape.loraModules.some((module) => module.key === key)) {
+          throw new AdapterShapeError(`adapter targets module ${key}, which the decoder has no LoRA input for (it has ${this.decoder.shape.loraModules.length} modules: ${this.decoder.shape.loraModules.slice(0, 3).map((module) => module.key).join(", ")}, …)`);
+        }
+      }
+    }
+  }
+
+  /**
+   * Stacks the adapters' A and B per module, zero-padded (which changes nothing) to ONE rank for every module:
+   * the graph's `rank` is a single symbolic dimension, and onnxruntime plans its buffers assuming it is.
    */
   private loraFeeds(adapters: readonly LoraWeights[]): Record<string, ort.Tensor> {
-    if (adapters.length === 0) throw new AdapterShapeError("no adapters to evaluate");
     const feeds: Record<string, ort.Tensor> = {};
     const rank = Math.max(1, ...adapters.flatMap((adapter) => [...adapter.modules.values()].map((module) => module.rank)));
     for (const { key, inFeatures, outFeatures } of this.decoder.shape.loraModules) {
@@ -195,142 +310,13 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
           );
         }
         A.set(module.A, index * rank * inFeatures);
-        for (let row = 0; row < outFeatures; row += 1) {
-          B.set(module.B.subarray(row * module.rank, (row + 1) * module.rank), index * outFeatures * rank + row * rank);
-        }
+        if (module.rank === rank) B.set(module.B, index * outFeatures * rank);
+        else for (let row = 0; row < outFeatures; row += 1) B.set(module.B.subarray(row * module.rank, (row + 1) * module.rank), index * outFeatures * rank + row * rank);
       });
       feeds[`lora_A.${key}`] = float32Tensor(A, [adapters.length, rank, inFeatures]);
       feeds[`lora_B.${key}`] = float32Tensor(B, [adapters.length, outFeatures, rank]);
     }
-    for (const adapter of adapters) {
-      for (const key of adapter.modules.keys()) {
-        if (!this.decoder.shape.loraModules.some((module) => module.key === key)) {
-          throw new AdapterShapeError(`adapter targets module ${key}, which the decoder has no LoRA input for (it has ${this.decoder.shape.loraModules.length} modules: ${this.decoder.shape.loraModules.slice(0, 3).map((module) => module.key).join(", ")}, …)`);
-        }
-      }
-    }
     feeds.lora_scale = float32Tensor(Float32Array.from(adapters, (adapter) => adapter.scale), [adapters.length]);
     return feeds;
-  }
-
-  private emptyPast(batch: number): Record<string, ort.Tensor> {
-    const { layers, kvHeads, headDim } = this.decoder.shape;
-    const past: Record<string, ort.Tensor> = {};
-    for (let layer = 0; layer < layers; layer += 1) {
-      past[`past_key_values.${layer}.key`] = float32Tensor(new Float32Array(0), [batch, kvHeads, 0, headDim]);
-      past[`past_key_values.${layer}.value`] = float32Tensor(new Float32Array(0), [batch, kvHeads, 0, headDim]);
-    }
-    return past;
-  }
-
-  /** Left-padded prompt feeds: mask 1 on real tokens, positions counting real tokens from 0. */
-  private promptFeeds(rows: Row[]) {
-    const width = Math.max(...rows.map((row) => row.ids.length));
-    const ids = new Array<number>(rows.length * width).fill(this.text.padId);
-    const mask = new Array<number>(rows.length * width).fill(0);
-    const positions = new Array<number>(rows.length * width).fill(0);
-    rows.forEach((row, r) => {
-      const offset = width - row.ids.length;
-      row.ids.forEach((id, t) => {
-        ids[r * width + offset + t] = id;
-        mask[r * width + offset + t] = 1;
-        positions[r * width + offset + t] = t;
-      });
-    });
-    return { width, ids, mask, positions };
-  }
-
-  private async generate(rows: Row[], maxNewTokens: number, lora: Record<string, ort.Tensor>): Promise<number[][]> {
-    const batch = rows.length;
-    const { width, ids, mask, positions } = this.promptFeeds(rows);
-    const { layers, vocabSize } = this.decoder.shape;
-    const adapterIds = int64Tensor(rows.map((row) => row.adapter), [batch]);
-    let attention = mask;
-    let feeds: Record<string, ort.Tensor> = {
-      ...lora,
-      ...this.emptyPast(batch),
-      adapter_ids: adapterIds,
-      input_ids: int64Tensor(ids, [batch, width]),
-      attention_mask: int64Tensor(attention, [batch, width]),
-      position_ids: int64Tensor(positions, [batch, width]),
-    };
-    const nextPosition = rows.map((row) => row.ids.length);
-    const produced: number[][] = rows.map(() => []);
-    const finished = new Array<boolean>(batch).fill(false);
-    let length = width;
-
-    for (let step = 0; step < maxNewTokens; step += 1) {
-      const result = await this.decoder.run(feeds);
-      const logits = result.logits!.data as Float32Array;
-      const seq = result.logits!.dims[1]!;
-      const next: number[] = [];
-      for (let r = 0; r < batch; r += 1) {
-        const base = (r * seq + seq - 1) * vocabSize;
-        let best = 0;
-        for (let v = 1; v < vocabSize; v += 1) if (logits[base + v]! > logits[base + best]!) best = v;
-        next.push(best);
-        if (!finished[r]) {
-          if (this.text.eosIds.has(best)) finished[r] = true;
-          else produced[r]!.push(best);
-        }
-      }
-      if (finished.every(Boolean) || step === maxNewTokens - 1) {
-        releaseDeviceTensors(result, feeds);
-        break;
-      }
-
-      length += 1;
-      const grown = new Array<number>(batch * length);
-      for (let r = 0; r < batch; r += 1) {
-        for (let t = 0; t < length - 1; t += 1) grown[r * length + t] = attention[r * (length - 1) + t]!;
-        grown[r * length + length - 1] = 1;
-      }
-      attention = grown;
-      const positionIds = int64Tensor(nextPosition, [batch, 1]);
-      nextPosition.forEach((position, r) => (nextPosition[r] = position + 1));
-      const present: Record<string, ort.Tensor> = {};
-      for (let layer = 0; layer < layers; layer += 1) {
-        present[`past_key_values.${layer}.key`] = result[`present.${layer}.key`]!;
-        present[`past_key_values.${layer}.value`] = result[`present.${layer}.value`]!;
-      }
-      releaseDeviceTensors(feeds);
-      feeds = {
-        ...lora,
-        ...present,
-        adapter_ids: adapterIds,
-        input_ids: int64Tensor(next, [batch, 1]),
-        attention_mask: int64Tensor(attention, [batch, length]),
-        position_ids: positionIds,
-      };
-    }
-    return produced;
-  }
-
-  private async logLikelihood(rows: Array<Row & { continuation: number }>, lora: Record<string, ort.Tensor>): Promise<number[]> {
-    const batch = rows.length;
-    const { width, ids, mask, positions } = this.promptFeeds(rows);
-    const { vocabSize } = this.decoder.shape;
-    const result = await this.decoder.run({
-      ...lora,
-      ...this.emptyPast(batch),
-      adapter_ids: int64Tensor(rows.map((row) => row.adapter), [batch]),
-      input_ids: int64Tensor(ids, [batch, width]),
-      attention_mask: int64Tensor(mask, [batch, width]),
-      position_ids: int64Tensor(positions, [batch, width]),
-    });
-    const logits = result.logits!.data as Float32Array;
-    releaseDeviceTensors(result);
-    return rows.map((row, r) => {
-      let total = 0;
-      for (let t = width - row.continuation; t < width; t += 1) {
-        const base = (r * width + t - 1) * vocabSize;
-        let max = Number.NEGATIVE_INFINITY;
-        for (let v = 0; v < vocabSize; v += 1) max = Math.max(max, logits[base + v]!);
-        let sum = 0;
-        for (let v = 0; v < vocabSize; v += 1) sum += Math.exp(logits[base + v]! - max);
-        total += logits[base + ids[r * width + t]!]! - max - Math.log(sum);
-      }
-      return total;
-    });
   }
 }

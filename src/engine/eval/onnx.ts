@@ -1,7 +1,5 @@
-import fs from "node:fs";
 import path from "node:path";
 import ort from "onnxruntime-node";
-import { graphOutputNames } from "../model/onnx-proto";
 
 // onnxruntime sends usage telemetry unless told not to, and on Linux every process that loads it leaves an empty
 // /tmp/mat-debug-<pid>.log behind; read when the first session is created.
@@ -10,6 +8,9 @@ process.env.ORT_DISABLE_TELEMETRY ??= "1";
 // onnxruntime's own log would print it a second time, in red, with C++ source locations. ORT_LOG_LEVEL
 // (verbose, info, warning, error) shows that log again when debugging the runtime itself.
 ort.env.logLevel = logLevelOf(process.env.ORT_LOG_LEVEL);
+
+// ORT_PROFILE_PREFIX=path/prefix writes onnxruntime's per-node timing of every session (a JSON trace per session) there.
+const profilePrefix = process.env.ORT_PROFILE_PREFIX;
 
 function logLevelOf(name: string | undefined): NonNullable<typeof ort.env.logLevel> {
   const levels = ["verbose", "info", "warning", "error", "fatal"] as const;
@@ -22,14 +23,15 @@ function logLevelOf(name: string | undefined): NonNullable<typeof ort.env.logLev
  */
 
 /**
- * Device names users give → how onnxruntime runs on them: the execution provider, and where the KV cache
- * (`present.*`) stays between decoding steps. onnxruntime-node keeps outputs in device memory ("gpu-buffer")
- * only for WebGPU; asked to for CUDA it fails to create the session ("Failed to find allocator for device").
+ * Device names users give → how onnxruntime runs on them: the execution provider, and whether its decoder computes
+ * in the precision the model's weights are stored in (GPU providers: float16 for 16-bit weights, on their tensor
+ * cores; float32 weights stay float32, as transformers would run them) or in float32 always (the CPU, whose float16
+ * kernels are few and slow).
  */
 export const EVAL_DEVICES = Object.freeze({
-  cpu: Object.freeze({ executionProvider: "cpu", kvCacheLocation: "cpu" }),
-  webgpu: Object.freeze({ executionProvider: "webgpu", kvCacheLocation: "gpu-buffer" }),
-  cuda: Object.freeze({ executionProvider: "cuda", kvCacheLocation: "cpu" }),
+  cpu: Object.freeze({ executionProvider: "cpu", weightsPrecision: false }),
+  webgpu: Object.freeze({ executionProvider: "webgpu", weightsPrecision: true }),
+  cuda: Object.freeze({ executionProvider: "cuda", weightsPrecision: true }),
 } as const);
 export type EvalDevice = keyof typeof EVAL_DEVICES;
 
@@ -43,16 +45,15 @@ export interface DecoderFiles {
 }
 
 /**
- * The session options for `device`; `outputNames` are the decoder's, whose `present.*` are its KV cache. `gpu` is
- * the CUDA device number the CUDA provider runs on (WebGPU's GPU is chosen per process: gpu-select.ts).
+ * The session options for `device`. `gpu` is the CUDA device number the CUDA provider runs on (WebGPU's GPU is
+ * chosen per process: gpu-select.ts). The decoding loop runs inside the session, so no output needs to stay on a device.
  */
-export function sessionOptions(device: EvalDevice, outputNames: readonly string[], files: DecoderFiles = {}, gpu?: number): ort.InferenceSession.SessionOptions {
-  const { executionProvider, kvCacheLocation } = EVAL_DEVICES[device];
-  const kvCache = outputNames.filter((name) => name.startsWith("present."));
+export function sessionOptions(device: EvalDevice, files: DecoderFiles = {}, gpu?: number): ort.InferenceSession.SessionOptions {
+  const { executionProvider } = EVAL_DEVICES[device];
   return {
     executionProviders: [device === "cuda" && gpu !== undefined ? { name: "cuda", deviceId: gpu } : executionProvider],
     graphOptimizationLevel: "all",
-    ...(kvCacheLocation === "cpu" ? {} : { preferredOutputLocation: Object.fromEntries(kvCache.map((name) => [name, kvCacheLocation])) }),
+    ...(profilePrefix ? { enableProfiling: true, profileFilePrefix: profilePrefix } : {}),
     ...externalData(files),
   };
 }
@@ -93,11 +94,8 @@ export interface LoraModuleShape {
   outFeatures: number;
 }
 
+/** What a decoder's inputs tell of it: the LoRA modules candidates may set. */
 export interface DecoderShape {
-  layers: number;
-  kvHeads: number;
-  headDim: number;
-  vocabSize: number;
   loraModules: LoraModuleShape[];
 }
 
@@ -126,8 +124,7 @@ export class OnnxDecoder {
   private static async create(modelPath: string, device: EvalDevice, files: DecoderFiles, gpu: number | undefined): Promise<OnnxDecoder> {
     let session: ort.InferenceSession;
     try {
-      const outputNames = EVAL_DEVICES[device].kvCacheLocation === "cpu" ? [] : await outputNamesOf(modelPath);
-      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, outputNames, files, gpu));
+      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, files, gpu));
     } catch (error) {
       const message = (error as Error).message;
       if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
@@ -137,6 +134,8 @@ export class OnnxDecoder {
       }
       throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`, { cause: error });
     }
+    // onnxruntime writes a session's profile when it ends; a process keeps its sessions to the end.
+    if (profilePrefix) process.once("exit", () => session.endProfiling());
     return new OnnxDecoder(session, describe(session, modelPath), device);
   }
 
@@ -149,33 +148,21 @@ export class OnnxDecoder {
   }
 }
 
-/**
- * The decoder's outputs, named without opening a session on the device (whose options depend on them): read from
- * the graph itself, since a probe session would load every weight of the model once more.
- */
-async function outputNamesOf(modelPath: string): Promise<readonly string[]> {
-  return graphOutputNames(await fs.promises.readFile(modelPath));
-}
-
 function describe(session: ort.InferenceSession, modelPath: string): DecoderShape {
   const metadata = new Map(session.inputMetadata.map((input) => [input.name, input]));
   const dims = (name: string) => {
     const input = metadata.get(name);
-    if (!input?.isTensor) throw new Error(`${modelPath}: the decoder lacks the input "${name}" of the LoRA decoder contract (see initial_experts/README.md)`);
+    if (!input?.isTensor) throw new Error(`${modelPath}: the decoder lacks the input "${name}" of the LoRA generator graph-builder.ts writes (rebuild it with the importer)`);
     return input.shape;
   };
-  for (const required of ["input_ids", "attention_mask", "position_ids", "adapter_ids", "lora_scale"]) dims(required);
-  const layers = session.inputNames.filter((name) => /^past_key_values\.\d+\.key$/.test(name)).length;
-  const [, kvHeads, , headDim] = dims("past_key_values.0.key");
+  for (const required of ["input_ids", "attention_mask", "position_ids", "score_positions", "score_targets", "max_new_tokens", "eos_token_ids", "lora_scale"]) dims(required);
   const loraModules = session.inputNames
     .filter((name) => name.startsWith("lora_A."))
     .map((name) => {
       const key = name.slice("lora_A.".length);
       return { key, inFeatures: Number(dims(name)[2]), outFeatures: Number(dims(`lora_B.${key}`)[1]) };
     });
-  const vocab = session.outputMetadata.find((output) => output.name === "logits");
-  const vocabSize = vocab?.isTensor ? Number(vocab.shape[2]) : Number.NaN;
-  return { layers, kvHeads: Number(kvHeads), headDim: Number(headDim), vocabSize, loraModules };
+  return { loraModules };
 }
 
 export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tensor {

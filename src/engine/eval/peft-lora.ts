@@ -78,7 +78,7 @@ export function checkAdapterFitsDecoder(layout: Layout, decoder: DecoderShape, w
   for (const slice of loraModuleSlices(layout)) {
     const input = inputs.get(slice.key);
     if (!input) {
-      throw new AdapterShapeError(`${where}: targets layer ${slice.key.split(".")[0]} module ${slice.key.split(".")[1]}, which the decoder has no LoRA input for (it has ${[...new Set(decoder.loraModules.map((module) => module.key.split(".")[1]))].join(", ")} in ${decoder.layers} layers)`);
+      throw new AdapterShapeError(`${where}: targets layer ${slice.key.split(".")[0]} module ${slice.key.split(".")[1]}, which the decoder has no LoRA input for (it has ${[...new Set(decoder.loraModules.map((module) => module.key.split(".")[1]))].join(", ")} in ${new Set(decoder.loraModules.map((module) => module.key.split(".")[0])).size} layers)`);
     }
     const inFeatures = slice.a.size / slice.rank;
     const outFeatures = slice.b.size / slice.rank;

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { greedyTokens } from "../../../tests/support/decoder-feeds";
+import { generatorGreedy } from "../../../tests/support/decoder-feeds";
 import { editJson, FAMILY_NAMES, FIXTURES, modelFolder } from "../../../tests/support/hf-fixtures";
 import { OnnxDecoder } from "../eval/onnx";
 import type { LoraWeights } from "../eval/lora-runner";
@@ -95,11 +95,11 @@ describe.each(FAMILY_NAMES)("a LoRA extracted from the %s fine-tune", (family) =
     expect(report.notCarried.map((entry) => entry.name)).toEqual(Object.keys(reference.other_differences));
     for (const entry of report.notCarried) expect(entry.relativeNorm).toBeCloseTo(reference.other_differences[entry.name]!.relative_norm, 6);
 
-    const { decoder: file, weightsFolder } = await importModel(modelFolder(family), { cacheRoot: path.join(scratch, "models"), loraTargets: LORA_MODULES });
-    const decoder = await OnnxDecoder.load(file, "cpu", { weightsFolder });
+    const { decoders, weightsFolder } = await importModel(modelFolder(family), { cacheRoot: path.join(scratch, "models"), loraTargets: LORA_MODULES });
+    const decoder = await OnnxDecoder.load(decoders.fp32, "cpu", { weightsFolder });
     const adapter = await loadLoraWeights(out, decoder.shape);
     expect(adapter.scale).toBe(1);
-    for (const prompt of reference.prompts) expect(await greedyTokens(decoder, prompt.ids, padToOneRank(adapter), prompt.greedy.length)).toEqual(prompt.greedy);
+    for (const prompt of reference.prompts) expect(await generatorGreedy(decoder, prompt.ids, padToOneRank(adapter), prompt.greedy.length)).toEqual(prompt.greedy);
   });
 });
 

@@ -5,6 +5,7 @@ import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadModelText, OnnxLoraRunner, type LoraWeights } from "../eval/lora-runner";
 import { float32Tensor, int64Tensor, OnnxDecoder } from "../eval/onnx";
+import { ContractDecoder, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
 import { loadLoraWeights } from "../eval/peft-lora";
 import { buildDecoder, GraphBuildError, LORA_MODULES, ropeInverseFrequencies } from "./graph-builder";
 import { readModelConfig } from "./hf-config";
@@ -36,91 +37,77 @@ const dev = (task: string, n: number) => (JSON.parse(fs.readFileSync(`data/eval/
 
 type Feeds = Record<string, ort.Tensor>;
 
-/** `adapters` stacked as the contract's LoRA inputs (one rank for all: the zoo's 8). */
-function loraFeeds(adapters: readonly LoraWeights[]): Feeds {
-  const feeds: Feeds = { lora_scale: float32Tensor(Float32Array.from(adapters, (adapter) => adapter.scale), [adapters.length]) };
-  for (const key of adapters[0]!.modules.keys()) {
-    const modules = adapters.map((adapter) => adapter.modules.get(key)!);
-    const { rank, A, B } = modules[0]!;
+/** The generator's feeds for right-padded rows, each scoring its next tokens and, at its last position, every id. */
+function scoringFeeds(rows: ReadonlyArray<readonly number[]>, adapters: readonly LoraWeights[], modules: readonly string[]): { feeds: Feeds; scored: number } {
+  const width = Math.max(...rows.map((ids) => ids.length));
+  const scored = width - 1 + spec.vocabSize;
+  const pad = (values: number[], fill: number, length: number) => [...values, ...new Array<number>(length - values.length).fill(fill)];
+  const feeds: Feeds = {
+    input_ids: int64Tensor(rows.flatMap((ids) => pad([...ids], 0, width)), [rows.length, width]),
+    attention_mask: int64Tensor(rows.flatMap((ids) => pad(ids.map(() => 1), 0, width)), [rows.length, width]),
+    position_ids: int64Tensor(rows.flatMap((ids) => pad(ids.map((_, t) => t), 0, width)), [rows.length, width]),
+    score_positions: int64Tensor(rows.flatMap((ids) => pad([...ids.slice(1).map((_, t) => t), ...new Array<number>(spec.vocabSize).fill(ids.length - 1)], ids.length - 1, scored)), [rows.length, scored]),
+    score_targets: int64Tensor(rows.flatMap((ids) => pad([...ids.slice(1), ...Array.from({ length: spec.vocabSize }, (_, id) => id)], 0, scored)), [rows.length, scored]),
+    max_new_tokens: int64Tensor([1], []),
+    eos_token_ids: int64Tensor([-1], [1]),
+    lora_scale: float32Tensor(Float32Array.from(adapters, (adapter) => adapter.scale), [adapters.length]),
+  };
+  for (const key of modules) {
     const stack = (parts: Float32Array[]) => {
       const out = new Float32Array(parts.length * parts[0]!.length);
       parts.forEach((part, i) => out.set(part, i * part.length));
       return out;
     };
-    feeds[`lora_A.${key}`] = float32Tensor(stack(modules.map((m) => m.A)), [adapters.length, rank, A.length / rank]);
-    feeds[`lora_B.${key}`] = float32Tensor(stack(modules.map((m) => m.B)), [adapters.length, B.length / rank, rank]);
+    const parts = adapters.map((adapter) => adapter.modules.get(key)!);
+    const { rank, A, B } = parts[0]!;
+    feeds[`lora_A.${key}`] = float32Tensor(stack(parts.map((m) => m.A)), [adapters.length, rank, A.length / rank]);
+    feeds[`lora_B.${key}`] = float32Tensor(stack(parts.map((m) => m.B)), [adapters.length, B.length / rank, rank]);
   }
-  return feeds;
+  return { feeds, scored };
 }
 
-function maxAbsDiff(a: ort.Tensor, b: ort.Tensor): number {
-  expect(a.dims).toEqual(b.dims);
-  const x = a.data as Float32Array;
-  const y = b.data as Float32Array;
-  let max = 0;
-  for (let i = 0; i < x.length; i += 1) max = Math.max(max, Math.abs(x[i]! - y[i]!));
-  return max;
+/** What the bundled decoder gives the same rows: each next token's log-probability, then every id's at the last position. */
+async function bundledScores(bundled: ContractDecoder, ids: readonly number[], adapter: LoraWeights): Promise<number[]> {
+  const logprobs = logSoftmaxRows(await bundled.logits(ids, adapter), spec.vocabSize);
+  const next = ids.slice(1).map((id, t) => logprobs[t * spec.vocabSize + id]!);
+  return [...next, ...logprobs.subarray((ids.length - 1) * spec.vocabSize, ids.length * spec.vocabSize)];
 }
 
 describe("buildDecoder on the zoo's Llama", () => {
-  it("matches the bundled PyTorch-exported decoder on logits and KV cache, over a left-padded prompt and several cached decode steps", async () => {
+  it("gives the bundled PyTorch-exported decoder's log-probabilities over right-padded prompts of two candidates in one batch (candidate-major rows)", async () => {
     const ours = await OnnxDecoder.load(built, "cpu");
-    const bundled = await OnnxDecoder.load(BUNDLED, "cpu");
-    expect(ours.shape).toEqual(bundled.shape);
-    const math = await loadLoraWeights("initial_experts/math", bundled.shape);
-    const lora = loraFeeds([{ ...math, scale: 0 }, math]); // the base, and the math expert
-
+    const bundled = await ContractDecoder.open(BUNDLED);
+    const math = await loadLoraWeights("initial_experts/math", ours.shape);
+    const adapters = [{ ...math, scale: 0 }, math]; // the base, and the math expert
     const { tokenizer } = loadModelText(BASE);
     const prompts = [...dev("gsm8k", 2), ...dev("mgsm_ja", 1)].map((prompt) => tokenizer.encode(prompt).ids);
-    const rows = prompts.flatMap((ids) => [0, 1].map((adapter) => ({ ids, adapter })));
-    const width = Math.max(...prompts.map((ids) => ids.length));
-    let mask = rows.flatMap(({ ids }) => [...new Array<number>(width - ids.length).fill(0), ...ids.map(() => 1)]);
-    let feeds: Feeds = {
-      ...lora,
-      adapter_ids: int64Tensor(rows.map((row) => row.adapter), [rows.length]),
-      input_ids: int64Tensor(rows.flatMap(({ ids }) => [...new Array<number>(width - ids.length).fill(0), ...ids]), [rows.length, width]),
-      attention_mask: int64Tensor(mask, [rows.length, width]),
-      position_ids: int64Tensor(rows.flatMap(({ ids }) => [...new Array<number>(width - ids.length).fill(0), ...ids.map((_, t) => t)]), [rows.length, width]),
-    };
-    for (let layer = 0; layer < spec.numLayers; layer += 1) {
-      for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = float32Tensor(new Float32Array(0), [rows.length, spec.numKvHeads, 0, spec.headDim]);
-    }
-
-    let length = width;
-    const positions = rows.map(({ ids }) => ids.length);
-    for (let step = 0; step < 5; step += 1) {
-      const [mine, theirs] = [await ours.run(feeds), await bundled.run(feeds)];
-      for (const name of Object.keys(theirs)) expect(maxAbsDiff(mine[name]!, theirs[name]!), `${name} at step ${step}`).toBeLessThan(1e-4);
-      // The next tokens (the bundled decoder's greedy choice) and the caches fed back, as OnnxLoraRunner does.
-      const logits = theirs.logits!.data as Float32Array;
-      const seq = theirs.logits!.dims[1]!;
-      const next = rows.map((_, r) => {
-        const at = (r * seq + seq - 1) * spec.vocabSize;
-        let best = 0;
-        for (let v = 1; v < spec.vocabSize; v += 1) if (logits[at + v]! > logits[at + best]!) best = v;
-        return best;
-      });
-      length += 1;
-      mask = rows.flatMap((_, r) => [...mask.slice(r * (length - 1), (r + 1) * (length - 1)), 1]);
-      feeds = { ...lora, adapter_ids: feeds.adapter_ids!, input_ids: int64Tensor(next, [rows.length, 1]), attention_mask: int64Tensor(mask, [rows.length, length]), position_ids: int64Tensor(positions.map((p) => p + step), [rows.length, 1]) };
-      for (let layer = 0; layer < spec.numLayers; layer += 1) {
-        for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = theirs[`present.${layer}.${kind}`]!;
-      }
+    const rows = adapters.flatMap(() => prompts);
+    const { feeds, scored } = scoringFeeds(rows, adapters, ours.shape.loraModules.map((module) => module.key));
+    const logprobs = (await ours.run(feeds)).scored_logprobs!.data as Float32Array;
+    for (const [row, ids] of rows.entries()) {
+      const theirs = await bundledScores(bundled, ids, adapters[Math.floor(row / prompts.length)]!);
+      const mine = logprobs.subarray(row * scored, row * scored + ids.length - 1 + spec.vocabSize);
+      expect(Math.max(...mine.map((value, at) => Math.abs(value - theirs[at]!))), `row ${row}`).toBeLessThan(1e-4);
     }
   });
 
-  it("answers dev questions exactly as the bundled decoder does, with the base and with the math expert (OnnxLoraRunner, the decoder in a cache folder)", async () => {
+  it("answers dev questions exactly as the bundled decoder does step by step, with the base and with the math expert (OnnxLoraRunner, the decoder in a cache folder)", async () => {
     const cached = path.join(fs.mkdtempSync(path.join(scratch, "cache-")), "decoder.onnx");
     fs.writeFileSync(cached, buildDecoder(spec, zooWeights, { modelDir: BASE, loraTargets: LORA_MODULES }));
-    const [ours, bundled] = await Promise.all([
-      OnnxLoraRunner.open({ model: cached, baseFolder: BASE, device: "cpu", weightsFolder: BASE }),
-      OnnxLoraRunner.open({ model: BUNDLED, baseFolder: BASE, device: "cpu" }),
-    ]);
-    const math = await loadLoraWeights("initial_experts/math", bundled!.shape);
+    const ours = await OnnxLoraRunner.open({ decoders: { fp32: cached, fp16: cached }, weightsPrecision: "fp32", baseFolder: BASE, device: "cpu", weightsFolder: BASE });
+    const bundled = await ContractDecoder.open(BUNDLED);
+    const math = await loadLoraWeights("initial_experts/math", ours.shape);
+    const text = loadModelText(BASE);
     const requests = [...dev("gsm8k", 6), ...dev("mgsm_ja", 4)].flatMap((prompt) => [0, 1].map((adapter) => ({ kind: "generate" as const, prompt, maxNewTokens: 16, adapter })));
     const adapters = [{ ...math, scale: 0 }, math];
-    const answers = await bundled!.run(requests, adapters);
-    expect(await ours!.run(requests, adapters)).toEqual(answers);
+    const answers = await Promise.all(
+      requests.map(async (request) => {
+        const tokens = await bundled.greedy(text.tokenizer.encode(request.prompt).ids, adapters[request.adapter]!, request.maxNewTokens, text.eosIds);
+        const ids = tokens.filter((id) => !text.eosIds.has(id));
+        return { kind: "generate", text: ids.length > 0 ? text.tokenizer.decode(ids, { skip_special_tokens: true }) : "", tokens: ids.length };
+      }),
+    );
+    expect(await ours.run(requests, adapters)).toEqual(answers);
     // The expert changes answers, so the LoRA path is exercised, not only the base.
     expect(answers.filter((_, i) => i % 2 === 0)).not.toEqual(answers.filter((_, i) => i % 2 === 1));
   });
@@ -130,17 +117,12 @@ describe("buildDecoder on the zoo's Llama", () => {
     const file = path.join(cache, "decoder.onnx");
     fs.writeFileSync(file, buildDecoder(spec, await indexWeights(BASE), { modelDir: BASE, loraTargets: [] }));
     const session = await ort.InferenceSession.create(file, { executionProviders: ["cpu"], extra: { session: { model_external_initializers_file_folder_path: path.resolve(BASE) } } });
-    const bundled = await OnnxDecoder.load(BUNDLED, "cpu");
-    // The bundled decoder needs LoRA inputs; zero-scaled ones leave the base model, as this decoder has none.
-    const math = await loadLoraWeights("initial_experts/math", bundled.shape);
-    const feeds: Feeds = { input_ids: int64Tensor([1, 50, 60, 70], [1, 4]), attention_mask: int64Tensor([1, 1, 1, 1], [1, 4]), position_ids: int64Tensor([0, 1, 2, 3], [1, 4]), adapter_ids: int64Tensor([0], [1]) };
-    for (let layer = 0; layer < spec.numLayers; layer += 1) {
-      for (const kind of ["key", "value"]) feeds[`past_key_values.${layer}.${kind}`] = float32Tensor(new Float32Array(0), [1, spec.numKvHeads, 0, spec.headDim]);
-    }
     expect(session.inputNames.filter((name) => name.startsWith("lora_"))).toEqual(["lora_scale"]);
-    const mine = await session.run({ ...feeds, lora_scale: float32Tensor(Float32Array.of(1), [1]) });
-    const theirs = await bundled.run({ ...feeds, ...loraFeeds([{ ...math, scale: 0 }]) });
-    expect(maxAbsDiff(mine.logits!, theirs.logits!)).toBeLessThan(1e-4);
+    const ids = [1, 50, 60, 70];
+    const { feeds, scored } = scoringFeeds([ids], [{ scale: 1, modules: new Map() }], []);
+    const mine = ((await session.run(feeds)).scored_logprobs!.data as Float32Array).subarray(0, scored);
+    const theirs = await bundledScores(await ContractDecoder.open(BUNDLED), ids, { ...(await loadLoraWeights("initial_experts/math")), scale: 0 });
+    expect(Math.max(...mine.map((value, at) => Math.abs(value - theirs[at]!)))).toBeLessThan(1e-4);
     await session.release();
   });
 

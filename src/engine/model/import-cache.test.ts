@@ -13,9 +13,9 @@ describe("the import cache", () => {
     const first = await importModel(modelFolder("gemma"), { cacheRoot: cache, loraTargets: ["v_proj", "q_proj", "down_proj"] });
     const again = await importModel(modelFolder("gemma"), { cacheRoot: cache, loraTargets: ["down_proj", "q_proj", "v_proj", "q_proj"] });
     expect(first.built).toBe(true);
-    expect(again).toMatchObject({ built: false, decoder: first.decoder });
+    expect(again).toMatchObject({ built: false, decoders: first.decoders });
     const other = await importModel(modelFolder("gemma"), { cacheRoot: cache, loraTargets: ["q_proj", "v_proj"] });
     expect(other.built).toBe(true);
-    expect(other.decoder).not.toBe(first.decoder);
+    expect(other.decoders.fp32).not.toBe(first.decoders.fp32);
   });
 });

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { greedyTokens, lastLogits, singleRowFeeds } from "../../../tests/support/decoder-feeds";
+import { generatorGreedy, generatorLogprobs, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
 import { copyModel, FAMILY_NAMES, FIXTURES, modelFolder, readReference } from "../../../tests/support/hf-fixtures";
 import { loadLoraWeights } from "../eval/peft-lora";
 import { OnnxDecoder } from "../eval/onnx";
@@ -26,21 +26,22 @@ describe.each(FAMILY_NAMES)("a %s model imported from its Hugging Face folder", 
   async function imported() {
     const adapter = await loadLoraWeights(path.join(FIXTURES, family, "adapter"));
     const targets = [...new Set([...adapter.modules.keys()].map((key) => key.split(".")[1]!))];
-    const { model, decoder: file, weightsFolder } = await importModel(modelFolder(family), { cacheRoot: cache, loraTargets: targets });
-    const decoder = await OnnxDecoder.load(file, "cpu", { weightsFolder });
+    const { model, decoders, weightsFolder } = await importModel(modelFolder(family), { cacheRoot: cache, loraTargets: targets });
+    const decoder = await OnnxDecoder.load(decoders.fp32, "cpu", { weightsFolder });
     const base: LoraWeights = { ...adapter, scale: 0 };
     return { model, decoder, variants: { base, adapter } };
   }
 
-  it("tokenizes the prompts as HF did and gives HF's last-position logits, within 1e-4, with and without the adapter", async () => {
+  it("tokenizes the prompts as HF did and gives HF's last-position log-probabilities, within 1e-4, with and without the adapter", async () => {
     const { model, decoder, variants } = await imported();
     const logits = await readSafetensors(path.join(FIXTURES, family, "reference_logits.safetensors"));
     const want = new Map(logits.tensors.map((tensor) => [tensor.name, tensor.data]));
     for (const [index, prompt] of reference.prompts.entries()) {
       expect(model.tokenizer.tokenizer.encode(prompt.text).ids).toEqual(prompt.ids);
       for (const [variant, weights] of Object.entries(variants)) {
-        const ours = lastLogits(await decoder.run(singleRowFeeds(decoder, prompt.ids, 0, weights, null)));
-        const theirs = want.get(`${variant}.${index}`)!;
+        const vocab = model.spec.vocabSize;
+        const ours = await generatorLogprobs(decoder, prompt.ids, weights, new Array<number>(vocab).fill(prompt.ids.length - 1), Array.from({ length: vocab }, (_, id) => id));
+        const theirs = logSoftmaxRows(want.get(`${variant}.${index}`)!, vocab);
         expect(ours.length).toBe(theirs.length);
         const worst = ours.reduce((most, value, at) => Math.max(most, Math.abs(value - theirs[at]!)), 0);
         expect(worst, `${variant}, prompt ${index}`).toBeLessThan(1e-4);
@@ -61,7 +62,7 @@ describe.each(FAMILY_NAMES)("a %s model imported from its Hugging Face folder", 
     const { decoder, variants } = await imported();
     for (const prompt of reference.prompts) {
       for (const [variant, weights] of Object.entries(variants)) {
-        const tokens = await greedyTokens(decoder, prompt.ids, weights, prompt[variant as "base" | "adapter"].greedy.length);
+        const tokens = await generatorGreedy(decoder, prompt.ids, weights, prompt[variant as "base" | "adapter"].greedy.length);
         expect(tokens, variant).toEqual(prompt[variant as "base" | "adapter"].greedy);
       }
     }
@@ -73,15 +74,15 @@ describe("the import cache", () => {
     const folder = copyModel("qwen2");
     const first = await importModel(folder, { cacheRoot: cache });
     expect(first.built).toBe(true);
-    expect(path.dirname(first.decoder).startsWith(cache)).toBe(true);
+    expect(path.dirname(first.decoders.fp32).startsWith(cache)).toBe(true);
     const again = await importModel(folder, { cacheRoot: cache });
-    expect(again).toMatchObject({ built: false, decoder: first.decoder });
+    expect(again).toMatchObject({ built: false, decoders: first.decoders });
     const shard = [...first.model.weights.values()][0]!.file;
     const later = new Date(fs.statSync(shard).mtimeMs + 5_000);
     fs.utimesSync(shard, later, later);
     const rebuilt = await importModel(folder, { cacheRoot: cache });
     expect(rebuilt.built).toBe(true);
-    expect(rebuilt.decoder).not.toBe(first.decoder);
-    expect(fs.readdirSync(path.dirname(rebuilt.decoder)).sort()).toEqual(["decoder.onnx", "import.json"]);
+    expect(rebuilt.decoders.fp32).not.toBe(first.decoders.fp32);
+    expect(fs.readdirSync(path.dirname(rebuilt.decoders.fp32)).sort()).toEqual(["decoder-fp16.onnx", "decoder-fp32.onnx", "import.json"]);
   });
 });

@@ -7,18 +7,19 @@ import fs from "node:fs";
 import path from "node:path";
 import type { RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
-import { buildDecoder, decoderShapeOf, LORA_MODULES } from "./graph-builder";
+import { buildDecoder, decoderShapeOf, LORA_MODULES, PRECISIONS, type Precision } from "./graph-builder";
 import { readHfModel, type HfModel } from "./hf-model";
 
 /** Bumped whenever the graph builder's output changes, so cached decoders of older builders are rebuilt. */
-export const DECODER_BUILD_VERSION = 1;
-export const DECODER_FILE = "decoder.onnx";
+export const DECODER_BUILD_VERSION = 2;
+/** The decoder file of each precision, in the model's cache folder. */
+export const decoderFile = (precision: Precision) => `decoder-${precision}.onnx`;
 const RECORD_FILE = "import.json";
 
 export interface ImportedModel {
   model: HfModel;
-  /** The decoder file, in its cache folder. */
-  decoder: string;
+  /** The decoder file of each precision, in its cache folder. */
+  decoders: Readonly<Record<Precision, string>>;
   /** Where the decoder's external data lies: the model folder. */
   weightsFolder: string;
   /** The decoder's inputs, from the spec: no session needs to load the model to tell them. */
@@ -68,20 +69,23 @@ export async function importModel(
   await report("read model", 1);
   const loraTargets = options.loraTargets ?? LORA_MODULES;
   const dir = path.join(path.resolve(options.cacheRoot), `${path.basename(model.folder)}-${buildKey(model, loraTargets)}`);
-  const decoder = path.join(dir, DECODER_FILE);
+  const decoders = Object.fromEntries(PRECISIONS.map((precision) => [precision, path.join(dir, decoderFile(precision))])) as Record<Precision, string>;
   const shape = decoderShapeOf(model.spec, loraTargets);
-  const imported = { model, decoder, weightsFolder: model.folder, shape, runnerModel: { model: decoder, baseFolder: model.folder, weightsFolder: model.folder } };
-  if (fs.existsSync(decoder)) return { ...imported, built: false };
+  const weightsPrecision: Precision = model.dtypes.some((dtype) => dtype === "F16" || dtype === "BF16") ? "fp16" : "fp32";
+  const imported = { model, decoders, weightsFolder: model.folder, shape, runnerModel: { decoders, weightsPrecision, baseFolder: model.folder, weightsFolder: model.folder } };
+  if (PRECISIONS.every((precision) => fs.existsSync(decoders[precision]))) return { ...imported, built: false };
   fs.mkdirSync(dir, { recursive: true });
-  const partial = `${decoder}.partial-${process.pid}`;
   await report("build decoder", 0);
-  const graph = buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets });
+  const graphs = PRECISIONS.map((precision) => [precision, buildDecoder(model.spec, model.weights, { modelDir: model.folder, loraTargets, precision })] as const);
   await report("build decoder", 1);
   await report("write decoder", 0);
-  fs.writeFileSync(partial, graph);
   fs.writeFileSync(path.join(dir, RECORD_FILE), `${JSON.stringify({ folder: model.folder, loraTargets, spec: model.spec, builtAt: new Date().toISOString() }, null, 2)}\n`);
-  // Renamed last: a decoder file in the cache is always a whole one.
-  fs.renameSync(partial, decoder);
+  for (const [precision, graph] of graphs) {
+    // Renamed last: a decoder file in the cache is always a whole one.
+    const partial = `${decoders[precision]}.partial-${process.pid}`;
+    fs.writeFileSync(partial, graph);
+    fs.renameSync(partial, decoders[precision]);
+  }
   await report("write decoder", 1);
   return { ...imported, built: true };
 }

@@ -9,7 +9,7 @@
 export const IR_VERSION = 8;
 
 /** TensorProto.DataType values used here. */
-export const ElemType = Object.freeze({ FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10, BFLOAT16: 16 } as const);
+export const ElemType = Object.freeze({ FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, BFLOAT16: 16 } as const);
 export type ElemType = (typeof ElemType)[keyof typeof ElemType];
 
 export interface ExternalData {
@@ -27,7 +27,7 @@ export interface TensorProto {
   data: { raw: Uint8Array } | { external: ExternalData };
 }
 
-export type AttributeValue = { int: number } | { float: number } | { ints: readonly number[] } | { string: string } | { tensor: TensorProto };
+export type AttributeValue = { int: number } | { float: number } | { ints: readonly number[] } | { string: string } | { tensor: TensorProto } | { graph: GraphProto };
 
 export interface NodeProto {
   opType: string;
@@ -148,7 +148,7 @@ function tensor(t: TensorProto): Fields {
 }
 
 // AttributeProto.AttributeType
-const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, ints: 7 } as const;
+const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, ints: 7 } as const;
 
 function attribute(name: string, value: AttributeValue): Fields {
   const f = new Fields().string(1, name);
@@ -156,6 +156,7 @@ function attribute(name: string, value: AttributeValue): Fields {
   else if ("int" in value) f.int(3, value.int).int(20, ATTRIBUTE_TYPE.int);
   else if ("string" in value) f.string(4, value.string).int(20, ATTRIBUTE_TYPE.string);
   else if ("tensor" in value) f.message(5, tensor(value.tensor)).int(20, ATTRIBUTE_TYPE.tensor);
+  else if ("graph" in value) f.message(6, graph(value.graph)).int(20, ATTRIBUTE_TYPE.graph);
   else {
     for (const i of value.ints) f.int(8, i);
     f.int(20, ATTRIBUTE_TYPE.ints);
@@ -196,53 +197,4 @@ export function encodeModel(model: ModelProto): Uint8Array {
   f.message(7, graph(model.graph));
   for (const { domain, version } of model.opsetImports) f.message(8, new Fields().string(1, domain).int(2, version));
   return f.finish();
-}
-
-/** Each (field number, wire type, value) of one serialized message; a length-delimited value is its bytes. */
-function* readFields(bytes: Uint8Array): Generator<{ field: number; value: Uint8Array | null }> {
-  let at = 0;
-  const varint = () => {
-    let value = 0;
-    let scale = 1;
-    for (;;) {
-      if (at >= bytes.length) throw new Error("truncated varint");
-      const byte = bytes[at++]!;
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-      scale *= 128;
-    }
-  };
-  while (at < bytes.length) {
-    const key = varint();
-    const wireType = key % 8;
-    const field = Math.floor(key / 8);
-    if (wireType === 0) varint();
-    else if (wireType === 1) at += 8;
-    else if (wireType === 5) at += 4;
-    else if (wireType === 2) {
-      const length = varint();
-      if (at + length > bytes.length) throw new Error(`field ${field} runs past the end`);
-      yield { field, value: bytes.subarray(at, at + length) };
-      at += length;
-      continue;
-    } else throw new Error(`unsupported wire type ${wireType}`);
-    yield { field, value: null };
-  }
-}
-
-/**
- * The graph's output names, read from a serialized ModelProto without loading its weights (ModelProto.graph = 7,
- * GraphProto.output = 12, ValueInfoProto.name = 1).
- */
-export function graphOutputNames(model: Uint8Array): string[] {
-  const decoder = new TextDecoder();
-  const names: string[] = [];
-  for (const { field, value } of readFields(model)) {
-    if (field !== 7 || value === null) continue;
-    for (const output of readFields(value)) {
-      if (output.field !== 12 || output.value === null) continue;
-      for (const part of readFields(output.value)) if (part.field === 1 && part.value !== null) names.push(decoder.decode(part.value));
-    }
-  }
-  return names;
 }

@@ -190,9 +190,9 @@ async function buildInBackground(db: Db, id: string, { folder, expertsFolder }: 
   const onProgress = ({ phase, done, total }: ImportProgress) =>
     write(() => db.registeredModel.updateMany({ where: { id, status: "building" }, data: { progressPhase: phase, progressDone: done, progressTotal: total } }));
   try {
-    const { decoder } = await importModel(folder, { cacheRoot, onProgress, loraTargets: await expertTargets(folder, expertsFolder) });
+    const { decoders } = await importModel(folder, { cacheRoot, onProgress, loraTargets: await expertTargets(folder, expertsFolder) });
     await writes;
-    await db.registeredModel.updateMany({ where: { id, status: "building" }, data: { status: "ready", decoderPath: decoder, errorText: null } });
+    await db.registeredModel.updateMany({ where: { id, status: "building" }, data: { status: "ready", decoderPath: path.dirname(decoders.fp32), errorText: null } });
   } catch (error) {
     await writes;
     await db.registeredModel.updateMany({ where: { id, status: "building" }, data: { status: "failed", errorText: (error as Error).message } }).catch(() => {});
