@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cliCommand, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
+import { cliCommand, paramsFromTexts, presetTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
 import { createCaller } from "../root";
 import { listExperts } from "./catalog";
 import { checkSearchForm, datasetRefusal } from "./form";
@@ -147,10 +147,18 @@ describe("the new-search form's check on the server", () => {
     expect(await caller.form.check({ ...raw, initialExpertDirectory: "/" })).toMatchObject({ budget: null });
   });
 
+  it("fills a preset's eval and merge parameters into their fields, not their defaults", () => {
+    const quick = presetTexts(spec.fields, spec.presets.find((preset) => preset.id === "quick")!, { name: "p" });
+    expect(quick).toMatchObject({ name: "p", evalParams: '{"maxNewTokens":16}', devQuestions: "8" });
+    expect(textsFromParams(specsOf(spec.evalTypes, "exact_match"), quick.evalParams!)).toMatchObject({ maxNewTokens: "16" });
+    const ja = presetTexts(spec.fields, spec.presets.find((preset) => preset.id === "ja-math")!, {});
+    expect(ja.mergeParams).toBe('{"base_model_idx":null}');
+  });
+
   it("serves the presets, and writes the equivalent CLI command with the server's output root", () => {
     expect(spec.presets.map((preset) => preset.label)).toContain("BWR_model defaults");
     const ja = spec.presets.find((preset) => preset.id === "ja-math")!;
-    expect(textsFromParams(specsOf(spec.mergeMethods, "task_arithmetic"), String(ja.config.mergeParams))).toMatchObject({ base_model_idx: "null" });
+    expect(textsFromParams(specsOf(spec.mergeMethods, "task_arithmetic"), presetTexts(spec.fields, ja, {}).mergeParams!)).toMatchObject({ base_model_idx: "null" });
     const { raw } = formConfig({ name: "q", maxIteration: "3" }, { eval: { maxNewTokens: "8" } });
     expect(cliCommand(spec.fields, { ...raw, outputRoot: spec.outputRoot })).toBe(
       `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens":8}' -m 3 --output_root ${spec.outputRoot}`,
