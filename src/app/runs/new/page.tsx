@@ -235,6 +235,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
   const method = spec.mergeMethods.find((entry) => entry.name === mergeMethod);
   const evalTypeInfo = spec.evalTypes.find((entry) => entry.name === evalType);
   const budget = check.data?.budget ?? null;
+  const estimate = check.data?.estimate ?? null;
 
   // The widgets of the fields that flagGroups marks dedicated; each section draws them before its generic fields.
   const dedicatedWidgets: Partial<Record<ConfigField, React.ReactNode>> = {
@@ -440,6 +441,11 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
           </p>
         ) : (
           <p className="text-sm text-slate-600">Fill in the form to see what the search will cost.</p>
+        )}
+        {estimate && (
+          <p className={`mt-1 text-sm ${estimate.source === "measured" ? "text-slate-800" : "text-slate-600"}`} data-testid="budget-estimate">
+            Time per evaluation: {estimate.line}.
+          </p>
         )}
         <code className="mt-2 block overflow-x-auto whitespace-nowrap text-xs text-slate-500" data-testid="cli-equivalent">
           {cliCommand(spec.fields, { ...form.raw, outputRoot: spec.outputRoot })}
