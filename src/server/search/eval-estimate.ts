@@ -50,10 +50,17 @@ export async function measuredEvaluations(db: Db, config: EstimateConfig): Promi
     FROM "Run" WHERE "evalType" = ${config.evalType} ORDER BY "createdAt" DESC LIMIT ${RUNS_SCANNED}`;
   const matching = runs.map((row) => ({ id: row.id, config: storedConfig(row, config.evalType) })).filter((run) => sameSetting(run.config, config));
   if (matching.length === 0) return [];
-  // A question is one entry of an evaluation's per-question results, so the count is what was asked, not what was configured.
+  // A question is one entry of an evaluation's per-question results, so the count is what was asked, not what was
+  // configured. Every dev evaluation of a run asks the same questions: the count is read of one (the latest) per run,
+  // since reading every evaluation's results would load each question's prediction on every keystroke in the form.
   const rows = await db.$queryRaw<Array<{ runId: string; evalMs: number; questions: number }>>`
-    SELECT "runId", "evalMs", jsonb_array_length(results) AS questions FROM "CandidateScore"
-    WHERE "runId" = ANY(${matching.map((run) => run.id)}) AND split = 'dev' AND "evalMs" IS NOT NULL AND jsonb_typeof(results) = 'array'`;
+    WITH asked AS (
+      SELECT run.id, (SELECT jsonb_array_length(one.results) FROM "CandidateScore" one
+                      WHERE one."runId" = run.id AND one.split = 'dev' AND jsonb_typeof(one.results) = 'array'
+                      ORDER BY one.iteration DESC LIMIT 1) AS questions
+      FROM unnest(${matching.map((run) => run.id)}::text[]) AS run(id))
+    SELECT s."runId", s."evalMs", asked.questions FROM "CandidateScore" s JOIN asked ON asked.id = s."runId"
+    WHERE s.split = 'dev' AND s."evalMs" IS NOT NULL AND asked.questions IS NOT NULL`;
   const measuredRuns = matching.filter((run) => rows.some((row) => row.runId === run.id)).slice(0, RUNS_MEASURED);
   return measuredRuns.flatMap((run) => {
     const { newTokens } = evaluationWorkOf(run.config, 0);
