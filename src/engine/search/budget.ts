@@ -134,8 +134,8 @@ const workText = ({ questions, newTokens }: EvaluationWork) => `${questions} que
  */
 export function estimateEvaluationTime(work: EvaluationWork, setting: EvaluationSetting, measured: readonly MeasuredEvaluation[]): EvaluationEstimate {
   const units = ({ questions, newTokens }: EvaluationWork) => questions * (newTokens ?? 1);
-  const comparable = measured.filter((evaluation) => evaluation.questions > 0 && (evaluation.newTokens === null) === (work.newTokens === null) && units(evaluation) > 0);
-  if (comparable.length === 0 || units(work) === 0) {
+  const comparable = measured.filter((evaluation) => (evaluation.newTokens === null) === (work.newTokens === null) && units(evaluation) > 0);
+  if (comparable.length === 0) {
     return { source: "not measured", line: `not measured yet: no earlier run of this base model evaluated ${setting.task} on ${setting.device}` };
   }
   const msPerEvaluation = median(comparable.map((evaluation) => evaluation.ms / units(evaluation))) * units(work);
