@@ -16,6 +16,7 @@ test("a recipe-mode TIES search launched with the Quick demo preset completes", 
   // Every expert is a candidate: TIES takes none of them as its base.
   await expect(page.getByTestId("budget-summary")).toContainText("recipe mode: 8 candidates");
   await expect(page.getByTestId("cli-equivalent")).toContainText("--merge_method ties");
+  await expect(page.getByTestId("budget-estimate")).toContainText("Time per evaluation: ");
   await page.getByTestId("launch").click();
   await page.waitForURL(/\/runs\/(?!new)[^/]+$/, { timeout: 60_000 });
   await expect(page.getByTestId("run-name")).toHaveText(name);
@@ -29,4 +30,11 @@ test("a recipe-mode TIES search launched with the Quick demo preset completes", 
   await expect(status).toHaveAttribute("data-status", "completed");
   await expect(page.getByTestId("stat-test")).not.toHaveText("—");
   await expect(page.getByTestId("run-log")).toContainText("ending_best_single_test_accuracy");
+
+  // The next search of the same base model, device and task is priced from this run's evaluations (and any earlier).
+  await page.goto("/runs/new");
+  await page.getByTestId("preset-quick").click();
+  await expect(page.getByTestId("budget-estimate")).toHaveText(
+    /^Time per evaluation: about [\d.]+ (ms|s|min) per evaluation \(measured: the median of \d+ evaluations in \d+ earlier runs? of this base model on the CPU, per question × new token, scaled to 8 questions × 16 new tokens\)\.$/,
+  );
 });

@@ -8,6 +8,7 @@ import type { IterationRecord } from "../src/engine/search/bwr";
 import { createPrismaClient } from "../src/server/db/client";
 import { openDatabase } from "../src/server/db/connection";
 import { evaluationBudget, prepareSearch } from "../src/engine/search/session";
+import { estimateEvaluation } from "../src/server/search/eval-estimate";
 import { executeSearch } from "../src/server/search/launch";
 import { userFacingMessage } from "../src/server/search/user-errors";
 import { closeQueues } from "../src/server/queue/boss";
@@ -89,6 +90,8 @@ const gpuPool = prepared.gpus.length > 0 ? GpuEvaluatorPool.start(prepared.gpus,
 const evaluation = config.distributed === 1 ? await startEvaluationWorker({ db, databaseUrl: database.url, gpus: config.gpus, gpuPool }) : undefined;
 let failure: { error: unknown } | undefined;
 try {
+  // From this database's earlier runs, as the dashboard's budget panel shows it.
+  console.error(`search ${config.name}: time per evaluation: ${(await estimateEvaluation(db, config, budget.devQuestions)).line}`);
   const result = await executeSearch(db, database.url, prepared, { origin: "cli", onIteration: progress, gpuPool, stop: stop.signal });
   if (interactive) process.stderr.write("\n");
   if (result.status === "cancelled") {

@@ -26,6 +26,7 @@ describe("npm run search", () => {
     expect(first.code, first.output).toBe(0);
     expect(first.output).toMatch(/^starting_best_validation_utility: [\d.]+$/m);
     expect(first.output).toMatch(/^ending_best_single_test_accuracy: [\d.]+$/m);
+    expect(first.output).toContain("search same-a: time per evaluation: not measured yet: no earlier run of this base model evaluated exact_match on the CPU\n");
     const folder = path.join(outputRoot, "same-a");
     for (const file of ["utility_scratchpad.json", "log.txt", "metrics.json", "global_best/adapter_config.json", "global_best/adapter_model.safetensors", "global_worst/adapter_model.safetensors"]) {
       expect(fs.existsSync(path.join(folder, file)), file).toBe(true);
@@ -45,6 +46,10 @@ describe("npm run search", () => {
 
     const second = await search(url, ["-n", "same-b", "--seed", "7", ...quick]);
     expect(second.code, second.output).toBe(0);
+    // Priced from the first run's 8 candidates × 4 evaluations, in the same database.
+    expect(second.output).toMatch(
+      /search same-b: time per evaluation: about [\d.]+ (ms|s) per evaluation \(measured: the median of 32 evaluations in 1 earlier run of this base model on the CPU, per question × new token, scaled to 8 questions × 8 new tokens\)\n/,
+    );
     expect(scratchpad("same-b")).toEqual(pad);
   });
 

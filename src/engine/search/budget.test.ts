@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { searchBudget, type BudgetConfig } from "./budget";
+import { estimateEvaluationTime, evaluationSettingOf, evaluationWorkOf, formatDuration, searchBudget, type BudgetConfig, type MeasuredEvaluation } from "./budget";
 import { searchConfigSchema } from "./config";
 
 const defaults = searchConfigSchema.parse({ name: "b", evalType: "exact_match", dataset: "gsm8k" });
@@ -40,5 +40,60 @@ describe("the evaluation budget of a search", () => {
     // BWR measures the starting best (or every starting candidate) and then the top k at the end.
     expect(searchBudget(config({ topKTest: 3 }), facts).testEvaluations).toBe(4);
     expect(searchBudget(config({ startingTestSetEval: 1, topKTest: 1 }), facts).testEvaluations).toBe(9);
+  });
+});
+
+describe("the estimated time of one evaluation", () => {
+  const setting = evaluationSettingOf(defaults);
+  const measured = (runId: string, ms: number, questions: number, newTokens: number | null = 16): MeasuredEvaluation => ({ runId, ms, questions, newTokens });
+
+  it("says plainly that nothing is measured yet, without a figure, when no earlier run evaluated on this setting", () => {
+    const estimate = estimateEvaluationTime({ questions: 8, newTokens: 32 }, setting, []);
+    expect(estimate).toEqual({ source: "not measured", line: "not measured yet: no earlier run of this base model evaluated exact_match on the CPU" });
+  });
+
+  it("is the median of the earlier evaluations per question × new token, scaled to this search's", () => {
+    // 8 questions × 16 new tokens: 1.28 s, 2.56 s and (an outlier, the session's first batch) 60 s per evaluation.
+    const earlier = [measured("a", 1280, 8), measured("a", 60_000, 8), measured("b", 2560, 8)];
+    const estimate = estimateEvaluationTime({ questions: 10, newTokens: 32 }, setting, earlier);
+    // The median is 20 ms per question × token (the 2.56 s one), × 10 questions × 32 tokens.
+    expect(estimate).toEqual({
+      source: "measured",
+      msPerEvaluation: 6400,
+      evaluations: 3,
+      runs: 2,
+      line: "about 6.4 s per evaluation (measured: the median of 3 evaluations in 2 earlier runs of this base model on the CPU, per question × new token, scaled to 10 questions × 32 new tokens)",
+    });
+  });
+
+  it("takes the mean of the two middle evaluations of an even count, and compares evaluations of other sizes per unit", () => {
+    // Per question × token: 10 ms (4 questions × 8 tokens), 30 ms (2 × 16), 100 ms (1 × 1), 50 ms (1 × 100).
+    const earlier = [measured("a", 320, 4, 8), measured("a", 960, 2, 16), measured("a", 100, 1, 1), measured("a", 5000, 1, 100)];
+    expect(estimateEvaluationTime({ questions: 1, newTokens: 16 }, setting, earlier)).toMatchObject({ msPerEvaluation: 16 * ((30 + 50) / 2) });
+    expect(estimateEvaluationTime({ questions: 1, newTokens: 16 }, setting, earlier.slice(0, 2))).toMatchObject({ msPerEvaluation: 320, runs: 1 });
+  });
+
+  it("scales a log-likelihood task by its questions only, and compares it with no generating one", () => {
+    const loglik = evaluationSettingOf({ ...defaults, evalType: "multiple_choice", evalParams: { scoring: "loglikelihood", maxNewTokens: 8 } });
+    const work = evaluationWorkOf({ evalParams: { scoring: "loglikelihood", maxNewTokens: 8 } }, 20);
+    expect([loglik.task, work]).toEqual(["multiple_choice (log-likelihood)", { questions: 20, newTokens: null }]);
+    const estimate = estimateEvaluationTime(work, loglik, [measured("a", 500, 5, null), measured("b", 99_999, 5, 16)]);
+    expect(estimate).toMatchObject({ source: "measured", msPerEvaluation: 2000, evaluations: 1 });
+    expect(estimate.line).toContain("on the CPU, per question, scaled to 20 questions)");
+  });
+
+  it("leaves out evaluations that asked no question", () => {
+    expect(estimateEvaluationTime({ questions: 8, newTokens: 16 }, setting, [measured("a", 0, 0)]).source).toBe("not measured");
+  });
+
+  it("names the device the evaluations ran on, and takes the new-token limit of generating tasks", () => {
+    expect(evaluationSettingOf({ ...defaults, gpus: [0, 1] }).device).toBe("GPU 0, 1");
+    expect(evaluationSettingOf({ ...defaults, gpus: [0], distributed: 1 }).device).toBe("the job queue's workers");
+    expect(evaluationWorkOf(defaults, 8)).toEqual({ questions: 8, newTokens: 32 });
+    expect(evaluationWorkOf({ evalParams: { tasks: [] } }, 8)).toEqual({ questions: 8, newTokens: null });
+  });
+
+  it("writes durations in the unit that reads best", () => {
+    expect([850, 12_340, 270_000, 4_320_000].map(formatDuration)).toEqual(["850 ms", "12.3 s", "4.5 min", "1.2 h"]);
   });
 });

@@ -8,19 +8,12 @@ import { useTRPC } from "@/trpc/react";
 import { formatBytes } from "../../format";
 import { DatasetField } from "./dataset-field";
 import { BaseModelPicker } from "./base-model-picker";
-import { cliCommand, defaultTexts, paramsFromTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
+import { cliCommand, defaultTexts, paramsFromTexts, presetTexts, rawConfig, textsFromParams, type ConfigField, type FieldSpec, type FormSpec, type Texts } from "./schema-form";
 
 type Preset = FormSpec["presets"][number];
 
 // One array for every unknown method, so the memos that depend on the specs keep their values between renders.
 const noSpecs: FieldSpec[] = [];
-
-/** A preset's texts over every field's default; the name, and the objective where the preset names none, stay. */
-function presetTexts(spec: FormSpec, preset: Preset, current: Texts): Texts {
-  const texts: Texts = { ...defaultTexts(Object.values(spec.fields)), name: current.name ?? "", evalType: current.evalType ?? "", dataset: current.dataset ?? "" };
-  for (const [field, value] of Object.entries(preset.config)) texts[field] = String(value);
-  return texts;
-}
 
 /** The latest value once it has held still for `ms`, so a query follows typing without a request per key. */
 function useSettled<T>(value: T, ms: number): T {
@@ -149,7 +142,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
   const placed = useMemo(() => spec.sections.flatMap((section) => [...section.dedicated, ...section.fields]), [spec]);
 
   // The form opens on the first preset; the name is the clock time (this form is drawn in the browser only).
-  const [texts, setTexts] = useState<Texts>(() => ({ ...presetTexts(spec, spec.presets[0]!, {}), name: defaultName() }));
+  const [texts, setTexts] = useState<Texts>(() => ({ ...presetTexts(spec.fields, spec.presets[0]!, {}), name: defaultName() }));
   const [mergeTexts, setMergeTexts] = useState<Texts>(() => textsFromParams(mergeSpecs.get(texts.mergeMethod!) ?? noSpecs, texts.mergeParams ?? "{}"));
   const [evalTexts, setEvalTexts] = useState<Texts>(() => textsFromParams(evalSpecs.get(texts.evalType!) ?? noSpecs, texts.evalParams ?? "{}"));
   const [serverErrors, setServerErrors] = useState<{ fields: Texts; mergeParams: Texts; message: string | null }>({ fields: {}, mergeParams: {}, message: null });
@@ -170,7 +163,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
   };
 
   const applyPreset = (preset: Preset) => {
-    const next = presetTexts(spec, preset, texts);
+    const next = presetTexts(spec.fields, preset, texts);
     setTexts(next);
     setMergeTexts(textsFromParams(mergeSpecs.get(next.mergeMethod!) ?? noSpecs, next.mergeParams ?? "{}"));
     setEvalTexts(textsFromParams(evalSpecs.get(next.evalType!) ?? noSpecs, next.evalParams ?? "{}"));
@@ -242,6 +235,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
   const method = spec.mergeMethods.find((entry) => entry.name === mergeMethod);
   const evalTypeInfo = spec.evalTypes.find((entry) => entry.name === evalType);
   const budget = check.data?.budget ?? null;
+  const estimate = check.data?.estimate ?? null;
 
   // The widgets of the fields that flagGroups marks dedicated; each section draws them before its generic fields.
   const dedicatedWidgets: Partial<Record<ConfigField, React.ReactNode>> = {
@@ -447,6 +441,11 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
           </p>
         ) : (
           <p className="text-sm text-slate-600">Fill in the form to see what the search will cost.</p>
+        )}
+        {estimate && (
+          <p className={`mt-1 text-sm ${estimate.source === "measured" ? "text-slate-800" : "text-slate-600"}`} data-testid="budget-estimate">
+            Time per evaluation: {estimate.line}.
+          </p>
         )}
         <code className="mt-2 block overflow-x-auto whitespace-nowrap text-xs text-slate-500" data-testid="cli-equivalent">
           {cliCommand(spec.fields, { ...form.raw, outputRoot: spec.outputRoot })}

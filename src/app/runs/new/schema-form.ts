@@ -50,6 +50,16 @@ export function defaultTexts(specs: FieldSpec[]): Record<string, string> {
   return Object.fromEntries(specs.map((spec) => [spec.key, spec.defaultText]));
 }
 
+/**
+ * A preset's texts over every field's default; the name, and the objective where the preset names none, stay. A
+ * preset's eval and merge parameters are objects, held by their fields as the JSON `textsFromParams` reads.
+ */
+export function presetTexts(fields: ConfigFields, preset: FormSpec["presets"][number], current: Texts): Texts {
+  const texts: Texts = { ...defaultTexts(Object.values(fields)), name: current.name ?? "", evalType: current.evalType ?? "", dataset: current.dataset ?? "" };
+  for (const [field, value] of Object.entries(preset.config)) texts[field] = typeof value === "object" && value !== null ? JSON.stringify(value) : String(value);
+  return texts;
+}
+
 /** Object parameters from input texts: fields left at their default are omitted, like a user typing only what they change. */
 export function paramsFromTexts(specs: FieldSpec[], texts: Record<string, string>): { params: Record<string, unknown>; errors: Record<string, string> } {
   const params: Record<string, unknown> = {};

@@ -2,12 +2,17 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cliCommand, paramsFromTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
+import { cliCommand, paramsFromTexts, presetTexts, rawConfig, textsFromParams, type FormSpec, type Texts } from "../../../app/runs/new/schema-form";
 import { createCaller } from "../root";
 import { listExperts } from "./catalog";
 import { checkSearchForm, datasetRefusal } from "./form";
 
-const catalog = { datasetRefusal: (file: string) => datasetRefusal(file, [process.cwd()]), expertCount: (directory: string) => listExperts(directory, [process.cwd()]).experts.length };
+const nothingMeasured = () => Promise.resolve([]);
+const catalog = {
+  datasetRefusal: (file: string) => datasetRefusal(file, [process.cwd()]),
+  expertCount: (directory: string) => listExperts(directory, [process.cwd()]).experts.length,
+  measuredEvaluations: nothingMeasured,
+};
 const spec = (await createCaller({ db: undefined as never, headers: new Headers() }).form.spec()) as FormSpec;
 const placed = spec.sections.flatMap((section) => [...section.dedicated, ...section.fields]);
 const specsOf = (list: FormSpec["mergeMethods"] | FormSpec["evalTypes"], name: string) => list.find((entry) => entry.name === name)!.params;
@@ -29,95 +34,131 @@ const writeElsewhere = (name: string, content: string) => {
 
 describe("the form's dataset: a bundled name or a .json file on the server's disk", () => {
   const inDatasetDirs = { ...catalog, datasetRefusal: (file: string) => datasetRefusal(file, [process.cwd(), elsewhere]) };
-  const datasetIssue = (dataset: string, evalType = "exact_match", files = inDatasetDirs) => checkSearchForm(formConfig({ dataset, evalType }).raw, files).issues.fields.dataset;
+  const datasetIssue = async (dataset: string, evalType = "exact_match", files = inDatasetDirs) => (await checkSearchForm(formConfig({ dataset, evalType }).raw, files)).issues.fields.dataset;
 
-  it("prices a file of another folder by its own dev and test sizes", () => {
+  it("prices a file of another folder by its own dev and test sizes", async () => {
     const file = writeElsewhere("mine.json", JSON.stringify({ dev: [{ question: "1+1?", answer: "2" }], test: [{ question: "2+2?", answer: "4" }, { question: "3+3?", answer: "6" }] }));
-    const { issues, budget } = checkSearchForm(formConfig({ dataset: file, devQuestions: "", testQuestions: "" }).raw, inDatasetDirs);
+    const { issues, budget } = await checkSearchForm(formConfig({ dataset: file, devQuestions: "", testQuestions: "" }).raw, inDatasetDirs);
     expect(issues.fields).toEqual({});
     expect(budget).toMatchObject({ devQuestions: 1, testQuestions: 2 });
   });
 
-  it("names the file, and the item and field, of a dataset the eval type cannot read", () => {
-    expect(datasetIssue(path.join(elsewhere, "none.json"))).toBe(`${path.join(elsewhere, "none.json")}: cannot read it (ENOENT)`);
-    expect(datasetIssue(writeElsewhere("broken.json", "{ dev"))?.startsWith(`${path.join(elsewhere, "broken.json")}: not valid JSON (`)).toBe(true);
-    expect(datasetIssue(writeElsewhere("qa.json", JSON.stringify({ dev: [{ question: "q", answer: "1" }], test: [{ question: "q", answer: "1" }] })), "multiple_choice")).toBe(
+  it("names the file, and the item and field, of a dataset the eval type cannot read", async () => {
+    expect(await datasetIssue(path.join(elsewhere, "none.json"))).toBe(`${path.join(elsewhere, "none.json")}: cannot read it (ENOENT)`);
+    expect((await datasetIssue(writeElsewhere("broken.json", "{ dev")))?.startsWith(`${path.join(elsewhere, "broken.json")}: not valid JSON (`)).toBe(true);
+    expect(await datasetIssue(writeElsewhere("qa.json", JSON.stringify({ dev: [{ question: "q", answer: "1" }], test: [{ question: "q", answer: "1" }] })), "multiple_choice")).toBe(
       `${path.join(elsewhere, "qa.json")}: dev[0].choices: missing (expected the options as {"A": "text", "B": "text", ...} (BWR_model) or {"label": ["A", "B", ...], "text": [...]}); the item has the fields "question", "answer"`,
     );
-    expect(datasetIssue("data/eval/knowledge_mc.json", "exact_match")).toBeUndefined();
-    expect(datasetIssue("knowledge_mc", "multiple_choice")).toBeUndefined();
-    expect(datasetIssue("no_such_dataset")).toBe(`data/eval/no_such_dataset.json: cannot read it (ENOENT)`);
+    expect(await datasetIssue("data/eval/knowledge_mc.json", "exact_match")).toBeUndefined();
+    expect(await datasetIssue("knowledge_mc", "multiple_choice")).toBeUndefined();
+    expect(await datasetIssue("no_such_dataset")).toBe(`data/eval/no_such_dataset.json: cannot read it (ENOENT)`);
   });
 
-  it("refuses a file outside the folders the dashboard reads the same way whether it exists or not, pointing to DATASET_DIRS", () => {
+  it("refuses a file outside the folders the dashboard reads the same way whether it exists or not, pointing to DATASET_DIRS", async () => {
     const file = writeElsewhere("exists.json", "{}");
     const refusal = (target: string) => datasetIssue(target, "exact_match", catalog);
-    expect(refusal(file)).toBe(`${file} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets`);
-    expect(refusal(path.join(elsewhere, "missing.json"))).toBe(refusal(file)!.replace("exists.json", "missing.json"));
+    expect(await refusal(file)).toBe(`${file} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets`);
+    expect(await refusal(path.join(elsewhere, "missing.json"))).toBe((await refusal(file))!.replace("exists.json", "missing.json"));
   });
 
-  it("reads a multitask's component datasets by name or path, and refuses one outside on its parameters", () => {
+  it("reads a multitask's component datasets by name or path, and refuses one outside on its parameters", async () => {
     const tasks = (second: string) => ({ tasks: [{ evalType: "exact_match", dataset: "gsm8k" }, { evalType: "multiple_choice", dataset: second }] });
     const multitask = (second: string) => checkSearchForm({ ...formConfig({ devQuestions: "", testQuestions: "" }).raw, evalType: "multitask", evalParams: tasks(second) }, catalog);
-    expect(multitask("knowledge_mc")).toMatchObject({ issues: { fields: {} }, budget: { devQuestions: 400, testQuestions: 1000 } });
+    expect(await multitask("knowledge_mc")).toMatchObject({ issues: { fields: {} }, budget: { devQuestions: 400, testQuestions: 1000 } });
     const outside = path.join(elsewhere, "mc.json");
-    expect(multitask(outside).issues.fields).toEqual({ evalParams: `${outside} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets` });
+    expect((await multitask(outside)).issues.fields).toEqual({ evalParams: `${outside} is outside the folders this dashboard reads (${process.cwd()}); DATASET_DIRS adds folders of datasets` });
   });
 });
 
 describe("the new-search form's check on the server", () => {
-  it("accepts every field's default text, and every merge method's and eval type's default parameters", () => {
+  it("accepts every field's default text, and every merge method's and eval type's default parameters", async () => {
     const { raw, errors } = formConfig({});
     expect(errors).toEqual({});
-    expect(checkSearchForm(raw, catalog).issues).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
+    expect((await checkSearchForm(raw, catalog)).issues).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
     for (const method of spec.mergeMethods) {
       const { raw: config } = formConfig({ mergeMethod: method.name, mode: "recipe" });
-      expect(checkSearchForm(config, catalog).issues, method.name).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
+      expect((await checkSearchForm(config, catalog)).issues, method.name).toEqual({ fields: {}, mergeParams: {}, evalParams: {} });
     }
     for (const type of spec.evalTypes) {
-      const { issues } = checkSearchForm(formConfig({ evalType: type.name }).raw, catalog);
+      const { issues } = await checkSearchForm(formConfig({ evalType: type.name }).raw, catalog);
       // Only parameters without a default (external_api's url) may be missing.
       const required = type.params.filter((param) => !param.hasDefault).map((param) => param.key);
       expect(Object.keys(issues.evalParams).filter((key) => !required.includes(key)), type.name).toEqual([]);
     }
   });
 
-  it("names the field, or the parameter, of each issue", () => {
-    expect(checkSearchForm(formConfig({ stepLength: "-1" }).raw, catalog).issues.fields.stepLength).toMatch(/>0|positive|greater/i);
-    expect(checkSearchForm(formConfig({ minimumStepLength: "5" }).raw, catalog).issues.fields).toEqual({ minimumStepLength: "must not exceed --step_length (1)" });
-    const ties = checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "2" } }).raw, catalog);
+  it("names the field, or the parameter, of each issue", async () => {
+    expect((await checkSearchForm(formConfig({ stepLength: "-1" }).raw, catalog)).issues.fields.stepLength).toMatch(/>0|positive|greater/i);
+    expect((await checkSearchForm(formConfig({ minimumStepLength: "5" }).raw, catalog)).issues.fields).toEqual({ minimumStepLength: "must not exceed --step_length (1)" });
+    const ties = await checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "2" } }).raw, catalog);
     expect(ties.issues.mergeParams.density).toMatch(/1/);
     expect(ties.issues.fields.mergeParams).toBe(ties.issues.mergeParams.density);
     expect(ties.budget).toBeNull();
-    const both = checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "0.5", threshold: "0.01" } }).raw, catalog);
+    const both = await checkSearchForm(formConfig({ mergeMethod: "ties" }, { merge: { density: "0.5", threshold: "0.01" } }).raw, catalog);
     expect(both.issues.mergeParams.threshold).toContain("either density or threshold");
-    const unknownKey = checkSearchForm({ ...formConfig({ mergeMethod: "ties" }).raw, mergeParams: { densty: 0.5 } }, catalog);
+    const unknownKey = await checkSearchForm({ ...formConfig({ mergeMethod: "ties" }).raw, mergeParams: { densty: 0.5 } }, catalog);
     expect(unknownKey.issues.fields.mergeParams).toContain("densty");
-    expect(checkSearchForm(formConfig({ evalType: "exact_match" }, { eval: { maxNewTokens: "0" } }).raw, catalog).issues.evalParams.maxNewTokens).toBeTruthy();
+    expect((await checkSearchForm(formConfig({ evalType: "exact_match" }, { eval: { maxNewTokens: "0" } }).raw, catalog)).issues.evalParams.maxNewTokens).toBeTruthy();
   });
 
-  it("prices the search from the catalog: the base expert stays out of a recipe's population", () => {
+  it("prices the search from the catalog: the base expert stays out of a recipe's population", async () => {
     const quick = spec.presets.find((preset) => preset.id === "quick")!;
     const texts = Object.fromEntries(Object.entries(quick.config).map(([field, value]) => [field, String(value)]));
-    expect(checkSearchForm(formConfig({ ...texts, mergeMethod: "ties" }).raw, catalog).budget).toMatchObject({ mode: "recipe", population: 8, devQuestions: 8, testQuestions: 8, maxIteration: 3 });
+    expect((await checkSearchForm(formConfig({ ...texts, mergeMethod: "ties" }).raw, catalog)).budget).toMatchObject({ mode: "recipe", population: 8, devQuestions: 8, testQuestions: 8, maxIteration: 3 });
     const withBase = formConfig({ ...texts, mergeMethod: "task_arithmetic" }, { merge: { base_model_idx: "0" } });
-    expect(checkSearchForm(withBase.raw, catalog).budget).toMatchObject({ mode: "recipe", population: 7 });
-    expect(checkSearchForm(formConfig({ initialExpertDirectory: "./no-such-folder" }).raw, catalog)).toMatchObject({ issues: { fields: {} }, budget: null });
+    expect((await checkSearchForm(withBase.raw, catalog)).budget).toMatchObject({ mode: "recipe", population: 7 });
+    expect(await checkSearchForm(formConfig({ initialExpertDirectory: "./no-such-folder" }).raw, catalog)).toMatchObject({ issues: { fields: {} }, budget: null });
+  });
+
+  it("estimates one evaluation from the run store's earlier evaluations of the form's base model, device and task", async () => {
+    const asked: unknown[] = [];
+    const measured = {
+      ...catalog,
+      measuredEvaluations: (config: unknown) => {
+        asked.push(config);
+        // 4 questions × 16 new tokens in 1.28 s: 20 ms per question × new token.
+        return Promise.resolve([{ runId: "earlier", ms: 1280, questions: 4, newTokens: 16 }]);
+      },
+    };
+    const { raw } = formConfig({ gpus: "0", devQuestions: "10", baseModel: "./initial_experts/base" }, { eval: { maxNewTokens: "8" } });
+    const { estimate } = await checkSearchForm(raw, measured);
+    expect(asked).toMatchObject([{ baseModel: "./initial_experts/base", gpus: [0], evalType: "exact_match", evalParams: { maxNewTokens: 8 } }]);
+    expect(estimate).toEqual({
+      source: "measured",
+      msPerEvaluation: 1600,
+      evaluations: 1,
+      runs: 1,
+      line: "about 1.6 s per evaluation (measured: the median of 1 evaluation in 1 earlier run of this base model on GPU 0, per question × new token, scaled to 10 questions × 8 new tokens)",
+    });
+  });
+
+  it("says that one evaluation is not measured yet, with no figure, when the run store has none of its setting", async () => {
+    const { estimate } = await checkSearchForm(formConfig({ evalType: "multiple_choice", dataset: "knowledge_mc" }, { eval: { scoring: "loglikelihood" } }).raw, catalog);
+    expect(estimate).toEqual({ source: "not measured", line: "not measured yet: no earlier run of this base model evaluated multiple_choice (log-likelihood) on the CPU" });
+    expect((await checkSearchForm(formConfig({ stepLength: "-1" }).raw, catalog)).estimate).toBeNull();
   });
 
   it("is served through tRPC, counting only the experts inside the folders the dashboard reads", async () => {
     const none = { findMany: () => Promise.resolve([]) };
-    const nothingRegistered = { expert: none, registeredModel: none, expertExtraction: none };
+    const nothingRegistered = { expert: none, registeredModel: none, expertExtraction: none, $queryRaw: nothingMeasured };
     const caller = createCaller({ db: nothingRegistered as never, headers: new Headers() });
     const { raw } = formConfig({ mergeMethod: "ties", maxIteration: "2" });
-    expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 } });
+    expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 }, estimate: { source: "not measured" } });
     expect(await caller.form.check({ ...raw, initialExpertDirectory: "/" })).toMatchObject({ budget: null });
+  });
+
+  it("fills a preset's eval and merge parameters into their fields, not their defaults", () => {
+    const quick = presetTexts(spec.fields, spec.presets.find((preset) => preset.id === "quick")!, { name: "p" });
+    expect(quick).toMatchObject({ name: "p", evalParams: '{"maxNewTokens":16}', devQuestions: "8" });
+    expect(textsFromParams(specsOf(spec.evalTypes, "exact_match"), quick.evalParams!)).toMatchObject({ maxNewTokens: "16" });
+    const ja = presetTexts(spec.fields, spec.presets.find((preset) => preset.id === "ja-math")!, {});
+    expect(ja.mergeParams).toBe('{"base_model_idx":null}');
   });
 
   it("serves the presets, and writes the equivalent CLI command with the server's output root", () => {
     expect(spec.presets.map((preset) => preset.label)).toContain("BWR_model defaults");
     const ja = spec.presets.find((preset) => preset.id === "ja-math")!;
-    expect(textsFromParams(specsOf(spec.mergeMethods, "task_arithmetic"), String(ja.config.mergeParams))).toMatchObject({ base_model_idx: "null" });
+    expect(textsFromParams(specsOf(spec.mergeMethods, "task_arithmetic"), presetTexts(spec.fields, ja, {}).mergeParams!)).toMatchObject({ base_model_idx: "null" });
     const { raw } = formConfig({ name: "q", maxIteration: "3" }, { eval: { maxNewTokens: "8" } });
     expect(cliCommand(spec.fields, { ...raw, outputRoot: spec.outputRoot })).toBe(
       `npm run search -- -n q -e exact_match -d gsm8k --eval_params '{"maxNewTokens":8}' -m 3 --output_root ${spec.outputRoot}`,

@@ -3,13 +3,14 @@ import { datasetFile } from "../../../engine/catalog";
 import { DatasetError } from "../../../engine/eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize } from "../../../engine/eval/evaluator";
 import type { multitaskParams } from "../../../engine/eval/registry";
-import { searchBudget, type SearchBudget } from "../../../engine/search/budget";
+import { estimateEvaluationTime, evaluationSettingOf, evaluationWorkOf, searchBudget, type EstimateConfig, type EvaluationEstimate, type MeasuredEvaluation, type SearchBudget } from "../../../engine/search/budget";
 import { dashboardSearchConfigSchema, flattenConfigIssues, type ConfigIssues, type SearchConfigField } from "../../../engine/search/config";
 import { configFieldSpecs, evalTypeForms, formSections, mergeMethodForms } from "../../../engine/search/form-spec";
 import { searchPresets } from "../../../engine/search/presets";
 import { parseServerEnv } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
+import { measuredEvaluations } from "../../search/eval-estimate";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { listExperts, outsideRoots, readableRoots } from "./catalog";
 
@@ -24,6 +25,8 @@ export interface FormCatalog {
   /** Why the dashboard does not read this dataset file for its clients, or null where it does. */
   datasetRefusal(file: string): string | null;
   expertCount(directory: string): number;
+  /** The run store's earlier dev evaluations of the config's base model, device and kind of task. */
+  measuredEvaluations(config: EstimateConfig): Promise<MeasuredEvaluation[]>;
 }
 
 /** Where clients may name datasets: the folders the dashboard reads, and the folders of DATASET_DIRS. */
@@ -70,17 +73,24 @@ function taskSizes(config: DashboardConfig, catalog: FormCatalog): { devSize: nu
   }
 }
 
-/** The form's config: its issues by field and parameter, and, once it is valid, its evaluation budget. */
-export function checkSearchForm(raw: unknown, catalog: FormCatalog): { issues: ConfigIssues; budget: SearchBudget | null } {
+/** What the form's config costs, once it is valid: its evaluation budget, and the estimated time of one evaluation. */
+export interface FormCost {
+  budget: SearchBudget | null;
+  estimate: EvaluationEstimate | null;
+}
+
+/** The form's config: its issues by field and parameter, and, once it is valid, what it costs. */
+export async function checkSearchForm(raw: unknown, catalog: FormCatalog): Promise<{ issues: ConfigIssues } & FormCost> {
   const parsed = dashboardSearchConfigSchema.safeParse(raw);
-  if (!parsed.success) return { issues: flattenConfigIssues(parsed.error.issues), budget: null };
+  if (!parsed.success) return { issues: flattenConfigIssues(parsed.error.issues), budget: null, estimate: null };
   const config = parsed.data;
   const sizes = taskSizes(config, catalog);
-  if ("problem" in sizes) return { issues: flattenConfigIssues([{ path: [sizes.field], message: sizes.problem }]), budget: null };
+  if ("problem" in sizes) return { issues: flattenConfigIssues([{ path: [sizes.field], message: sizes.problem }]), budget: null, estimate: null };
   const expertCount = catalog.expertCount(config.initialExpertDirectory);
   const baseModelIdx = "base_model_idx" in config.mergeParams ? config.mergeParams.base_model_idx : null;
   const budget = expertCount > 0 ? searchBudget(config, { expertCount, baseModelIdx, ...sizes }) : null;
-  return { issues: { fields: {}, mergeParams: {}, evalParams: {} }, budget };
+  const estimate = budget ? estimateEvaluationTime(evaluationWorkOf(config, budget.devQuestions), evaluationSettingOf(config), await catalog.measuredEvaluations(config)) : null;
+  return { issues: { fields: {}, mergeParams: {}, evalParams: {} }, budget, estimate };
 }
 
 function staticFormSpec() {
@@ -96,6 +106,10 @@ export const formRouter = createTRPCRouter({
   /** The config as the form assembles it, before it is complete: any object, checked field by field. */
   check: publicProcedure.input(z.record(z.string().max(64), z.unknown())).query(async ({ ctx, input }) => {
     const roots = await readableRoots(ctx.db);
-    return checkSearchForm(input, { datasetRefusal: (file) => datasetRefusal(file, roots), expertCount: (directory) => listExperts(directory, roots).experts.length });
+    return checkSearchForm(input, {
+      datasetRefusal: (file) => datasetRefusal(file, roots),
+      expertCount: (directory) => listExperts(directory, roots).experts.length,
+      measuredEvaluations: (config) => measuredEvaluations(ctx.db, config),
+    });
   }),
 });
