@@ -1,3 +1,4 @@
+import { EVAL_PROVIDER_VARIABLE, gpuEvalProvider, type GpuEvalProvider } from "./eval/cuda-provider";
 import { gpuSelectLayerFolder, webgpuPinEnvironment } from "./eval/gpu-select";
 import type { NativeInfo } from "./merge/native";
 
@@ -100,13 +101,15 @@ export class GpuSelectionError extends Error {
 export interface PinningContext {
   layerFolder: string | null;
   env: NodeJS.ProcessEnv;
+  /** The provider the evaluation processes open (asked only when it matters); absent: WebGPU. */
+  evalProvider?: () => GpuEvalProvider;
 }
 
 /** The GPUs of a `--gpus` value ("cpu" or ids) among the inventory's, and the environment that pins each one's evaluation process. */
 export function selectGpus(
   gpus: "cpu" | readonly number[],
   inventory: readonly GpuInfo[],
-  context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env },
+  context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env, evalProvider: () => gpuEvalProvider(process.env[EVAL_PROVIDER_VARIABLE]).provider },
 ): { gpus: GpuInfo[]; pinning: Record<string, string>[] } {
   if (gpus === "cpu") return { gpus: [], pinning: [] };
   const ids = [...gpus];
@@ -121,10 +124,12 @@ export function selectGpus(
   if (new Set(ids).size !== ids.length) throw new GpuSelectionError(`each GPU may be listed once, got ${listed}`);
   const selected = ids.map((id) => visible.find((gpu) => gpu.id === id)!);
   if (context.layerFolder) return { gpus: selected, pinning: selected.map((gpu) => webgpuPinEnvironment(gpu.uuid, context.layerFolder!, context.env)) };
+  // The CUDA provider is given each process's GPU by number: nothing to pin.
+  if (context.evalProvider?.() === "cuda") return { gpus: selected, pinning: selected.map(() => ({})) };
   // Unpinned, a process evaluates on the GPU Vulkan lists first: one process, and only as "GPU 0", is honest.
   if (visible.length === 1 || listed === "0") return { gpus: selected, pinning: [{}] };
   throw new GpuSelectionError(
     `evaluating on GPU ${listed} of this machine's ${visible.length} needs the Vulkan GPU-select layer that the merge addon builds ` +
-      `when the Vulkan headers are installed, and it is not built (install libvulkan-dev, then run node native/build.mjs --force); without it only -g 0 works`,
+      `when the Vulkan headers are installed, and it is not built (install libvulkan-dev, then run node native/build.mjs --force), or the CUDA provider; without them only -g 0 works`,
   );
 }
