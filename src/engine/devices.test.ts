@@ -80,6 +80,11 @@ describe("the device inventory", () => {
     expect(parseNvidiaSmi("")).toEqual([]);
   });
 
+  it("reads the free memory of the sixth column where nvidia-smi knows it", () => {
+    const stdout = "0, NVIDIA H200, 143771, GPU-5f0c1a2b, 00000000:00:06.0, 140000\n1, NVIDIA H200, 143771, GPU-aa0c1a2b, 00000000:00:07.0, [N/A]\n";
+    expect(parseNvidiaSmi(stdout).map((gpu) => gpu.freeMemoryBytes)).toEqual([140000 * 1024 * 1024, undefined]);
+  });
+
   it("numbers GPUs as CUDA does and takes each one's memory from the nvidia-smi line of the same GPU", () => {
     // CUDA's default order is fastest first: the A100 (NVML index 1) is behind the H200 here, but an order may differ.
     const inventory = gpuInventory(
