@@ -161,12 +161,8 @@ export async function installCudaProvider({ ortVersion, bindingFolder, mode = ""
     return `not installed: onnxruntime-node ${ortVersion} has no CUDA provider package on the npm registry; the CUDA provider needs onnxruntime-node ${known.join(" or ")} (npm install onnxruntime-node@${known.at(-1)} --save-exact)`;
   }
   const files = Object.entries(provider.files);
-  const stale = [];
-  for (const [name, { sha256 }] of files) {
-    const file = path.join(bindingFolder, name);
-    if (!fs.existsSync(file) || (await sha256Of(file)) !== sha256) stale.push(name);
-  }
-  if (stale.length === 0) return `onnxruntime ${ortVersion}'s CUDA provider is installed in ${bindingFolder}`;
+  const inPlace = await Promise.all(files.map(async ([name, { sha256 }]) => fs.existsSync(path.join(bindingFolder, name)) && (await sha256Of(path.join(bindingFolder, name))) === sha256));
+  if (inPlace.every(Boolean)) return `onnxruntime ${ortVersion}'s CUDA provider is installed in ${bindingFolder}`;
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "cuda-provider-"));
   const partial = new Map(files.map(([name]) => [name, path.join(bindingFolder, `.${name}.${process.pid}.partial`)]));
