@@ -1,5 +1,6 @@
-// Runs after `npm install`: generates the Prisma client. The Prisma CLI insists on a schema-engine binary it
-// would download from outside the npm registry; `generate` never runs it, so any existing file satisfies it.
+// Runs after `npm install`: generates the Prisma client, builds the merge addon, installs the CUDA provider. The Prisma
+// CLI insists on a schema-engine binary it would download from outside the npm registry; `generate` never runs it, so
+// any existing file satisfies it.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -14,4 +15,8 @@ if (result.status !== 0) process.exit(result.status ?? 1);
 if (process.env.MERGE_NATIVE_SKIP_BUILD !== "1") {
   spawnSync(process.execPath, [fileURLToPath(new URL("../native/build.mjs", import.meta.url))], { stdio: "inherit" });
 }
+
+// onnxruntime's CUDA provider beside onnxruntime-node, where an NVIDIA GPU is (scripts/install-cuda-provider.mjs).
+// Never fails the install either; MERGE_SEARCH_CUDA_PROVIDER=skip skips it, =force installs it without a GPU.
+spawnSync(process.execPath, [fileURLToPath(new URL("install-cuda-provider.mjs", import.meta.url))], { stdio: "inherit" });
 process.exit(0);

@@ -24,8 +24,13 @@ describe("selectGpus", () => {
   it("without the layer allows GPU 0 alone, unpinned, and explains why other GPUs cannot be used", () => {
     expect(selectGpus([0], twoGpus, withoutLayer)).toEqual({ gpus: [twoGpus[0]], pinning: [{}] });
     expect(selectGpus([1], [twoGpus[1]!], withoutLayer)).toEqual({ gpus: [twoGpus[1]], pinning: [{}] });
-    expect(() => selectGpus([0, 1], twoGpus, withoutLayer)).toThrow(/GPU 0,1 of this machine's 2 needs the Vulkan GPU-select layer.*libvulkan-dev.*only -g 0 works/);
+    expect(() => selectGpus([0, 1], twoGpus, withoutLayer)).toThrow(/GPU 0,1 of this machine's 2 needs the Vulkan GPU-select layer.*libvulkan-dev.*or the CUDA provider; without them only -g 0 works/);
     expect(() => selectGpus([1], twoGpus, withoutLayer)).toThrow(GpuSelectionError);
+  });
+
+  it("without the layer spreads over several GPUs when evaluation runs on the CUDA provider, which takes each GPU by number", () => {
+    expect(selectGpus([1, 0], twoGpus, { ...withoutLayer, evalProvider: () => "cuda" })).toEqual({ gpus: [twoGpus[1], twoGpus[0]], pinning: [{}, {}] });
+    expect(() => selectGpus([0, 1], twoGpus, { ...withoutLayer, evalProvider: () => "webgpu" })).toThrow(/needs the Vulkan GPU-select layer/);
   });
 
   it("names what is wrong with the list", () => {
@@ -73,6 +78,11 @@ describe("the device inventory", () => {
     expect(parseNvidiaSmi(stdout, "1").map((gpu) => gpu.id)).toEqual([0]);
     expect(parseNvidiaSmi(stdout, "")).toEqual([]);
     expect(parseNvidiaSmi("")).toEqual([]);
+  });
+
+  it("reads the free memory of the sixth column where nvidia-smi knows it", () => {
+    const stdout = "0, NVIDIA H200, 143771, GPU-5f0c1a2b, 00000000:00:06.0, 140000\n1, NVIDIA H200, 143771, GPU-aa0c1a2b, 00000000:00:07.0, [N/A]\n";
+    expect(parseNvidiaSmi(stdout).map((gpu) => gpu.freeMemoryBytes)).toEqual([140000 * 1024 * 1024, undefined]);
   });
 
   it("numbers GPUs as CUDA does and takes each one's memory from the nvidia-smi line of the same GPU", () => {

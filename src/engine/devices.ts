@@ -1,3 +1,4 @@
+import { EVAL_PROVIDER_VARIABLE, gpuEvalProvider, type GpuEvalProvider } from "./eval/cuda-provider";
 import { gpuSelectLayerFolder, webgpuPinEnvironment } from "./eval/gpu-select";
 import type { NativeInfo } from "./merge/native";
 
@@ -28,10 +29,12 @@ export interface NvidiaSmiGpu {
   memoryBytes: number;
   uuid?: string;
   pciBusId?: string;
+  /** Memory not in use when nvidia-smi answered. */
+  freeMemoryBytes?: number;
 }
 
 /** The query whose CSV `parseNvidiaSmi` reads. */
-export const NVIDIA_SMI_QUERY = ["--query-gpu=index,name,memory.total,uuid,pci.bus_id", "--format=csv,noheader,nounits"];
+export const NVIDIA_SMI_QUERY = ["--query-gpu=index,name,memory.total,uuid,pci.bus_id,memory.free", "--format=csv,noheader,nounits"];
 
 /** "GPU-5f0c1a2b-3c4d-…" (nvidia-smi) and "5f0c1a2b3c4d…" (CUDA) name the same GPU. */
 function normalUuid(uuid: string): string {
@@ -45,8 +48,8 @@ function normalPciBusId(busId: string): string {
 }
 
 /**
- * `nvidia-smi` with NVIDIA_SMI_QUERY (e.g. "0, NVIDIA H100 80GB HBM3, 81559, GPU-…, 00000000:19:00.0"; the last two
- * columns are optional) as CUDA numbers the GPUs by default: only the CUDA_VISIBLE_DEVICES ones, renumbered from 0.
+ * `nvidia-smi` with NVIDIA_SMI_QUERY (e.g. "0, NVIDIA H100 80GB HBM3, 81559, GPU-…, 00000000:19:00.0, 80000"; the last
+ * three columns are optional) as CUDA numbers the GPUs by default: only the CUDA_VISIBLE_DEVICES ones, renumbered from 0.
  */
 export function parseNvidiaSmi(stdout: string, cudaVisibleDevices?: string): NvidiaSmiGpu[] {
   let gpus = stdout
@@ -54,8 +57,16 @@ export function parseNvidiaSmi(stdout: string, cudaVisibleDevices?: string): Nvi
     .split("\n")
     .filter(Boolean)
     .map((line) => {
-      const [index, name, memory, uuid, pciBusId] = line.split(",").map((part) => part.trim());
-      return { id: Number(index), name: name || "GPU", memoryBytes: Number(memory) * 1024 * 1024, ...(uuid && { uuid }), ...(pciBusId && { pciBusId }) };
+      const [index, name, memory, uuid, pciBusId, free] = line.split(",").map((part) => part.trim());
+      const freeMemoryBytes = free ? Number(free) * 1024 * 1024 : Number.NaN;
+      return {
+        id: Number(index),
+        name: name || "GPU",
+        memoryBytes: Number(memory) * 1024 * 1024,
+        ...(uuid && { uuid }),
+        ...(pciBusId && { pciBusId }),
+        ...(Number.isFinite(freeMemoryBytes) && { freeMemoryBytes }),
+      };
     })
     .filter((gpu) => Number.isInteger(gpu.id) && Number.isFinite(gpu.memoryBytes));
   const visible = cudaVisibleDevices?.trim();
@@ -86,9 +97,14 @@ export function gpuInventory(native: NativeInfo | null, smi: readonly NvidiaSmiG
   return Array.from({ length: cudaDevices }, (_, id) => {
     const uuid = native!.cudaUuids[id] ?? "";
     const pciBusId = native!.cudaPciBusIds[id] ?? "";
-    const seen = smi.find((gpu) => (gpu.uuid && normalUuid(gpu.uuid) === normalUuid(uuid)) || (gpu.pciBusId && pciBusId && normalPciBusId(gpu.pciBusId) === normalPciBusId(pciBusId)));
+    const seen = smiLineOf({ uuid, pciBusId }, smi);
     return { id, name: native!.cudaDeviceNames[id] ?? seen?.name ?? "GPU", memoryBytes: seen?.memoryBytes ?? null, pciBusId, uuid, unusable: null };
   });
+}
+
+/** nvidia-smi's line for the GPU with this UUID or PCI address (CUDA's and nvidia-smi's numbers may differ). */
+export function smiLineOf(gpu: Pick<GpuInfo, "uuid" | "pciBusId">, smi: readonly NvidiaSmiGpu[]): NvidiaSmiGpu | undefined {
+  return smi.find((line) => (line.uuid && gpu.uuid && normalUuid(line.uuid) === normalUuid(gpu.uuid)) || (line.pciBusId && gpu.pciBusId && normalPciBusId(line.pciBusId) === normalPciBusId(gpu.pciBusId)));
 }
 
 /** `--gpus` names GPUs this machine cannot evaluate on (missing, unusable, listed twice, or not pinnable). */
@@ -100,13 +116,15 @@ export class GpuSelectionError extends Error {
 export interface PinningContext {
   layerFolder: string | null;
   env: NodeJS.ProcessEnv;
+  /** The provider the evaluation processes open (asked only when it matters); absent: WebGPU. */
+  evalProvider?: () => GpuEvalProvider;
 }
 
 /** The GPUs of a `--gpus` value ("cpu" or ids) among the inventory's, and the environment that pins each one's evaluation process. */
 export function selectGpus(
   gpus: "cpu" | readonly number[],
   inventory: readonly GpuInfo[],
-  context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env },
+  context: PinningContext = { layerFolder: gpuSelectLayerFolder(), env: process.env, evalProvider: () => gpuEvalProvider(process.env[EVAL_PROVIDER_VARIABLE]).provider },
 ): { gpus: GpuInfo[]; pinning: Record<string, string>[] } {
   if (gpus === "cpu") return { gpus: [], pinning: [] };
   const ids = [...gpus];
@@ -121,10 +139,12 @@ export function selectGpus(
   if (new Set(ids).size !== ids.length) throw new GpuSelectionError(`each GPU may be listed once, got ${listed}`);
   const selected = ids.map((id) => visible.find((gpu) => gpu.id === id)!);
   if (context.layerFolder) return { gpus: selected, pinning: selected.map((gpu) => webgpuPinEnvironment(gpu.uuid, context.layerFolder!, context.env)) };
+  // The CUDA provider is given each process's GPU by number: nothing to pin.
+  if (context.evalProvider?.() === "cuda") return { gpus: selected, pinning: selected.map(() => ({})) };
   // Unpinned, a process evaluates on the GPU Vulkan lists first: one process, and only as "GPU 0", is honest.
   if (visible.length === 1 || listed === "0") return { gpus: selected, pinning: [{}] };
   throw new GpuSelectionError(
     `evaluating on GPU ${listed} of this machine's ${visible.length} needs the Vulkan GPU-select layer that the merge addon builds ` +
-      `when the Vulkan headers are installed, and it is not built (install libvulkan-dev, then run node native/build.mjs --force); without it only -g 0 works`,
+      `when the Vulkan headers are installed, and it is not built (install libvulkan-dev, then run node native/build.mjs --force), or the CUDA provider; without them only -g 0 works`,
   );
 }

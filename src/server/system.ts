@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { EVAL_PROVIDER_VARIABLE, gpuEvalProvider } from "../engine/eval/cuda-provider";
 import type { Db } from "./db/client";
-import { deviceInventory } from "./devices";
+import { deviceInventory, gpusWithFreeMemory } from "./devices";
 import { projectPaths } from "./paths";
 
 const reportedPackages = ["next", "react", "@trpc/server", "@prisma/client", "zod", "onnxruntime-node"] as const;
@@ -23,16 +24,46 @@ export interface DeviceInfo {
   cores?: number;
   /** null: not known (a GPU without nvidia-smi) */
   memoryBytes: number | null;
+  /** Not in use now; null: not known. */
+  freeMemoryBytes: number | null;
   /** Why a search cannot use it; null when it can. */
   unusable: string | null;
+  /** The onnxruntime provider a search evaluates on here; null for a GPU a search cannot use. */
+  evalProvider: "cpu" | "cuda" | "webgpu" | null;
+  /** Why a GPU does not evaluate with CUDA (a missing library, MERGE_SEARCH_EVAL_PROVIDER, …); null when it does. */
+  whyNotCuda: string | null;
 }
 
-/** The device inventory as the system page lists it: the CPU, then each GPU as the merge device it is (cuda:N). */
+/** The GPUs' provider, as their evaluation processes choose it (gpu-evaluator-process.ts), or why none can be chosen. */
+function gpuProvider(): Pick<DeviceInfo, "evalProvider" | "whyNotCuda"> {
+  try {
+    const { provider, whyNotCuda } = gpuEvalProvider(process.env[EVAL_PROVIDER_VARIABLE]);
+    return { evalProvider: provider, whyNotCuda };
+  } catch (error) {
+    return { evalProvider: null, whyNotCuda: (error as Error).message };
+  }
+}
+
+/**
+ * The device inventory as the system page lists it: the CPU, then each GPU as the merge device it is (cuda:N), each
+ * with its free memory now and the provider it evaluates with.
+ */
 export async function detectDevices(): Promise<DeviceInfo[]> {
-  const { cpu, gpus } = await deviceInventory();
+  const gpus = await gpusWithFreeMemory();
+  // After the fresh nvidia-smi above, which the inventory's cache now holds: one nvidia-smi per page load.
+  const { cpu } = await deviceInventory();
+  const provider = gpus.some((gpu) => gpu.unusable === null) ? gpuProvider() : null;
   return [
-    { id: "cpu", kind: "cpu", name: cpu.name, cores: cpu.cores, memoryBytes: cpu.memoryBytes, unusable: null },
-    ...gpus.map((gpu) => ({ id: `cuda:${gpu.id}`, kind: "cuda" as const, name: gpu.name, memoryBytes: gpu.memoryBytes, unusable: gpu.unusable })),
+    { id: "cpu", kind: "cpu", name: cpu.name, cores: cpu.cores, memoryBytes: cpu.memoryBytes, freeMemoryBytes: os.freemem(), unusable: null, evalProvider: "cpu", whyNotCuda: null },
+    ...gpus.map((gpu) => ({
+      id: `cuda:${gpu.id}`,
+      kind: "cuda" as const,
+      name: gpu.name,
+      memoryBytes: gpu.memoryBytes,
+      freeMemoryBytes: gpu.freeMemoryBytes,
+      unusable: gpu.unusable,
+      ...(gpu.unusable === null && provider ? provider : { evalProvider: null, whyNotCuda: null }),
+    })),
   ];
 }
 

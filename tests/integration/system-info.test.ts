@@ -20,6 +20,8 @@ describe("system.info", () => {
     expect(info.database.serverVersion).toMatch(/^PostgreSQL \d+/);
     expect(info.devices[0]).toMatchObject({ id: "cpu", kind: "cpu" });
     expect(info.devices[0]!.memoryBytes).toBeGreaterThan(0);
+    expect(info.devices[0]).toMatchObject({ evalProvider: "cpu", whyNotCuda: null });
+    expect(info.devices[0]!.freeMemoryBytes).toBeGreaterThan(0);
     expect(info.packages.next).toMatch(/^16\./);
   });
 

@@ -1,14 +1,15 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useTRPC } from "@/trpc/react";
+import { Fragment } from "react";
+import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { formatBytes } from "../format";
 
-function Row({ label, value, testId }: { label: string; value: React.ReactNode; testId?: string }) {
+function Row({ label, value, testId }: { label: React.ReactNode; value: React.ReactNode; testId?: string }) {
   return (
     <div className="flex justify-between gap-4 border-t border-slate-100 py-2 first:border-t-0">
       <dt className="text-slate-600">{label}</dt>
-      <dd className="text-right font-medium tabular-nums" data-testid={testId}>
+      <dd className="break-words text-right font-medium tabular-nums" data-testid={testId}>
         {value}
       </dd>
     </div>
@@ -22,6 +23,20 @@ function Card({ title, children }: { title: string; children: React.ReactNode })
       <dl className="text-sm">{children}</dl>
     </div>
   );
+}
+
+type Device = RouterOutputs["system"]["info"]["devices"][number];
+
+function memoryOf(device: Device): string {
+  if (device.memoryBytes === null) return "not known (no nvidia-smi)";
+  return device.freeMemoryBytes === null ? formatBytes(device.memoryBytes) : `${formatBytes(device.freeMemoryBytes)} free of ${formatBytes(device.memoryBytes)}`;
+}
+
+/** The onnxruntime provider a search evaluates with on the device, and why a GPU's is not CUDA. */
+function providerOf(device: Device): string {
+  const provider = { cpu: "CPU", cuda: "CUDA", webgpu: "WebGPU" } as const;
+  if (device.evalProvider === null) return device.whyNotCuda ? `none: ${device.whyNotCuda}` : "—";
+  return `${provider[device.evalProvider]}${device.whyNotCuda ? ` (not CUDA: ${device.whyNotCuda})` : ""}`;
 }
 
 export default function SystemPage() {
@@ -58,12 +73,15 @@ export default function SystemPage() {
           </Card>
           <Card title="Devices">
             {info.data.devices.map((device) => (
-              <Row
-                key={device.id}
-                label={device.id}
-                testId={`device-${device.id}`}
-                value={`${device.name}${device.cores ? ` · ${device.cores} cores` : ""}${device.memoryBytes === null ? "" : ` · ${formatBytes(device.memoryBytes)}`}${device.unusable ? ` · cannot be used: ${device.unusable}` : ""}`}
-              />
+              <Fragment key={device.id}>
+                <Row
+                  label={device.id}
+                  testId={`device-${device.id}`}
+                  value={`${device.name}${device.cores ? ` · ${device.cores} cores` : ""}${device.unusable ? ` · cannot be used: ${device.unusable}` : ""}`}
+                />
+                <Row label={<span className="pl-4">memory</span>} testId={`device-${device.id}-memory`} value={memoryOf(device)} />
+                <Row label={<span className="pl-4">evaluates with</span>} testId={`device-${device.id}-provider`} value={providerOf(device)} />
+              </Fragment>
             ))}
           </Card>
           <Card title="Versions">

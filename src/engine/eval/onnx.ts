@@ -1,5 +1,6 @@
 import path from "node:path";
 import ort from "onnxruntime-node";
+import { cudaProviderStatus } from "./cuda-provider";
 
 // onnxruntime sends usage telemetry unless told not to, and on Linux every process that loads it leaves an empty
 // /tmp/mat-debug-<pid>.log behind; read when the first session is created.
@@ -128,8 +129,9 @@ export class OnnxDecoder {
     } catch (error) {
       const message = (error as Error).message;
       if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
-        // onnxruntime-node ships its CPU and WebGPU providers; the CUDA one is a separate library it loads on demand.
-        const why = /Failed to load shared library/.test(message) ? `onnxruntime-node found no ${device.toUpperCase()} provider library (libonnxruntime_providers_${device}.so beside its binding)` : message;
+        // onnxruntime-node ships its CPU and WebGPU providers; the CUDA one is a separate library it loads on demand, and
+        // says only "Failed to load shared library" when that or a CUDA library it links is missing: the status says which.
+        const why = (device === "cuda" && /Failed to load shared library/.test(message) && cudaProviderStatus().unusable) || message;
         throw new EvalDeviceError(`evaluation device "${device}" is not available here (${why}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
       }
       throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`, { cause: error });

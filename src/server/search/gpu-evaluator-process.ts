@@ -1,3 +1,4 @@
+import { EVAL_PROVIDER_VARIABLE, gpuEvalProvider } from "../../engine/eval/cuda-provider";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
@@ -8,11 +9,23 @@ import { GPU_EVALUATOR_ROLE, type EvaluationReply, type EvaluationRequest } from
 
 export type EvaluatorFactory = (config: SearchConfig, gpu: number) => Promise<VectorEvaluator>;
 
+let providerOfProcess: ReturnType<typeof gpuEvalProvider> | undefined;
+
+/** The provider this process evaluates on, chosen at its first search; why it is not CUDA is said then, once. */
+function evalProviderOfProcess(gpu: number) {
+  if (!providerOfProcess) {
+    providerOfProcess = gpuEvalProvider(process.env[EVAL_PROVIDER_VARIABLE]);
+    if (providerOfProcess.whyNotCuda) console.error(`GPU ${gpu} evaluates with WebGPU, not CUDA: ${providerOfProcess.whyNotCuda}`);
+  }
+  return providerOfProcess.provider;
+}
+
 /** The search's evaluator on this process's GPU: its model loaded once per search, merges on cuda:`gpu`. */
 async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<VectorEvaluator> {
   // The config came over IPC from the process that parsed it: trusted, so not parsed again.
   const prepared = await prepareSearch({ ...config, gpus: [gpu] }, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
-  const runner = await OnnxLoraRunner.open({ ...prepared.runnerModel, device: "webgpu" });
+  // CUDA's device number is the search's GPU id; WebGPU's GPU is the one this process is pinned to (gpu-select.ts).
+  const runner = await OnnxLoraRunner.open({ ...prepared.runnerModel, device: evalProviderOfProcess(gpu), gpu });
   return searchSpace(prepared, [runner]).evaluator;
 }
 
