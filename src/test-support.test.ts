@@ -28,22 +28,12 @@ function importedModules(file: string): string[] {
 /** Next.js loads these by their place in src/app (and src/proxy.ts), not by import. */
 const isNextEntry = (file: string) => file === path.join("src", "proxy.ts") || /^src\/app\/(.*\/)?(page|layout|route)\.tsx?$/.test(file);
 
-/**
- * Library modules written ahead of the code that will import them, each with that code. Remove an entry when its
- * consumer lands: from then on the module must be imported like any other.
- */
-const awaitingConsumer = new Set([
-  // The row planning of issue #15's generator graph (OnnxLoraRunner's rewrite sizes its batches with it).
-  path.join("src", "engine", "eval", "batch-plan.ts"),
-]);
 
 describe("the library holds no test support", () => {
   it("has no module that only tests use", () => {
     const library = sourceFiles("src").filter((file) => !file.includes(`${path.sep}generated${path.sep}`));
     const used = new Set([...library, ...sourceFiles("scripts"), ...sourceFiles("bench")].flatMap(importedModules));
-    expect(library.filter((file) => !used.has(file) && !isNextEntry(file) && !awaitingConsumer.has(file))).toEqual([]);
-    // An entry whose consumer has landed is stale.
-    expect([...awaitingConsumer].filter((file) => used.has(file))).toEqual([]);
+    expect(library.filter((file) => !used.has(file) && !isNextEntry(file))).toEqual([]);
   });
 
   it("exports no test helpers from the merge library", () => {

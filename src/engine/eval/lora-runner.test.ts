@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { importModel } from "../model/import";
 import { loadModelText, OnnxLoraRunner, type LoraWeights } from "./lora-runner";
 import { ContractDecoder, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
+import { FREE_MEMORY_SAFETY_MARGIN, generationBytesPerRow } from "./batch-plan";
 import { loadLoraWeights } from "./peft-lora";
 
 const zooCache = fs.mkdtempSync(path.join(os.tmpdir(), "lora-runner-"));
@@ -57,6 +58,19 @@ describe("OnnxLoraRunner's batches", () => {
     // One row per batch: every candidate block and every question in its own session run.
     const small = await OnnxLoraRunner.open({ ...(await zoo()).runnerModel, device: "cpu", rowsPerBatch: 1 });
     expect(await small.run(mixed, [math, ja])).toEqual(together);
+  });
+
+  it("sizes its batches to the device's free memory, and names the device and its free memory when not one row fits", async () => {
+    const { runnerModel } = await zoo();
+    const math = await loadLoraWeights("initial_experts/math", (await OnnxLoraRunner.open({ ...runnerModel, device: "cpu" })).shape);
+    const asked = [...requests(0), ...requests(1)];
+    const expected = await (await OnnxLoraRunner.open({ ...runnerModel, device: "cpu" })).run(asked, [math, { ...math, scale: 0 }]);
+    const rowBytes = generationBytesPerRow({ model: runnerModel.dimensions, bytesPerValue: 4, promptWidth: 200, newTokens: 8, scoredPositions: 1 });
+    // Room for about three rows: the eight rows go in several session runs, and answer the same.
+    const roomy = await OnnxLoraRunner.open({ ...runnerModel, device: "cpu", freeMemoryBytes: async () => (3.5 * rowBytes) / (1 - FREE_MEMORY_SAFETY_MARGIN) });
+    expect(await roomy.run(asked, [math, { ...math, scale: 0 }])).toEqual(expected);
+    const cramped = await OnnxLoraRunner.open({ ...runnerModel, device: "cpu", gpu: 3, freeMemoryBytes: async () => 1000 });
+    await expect(cramped.run(asked, [math])).rejects.toThrow(/^GPU 3 has 0\.00 GiB free with the model loaded, less than one row of \d+ prompt and 8 new tokens needs$/);
   });
 
   it("scores continuations as the bundled decoder's log-probabilities, contexts of different lengths in one batch", async () => {

@@ -5,6 +5,7 @@ import { ChatTemplateError, type ChatTemplate } from "../model/chat-template";
 import { loadTokenizer, TOKENIZER_CONFIG } from "../model/hf-tokenizer";
 import type { ModelRunner, PreparedTask } from "./evaluator";
 import type { Precision } from "../model/graph-builder";
+import { BatchPlanError, rowsThatFit, type GenerationModelShape } from "./batch-plan";
 import { EVAL_DEVICES, float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
 import type { ChatPrompt, ModelOutput, ModelRequest } from "./types";
 
@@ -23,6 +24,8 @@ export class AdapterShapeError extends Error {
 /** The decoders to open (one per precision: see EVAL_DEVICES) and the model folder whose tokenizer and token ids go with them. */
 export interface RunnerModel extends DecoderFiles {
   decoders: Readonly<Record<Precision, string>>;
+  /** The model's sizes, for the rows a batch may hold in the device's memory. */
+  dimensions: GenerationModelShape;
   /** fp16 where the model stores its weights in 16 bits (F16 or BF16), else fp32. */
   weightsPrecision: Precision;
   baseFolder: string;
@@ -90,6 +93,9 @@ export function loadModelText(baseFolder: string): ModelText {
   return { tokenizer, chatTemplate, eosIds: new Set(spec.eosTokenIds), padId };
 }
 
+/** How many rows a session run holds: a fixed count, or what fits in the device memory left free by the weights. */
+type BatchRows = { fixed: number } | { freeBytes: number; model: GenerationModelShape; bytesPerValue: 2 | 4; device: string };
+
 /** One question a block of candidates answers: its tokens, and how many of the last ones are a scored continuation. */
 interface Question {
   ids: number[];
@@ -114,18 +120,44 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     private readonly decoder: OnnxDecoder,
     private readonly text: ModelText,
     private readonly baseFolder: string,
-    private readonly rowsPerBatch: number,
+    private readonly batchRows: BatchRows,
   ) {}
 
   /**
    * `gpu`: the CUDA device number, for device "cuda". `precision`: other than the device's own (EVAL_DEVICES).
-   * `ignoreEndOfSequence`: every generation runs to its token limit (a benchmark's fixed workload).
+   * `freeMemoryBytes`: the device's free memory, asked once the session holds the weights; batches are then sized to
+   * it (batch-plan.ts) unless `rowsPerBatch` fixes their rows. `ignoreEndOfSequence`: every generation runs to its
+   * token limit (a benchmark's fixed workload).
    */
-  static async open(options: RunnerModel & { device: EvalDevice; gpu?: number; precision?: Precision; rowsPerBatch?: number; ignoreEndOfSequence?: boolean }): Promise<OnnxLoraRunner> {
-    const decoderFile = options.decoders[options.precision ?? (EVAL_DEVICES[options.device].weightsPrecision ? options.weightsPrecision : "fp32")];
-    const decoder = await OnnxDecoder.load(decoderFile, options.device, { weightsFolder: options.weightsFolder }, options.gpu);
+  static async open(
+    options: RunnerModel & { device: EvalDevice; gpu?: number; precision?: Precision; rowsPerBatch?: number; freeMemoryBytes?: () => Promise<number | null>; ignoreEndOfSequence?: boolean },
+  ): Promise<OnnxLoraRunner> {
+    const precision = options.precision ?? (EVAL_DEVICES[options.device].weightsPrecision ? options.weightsPrecision : "fp32");
+    const decoder = await OnnxDecoder.load(options.decoders[precision], options.device, { weightsFolder: options.weightsFolder }, options.gpu);
     const text = loadModelText(options.baseFolder);
-    return new OnnxLoraRunner(decoder, options.ignoreEndOfSequence ? { ...text, eosIds: new Set() } : text, options.baseFolder, options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048));
+    const freeBytes = options.rowsPerBatch === undefined ? ((await options.freeMemoryBytes?.()) ?? null) : null;
+    const batchRows: BatchRows =
+      freeBytes === null
+        ? { fixed: options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048) }
+        : { freeBytes, model: options.dimensions, bytesPerValue: precision === "fp16" ? 2 : 4, device: options.gpu === undefined ? options.device : `GPU ${options.gpu}` };
+    return new OnnxLoraRunner(decoder, options.ignoreEndOfSequence ? { ...text, eosIds: new Set() } : text, options.baseFolder, batchRows);
+  }
+
+  /** The most rows one session run of `group` may hold. */
+  private rowsFor(group: RequestGroup): number {
+    if ("fixed" in this.batchRows) return this.batchRows.fixed;
+    const { freeBytes, model, bytesPerValue, device } = this.batchRows;
+    const questions = group.asks.map((ask) => ask.question);
+    const plan = {
+      model,
+      bytesPerValue,
+      promptWidth: Math.max(...questions.map((question) => question.ids.length)),
+      newTokens: group.scoring ? 0 : group.maxNewTokens,
+      scoredPositions: Math.max(1, ...questions.map((question) => question.continuation)),
+    };
+    const rows = rowsThatFit({ ...plan, freeBytes, candidates: 1 });
+    if (rows === 0) throw new BatchPlanError(`${device} has ${(freeBytes / 2 ** 30).toFixed(2)} GiB free with the model loaded, less than one row of ${plan.promptWidth} prompt and ${plan.newTokens} new tokens needs`);
+    return rows;
   }
 
   private get tokenizer(): Tokenizer {
@@ -193,8 +225,9 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     }
     const keys = [...questions.keys()].sort((a, b) => questions.get(a)!.ids.length - questions.get(b)!.ids.length);
     const candidates = [...new Set(group.asks.map((ask) => ask.adapter))].sort((a, b) => a - b);
-    const blockSize = Math.min(candidates.length, this.rowsPerBatch);
-    const questionsPerBatch = Math.max(1, Math.floor(this.rowsPerBatch / blockSize));
+    const rowsPerBatch = this.rowsFor(group);
+    const blockSize = Math.min(candidates.length, rowsPerBatch);
+    const questionsPerBatch = Math.max(1, Math.floor(rowsPerBatch / blockSize));
     for (let first = 0; first < candidates.length; first += blockSize) {
       const block = candidates.slice(first, first + blockSize);
       const lora = this.loraFeeds(block.map((adapter) => adapters[adapter]!));

@@ -10,6 +10,7 @@ import { loadLoraWeights } from "../eval/peft-lora";
 import { buildDecoder, GraphBuildError, LORA_MODULES, ropeInverseFrequencies } from "./graph-builder";
 import { readModelConfig } from "./hf-config";
 import { indexWeights } from "./hf-weights";
+import { importModel } from "./import";
 import type { DecoderSpec, WeightDtype } from "./spec";
 
 const BASE = "initial_experts/base";
@@ -92,9 +93,8 @@ describe("buildDecoder on the zoo's Llama", () => {
   });
 
   it("answers dev questions exactly as the bundled decoder does step by step, with the base and with the math expert (OnnxLoraRunner, the decoder in a cache folder)", async () => {
-    const cached = path.join(fs.mkdtempSync(path.join(scratch, "cache-")), "decoder.onnx");
-    fs.writeFileSync(cached, buildDecoder(spec, zooWeights, { modelDir: BASE, loraTargets: LORA_MODULES }));
-    const ours = await OnnxLoraRunner.open({ decoders: { fp32: cached, fp16: cached }, weightsPrecision: "fp32", baseFolder: BASE, device: "cpu", weightsFolder: BASE });
+    const { runnerModel } = await importModel(BASE, { cacheRoot: fs.mkdtempSync(path.join(scratch, "cache-")) });
+    const ours = await OnnxLoraRunner.open({ ...runnerModel, device: "cpu" });
     const bundled = await ContractDecoder.open(BUNDLED);
     const math = await loadLoraWeights("initial_experts/math", ours.shape);
     const text = loadModelText(BASE);

@@ -5,10 +5,12 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import type { GenerationModelShape } from "../eval/batch-plan";
 import type { RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
 import { buildDecoder, decoderShapeOf, LORA_MODULES, PRECISIONS, type Precision } from "./graph-builder";
 import { readHfModel, type HfModel } from "./hf-model";
+import type { DecoderSpec } from "./spec";
 
 /** Bumped whenever the graph builder's output changes, so cached decoders of older builders are rebuilt. */
 export const DECODER_BUILD_VERSION = 2;
@@ -28,6 +30,11 @@ export interface ImportedModel {
   built: boolean;
   /** What the evaluator's runner opens: the decoder, with the model folder for its tokenizer and weights. */
   runnerModel: RunnerModel;
+}
+
+function dimensionsOf(spec: DecoderSpec): GenerationModelShape {
+  const { numLayers: layers, hiddenSize, intermediateSize, numHeads, numKvHeads, headDim, vocabSize } = spec;
+  return { layers, hiddenSize, intermediateSize, numHeads, numKvHeads, headDim, vocabSize };
 }
 
 /** Where an import stands: `done` of `total` units of its current `phase`. */
@@ -72,7 +79,7 @@ export async function importModel(
   const decoders = Object.fromEntries(PRECISIONS.map((precision) => [precision, path.join(dir, decoderFile(precision))])) as Record<Precision, string>;
   const shape = decoderShapeOf(model.spec, loraTargets);
   const weightsPrecision: Precision = model.dtypes.some((dtype) => dtype === "F16" || dtype === "BF16") ? "fp16" : "fp32";
-  const imported = { model, decoders, weightsFolder: model.folder, shape, runnerModel: { decoders, weightsPrecision, baseFolder: model.folder, weightsFolder: model.folder } };
+  const imported = { model, decoders, weightsFolder: model.folder, shape, runnerModel: { decoders, weightsPrecision, dimensions: dimensionsOf(model.spec), baseFolder: model.folder, weightsFolder: model.folder } };
   if (PRECISIONS.every((precision) => fs.existsSync(decoders[precision]))) return { ...imported, built: false };
   fs.mkdirSync(dir, { recursive: true });
   await report("build decoder", 0);
