@@ -71,6 +71,7 @@ def main():
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--inputs-only", action="store_true", help="write the candidates and prompts, measure nothing")
+    parser.add_argument("--runs", type=int, default=2, help="timed runs after the warm-up (the best is kept)")
     args = parser.parse_args()
     folder, n, new_tokens = args.folder, args.candidates, args.new_tokens
     with open("data/eval/gsm8k.json") as f:
@@ -106,8 +107,8 @@ def main():
 
     if DEVICE == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    one_seconds, _ = timed(one)
-    many_seconds, out = timed(many)
+    one_seconds, _ = timed(one, args.runs)
+    many_seconds, out = timed(many, args.runs)
     width = rows["input_ids"].shape[1]
     result = {
         "torch": torch.__version__,
