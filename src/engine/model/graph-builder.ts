@@ -5,15 +5,19 @@ import type { DecoderShape } from "../eval/onnx";
 import type { DecoderSpec, ModelFamily, WeightDtype, WeightIndex, WeightRef } from "./spec";
 
 /*
- * One builder for the LoRA decoder of initial_experts/README.md ("ONNX decoder contract"), for every supported
- * family: the families' differences are branches on the DecoderSpec, never copies of the graph.
+ * One builder for the evaluator's LoRA generator, for every supported family: the families' differences are
+ * branches on the DecoderSpec, never copies of the graph. A whole greedy generation is one session run: the prompt
+ * pass, then an ONNX Loop of decoding steps whose state (token, position, mask, finished rows, KV cache) stays on the
+ * device; the candidates' LoRA matrices are graph inputs, laid out for candidate-major rows. (The step-by-step
+ * contract of initial_experts/README.md, which the bundled PyTorch export follows, is the tests' reference.)
  *
- * Standard opset-17 ops only, as the exported zoo decoder uses: every onnxruntime provider implements them (checked
- * here on CPU only), and correctness comes before the fused com.microsoft kernels (a later, measured step).
+ * Standard ops of opset 17, and onnxruntime's fused kernels that every provider it ships has
+ * (SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization, FastGelu) or that the float16 graph runs on a GPU
+ * (GroupQueryAttention).
  *
  * Base weights are ONNX external data pointing INTO the model's safetensors files (offset and length of each
- * tensor's bytes), cast to float32 in the graph where they are stored as F16 or BF16 (onnxruntime's CPU provider
- * reads BF16 external data and casts it; see onnx-proto.test.ts). Where onnxruntime 1.30 looks for them
+ * tensor's bytes), cast to the compute type in the graph where stored otherwise (once, when the session folds the casts
+ * at load; onnxruntime's CPU provider reads BF16 external data, see onnx-proto.test.ts). Where onnxruntime looks for them
  * (onnx-proto.test.ts shows each):
  * - a relative `location` resolves against the .onnx file's folder, and must stay inside it: an absolute location
  *   is refused ("Absolute path not allowed"), and so is a symlink inside that folder to a file outside it (the
