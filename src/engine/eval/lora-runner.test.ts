@@ -73,6 +73,17 @@ describe("OnnxLoraRunner's batches", () => {
     await expect(cramped.run(asked, [math])).rejects.toThrow(/^GPU 3 has 0\.00 GiB free with the model loaded, less than one row of \d+ prompt and 8 new tokens needs$/);
   });
 
+  it("keeps apart chat prompts that differ only in an empty system message, when one call asks both", async () => {
+    const folder = "tests/fixtures/hf/qwen2/model";
+    const { runnerModel } = await importModel(folder, { cacheRoot: zooCache, loraTargets: ["q_proj"] });
+    const runner = await OnnxLoraRunner.open({ ...runnerModel, device: "cpu" });
+    const base = [{ scale: 0, modules: new Map() }];
+    const ask = (chat: { system?: string }) => ({ kind: "generate" as const, prompt: "What is 2 + 2?", chat, maxNewTokens: 6, adapter: 0 });
+    expect(runner.encode("What is 2 + 2?", { system: "" })).not.toEqual(runner.encode("What is 2 + 2?", {}));
+    const [alone] = await runner.run([ask({ system: "" })], base);
+    expect((await runner.run([ask({}), ask({ system: "" })], base))[1]).toEqual(alone);
+  });
+
   it("scores continuations as the bundled decoder's log-probabilities, contexts of different lengths in one batch", async () => {
     const runner = await OnnxLoraRunner.open({ ...(await zoo()).runnerModel, device: "cpu" });
     const math = await loadLoraWeights("initial_experts/math", runner.shape);

@@ -190,7 +190,7 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
       if (!ids) encoded.set(key, (ids = encode()));
       return ids;
     };
-    const prompt = (text: string, chat: ChatPrompt | undefined) => once(`${chat ? `chat ${chat.system ?? ""}` : "plain"}\u0000${text}`, () => this.encode(text, chat));
+    const prompt = (text: string, chat: ChatPrompt | undefined) => once(`${chat ? `chat ${JSON.stringify(chat.system ?? null)}` : "plain"}\u0000${text}`, () => this.encode(text, chat));
     requests.forEach((request, index) => {
       let question: Question;
       let group: RequestGroup;
