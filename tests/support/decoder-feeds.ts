@@ -1,6 +1,6 @@
 import ort from "onnxruntime-node";
 import type { LoraWeights } from "../../src/engine/eval/lora-runner";
-import { float32Tensor, int64Tensor, type OnnxDecoder } from "../../src/engine/eval/onnx";
+import { float32Tensor, int64Tensor, type DecoderShape, type OnnxDecoder } from "../../src/engine/eval/onnx";
 
 /*
  * Two ways to run one prompt, for the comparisons with references:
@@ -71,42 +71,59 @@ export class ContractDecoder {
   }
 }
 
-/** The generator's inputs for one unpadded row of one candidate. */
-function generatorFeeds(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, maxNewTokens: number, positions: readonly number[], targets: readonly number[]): Record<string, ort.Tensor> {
+/** One row of a generator batch: its tokens (unpadded) and the positions whose next token it scores, with those tokens. */
+export interface ScoredRow {
+  ids: readonly number[];
+  positions: readonly number[];
+  targets: readonly number[];
+}
+
+/**
+ * The generator's inputs for `rows`, right-padded to one width (each row's scored positions padded with its last
+ * position, target 0), `adapters` stacked as the candidates whose blocks the rows form (candidate-major); an adapter
+ * without a module gets a zero update there. `scored` is the padded number of scored positions per row.
+ */
+export function generatorFeeds(shape: DecoderShape, rows: readonly ScoredRow[], adapters: readonly LoraWeights[], maxNewTokens: number): { feeds: Record<string, ort.Tensor>; scored: number } {
+  const width = Math.max(...rows.map((row) => row.ids.length));
+  const scored = Math.max(...rows.map((row) => row.positions.length));
+  const padded = (values: (row: ScoredRow) => readonly number[], fill: (row: ScoredRow) => number, length: number) =>
+    rows.flatMap((row) => [...values(row), ...new Array<number>(length - values(row).length).fill(fill(row))]);
   const feeds: Record<string, ort.Tensor> = {
-    input_ids: int64Tensor(ids, [1, ids.length]),
-    attention_mask: int64Tensor(ids.map(() => 1), [1, ids.length]),
-    position_ids: int64Tensor(ids.map((_, index) => index), [1, ids.length]),
-    score_positions: int64Tensor(positions, [1, positions.length]),
-    score_targets: int64Tensor(targets, [1, targets.length]),
+    input_ids: int64Tensor(padded((row) => row.ids, () => 0, width), [rows.length, width]),
+    attention_mask: int64Tensor(padded((row) => row.ids.map(() => 1), () => 0, width), [rows.length, width]),
+    position_ids: int64Tensor(padded((row) => row.ids.map((_, t) => t), () => 0, width), [rows.length, width]),
+    score_positions: int64Tensor(padded((row) => row.positions, (row) => row.ids.length - 1, scored), [rows.length, scored]),
+    score_targets: int64Tensor(padded((row) => row.targets, () => 0, scored), [rows.length, scored]),
     max_new_tokens: int64Tensor([maxNewTokens], []),
     eos_token_ids: int64Tensor([-1], [1]),
-    lora_scale: float32Tensor(Float32Array.of(adapter.scale), [1]),
+    lora_scale: float32Tensor(Float32Array.from(adapters, (adapter) => adapter.scale), [adapters.length]),
   };
-  for (const { key, inFeatures, outFeatures } of decoder.shape.loraModules) {
-    const module = adapter.modules.get(key) ?? { rank: 1, A: new Float32Array(inFeatures), B: new Float32Array(outFeatures) };
-    feeds[`lora_A.${key}`] = float32Tensor(Float32Array.from(module.A), [1, module.rank, inFeatures]);
-    feeds[`lora_B.${key}`] = float32Tensor(Float32Array.from(module.B), [1, outFeatures, module.rank]);
+  for (const { key, inFeatures, outFeatures } of shape.loraModules) {
+    const modules = adapters.map((adapter) => adapter.modules.get(key));
+    const rank = Math.max(1, ...modules.map((module) => module?.rank ?? 0));
+    const A = new Float32Array(adapters.length * rank * inFeatures);
+    const B = new Float32Array(adapters.length * outFeatures * rank);
+    modules.forEach((module, c) => {
+      if (!module) return;
+      A.set(module.A, c * rank * inFeatures);
+      for (let row = 0; row < outFeatures; row += 1) B.set(module.B.subarray(row * module.rank, (row + 1) * module.rank), (c * outFeatures + row) * rank);
+    });
+    feeds[`lora_A.${key}`] = float32Tensor(A, [adapters.length, rank, inFeatures]);
+    feeds[`lora_B.${key}`] = float32Tensor(B, [adapters.length, outFeatures, rank]);
   }
-  return feeds;
+  return { feeds, scored };
 }
 
 /** `count` greedy tokens after `ids` from the generator (no end of sequence: exactly `count`). */
 export async function generatorGreedy(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, count: number): Promise<number[]> {
-  const result = await decoder.run(generatorFeeds(decoder, ids, adapter, count, [ids.length - 1], [0]));
-  return Array.from(result.tokens!.data as BigInt64Array, Number);
+  const { feeds } = generatorFeeds(decoder.shape, [{ ids, positions: [ids.length - 1], targets: [0] }], [adapter], count);
+  return Array.from((await decoder.run(feeds)).tokens!.data as BigInt64Array, Number);
 }
 
 /** The generator's log-probability of `targets[i]` after the prompt's position `positions[i]`. */
 export async function generatorLogprobs(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, positions: readonly number[], targets: readonly number[]): Promise<Float32Array> {
-  return (await decoder.run(generatorFeeds(decoder, ids, adapter, 1, positions, targets))).scored_logprobs!.data as Float32Array;
-}
-
-/** Every vocabulary id's log-probability at every position of `ids`, [ids.length × vocab], from the generator. */
-export async function generatorLogSoftmax(decoder: OnnxDecoder, ids: readonly number[], adapter: LoraWeights, vocab: number): Promise<Float32Array> {
-  const positions = ids.flatMap((_, at) => new Array<number>(vocab).fill(at));
-  const targets = ids.flatMap(() => Array.from({ length: vocab }, (_, id) => id));
-  return generatorLogprobs(decoder, ids, adapter, positions, targets);
+  const { feeds } = generatorFeeds(decoder.shape, [{ ids, positions, targets }], [adapter], 1);
+  return (await decoder.run(feeds)).scored_logprobs!.data as Float32Array;
 }
 
 /** log-softmax of each row of `logits` [rows × vocab]. */

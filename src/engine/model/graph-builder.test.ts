@@ -4,8 +4,8 @@ import path from "node:path";
 import ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadModelText, OnnxLoraRunner, type LoraWeights } from "../eval/lora-runner";
-import { float32Tensor, int64Tensor, OnnxDecoder } from "../eval/onnx";
-import { ContractDecoder, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
+import { OnnxDecoder } from "../eval/onnx";
+import { ContractDecoder, generatorFeeds, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
 import { loadLoraWeights } from "../eval/peft-lora";
 import { buildDecoder, GraphBuildError, LORA_MODULES, ropeInverseFrequencies } from "./graph-builder";
 import { readModelConfig } from "./hf-config";
@@ -36,36 +36,13 @@ const built = await builtZooDecoder();
 
 const dev = (task: string, n: number) => (JSON.parse(fs.readFileSync(`data/eval/${task}.json`, "utf8")) as { dev: Array<{ question: string }> }).dev.slice(0, n).map(({ question }) => `Q: ${question}\nA: `);
 
-type Feeds = Record<string, ort.Tensor>;
 
-/** The generator's feeds for right-padded rows, each scoring its next tokens and, at its last position, every id. */
-function scoringFeeds(rows: ReadonlyArray<readonly number[]>, adapters: readonly LoraWeights[], modules: readonly string[]): { feeds: Feeds; scored: number } {
-  const width = Math.max(...rows.map((ids) => ids.length));
-  const scored = width - 1 + spec.vocabSize;
-  const pad = (values: number[], fill: number, length: number) => [...values, ...new Array<number>(length - values.length).fill(fill)];
-  const feeds: Feeds = {
-    input_ids: int64Tensor(rows.flatMap((ids) => pad([...ids], 0, width)), [rows.length, width]),
-    attention_mask: int64Tensor(rows.flatMap((ids) => pad(ids.map(() => 1), 0, width)), [rows.length, width]),
-    position_ids: int64Tensor(rows.flatMap((ids) => pad(ids.map((_, t) => t), 0, width)), [rows.length, width]),
-    score_positions: int64Tensor(rows.flatMap((ids) => pad([...ids.slice(1).map((_, t) => t), ...new Array<number>(spec.vocabSize).fill(ids.length - 1)], ids.length - 1, scored)), [rows.length, scored]),
-    score_targets: int64Tensor(rows.flatMap((ids) => pad([...ids.slice(1), ...Array.from({ length: spec.vocabSize }, (_, id) => id)], 0, scored)), [rows.length, scored]),
-    max_new_tokens: int64Tensor([1], []),
-    eos_token_ids: int64Tensor([-1], [1]),
-    lora_scale: float32Tensor(Float32Array.from(adapters, (adapter) => adapter.scale), [adapters.length]),
-  };
-  for (const key of modules) {
-    const stack = (parts: Float32Array[]) => {
-      const out = new Float32Array(parts.length * parts[0]!.length);
-      parts.forEach((part, i) => out.set(part, i * part.length));
-      return out;
-    };
-    const parts = adapters.map((adapter) => adapter.modules.get(key)!);
-    const { rank, A, B } = parts[0]!;
-    feeds[`lora_A.${key}`] = float32Tensor(stack(parts.map((m) => m.A)), [adapters.length, rank, A.length / rank]);
-    feeds[`lora_B.${key}`] = float32Tensor(stack(parts.map((m) => m.B)), [adapters.length, B.length / rank, rank]);
-  }
-  return { feeds, scored };
-}
+/** A row scoring each of its next tokens and, at its last position, every id. */
+const scoringRow = (ids: readonly number[]) => ({
+  ids,
+  positions: [...ids.slice(1).map((_, t) => t), ...new Array<number>(spec.vocabSize).fill(ids.length - 1)],
+  targets: [...ids.slice(1), ...Array.from({ length: spec.vocabSize }, (_, id) => id)],
+});
 
 /** What the bundled decoder gives the same rows: each next token's log-probability, then every id's at the last position. */
 async function bundledScores(bundled: ContractDecoder, ids: readonly number[], adapter: LoraWeights): Promise<number[]> {
@@ -83,7 +60,7 @@ describe("buildDecoder on the zoo's Llama", () => {
     const { tokenizer } = loadModelText(BASE);
     const prompts = [...dev("gsm8k", 2), ...dev("mgsm_ja", 1)].map((prompt) => tokenizer.encode(prompt).ids);
     const rows = adapters.flatMap(() => prompts);
-    const { feeds, scored } = scoringFeeds(rows, adapters, ours.shape.loraModules.map((module) => module.key));
+    const { feeds, scored } = generatorFeeds(ours.shape, rows.map(scoringRow), adapters, 1);
     const logprobs = (await ours.run(feeds)).scored_logprobs!.data as Float32Array;
     for (const [row, ids] of rows.entries()) {
       const theirs = await bundledScores(bundled, ids, adapters[Math.floor(row / prompts.length)]!);
@@ -119,7 +96,7 @@ describe("buildDecoder on the zoo's Llama", () => {
     const session = await ort.InferenceSession.create(file, { executionProviders: ["cpu"], extra: { session: { model_external_initializers_file_folder_path: path.resolve(BASE) } } });
     expect(session.inputNames.filter((name) => name.startsWith("lora_"))).toEqual(["lora_scale"]);
     const ids = [1, 50, 60, 70];
-    const { feeds, scored } = scoringFeeds([ids], [{ scale: 1, modules: new Map() }], []);
+    const { feeds, scored } = generatorFeeds({ loraModules: [] }, [scoringRow(ids)], [{ scale: 1, modules: new Map() }], 1);
     const mine = ((await session.run(feeds)).scored_logprobs!.data as Float32Array).subarray(0, scored);
     const theirs = await bundledScores(await ContractDecoder.open(BUNDLED), ids, { ...(await loadLoraWeights("initial_experts/math")), scale: 0 });
     expect(Math.max(...mine.map((value, at) => Math.abs(value - theirs[at]!)))).toBeLessThan(1e-4);

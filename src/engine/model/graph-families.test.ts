@@ -2,8 +2,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { float32Tensor, int64Tensor, OnnxDecoder, type ort } from "../eval/onnx";
-import { logSoftmaxRows } from "../../../tests/support/decoder-feeds";
+import { OnnxDecoder } from "../eval/onnx";
+import { generatorFeeds, logSoftmaxRows } from "../../../tests/support/decoder-feeds";
 import { buildDecoder, LORA_MODULES, type Precision } from "./graph-builder";
 import { indexWeights } from "./hf-weights";
 import type { DecoderSpec } from "./spec";
@@ -55,25 +55,12 @@ async function decoderOf(variant: string, spec: DecoderSpec, precision: Precisio
 async function worstDifference(reference: Reference, decoder: OnnxDecoder, vocab: number): Promise<number> {
   const rows = reference.input_ids.map((ids, r) => ids.filter((_, slot) => reference.attention_mask[r]![slot] === 1));
   const logits = reference.logits.map((row) => row.filter((slot): slot is number[] => slot !== null));
-  const width = Math.max(...rows.map((ids) => ids.length));
-  const scored = width * vocab;
-  const padded = (values: (ids: number[]) => number[], fill: number) => rows.flatMap((ids) => [...values(ids), ...new Array<number>(width - ids.length).fill(fill)]);
-  const positions = rows.flatMap((ids) => Array.from({ length: scored }, (_, at) => Math.min(Math.floor(at / vocab), ids.length - 1)));
-  const targets = rows.flatMap(() => Array.from({ length: scored }, (_, at) => at % vocab));
-  const feeds: Record<string, ort.Tensor> = {
-    input_ids: int64Tensor(padded((ids) => ids, 0), [rows.length, width]),
-    attention_mask: int64Tensor(padded((ids) => ids.map(() => 1), 0), [rows.length, width]),
-    position_ids: int64Tensor(padded((ids) => ids.map((_, t) => t), 0), [rows.length, width]),
-    score_positions: int64Tensor(positions, [rows.length, scored]),
-    score_targets: int64Tensor(targets, [rows.length, scored]),
-    max_new_tokens: int64Tensor([1], []),
-    eos_token_ids: int64Tensor([-1], [1]),
-    lora_scale: float32Tensor(Float32Array.of(0), [1]),
-  };
-  for (const { key, inFeatures, outFeatures } of decoder.shape.loraModules) {
-    feeds[`lora_A.${key}`] = float32Tensor(new Float32Array(inFeatures), [1, 1, inFeatures]);
-    feeds[`lora_B.${key}`] = float32Tensor(new Float32Array(outFeatures), [1, outFeatures, 1]);
-  }
+  const every = (ids: readonly number[]) => ({
+    ids,
+    positions: ids.flatMap((_, at) => new Array<number>(vocab).fill(at)),
+    targets: ids.flatMap(() => Array.from({ length: vocab }, (_, id) => id)),
+  });
+  const { feeds, scored } = generatorFeeds(decoder.shape, rows.map(every), [{ scale: 0, modules: new Map() }], 1);
   const ours = (await decoder.run(feeds)).scored_logprobs!.data as Float32Array;
   let worst = 0;
   rows.forEach((ids, r) => {
