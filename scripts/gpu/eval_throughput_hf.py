@@ -3,8 +3,9 @@ evaluator is measured against, run on the same GPU in the same session.
 
     python3 scripts/gpu/eval_throughput_hf.py --folder /tmp/scale/llama-1.1b [--candidates 10] [--prompts 64] [--new-tokens 32]
 
-FOLDER holds model/ and adapter/ (scripts/gpu/make_scale_models.py). Writes FOLDER/adapters/c0..c{N-1} (PEFT adapters:
-the folder's adapter with B redrawn per candidate, so candidates answer differently), FOLDER/prompts.json, and
+FOLDER holds model/ and adapter/ (scripts/gpu/make_scale_models.py), or, with --keep-inputs, model/, adapters/c*
+and prompts.json (scripts/gpu/expand_zoo.py), used as they are. Without it, writes FOLDER/adapters/c0..c{N-1} (PEFT
+adapters: the folder's adapter with B redrawn per candidate, so candidates answer differently), FOLDER/prompts.json; and
 FOLDER/hf-throughput.json: tokens/s for 1 candidate (64 rows) and N candidates in one mixed-adapter batch
 (`adapter_names`, N x 64 rows), end of sequence ignored, each the best of 2 timed runs after a warm-up; every row's
 greedy token ids (fp16); and the GPU's float16 matmul rate (an 8192^3 product), for the FLOP fraction.
@@ -72,19 +73,26 @@ def main():
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--inputs-only", action="store_true", help="write the candidates and prompts, measure nothing")
     parser.add_argument("--runs", type=int, default=2, help="timed runs after the warm-up (the best is kept)")
+    parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="float32: greedy ids only, to FOLDER/hf-greedy-float32.json (the float16 figures' noise floor)")
+    parser.add_argument("--keep-inputs", action="store_true", help="FOLDER/prompts.json and FOLDER/adapters/c* as they are (scripts/gpu/expand_zoo.py)")
     args = parser.parse_args()
     folder, n, new_tokens = args.folder, args.candidates, args.new_tokens
-    with open("data/eval/gsm8k.json") as f:
-        prompts = [f"Q: {item['question']}\nA: " for item in json.load(f)["dev"][: args.prompts]]
-    with open(os.path.join(folder, "prompts.json"), "w") as f:
-        json.dump(prompts, f)
-    adapters = make_candidates(folder, n)
+    if args.keep_inputs:
+        with open(os.path.join(folder, "prompts.json")) as f:
+            prompts = json.load(f)[: args.prompts]
+        adapters = [os.path.join(folder, "adapters", f"c{c}") for c in range(n)]
+    else:
+        with open("data/eval/gsm8k.json") as f:
+            prompts = [f"Q: {item['question']}\nA: " for item in json.load(f)["dev"][: args.prompts]]
+        with open(os.path.join(folder, "prompts.json"), "w") as f:
+            json.dump(prompts, f)
+        adapters = make_candidates(folder, n)
     if args.inputs_only:
         return
 
     tokenizer = AutoTokenizer.from_pretrained(os.path.join(folder, "model"))
     tokenizer.padding_side = "left"
-    base = AutoModelForCausalLM.from_pretrained(os.path.join(folder, "model"), dtype=torch.float16).to(DEVICE).eval()
+    base = AutoModelForCausalLM.from_pretrained(os.path.join(folder, "model"), dtype=getattr(torch, args.dtype)).to(DEVICE).eval()
     base.generation_config.eos_token_id = None
     model = PeftModel.from_pretrained(base, adapters[0], adapter_name="c0")
     for c in range(1, n):
@@ -105,6 +113,12 @@ def main():
         with torch.no_grad():
             return model.generate(**rows, adapter_names=names, **options)
 
+    if args.dtype == "float32":
+        with torch.no_grad():
+            out = many()
+        with open(os.path.join(folder, "hf-greedy-float32.json"), "w") as f:
+            json.dump(out[:, rows["input_ids"].shape[1]:].tolist(), f)
+        return
     if DEVICE == "cuda":
         torch.cuda.reset_peak_memory_stats()
     one_seconds, _ = timed(one, args.runs)
