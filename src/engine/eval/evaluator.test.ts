@@ -157,3 +157,44 @@ describe("external_api", () => {
     await expect(evaluateCandidates(fakeRunner, task, "dev", ["x"], { limit: 1 })).rejects.toThrow(/external_api: http:\/\/127\.0\.0\.1:1\/score failed after 2 attempts/);
   });
 });
+
+describe("AbstainQA", () => {
+  const choices = { A: "rabbit", B: "foot", C: "onion", D: "plum" };
+  const questions = ["q1", "q2", "q3", "q4", "q5"];
+  const quiz = writeDataset("abstain", { dev: questions.map((question) => ({ question, choices, answer: "C" })), test: [{ question: "q1", choices, answer: "C" }] });
+  /** Candidate 0's answers and its verdicts on them: right/true, wrong/true, right/false, wrong/false, right/unreadable. */
+  const first: Record<string, string> = { q1: "The answer is C", q2: "A", q3: "(C) onion", q4: "D", q5: "C" };
+  const verdict: Record<string, string> = { q1: "A", q2: "(A) True", q3: "B", q4: "False, it is not.", q5: "maybe" };
+  const asked: string[] = [];
+  const runner: ModelRunner<string> = {
+    async run(requests): Promise<ModelOutput[]> {
+      return requests.map((request) => {
+        if (request.kind !== "generate") throw new Error("AbstainQA generates");
+        const question = /Q: (q\d)\n/.exec(request.prompt)![1]!;
+        if (!request.prompt.includes("Proposed answer:")) return { kind: "generate", text: request.adapter === 0 ? first[question]! : "C", tokens: 2 };
+        asked.push(`${request.adapter} ${/Proposed answer: (.*)\n/.exec(request.prompt)![1]}`);
+        return { kind: "generate", text: request.adapter === 0 ? verdict[question]! : "B", tokens: 1 };
+      });
+    },
+  };
+
+  it("asks each candidate about its own answer and scores effective reliability", async () => {
+    const task = prepareTask({ evalType: "AbstainQA", dataset: quiz });
+    const [mixed, timid] = await evaluateCandidates(runner, task, "dev", ["mixed", "timid"]);
+    // Answered: q1 right, q2 wrong, q5 right (an unreadable verdict answers); q3 and q4 abstained.
+    expect(mixed!.results.map((result) => [result.correct, result.abstained])).toEqual([[true, false], [false, false], [false, true], [false, true], [true, false]]);
+    expect(mixed!.utility).toBeCloseTo((2 - 1) / 5);
+    expect(mixed!.metrics).toEqual({ effective_reliability: expect.closeTo(0.2), accuracy: expect.closeTo(0.4), abstain_rate: expect.closeTo(0.4), answered_accuracy: expect.closeTo(2 / 3) });
+    expect(mixed!.results.map((result) => result.score)).toEqual([1, 0, 0.5, 0.5, 1]);
+    expect(mixed!.tokens).toBe(15);
+    // A candidate that abstains on everything is neither rewarded nor punished.
+    expect(timid!.utility).toBe(0);
+    expect(timid!.metrics.abstain_rate).toBe(1);
+    expect(asked.filter((line) => line.startsWith("0 "))).toEqual(["0 (C) onion", "0 (A) rabbit", "0 (C) onion", "0 (D) plum", "0 (C) onion"]);
+    expect(asked.filter((line) => line.startsWith("1 "))).toHaveLength(5);
+  });
+
+  it("names a reflection template without the proposed answer", () => {
+    expect(() => prepareTask({ evalType: "AbstainQA", dataset: quiz, params: { reflectionTemplate: "Q: {question}\nA: " } })).toThrow(/params\.reflectionTemplate: expected a template with \{proposed\}/);
+  });
+});

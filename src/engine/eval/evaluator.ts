@@ -104,18 +104,28 @@ async function evaluateSingle<Adapter>(
   const requests = adapters.flatMap((_, adapter) => perItem.flatMap((itemRequests) => itemRequests.map((request) => ({ ...request, adapter }))));
   const started = performance.now();
   const outputs = await runner.run(requests, adapters);
+
+  // Each candidate's outputs for each question, in the order of its requests.
+  const requestsPerCandidate = perItem.reduce((sum, itemRequests) => sum + itemRequests.length, 0);
+  const answers = adapters.map((_, candidate) => {
+    let cursor = candidate * requestsPerCandidate;
+    return perItem.map((itemRequests) => outputs.slice(cursor, (cursor += itemRequests.length)));
+  });
+  const { followUp } = task.evalType;
+  if (followUp) {
+    // The follow-up questions of every candidate in one more batch, as the first ones were.
+    const asked = answers.map((perQuestion) => perQuestion.map((first, index) => followUp(items[index]!, first, task.params)));
+    const followUps = asked.flatMap((perQuestion, adapter) => perQuestion.flatMap((itemRequests) => itemRequests.map((request) => ({ ...request, adapter }))));
+    const replies = await runner.run(followUps, adapters);
+    let cursor = 0;
+    asked.forEach((perQuestion, candidate) => perQuestion.forEach((itemRequests, index) => answers[candidate]![index]!.push(...replies.slice(cursor, (cursor += itemRequests.length)))));
+  }
   const share = (performance.now() - started) / Math.max(1, adapters.length);
 
-  const requestsPerCandidate = perItem.reduce((sum, itemRequests) => sum + itemRequests.length, 0);
   return Promise.all(
     adapters.map(async (_, candidate) => {
       const results: QuestionResult[] = [];
-      let cursor = candidate * requestsPerCandidate;
-      for (const [index, item] of items.entries()) {
-        const count = perItem[index]!.length;
-        results.push(await task.evalType.score(item, outputs.slice(cursor, cursor + count), task.params, index));
-        cursor += count;
-      }
+      for (const [index, item] of items.entries()) results.push(await task.evalType.score(item, answers[candidate]![index]!, task.params, index));
       const { utility, metrics } = task.evalType.utility(results, task.params);
       return { utility, metrics, results, tokens: results.reduce((sum, result) => sum + result.tokens, 0), ms: share };
     }),

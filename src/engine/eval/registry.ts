@@ -131,6 +131,74 @@ const multipleChoice: EvalType<z.infer<typeof multipleChoiceParams>, MultipleCho
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results) } }),
 };
 
+/** The reflection of "Don't Hallucinate, Abstain" (Feng et al., 2024, https://arxiv.org/abs/2402.00367), in the zoo's Q/A form. */
+const DEFAULT_REFLECTION_TEMPLATE = "Q: {question}\n{choices}\nProposed answer: {proposed}\nIs the proposed answer true or false? (A) True (B) False\nA: ";
+
+const abstainParams = z
+  .strictObject({
+    promptTemplate: promptTemplate(DEFAULT_CHOICE_TEMPLATE),
+    reflectionTemplate: z
+      .string()
+      .min(1)
+      .refine((template) => template.includes("{proposed}"), "expected a template with {proposed}, where the model's own answer goes")
+      .default(DEFAULT_REFLECTION_TEMPLATE)
+      .describe("What the model is asked about its own answer ({question}, {choices}, {proposed}); it abstains when it says (B) or false"),
+    ...promptFormatShape,
+    maxNewTokens: maxNewTokens(8),
+  })
+  .superRefine(systemMessageNeedsChat);
+
+/** The option the model chose, with its text ("C) onion"), or what it wrote when no option could be read. */
+function proposedAnswer(item: MultipleChoiceItem, text: string): string {
+  const chosen = extractChoiceLetter(text, item.choices.label);
+  return chosen === undefined ? text.trim() : `(${chosen}) ${item.choices.text[item.choices.label.indexOf(chosen)]}`;
+}
+
+/** Whether a reflection declines the proposed answer: option (B), or "false" without "true". */
+function declines(reflection: string): boolean {
+  const letter = extractChoiceLetter(reflection, ["A", "B"]);
+  if (letter !== undefined) return letter === "B";
+  return /\bfalse\b/i.test(reflection) && !/\btrue\b/i.test(reflection);
+}
+
+/** BWR_model's AbstainQA: (answered right − answered wrong) / questions; an abstention counts neither way. */
+const effectiveReliability = (results: QuestionResult[]) =>
+  results.length === 0 ? 0 : results.reduce((sum, result) => sum + (result.abstained ? 0 : result.correct ? 1 : -1), 0) / results.length;
+
+const abstainQA: EvalType<z.infer<typeof abstainParams>, MultipleChoiceItem> = {
+  name: "AbstainQA",
+  description: "Multiple choice, then the model judges its own answer true or false and abstains on false; utility: effective reliability, (right − wrong) / questions",
+  paramsSchema: abstainParams,
+  itemSchema: multipleChoiceItem,
+  metric: { name: "effective_reliability", higherIsBetter: true },
+  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
+  followUp: (item, [answer], params) => {
+    const prompt = fillPrompt(params.reflectionTemplate, item).replaceAll("{proposed}", proposedAnswer(item, generated(answer).text));
+    return [{ kind: "generate", prompt, maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }];
+  },
+  score: (item, [answer, reflection], _params, index) => {
+    const { text, tokens } = generated(answer);
+    const reply = generated(reflection);
+    const chosen = extractChoiceLetter(text, item.choices.label);
+    const abstained = declines(reply.text);
+    const correct = !abstained && chosen === item.answer;
+    // 1 right, ½ abstained, 0 wrong: the mean score is (1 + effective reliability) / 2.
+    return { index, prediction: text, answer: chosen, correct, abstained, tokens: tokens + reply.tokens, score: correct ? 1 : abstained ? 0.5 : 0 };
+  },
+  utility: (results) => {
+    const answered = results.filter((result) => !result.abstained);
+    return {
+      utility: effectiveReliability(results),
+      metrics: {
+        effective_reliability: effectiveReliability(results),
+        accuracy: accuracy(results),
+        abstain_rate: results.length === 0 ? 0 : (results.length - answered.length) / results.length,
+        answered_accuracy: accuracy(answered),
+      },
+    };
+  },
+};
+
 const languageParams = z
   .strictObject({ ...questionAnswerShape, language: z.enum(["ja"]).default("ja").describe("Language the answer must be written in") })
   .superRefine(systemMessageNeedsChat);
@@ -183,6 +251,7 @@ const lengthAware: EvalType<z.infer<typeof lengthAwareParams>, QuestionAnswerIte
 export const evalTypes = {
   exact_match: exactMatch,
   multiple_choice: multipleChoice,
+  AbstainQA: abstainQA,
   exact_match_language: languageExactMatch,
   length_aware: lengthAware,
   external_api: externalApi,

@@ -29,6 +29,8 @@ export interface QuestionResult {
   tokens: number;
   /** A graded score in [0, 1] where the eval type has one (external scorers); otherwise `correct` as 0/1. */
   score: number;
+  /** The model declined to answer (AbstainQA): neither right nor wrong. */
+  abstained?: boolean;
 }
 
 export interface Metric {
@@ -44,6 +46,11 @@ export interface EvalType<Params, Item> {
   /** The utility the search maximises; extra metrics are reported beside it. */
   metric: Metric;
   requests(item: Item, params: Params): ModelRequest[];
+  /**
+   * Requests that depend on the model's answers to `requests` (AbstainQA asks the model about its own answer); asked
+   * in a second batch, their outputs follow the first ones in `score`'s.
+   */
+  followUp?(item: Item, outputs: ModelOutput[], params: Params): ModelRequest[];
   score(item: Item, outputs: ModelOutput[], params: Params, index: number): QuestionResult | Promise<QuestionResult>;
   utility(results: QuestionResult[], params: Params): { utility: number; metrics: Record<string, number> };
 }

@@ -97,6 +97,9 @@ function IterationTable({ iterations }: { iterations: IterationPoint[] }) {
   );
 }
 
+/** A question's outcome in words; an abstention (AbstainQA) is neither right nor wrong. */
+const verdictOf = (row: { correct: boolean; abstained?: boolean }) => (row.correct ? "correct" : row.abstained ? "abstained" : "wrong");
+
 function QuestionGrid({ id }: { id: string }) {
   const trpc = useTRPC();
   const best = useQuery(trpc.runs.bestResults.queryOptions({ id }));
@@ -104,7 +107,7 @@ function QuestionGrid({ id }: { id: string }) {
   const [filter, setFilter] = useState<"all" | "wrong" | "right">("all");
   const result = best.data ? (split === "test" ? (best.data.test ?? best.data.dev) : (best.data.dev ?? best.data.test)) : null;
   if (!result) return <p className="text-sm text-slate-500">No evaluation recorded yet.</p>;
-  const shown = result.results.filter((row) => filter === "all" || (filter === "wrong" ? !row.correct : row.correct));
+  const shown = result.results.filter((row) => filter === "all" || (filter === "wrong" ? !row.correct && !row.abstained : row.correct));
   const correct = result.results.filter((row) => row.correct).length;
   return (
     <div data-testid="best-questions">
@@ -126,7 +129,7 @@ function QuestionGrid({ id }: { id: string }) {
       </div>
       <div className="mb-3 flex flex-wrap gap-0.5" aria-label="correctness per question">
         {result.results.map((row) => (
-          <span key={row.index} title={`#${row.index}: ${row.correct ? "correct" : "wrong"} — ${row.prediction}`} className={`h-3 w-3 rounded-sm ${row.correct ? "bg-emerald-500" : "bg-red-400"}`} />
+          <span key={row.index} title={`#${row.index}: ${verdictOf(row)} — ${row.prediction}`} className={`h-3 w-3 rounded-sm ${row.correct ? "bg-emerald-500" : row.abstained ? "bg-slate-300" : "bg-red-400"}`} />
         ))}
       </div>
       <div className="max-h-96 overflow-auto rounded-lg border border-slate-200 bg-white">
@@ -143,9 +146,9 @@ function QuestionGrid({ id }: { id: string }) {
           </thead>
           <tbody>
             {shown.map((row) => (
-              <tr key={row.index} className={`border-t border-slate-100 ${row.correct ? "" : "bg-red-50/50"}`} data-testid="question-row" data-correct={row.correct}>
-                <td className="px-3 py-1.5 tabular-nums">
-                  {row.correct ? "✓" : "✗"} {row.index}
+              <tr key={row.index} className={`border-t border-slate-100 ${row.correct || row.abstained ? "" : "bg-red-50/50"}`} data-testid="question-row" data-correct={row.correct} data-abstained={row.abstained ?? false}>
+                <td className="px-3 py-1.5 tabular-nums" title={verdictOf(row)}>
+                  {row.correct ? "✓" : row.abstained ? "–" : "✗"} {row.index}
                 </td>
                 <td className="max-w-md truncate px-3 py-1.5" title={row.question ?? ""}>
                   {row.question ?? "—"}
