@@ -4,6 +4,7 @@ import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 import { unzipStore } from "../src/app/api/zip";
 import { safetensorsHeader, shapesOf, shapesOfFile } from "./safetensors";
+import { embeddedSql } from "./embedded-db";
 import { startTcpProxy } from "./tcp-proxy";
 
 /*
@@ -145,6 +146,7 @@ test("a search launched from the form streams live, survives a reload without ga
   await expect(page.getByTestId("stat-test")).not.toHaveText("—");
   await expect(page.getByTestId("question-row").first()).toBeVisible();
   await expect(page.getByTestId("run-log")).toContainText("ending_best_single_test_accuracy");
+  await expect(page.getByTestId("live-state")).toHaveCount(0);
   await page.screenshot({ path: testInfo.outputPath("run-completed.png"), fullPage: true });
   if (process.env.SAVE_DOCS_SCREENSHOT) await page.screenshot({ path: "docs/screenshot-run.png", fullPage: true });
 });
@@ -211,7 +213,19 @@ test("two runs compare side by side: curves, metrics, config diff, per-question 
   }
   await page.getByTestId("compare-selected").click();
   await page.waitForURL(/\/compare\?ids=/);
-  await expect(page.getByTestId("compare-chart").locator(".recharts-line")).toHaveCount(2);
+  // Best so far over candidate evaluations (not iterations): each run's dev steps and its measured test points.
+  const compareChart = page.getByTestId("compare-chart");
+  await expect(compareChart).toHaveAttribute("data-x", "evaluations");
+  await expect(compareChart.locator(".compare-dev-line")).toHaveCount(2);
+  await expect(compareChart.getByTestId("test-point")).toHaveCount(4); // the starting and the ending best of each
+  const evaluations = await embeddedSql(`SELECT count(*)::int AS n FROM "CandidateScore" s JOIN "Run" r ON r.id = s."runId" WHERE r.name = ANY($1) AND s.split = 'dev' GROUP BY r.id`, [[firstName, secondName]]);
+  await expect(compareChart).toHaveAttribute("data-max-evaluations", String(Math.max(...evaluations.map((row) => Number(row.n)))));
+  await expect(compareChart).toHaveAttribute("data-y-domain", "0,1");
+  await expect(page.getByTestId("chart-legend").getByTestId("legend-item")).toHaveText([`${firstName} (dev)`, `${firstName} (test)`, `${secondName} (dev)`, `${secondName} (test)`]);
+  await page.getByTestId("chart-legend").getByTestId("legend-item").first().click();
+  await expect(compareChart.locator(".compare-dev-line")).toHaveCount(1);
+  await page.getByTestId("chart-legend").getByTestId("legend-item").first().click();
+  await compareChart.locator("..").screenshot({ path: testInfo.outputPath("compare-chart.png") });
   await expect(page.getByTestId("compare-metrics").locator("thead th")).toHaveCount(3);
   await expect(page.getByTestId("compare-metrics")).toContainText(firstName);
   await expect(page.getByTestId("compare-metrics")).toContainText(secondName);
