@@ -8,14 +8,15 @@ import { CANDIDATE_COLORS, sameAsEarlier, utilityScale } from "../components/cha
 type ComparedRun = RouterOutputs["runs"]["compare"][number];
 
 /*
- * Each run's line has a dash pattern, width and marker of its own, so runs whose curves coincide still show
- * each other (narrower dashes over wider solid), and a note says which is the same as which.
+ * Each run's line has a dash pattern, width and marker of its own, and each later run is drawn narrower and
+ * smaller on top of the earlier ones, so runs whose curves or test points coincide still show each other
+ * (nested, like rings); a note also says which curve is the same as which.
  */
 const RUN_STYLES = [
-  { dash: undefined, width: 4, marker: "circle" },
-  { dash: "8 4", width: 2.5, marker: "square" },
-  { dash: "2 3", width: 2, marker: "triangle" },
-  { dash: "10 3 2 3", width: 1.5, marker: "diamond" },
+  { dash: undefined, width: 4, marker: "circle", size: 4.5, testSize: 8 },
+  { dash: "8 4", width: 2.5, marker: "square", size: 3.5, testSize: 6 },
+  { dash: "2 3", width: 2, marker: "triangle", size: 2.5, testSize: 4.5 },
+  { dash: "10 3 2 3", width: 1.5, marker: "diamond", size: 2, testSize: 3 },
 ] as const;
 
 function Marker({ cx, cy, color, shape, size, testId }: { cx?: number; cy?: number; color: string; shape: (typeof RUN_STYLES)[number]["marker"]; size: number; testId?: string }) {
@@ -80,7 +81,7 @@ export function BestSoFarChart({ runs }: { runs: ComparedRun[] }) {
                   stroke={color}
                   strokeWidth={style.width}
                   strokeDasharray={style.dash}
-                  dot={(props: { cx?: number; cy?: number; index?: number }) => <Marker key={props.index} cx={props.cx} cy={props.cy} color={color} shape={style.marker} size={3} />}
+                  dot={(props: { cx?: number; cy?: number; index?: number }) => <Marker key={props.index} cx={props.cx} cy={props.cy} color={color} shape={style.marker} size={style.size} />}
                   isAnimationActive={false}
                   hide={hidden.has(devKeys[position]!)}
                   className="compare-dev-line"
@@ -96,7 +97,7 @@ export function BestSoFarChart({ runs }: { runs: ComparedRun[] }) {
                   name={`${run.name} (test)`}
                   stroke="none"
                   legendType="none"
-                  dot={(props: { cx?: number; cy?: number; index?: number }) => <Marker key={props.index} cx={props.cx} cy={props.cy} color={CANDIDATE_COLORS[position]!} shape="diamond" size={5} testId="test-point" />}
+                  dot={(props: { cx?: number; cy?: number; index?: number }) => <Marker key={props.index} cx={props.cx} cy={props.cy} color={CANDIDATE_COLORS[position]!} shape="diamond" size={RUN_STYLES[position]!.testSize} testId="test-point" />}
                   isAnimationActive={false}
                   hide={hidden.has(testKeys[position]!)}
                 />

@@ -54,10 +54,10 @@ function estimate(iterations: IterationPoint[], maxIteration: number | null) {
   return { perIteration, remaining: perIteration * Math.max(0, maxIteration - last.index) };
 }
 
-/** The candidates an iteration restarted, by name: "all", or "2 (math), 5". */
+/** The candidates an iteration restarted, by their experts' names (a number for one the search made), or "all". */
 function restartedText(iteration: IterationPoint, names: readonly string[]) {
   if (iteration.restarted.length === iteration.scores.length && iteration.scores.length > 0) return "all";
-  return iteration.restarted.map((candidate) => candidateLabel(candidate, names).replace(/^candidate /, "")).join(", ");
+  return iteration.restarted.map((candidate) => names[candidate] ?? `#${candidate}`).join(", ");
 }
 
 function IterationTable({ iterations, candidateNames }: { iterations: IterationPoint[]; candidateNames: readonly string[] }) {
@@ -91,7 +91,7 @@ function IterationTable({ iterations, candidateNames }: { iterations: IterationP
                 <td className="px-3 py-1.5 text-right tabular-nums">{formatUtility(iteration.worst)}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{Number.isFinite(mean) ? mean.toFixed(3) : "—"}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{iteration.evaluated.length}</td>
-                <td className="px-3 py-1.5 text-xs text-slate-600" data-testid="restarted">
+                <td className="px-3 py-1.5 text-xs text-slate-600" data-testid="restarted" title={iteration.restarted.map((candidate) => candidateLabel(candidate, candidateNames)).join(", ")}>
                   {restartedText(iteration, candidateNames)}
                 </td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{iteration.stepLength?.toFixed(3)}</td>
