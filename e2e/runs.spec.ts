@@ -19,6 +19,7 @@ const stamp = Date.now().toString(36);
 const firstName = `e2e-live-${stamp}`;
 const secondName = `e2e-second-${stamp}`;
 let firstRunId = "";
+let secondRunId = "";
 
 async function renderedIterations(page: Page): Promise<number[]> {
   const values = await page.getByTestId("iteration-row").evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-iteration"))));
@@ -190,7 +191,7 @@ test("global_best downloads as a zip whose adapter parses and matches the expert
 test("two runs compare side by side: curves, metrics, config diff, per-question diff", async ({ page }, testInfo) => {
   expect(firstRunId, "needs the run launched by an earlier test").toBeTruthy();
   test.setTimeout(360_000);
-  await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
+  secondRunId = await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
 
   // Cancel mid-run, then resume: it continues after its last iteration and ends with every index once.
   await expect.poll(async () => Number((await page.getByTestId("utility-chart").getAttribute("data-points")) ?? 0), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
@@ -234,4 +235,20 @@ test("two runs compare side by side: curves, metrics, config diff, per-question 
   expect(diffKeys).not.toContain("dataset");
   await expect(page.getByTestId("question-diff-row")).toHaveCount(8); // --test_questions 8
   await page.screenshot({ path: testInfo.outputPath("compare.png"), fullPage: true });
+});
+
+test("two runs with the same settings draw the same curve: both lines stay visible and the page says they are the same", async ({ page }, testInfo) => {
+  expect(secondRunId, "needs the run launched by the previous test").toBeTruthy();
+  test.setTimeout(240_000);
+  // The seed fixes every draw, so this run repeats the cancelled-and-resumed one exactly.
+  const repeatId = await launchQuickDemo(page, `e2e-repeat-${stamp}`, { seed: "7", maxIteration: "4" });
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "completed", { timeout: 180_000 });
+  await page.goto(`/compare?ids=${secondRunId},${repeatId}`);
+  const compareChart = page.getByTestId("compare-chart");
+  await expect(compareChart.locator(".compare-dev-line")).toHaveCount(2);
+  await expect(page.getByTestId("same-as")).toHaveText(`e2e-repeat-${stamp}'s dev curve is the same as ${secondName}'s`);
+  // Drawn one over the other, they differ in width and dash: the later one does not cover the earlier.
+  const strokes = await compareChart.locator(".compare-dev-line path.recharts-curve").evaluateAll((paths) => paths.map((path) => `${path.getAttribute("stroke-width")} ${path.getAttribute("stroke-dasharray") ?? "solid"}`));
+  expect(new Set(strokes).size).toBe(2);
+  await compareChart.locator("..").screenshot({ path: testInfo.outputPath("compare-same-curves.png") });
 });
