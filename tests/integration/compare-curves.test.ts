@@ -7,7 +7,7 @@ import type { SearchState } from "../../src/engine/search/bwr";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { RunFolder } from "../../src/engine/search/run-folder";
 import { createCaller } from "../../src/server/api/root";
-import { createRun, PrismaSearchSink } from "../../src/server/search/run-store";
+import { createRun, PrismaSearchSink, recordCandidateNames } from "../../src/server/search/run-store";
 import { migratedDatabase } from "./helpers";
 
 /*
@@ -64,6 +64,14 @@ describe("runs.compare", () => {
     ]);
     // Not finished: only the starting best's test is measured, and nothing is made up for the end.
     expect(second!.curve.test).toEqual([{ evaluations: 2, iteration: 0, utility: 0.15, role: "starting_best" }]);
+  });
+
+  it("names the best candidate by the expert it started as", async () => {
+    const named = await recordedRun("named", [{ 0: 0.2, 1: 0.4 }, { 0: 0.5, 1: 0.3 }], { starting: 0.3 });
+    await recordCandidateNames(store.db, named, ["ja_reader", "math"]);
+    const best = await caller().runs.bestResults({ id: named });
+    expect(best.dev?.label).toBe("candidate 0 (ja_reader) at iteration 1");
+    expect(best.test?.label).toBe("starting best, candidate 0 (ja_reader)");
   });
 
   it("says whether the utility is an accuracy, so the axis can be fixed to 0–1", async () => {

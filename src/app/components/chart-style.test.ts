@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BEST_COLOR, CANDIDATE_COLORS, candidateLabel, candidateStroke, integerTicks, nextHidden, sameAsEarlier, utilityScale, WORST_COLOR } from "./chart-style";
+import { BEST_COLOR, CANDIDATE_COLORS, candidateStroke, integerTicks, nextHidden, sameAsEarlier, utilityScale, WORST_COLOR } from "./chart-style";
 
 /** CIE76 colour difference in CIELAB (D65): about 2.3 is just noticeable, above 25 reads as another hue. */
 function deltaE(a: string, b: string) {
@@ -31,13 +31,6 @@ describe("the candidate palette", () => {
   it("tells apart lines past the palette's length by their dash pattern", () => {
     const strokes = Array.from({ length: 3 * CANDIDATE_COLORS.length }, (_, index) => JSON.stringify(candidateStroke(index)));
     expect(new Set(strokes).size).toBe(strokes.length);
-  });
-});
-
-describe("line names", () => {
-  it("name a candidate by the expert it started as, where there is one", () => {
-    expect(candidateLabel(3, ["a", "b", "c", "math"])).toBe("candidate 3 (math)");
-    expect(candidateLabel(9, ["a", "b"])).toBe("candidate 9");
   });
 });
 

@@ -16,12 +16,6 @@ export function candidateStroke(index: number): { color: string; dash: string | 
   return { color: CANDIDATE_COLORS[index % CANDIDATE_COLORS.length]!, dash: DASHES[Math.floor(index / CANDIDATE_COLORS.length) % DASHES.length] };
 }
 
-/** "candidate 3 (math)" for a candidate that started as an expert; the bare number for one the search made. */
-export function candidateLabel(index: number, names: readonly string[]): string {
-  const name = names[index];
-  return name ? `candidate ${index} (${name})` : `candidate ${index}`;
-}
-
 /** Round tick steps: 1, 2, 2.5 and 5 times a power of ten. */
 function niceStep(rough: number): number {
   const power = 10 ** Math.floor(Math.log10(rough));

@@ -2,7 +2,8 @@
 
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { ChartLegend, useHiddenLines, useWidth, type LegendEntry } from "./chart-legend";
-import { BEST_COLOR, candidateLabel, candidateStroke, integerTicks, utilityScale, WORST_COLOR } from "./chart-style";
+import { candidateLabel } from "@/shared/candidate-label";
+import { BEST_COLOR, candidateStroke, integerTicks, utilityScale, WORST_COLOR } from "./chart-style";
 
 export interface ChartIteration {
   index: number;

@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useParams } from "next/navigation";
 import { useEffect, useState } from "react";
-import { candidateLabel } from "../../components/chart-style";
+import { candidateLabel } from "@/shared/candidate-label";
 import { LiveBadge, StatusBadge } from "../../components/status-badge";
 import { UtilityChart } from "../../components/utility-chart";
 import { formatBytes, formatDuration, formatUtility } from "../../format";
@@ -324,7 +324,7 @@ export default function RunPage() {
                 {state.tests.map((test, index) => (
                   <span key={index} className="mr-3">
                     {test.role}
-                    {test.candidate >= 0 ? ` #${test.candidate}` : ""} {formatUtility(test.utility)}
+                    {test.candidate >= 0 ? ` · ${candidateLabel(test.candidate, data.candidateNames)}` : ""} {formatUtility(test.utility)}
                   </span>
                 ))}
               </div>

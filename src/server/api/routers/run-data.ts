@@ -4,6 +4,7 @@ import { TRPCError } from "@trpc/server";
 import { datasetFile, readDatasetFile } from "../../../engine/catalog";
 import { getEvalType, goldAnswerOf, multitaskParams } from "../../../engine/eval/registry";
 import type { QuestionResult } from "../../../engine/eval/types";
+import { candidateLabel } from "../../../shared/candidate-label";
 import type { Db } from "../../db/client";
 import { realPathInside } from "../../readable-paths";
 
@@ -63,7 +64,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
   return {
     dev: bestDev && {
       split: "dev",
-      label: `candidate ${bestDev.candidate} at iteration ${bestDev.iteration}`,
+      label: `${candidateLabel(bestDev.candidate, run.candidateNames)} at iteration ${bestDev.iteration}`,
       iteration: bestDev.iteration,
       candidate: bestDev.candidate,
       utility: bestDev.utility,
@@ -71,7 +72,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
     },
     test: endingTest && {
       split: "test",
-      label: endingTest.role === "ending_best" ? "ending best (global_best)" : `starting best (candidate ${endingTest.candidate})`,
+      label: endingTest.role === "ending_best" ? "ending best (global_best)" : `starting best, ${candidateLabel(endingTest.candidate, run.candidateNames)}`,
       iteration: endingTest.iteration,
       candidate: endingTest.candidate,
       utility: endingTest.utility,
