@@ -227,6 +227,7 @@ test("two runs compare side by side: curves, metrics, config diff, per-question 
   await expect(compareChart.locator(".compare-dev-line")).toHaveCount(1);
   await page.getByTestId("chart-legend").getByTestId("legend-item").first().click();
   await compareChart.locator("..").screenshot({ path: testInfo.outputPath("compare-chart.png") });
+  if (process.env.SAVE_DOCS_SCREENSHOT) await page.screenshot({ path: "docs/screenshot-compare.png" });
   await expect(page.getByTestId("compare-metrics").locator("thead th")).toHaveCount(3);
   await expect(page.getByTestId("compare-metrics")).toContainText(firstName);
   await expect(page.getByTestId("compare-metrics")).toContainText(secondName);

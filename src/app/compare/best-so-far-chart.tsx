@@ -2,8 +2,8 @@
 
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import type { RouterOutputs } from "@/trpc/react";
-import { ChartLegend, useHiddenLines, type LegendEntry } from "../components/chart-legend";
-import { CANDIDATE_COLORS, sameAsEarlier, utilityScale } from "../components/chart-style";
+import { ChartLegend, useHiddenLines, useWidth, type LegendEntry } from "../components/chart-legend";
+import { CANDIDATE_COLORS, integerTicks, PLOT_INSET_PX, sameAsEarlier, utilityScale } from "../components/chart-style";
 
 type ComparedRun = RouterOutputs["runs"]["compare"][number];
 
@@ -48,6 +48,9 @@ export function BestSoFarChart({ runs }: { runs: ComparedRun[] }) {
     accuracy,
   );
   const maxEvaluations = Math.max(1, ...runs.flatMap((run) => run.curve.dev.map((point) => point.evaluations)));
+  const { ref, width } = useWidth<HTMLDivElement>();
+  // Room for labels of up to four digits.
+  const xTicks = integerTicks(maxEvaluations, Math.max(0, width - PLOT_INSET_PX), 48);
   const same = sameAsEarlier(runs.map((run) => run.curve.dev.map((point) => [point.evaluations, point.best] as const)));
   const metrics = [...new Set(runs.map((run) => run.utilityAxis.metric))].join(" / ");
   const notes = same.flatMap((earlier, position) =>
@@ -60,12 +63,12 @@ export function BestSoFarChart({ runs }: { runs: ComparedRun[] }) {
         ],
   );
   return (
-    <div>
+    <div ref={ref}>
       <div style={{ width: "100%", height: 320 }} data-testid="compare-chart" data-x="evaluations" data-y-domain={domain.join(",")} data-max-evaluations={maxEvaluations}>
         <ResponsiveContainer width="100%" height="100%">
           <LineChart margin={{ top: 8, right: 16, bottom: 16, left: 0 }}>
             <CartesianGrid stroke="#e2e8f0" strokeDasharray="3 3" />
-            <XAxis dataKey="evaluations" type="number" domain={[0, maxEvaluations]} allowDecimals={false} tick={{ fontSize: 12 }} label={{ value: "candidate evaluations", position: "insideBottomRight", offset: -10, fontSize: 12 }} />
+            <XAxis dataKey="evaluations" type="number" domain={[0, maxEvaluations]} ticks={xTicks} interval={0} allowDecimals={false} tick={{ fontSize: 12 }} label={{ value: "candidate evaluations", position: "insideBottomRight", offset: -10, fontSize: 12 }} />
             <YAxis tick={{ fontSize: 12 }} width={48} domain={domain} ticks={ticks} interval={0} tickFormatter={(value: number) => String(Number(value.toFixed(3)))} label={{ value: metrics, angle: -90, position: "insideLeft", fontSize: 12 }} />
             <Tooltip formatter={(value) => (typeof value === "number" ? value.toFixed(4) : String(value))} labelFormatter={(label) => `after ${label} evaluations`} wrapperStyle={{ fontSize: 12 }} />
             {runs.map((run, position) => {

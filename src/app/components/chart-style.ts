@@ -10,6 +10,9 @@
 export const CANDIDATE_COLORS = ["#4e79a7", "#f28e2b", "#76b7b2", "#b07aa1", "#edc948", "#9c755f", "#ff9da7", "#bab0ac"];
 export const BEST_COLOR = "#15803d";
 export const WORST_COLOR = "#dc2626";
+/** What the y axis and the margins take of a chart's width; the rest is the plot, where x labels must fit. */
+export const PLOT_INSET_PX = 72;
+
 const DASHES = [undefined, "6 3", "2 2", "8 3 2 3"];
 
 export function candidateStroke(index: number): { color: string; dash: string | undefined } {

@@ -3,7 +3,7 @@
 import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { ChartLegend, useHiddenLines, useWidth, type LegendEntry } from "./chart-legend";
 import { candidateLabel } from "@/shared/candidate-label";
-import { BEST_COLOR, candidateStroke, integerTicks, utilityScale, WORST_COLOR } from "./chart-style";
+import { BEST_COLOR, candidateStroke, integerTicks, PLOT_INSET_PX, utilityScale, WORST_COLOR } from "./chart-style";
 
 export interface ChartIteration {
   index: number;
@@ -18,9 +18,6 @@ export interface UtilityAxis {
   metric: string;
   accuracy: boolean;
 }
-
-/** The plot's share of the chart's width: the y axis and margins take the rest. */
-const PLOT_INSET_PX = 72;
 
 /**
  * One dot per iteration on the global-best line, which tests and the live benchmark find; a ★ above it where
