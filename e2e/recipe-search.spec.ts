@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import path from "node:path";
 import { expect, test } from "@playwright/test";
 
 /*
@@ -30,6 +32,32 @@ test("a recipe-mode TIES search launched with the Quick demo preset completes", 
   await expect(status).toHaveAttribute("data-status", "completed");
   await expect(page.getByTestId("stat-test")).not.toHaveText("—");
   await expect(page.getByTestId("run-log")).toContainText("ending_best_single_test_accuracy");
+
+  // The chart as #17 asks: lines named by the expert each candidate started as, legend clicks that hide a line
+  // and isolate it, a fixed 0–1 axis for an accuracy, and no live badge once the run is over.
+  await expect(page.getByTestId("live-state")).toHaveCount(0);
+  const experts = fs.readdirSync("initial_experts").filter((name) => fs.existsSync(path.join("initial_experts", name, "adapter_config.json"))).sort();
+  const legend = page.getByTestId("chart-legend").getByTestId("legend-item");
+  await expect(legend).toHaveText(["global best", "global worst", ...experts.map((expert, index) => `candidate ${index} (${expert})`)]);
+  await expect(page.getByTestId("legend-new-best")).toHaveText("★ new global best");
+  const chart = page.getByTestId("utility-chart");
+  await expect(chart).toHaveAttribute("data-y-domain", "0,1");
+  await expect(chart.locator(".recharts-yAxis-tick-labels .recharts-cartesian-axis-tick-value")).toHaveText(["0", "0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"]);
+  const lines = chart.locator(".recharts-line");
+  await expect(lines).toHaveCount(2 + experts.length);
+  const math = legend.filter({ hasText: "(math)" });
+  await math.click();
+  await expect(math).toHaveAttribute("data-hidden", "true");
+  await expect(lines).toHaveCount(1 + experts.length);
+  await math.click();
+  await expect(lines).toHaveCount(2 + experts.length);
+  await math.dblclick();
+  await expect(lines).toHaveCount(1);
+  await expect(legend.filter({ hasText: "global best" })).toHaveAttribute("data-hidden", "true");
+  await chart.locator("..").screenshot({ path: testInfo.outputPath("ties-chart-isolated.png") });
+  await math.click({ modifiers: ["Alt"] });
+  await expect(lines).toHaveCount(2 + experts.length);
+  await chart.locator("..").screenshot({ path: testInfo.outputPath("ties-chart.png") });
 
   // The next search of the same base model, device and task is priced from this run's evaluations (and any earlier).
   await page.goto("/runs/new");

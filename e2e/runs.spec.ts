@@ -4,6 +4,7 @@ import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 import { unzipStore } from "../src/app/api/zip";
 import { safetensorsHeader, shapesOf, shapesOfFile } from "./safetensors";
+import { embeddedSql } from "./embedded-db";
 import { startTcpProxy } from "./tcp-proxy";
 
 /*
@@ -18,6 +19,7 @@ const stamp = Date.now().toString(36);
 const firstName = `e2e-live-${stamp}`;
 const secondName = `e2e-second-${stamp}`;
 let firstRunId = "";
+let secondRunId = "";
 
 async function renderedIterations(page: Page): Promise<number[]> {
   const values = await page.getByTestId("iteration-row").evaluateAll((rows) => rows.map((row) => Number(row.getAttribute("data-iteration"))));
@@ -145,6 +147,7 @@ test("a search launched from the form streams live, survives a reload without ga
   await expect(page.getByTestId("stat-test")).not.toHaveText("—");
   await expect(page.getByTestId("question-row").first()).toBeVisible();
   await expect(page.getByTestId("run-log")).toContainText("ending_best_single_test_accuracy");
+  await expect(page.getByTestId("live-state")).toHaveCount(0);
   await page.screenshot({ path: testInfo.outputPath("run-completed.png"), fullPage: true });
   if (process.env.SAVE_DOCS_SCREENSHOT) await page.screenshot({ path: "docs/screenshot-run.png", fullPage: true });
 });
@@ -188,7 +191,7 @@ test("global_best downloads as a zip whose adapter parses and matches the expert
 test("two runs compare side by side: curves, metrics, config diff, per-question diff", async ({ page }, testInfo) => {
   expect(firstRunId, "needs the run launched by an earlier test").toBeTruthy();
   test.setTimeout(360_000);
-  await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
+  secondRunId = await launchQuickDemo(page, secondName, { seed: "7", maxIteration: "4" });
 
   // Cancel mid-run, then resume: it continues after its last iteration and ends with every index once.
   await expect.poll(async () => Number((await page.getByTestId("utility-chart").getAttribute("data-points")) ?? 0), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
@@ -211,7 +214,20 @@ test("two runs compare side by side: curves, metrics, config diff, per-question 
   }
   await page.getByTestId("compare-selected").click();
   await page.waitForURL(/\/compare\?ids=/);
-  await expect(page.getByTestId("compare-chart").locator(".recharts-line")).toHaveCount(2);
+  // Best so far over candidate evaluations (not iterations): each run's dev steps and its measured test points.
+  const compareChart = page.getByTestId("compare-chart");
+  await expect(compareChart).toHaveAttribute("data-x", "evaluations");
+  await expect(compareChart.locator(".compare-dev-line")).toHaveCount(2);
+  await expect(compareChart.getByTestId("test-point")).toHaveCount(4); // the starting and the ending best of each
+  const evaluations = await embeddedSql(`SELECT count(*)::int AS n FROM "CandidateScore" s JOIN "Run" r ON r.id = s."runId" WHERE r.name = ANY($1) AND s.split = 'dev' GROUP BY r.id`, [[firstName, secondName]]);
+  await expect(compareChart).toHaveAttribute("data-max-evaluations", String(Math.max(...evaluations.map((row) => Number(row.n)))));
+  await expect(compareChart).toHaveAttribute("data-y-domain", "0,1");
+  await expect(page.getByTestId("chart-legend").getByTestId("legend-item")).toHaveText([`${firstName} (dev)`, `${firstName} (test)`, `${secondName} (dev)`, `${secondName} (test)`]);
+  await page.getByTestId("chart-legend").getByTestId("legend-item").first().click();
+  await expect(compareChart.locator(".compare-dev-line")).toHaveCount(1);
+  await page.getByTestId("chart-legend").getByTestId("legend-item").first().click();
+  await compareChart.locator("..").screenshot({ path: testInfo.outputPath("compare-chart.png") });
+  if (process.env.SAVE_DOCS_SCREENSHOT) await page.screenshot({ path: "docs/screenshot-compare.png" });
   await expect(page.getByTestId("compare-metrics").locator("thead th")).toHaveCount(3);
   await expect(page.getByTestId("compare-metrics")).toContainText(firstName);
   await expect(page.getByTestId("compare-metrics")).toContainText(secondName);
@@ -220,4 +236,20 @@ test("two runs compare side by side: curves, metrics, config diff, per-question 
   expect(diffKeys).not.toContain("dataset");
   await expect(page.getByTestId("question-diff-row")).toHaveCount(8); // --test_questions 8
   await page.screenshot({ path: testInfo.outputPath("compare.png"), fullPage: true });
+});
+
+test("two runs with the same settings draw the same curve: both lines stay visible and the page says they are the same", async ({ page }, testInfo) => {
+  expect(secondRunId, "needs the run launched by the previous test").toBeTruthy();
+  test.setTimeout(240_000);
+  // The seed fixes every draw, so this run repeats the cancelled-and-resumed one exactly.
+  const repeatId = await launchQuickDemo(page, `e2e-repeat-${stamp}`, { seed: "7", maxIteration: "4" });
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "completed", { timeout: 180_000 });
+  await page.goto(`/compare?ids=${secondRunId},${repeatId}`);
+  const compareChart = page.getByTestId("compare-chart");
+  await expect(compareChart.locator(".compare-dev-line")).toHaveCount(2);
+  await expect(page.getByTestId("same-as")).toHaveText(`e2e-repeat-${stamp}'s dev curve is the same as ${secondName}'s`);
+  // Drawn one over the other, they differ in width and dash: the later one does not cover the earlier.
+  const strokes = await compareChart.locator(".compare-dev-line path.recharts-curve").evaluateAll((paths) => paths.map((path) => `${path.getAttribute("stroke-width")} ${path.getAttribute("stroke-dasharray") ?? "solid"}`));
+  expect(new Set(strokes).size).toBe(2);
+  await compareChart.locator("..").screenshot({ path: testInfo.outputPath("compare-same-curves.png") });
 });

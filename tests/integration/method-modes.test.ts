@@ -59,6 +59,8 @@ describe("every merge method in every mode", () => {
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
     expect(result.metrics?.ending_best_single_test_accuracy).toBeGreaterThanOrEqual(0);
+    // The charts name each line by the expert its candidate started as.
+    expect((await store.db.run.findUniqueOrThrow({ where: { id: result.runId } })).candidateNames).toEqual(experts);
     const { shape } = await OnnxDecoder.load(prepared.runnerModel.decoders.fp32, "cpu", { weightsFolder: prepared.runnerModel.weightsFolder });
     for (const saved of ["global_best", "global_worst"]) {
       const adapter = await loadPeftAdapter(path.join(result.folder, saved));

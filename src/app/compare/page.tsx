@@ -4,9 +4,9 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { Suspense, useState } from "react";
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { useTRPC } from "@/trpc/react";
-import { CANDIDATE_COLORS, utilityDomain } from "../components/utility-chart";
+import { BestSoFarChart } from "./best-so-far-chart";
+import { CANDIDATE_COLORS } from "../components/chart-style";
 import { StatusBadge } from "../components/status-badge";
 import { formatDuration, formatUtility } from "../format";
 
@@ -26,16 +26,6 @@ function Compare() {
   if (runs.isPending) return <p className="text-sm text-slate-500">Loading runs…</p>;
   if (!runs.data) return <p className="text-sm text-red-700">Could not load the runs: {runs.error?.message}</p>;
   const data = runs.data;
-
-  const maxIndex = Math.max(0, ...data.flatMap((run) => run.iterations.map((iteration) => iteration.index)));
-  const curve = Array.from({ length: maxIndex + 1 }, (_, index) => {
-    const row: Record<string, number> = { index };
-    data.forEach((run, position) => {
-      const iteration = run.iterations.find((entry) => entry.index === index);
-      if (iteration) row[`r${position}`] = iteration.globalBestUtility;
-    });
-    return row;
-  });
 
   const keys = [...new Set(data.flatMap((run) => Object.keys(run.config)))].sort();
   const differing = keys.filter((key) => new Set(data.map((run) => JSON.stringify(run.config[key]))).size > 1);
@@ -68,21 +58,8 @@ function Compare() {
       <h1 className="text-2xl font-semibold">Compare {data.length} runs</h1>
 
       <div className="rounded-lg border border-slate-200 bg-white p-4">
-        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Global best (dev) per iteration</h2>
-        <div style={{ width: "100%", height: 320 }} data-testid="compare-chart">
-          <ResponsiveContainer width="100%" height="100%">
-            <LineChart data={curve} margin={{ top: 8, right: 16, bottom: 8, left: 0 }}>
-              <CartesianGrid stroke="#e2e8f0" strokeDasharray="3 3" />
-              <XAxis dataKey="index" type="number" domain={[0, Math.max(1, maxIndex)]} allowDecimals={false} tick={{ fontSize: 12 }} />
-              <YAxis tick={{ fontSize: 12 }} width={48} domain={utilityDomain(data.map((run) => ({ index: 0, best: Math.max(...run.iterations.map((i) => i.globalBestUtility)), worst: Math.min(...run.iterations.map((i) => i.globalBestUtility)), scores: [] })).filter((entry) => Number.isFinite(entry.best)))} tickCount={6} tickFormatter={(value: number) => String(Number(value.toFixed(3)))} />
-              <Tooltip formatter={(value) => (typeof value === "number" ? value.toFixed(4) : String(value))} labelFormatter={(label) => `iteration ${label}`} />
-              <Legend wrapperStyle={{ fontSize: 12 }} />
-              {data.map((run, position) => (
-                <Line key={run.id} dataKey={`r${position}`} name={run.name} stroke={CANDIDATE_COLORS[position]} strokeWidth={2.5} dot={{ r: 2 }} isAnimationActive={false} connectNulls />
-              ))}
-            </LineChart>
-          </ResponsiveContainer>
-        </div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Best so far over candidate evaluations</h2>
+        <BestSoFarChart runs={data} />
       </div>
 
       <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">

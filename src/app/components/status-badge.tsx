@@ -23,3 +23,16 @@ export function StatusBadge({ status, stale = false, testId }: { status: string;
     </span>
   );
 }
+
+/**
+ * Whether the live updates of a run that is still going arrive; nothing for a run that has ended, whose page
+ * keeps its stream open but has nothing live to show.
+ */
+export function LiveBadge({ live, connection }: { live: boolean; connection: "idle" | "connecting" | "pending" | "error" }) {
+  if (!live) return null;
+  return (
+    <span className={`text-xs ${connection === "pending" ? "text-emerald-700" : "text-amber-700"}`} data-testid="live-state" title="live updates (SSE)">
+      {connection === "pending" ? "● live" : connection === "connecting" ? "○ connecting" : `○ ${connection}`}
+    </span>
+  );
+}

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
 import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
@@ -163,11 +164,16 @@ export function mergeDeviceOf(config: SearchConfig) {
   return openDevice(config.gpus === "cpu" ? "cpu" : `cuda:${config.gpus[0]}`);
 }
 
-/** What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. */
+/**
+ * What the population's vectors are, how they are evaluated and how one becomes a PEFT folder. `initialNames`
+ * names the expert each initial vector is (its folder's name), so charts can say which candidate started where.
+ */
 export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[]) {
+  const expertName = (index: number) => path.basename(prepared.expertDirs[index]!);
   if (prepared.mode === "weights") {
     return {
       initial: prepared.experts.map((expert) => expert.data),
+      initialNames: prepared.experts.map((_, index) => expertName(index)),
       evaluator: weightsEvaluator(prepared.adapters, runners, prepared.task, prepared.config),
       save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => prepared.adapters.save(vector, dir, metadata),
       recipe: undefined,
@@ -177,6 +183,8 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
   const initial = recipe.initialRecipes();
   return {
     initial,
+    // Recipe i starts as weight 1 on the i-th weighted expert (the base model has no weight of its own).
+    initialNames: recipe.weighted.map(expertName),
     segments: [0, initial[0]!.length],
     evaluator: recipe.evaluator(runners, prepared.task, prepared.config),
     save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),

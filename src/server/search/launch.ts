@@ -12,7 +12,7 @@ import { QueueEvaluator } from "../queue/evaluation";
 import type { GpuEvaluatorPool } from "./gpu-pool";
 import { crashPoint } from "./crash-point";
 import { RunLease, SearchInterruptedError } from "./run-lease";
-import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, startingTestsRecorded, type RunOrigin } from "./run-store";
+import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, recordCandidateNames, startingTestsRecorded, type RunOrigin } from "./run-store";
 
 function gpuPoolOf(pool: GpuEvaluatorPool | undefined, prepared: PreparedSearch): GpuEvaluatorPool {
   if (!pool) throw new Error(`search on GPUs ${prepared.config.gpus}: no pool of GPU evaluation processes was given`);
@@ -128,6 +128,7 @@ export async function executeSearch(
     let startingTest = lastIndex === null;
     if (lastIndex === null) {
       await populate(population, space.initial.length, config.seed);
+      await recordCandidateNames(db, run.id, space.initialNames);
       prepared.expertDirs.forEach((dir, index) => folder.log(`expert ${index}: ${dir}`));
       folder.log(`mode ${prepared.mode}: ${size} candidates of ${space.initial[0]!.length} values`);
     } else {

@@ -71,6 +71,11 @@ export async function createRun(db: Db, config: SearchConfig, origin: RunOrigin)
   });
 }
 
+/** Which expert each starting candidate is, so the run's charts can name their lines. */
+export async function recordCandidateNames(db: Db, runId: string, names: readonly string[]) {
+  await db.run.update({ where: { id: runId }, data: { candidateNames: [...names] } });
+}
+
 export async function lastIterationIndex(db: Db, runId: string): Promise<number | null> {
   const last = await db.iteration.findFirst({ where: { runId }, orderBy: { index: "desc" }, select: { index: true } });
   return last?.index ?? null;

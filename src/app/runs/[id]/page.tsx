@@ -4,7 +4,8 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useParams } from "next/navigation";
 import { useEffect, useState } from "react";
-import { StatusBadge } from "../../components/status-badge";
+import { candidateLabel } from "@/shared/candidate-label";
+import { LiveBadge, StatusBadge } from "../../components/status-badge";
 import { UtilityChart } from "../../components/utility-chart";
 import { formatBytes, formatDuration, formatUtility } from "../../format";
 import { useTRPC } from "@/trpc/react";
@@ -53,7 +54,13 @@ function estimate(iterations: IterationPoint[], maxIteration: number | null) {
   return { perIteration, remaining: perIteration * Math.max(0, maxIteration - last.index) };
 }
 
-function IterationTable({ iterations }: { iterations: IterationPoint[] }) {
+/** The candidates an iteration restarted, by their experts' names (a number for one the search made), or "all". */
+function restartedText(iteration: IterationPoint, names: readonly string[]) {
+  if (iteration.restarted.length === iteration.scores.length && iteration.scores.length > 0) return "all";
+  return iteration.restarted.map((candidate) => names[candidate] ?? `#${candidate}`).join(", ");
+}
+
+function IterationTable({ iterations, candidateNames }: { iterations: IterationPoint[]; candidateNames: readonly string[] }) {
   const rows = [...iterations].reverse();
   return (
     <div className="max-h-96 overflow-auto rounded-lg border border-slate-200 bg-white">
@@ -84,7 +91,9 @@ function IterationTable({ iterations }: { iterations: IterationPoint[] }) {
                 <td className="px-3 py-1.5 text-right tabular-nums">{formatUtility(iteration.worst)}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{Number.isFinite(mean) ? mean.toFixed(3) : "—"}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{iteration.evaluated.length}</td>
-                <td className="px-3 py-1.5 text-xs text-slate-600">{iteration.restarted.length === iteration.scores.length && iteration.scores.length > 0 ? "all" : iteration.restarted.join(", ")}</td>
+                <td className="px-3 py-1.5 text-xs text-slate-600" data-testid="restarted" title={iteration.restarted.map((candidate) => candidateLabel(candidate, candidateNames)).join(", ")}>
+                  {restartedText(iteration, candidateNames)}
+                </td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{iteration.stepLength?.toFixed(3)}</td>
                 <td className="whitespace-nowrap px-3 py-1.5 text-right tabular-nums">{(iteration.evalMs / 1000).toFixed(1)} s</td>
                 <td className="whitespace-nowrap px-3 py-1.5 text-right tabular-nums">{iteration.mergeMs} ms</td>
@@ -93,6 +102,9 @@ function IterationTable({ iterations }: { iterations: IterationPoint[] }) {
           })}
         </tbody>
       </table>
+      <p className="border-t border-slate-100 px-3 py-1.5 text-xs text-slate-500" data-testid="iteration-legend">
+        <span className="text-emerald-700">★</span> new global best · Restarted: the candidates the reset rule started afresh in that iteration
+      </p>
     </div>
   );
 }
@@ -202,7 +214,6 @@ export default function RunPage() {
   const last = state.iterations.at(-1);
   const eta = estimate(state.iterations, data.maxIteration);
   const progress = data.maxIteration ? Math.min(1, (last?.index ?? 0) / data.maxIteration) : 0;
-  const metric = data.evalType === "exact_match_language" ? "acc_ja" : data.evalType === "length_aware" ? "utility" : "accuracy";
   const actionError = cancel.error?.message ?? resume.error?.message;
 
   return (
@@ -224,9 +235,7 @@ export default function RunPage() {
         </div>
         <div className="flex items-center gap-2">
           <StatusBadge status={status} stale={stale} testId="run-status" />
-          <span className={`text-xs ${subscription.status === "pending" ? "text-emerald-700" : "text-amber-700"}`} data-testid="live-state" title="live updates (SSE)">
-            {subscription.status === "pending" ? "● live" : subscription.status === "connecting" ? "○ connecting" : `○ ${subscription.status}`}
-          </span>
+          <LiveBadge live={live} connection={subscription.status} />
           {live && (
             <button type="button" onClick={() => cancel.mutate({ id })} disabled={cancel.isPending} className="rounded border border-amber-300 bg-white px-3 py-1.5 text-sm text-amber-800 hover:bg-amber-50" data-testid="cancel">
               Cancel
@@ -289,14 +298,14 @@ export default function RunPage() {
             {live ? "Waiting for the initial evaluation of the experts…" : "No iterations recorded."}
           </div>
         ) : (
-          <UtilityChart iterations={state.iterations} metric={metric} />
+          <UtilityChart iterations={state.iterations} axis={data.utilityAxis} candidateNames={data.candidateNames} />
         )}
       </div>
 
       <div className="grid gap-6 lg:grid-cols-2">
         <div>
           <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Iterations</h2>
-          <IterationTable iterations={state.iterations} />
+          <IterationTable iterations={state.iterations} candidateNames={data.candidateNames} />
         </div>
         <div>
           <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Downloads</h2>
@@ -318,7 +327,7 @@ export default function RunPage() {
                 {state.tests.map((test, index) => (
                   <span key={index} className="mr-3">
                     {test.role}
-                    {test.candidate >= 0 ? ` #${test.candidate}` : ""} {formatUtility(test.utility)}
+                    {test.candidate >= 0 ? ` · ${candidateLabel(test.candidate, data.candidateNames)}` : ""} {formatUtility(test.utility)}
                   </span>
                 ))}
               </div>

@@ -2,8 +2,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { datasetFile, readDatasetFile } from "../../../engine/catalog";
-import { goldAnswerOf } from "../../../engine/eval/registry";
+import { getEvalType, goldAnswerOf, multitaskParams } from "../../../engine/eval/registry";
 import type { QuestionResult } from "../../../engine/eval/types";
+import { candidateLabel } from "../../../shared/candidate-label";
 import type { Db } from "../../db/client";
 import { realPathInside } from "../../readable-paths";
 
@@ -63,7 +64,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
   return {
     dev: bestDev && {
       split: "dev",
-      label: `candidate ${bestDev.candidate} at iteration ${bestDev.iteration}`,
+      label: `${candidateLabel(bestDev.candidate, run.candidateNames)} at iteration ${bestDev.iteration}`,
       iteration: bestDev.iteration,
       candidate: bestDev.candidate,
       utility: bestDev.utility,
@@ -71,13 +72,67 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
     },
     test: endingTest && {
       split: "test",
-      label: endingTest.role === "ending_best" ? "ending best (global_best)" : `starting best (candidate ${endingTest.candidate})`,
+      label: endingTest.role === "ending_best" ? "ending best (global_best)" : `starting best, ${candidateLabel(endingTest.candidate, run.candidateNames)}`,
       iteration: endingTest.iteration,
       candidate: endingTest.candidate,
       utility: endingTest.utility,
       results: withQuestions(run.dataset, "test", endingTest.results),
     },
   };
+}
+
+/** The metrics whose utility is the share of questions answered right: 0–1 is their whole range. */
+const ACCURACY_METRICS = new Set(["accuracy", "acc_ja"]);
+
+function metricOf(evalType: string): string | null {
+  try {
+    return getEvalType(evalType).metric.name;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What a run's utility is, for its chart's y axis: the metric's name, and whether it is an accuracy (fixed to
+ * 0–1). A multitask's harmonic mean is one when each of its components is.
+ */
+export function utilityAxisOf(evalType: string, evalParams: unknown): { metric: string; accuracy: boolean } {
+  if (evalType === "multitask") {
+    const tasks = multitaskParams.safeParse(evalParams).data?.tasks ?? [];
+    return { metric: "harmonic mean", accuracy: tasks.length > 0 && tasks.every((task) => ACCURACY_METRICS.has(metricOf(task.evalType) ?? "")) };
+  }
+  const metric = metricOf(evalType);
+  return { metric: metric ?? "utility", accuracy: metric !== null && ACCURACY_METRICS.has(metric) };
+}
+
+export interface EvaluationCurve {
+  /** After each iteration: the candidate evaluations spent so far (on dev) and the global best's dev utility. */
+  dev: Array<{ evaluations: number; iteration: number; best: number }>;
+  /** The test utility of the best so far, where measured: the starting best, and the ending global best. */
+  test: Array<{ evaluations: number; iteration: number; utility: number; role: "starting_best" | "ending_best" }>;
+}
+
+/**
+ * Best-so-far utility over candidate evaluations rather than iterations, so runs of other population sizes or
+ * optimizers compare at equal cost. The evaluations are the run's recorded dev scores, one per candidate evaluated.
+ */
+export async function evaluationCurve(db: Db, runId: string): Promise<EvaluationCurve> {
+  const [iterations, counts, tests] = await Promise.all([
+    db.iteration.findMany({ where: { runId }, orderBy: { index: "asc" }, select: { index: true, globalBestUtility: true } }),
+    db.candidateScore.groupBy({ by: ["iteration"], where: { runId, split: "dev" }, _count: { _all: true } }),
+    db.candidateScore.findMany({ where: { runId, split: "test", role: { in: ["starting_best", "ending_best"] } }, select: { iteration: true, role: true, utility: true } }),
+  ]);
+  const evaluatedAt = new Map(counts.map((row) => [row.iteration, row._count._all]));
+  let spent = 0;
+  const dev = iterations.map((iteration) => {
+    spent += evaluatedAt.get(iteration.index) ?? 0;
+    return { evaluations: spent, iteration: iteration.index, best: iteration.globalBestUtility };
+  });
+  const spentAfter = new Map(dev.map((point) => [point.iteration, point.evaluations]));
+  const test = tests
+    .map((row) => ({ evaluations: spentAfter.get(row.iteration) ?? 0, iteration: row.iteration, utility: row.utility, role: row.role as "starting_best" | "ending_best" }))
+    .sort((a, b) => a.iteration - b.iteration || (a.role === "starting_best" ? -1 : 1));
+  return { dev, test };
 }
 
 /**

@@ -11,7 +11,7 @@ import { databaseNow, isStale } from "../../search/run-lease";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { outsideRoots, readableRoots } from "./catalog";
 import { datasetRefusal, refusedDatasetOf } from "./form";
-import { bestResults, findRun, readRunLog } from "./run-data";
+import { bestResults, evaluationCurve, findRun, readRunLog, utilityAxisOf } from "./run-data";
 
 const runId = z.string().min(1).max(64);
 
@@ -85,6 +85,7 @@ export const runsRouter = createTRPCRouter({
       ...run,
       stale: isStale(run, now),
       maxIteration: maxIterationOf(run.config),
+      utilityAxis: utilityAxisOf(run.evalType, (run.config as { evalParams?: unknown }).evalParams),
       artifacts: artifacts.map((artifact) => ({ kind: artifact.kind, sizeBytes: Number(artifact.sizeBytes), sha256: artifact.sha256, utility: artifact.utility })),
       tests,
       eventCount,
@@ -154,7 +155,10 @@ export const runsRouter = createTRPCRouter({
     }
   }),
 
-  /** Everything the compare page shows for 2–4 runs: curves, metrics, configs, best candidates' answers. */
+  /**
+   * Everything the compare page shows for 2–4 runs: best-so-far curves over candidate evaluations, metrics,
+   * configs, best candidates' answers.
+   */
   compare: publicProcedure.input(z.object({ ids: z.array(runId).min(1).max(4) })).query(async ({ ctx, input }) => {
     return Promise.all(
       input.ids.map(async (id) => {
@@ -164,7 +168,7 @@ export const runsRouter = createTRPCRouter({
           orderBy: { index: "asc" },
           select: { index: true, globalBestUtility: true, globalWorstUtility: true, evalMs: true, mergeMs: true },
         });
-        const best = await bestResults(ctx.db, id);
+        const [best, curve] = await Promise.all([bestResults(ctx.db, id), evaluationCurve(ctx.db, id)]);
         return {
           id: run.id,
           name: run.name,
@@ -172,6 +176,7 @@ export const runsRouter = createTRPCRouter({
           mergeMethod: run.mergeMethod,
           dataset: run.dataset,
           evalType: run.evalType,
+          utilityAxis: utilityAxisOf(run.evalType, (run.config as { evalParams?: unknown }).evalParams),
           config: run.config as Record<string, unknown>,
           startedAt: run.startedAt,
           finishedAt: run.finishedAt,
@@ -180,6 +185,7 @@ export const runsRouter = createTRPCRouter({
           endingBestValidationUtility: run.endingBestValidationUtility,
           endingBestSingleTestAccuracy: run.endingBestSingleTestAccuracy,
           iterations,
+          curve,
           best: best.test ?? best.dev,
         };
       }),
