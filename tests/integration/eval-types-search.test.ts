@@ -1,7 +1,8 @@
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
 import { executeSearch } from "../../src/server/search/launch";
@@ -39,5 +40,48 @@ describe("a search per eval type", () => {
       expect(utility).toBeCloseTo((right - wrong) / 6);
       for (const row of results) expect(typeof row.abstained).toBe("boolean");
     }
+  });
+
+  describe("human, judged by a loopback OpenAI-compatible server", () => {
+    let server: http.Server;
+    let url = "";
+    let judgements = 0;
+    beforeAll(async () => {
+      // Rates a response by its length, so candidates differ and the rating is known from the stored prediction.
+      server = http.createServer((request, reply) => {
+        let body = "";
+        request.on("data", (chunk) => (body += chunk));
+        request.on("end", () => {
+          judgements += 1;
+          const content = (JSON.parse(body) as { messages: Array<{ content: string }> }).messages[0]!.content;
+          const response = content.slice(content.indexOf("[Response]\n") + "[Response]\n".length);
+          reply.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ choices: [{ message: { content: `Rating: ${response.length % 11}/10` } }] }));
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+    });
+    afterAll(() => server.close());
+
+    it("the mean rating / 10 as the utility, each rating kept with its question", async () => {
+      const config = parseSearchArgs([
+        ...["-n", "judged", "-e", "human", "-d", "data/eval/bwr-model-format/external_api.json", "-i", expertDir, "--output_root", root],
+        ...["--eval_params", JSON.stringify({ url, model: "loopback", maxNewTokens: 6 }), "-m", "2"],
+      ]);
+      const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
+      const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
+      expect(result.status).toBe("completed");
+      const scores = await query<{ utility: number; results: Array<{ prediction: string; answer: string; score: number }> }>(
+        store.url,
+        `SELECT c.utility, c.results FROM "CandidateScore" c JOIN "Run" r ON r.id = c."runId" WHERE r.name = 'judged' AND c.split = 'dev'`,
+      );
+      expect(scores.length).toBeGreaterThanOrEqual(2 * 3);
+      for (const { utility, results } of scores) {
+        expect(results).toHaveLength(3);
+        for (const row of results) expect(row.score).toBeCloseTo((row.prediction.length % 11) / 10);
+        expect(utility).toBeCloseTo(results.reduce((sum, row) => sum + row.score, 0) / 3);
+      }
+      expect(judgements).toBeGreaterThan(0);
+    });
   });
 });

@@ -124,8 +124,8 @@ async function evaluateSingle<Adapter>(
 
   return Promise.all(
     adapters.map(async (_, candidate) => {
-      const results: QuestionResult[] = [];
-      for (const [index, item] of items.entries()) results.push(await task.evalType.score(item, answers[candidate]![index]!, task.params, index));
+      // Scored side by side: a scorer behind HTTP limits its own requests in flight (gate.ts).
+      const results: QuestionResult[] = await Promise.all(items.map((item, index) => task.evalType.score(item, answers[candidate]![index]!, task.params, index)));
       const { utility, metrics } = task.evalType.utility(results, task.params);
       return { utility, metrics, results, tokens: results.reduce((sum, result) => sum + result.tokens, 0), ms: share };
     }),

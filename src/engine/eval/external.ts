@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { gateFor } from "./gate";
 import { chatPromptOf, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { generated, type EvalType } from "./types";
 
 /** BWR_model's external_api, reward-model and human-preference files call the text `prompt`, ours `question`. */
-const externalItem = z
+export const externalItem = z
   .looseObject({ question: z.string().min(1, "expected a non-empty question").optional(), prompt: z.string().min(1, "expected a non-empty prompt").optional() })
   .transform((item, ctx) => {
     const question = item.question ?? item.prompt;
@@ -13,13 +14,14 @@ const externalItem = z
     }
     return { ...item, question };
   });
-type ExternalItem = z.output<typeof externalItem>;
+export type ExternalItem = z.output<typeof externalItem>;
 
 const externalParams = z
   .strictObject({
     url: z.url({ protocol: /^https?$/, message: "expected an http(s) URL of the scorer" }).describe("Scorer endpoint: POST {question, response, item} → {score}"),
     timeoutMs: z.number().int().min(100).max(600_000).default(30_000).describe("Time allowed for one scoring request"),
     retries: z.number().int().min(0).max(10).default(2).describe("Further attempts after a timeout, network error, 429 or 5xx"),
+    concurrency: z.number().int().min(1).max(256).default(8).describe("Scoring requests in flight at once"),
     passThreshold: z.number().min(0).max(1).default(0.5).describe("A question counts as correct when its score reaches this"),
     promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE),
     ...promptFormatShape,
@@ -71,7 +73,7 @@ export const externalApi: EvalType<ExternalParams, ExternalItem> = {
   requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
   score: async (item, [output], params, index) => {
     const { text, tokens } = generated(output);
-    const score = await postForScore(params, { question: item.question, response: text, item });
+    const score = await gateFor(params.url, params.concurrency).run(() => postForScore(params, { question: item.question, response: text, item }));
     return { index, prediction: text, correct: score >= params.passThreshold, tokens, score };
   },
   utility: (results) => {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
 import { externalApi } from "./external";
+import { humanJudge } from "./judge";
 import { chatPromptOf, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
@@ -255,6 +256,7 @@ export const evalTypes = {
   exact_match_language: languageExactMatch,
   length_aware: lengthAware,
   external_api: externalApi,
+  human: humanJudge,
 } as const;
 
 /** The parameters of `multitask`: its component tasks, each parsed as its own eval type when the task is prepared. */
