@@ -25,6 +25,12 @@ function median(values: readonly number[]) {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/**
+ * Runs per case: the reference's 21, but 7 for the two 20-D problems that need about 20,000 evaluations each (the
+ * test stays within seconds; the median of 7 still sits well inside cma's 10th–90th percentiles, as below).
+ */
+const runsOf = ({ dimension, function: name, runs }: { dimension: number; function: string; runs: number }) => (dimension === 20 && name !== "sphere" ? 7 : runs);
+
 describe("CMA-ES against the reference package cma", () => {
   it.each(reference.parameters)("uses cma's strategy parameters (n = $dimension, λ = $popsize)", (expected) => {
     const ours = cmaesParameters(expected.dimension, expected.popsize);
@@ -41,15 +47,15 @@ describe("CMA-ES against the reference package cma", () => {
     }
   });
 
-  // The figures (cma 4.5.0, 21 runs each, median [p10, p90]): sphere 8-D 1230 [1160, 1270], 20-D 2748 [2592, 2820];
-  // ellipsoid 8-D 3990 [3820, 4140], 20-D 17904 [17448, 18456]; Rosenbrock 8-D 4100 [3880, 4640], 20-D 20316
-  // [19174, 22306] with 2 of 21 runs failed. Ours, the same seeds 1–21 of our own generator: 1220, 2760, 4090,
-  // 17916, 3920, 20004 (1 failed).
+  // The figures, median [p10, p90] of cma 4.5.0's 21 runs, then ours (seeds 1–21, or 1–7): sphere 8-D 1230 [1160,
+  // 1270] ours 1190, 20-D 2748 [2592, 2820] ours 2736; ellipsoid 8-D 3990 [3820, 4140] ours 4060, 20-D 17904 [17448,
+  // 18456] ours 18060; Rosenbrock 8-D 4100 [3880, 4640] ours 3980, 20-D 20316 [19174, 22306] ours 20202. Failures
+  // (no 1e-8 within 5000·n evaluations): only 20-D Rosenbrock, cma 2 of 21, ours 1 of 7.
   it.each(reference.cases)("reaches 1e-8 on the $dimension-D $function in as many evaluations as cma", (expected) => {
     const f = functions[expected.function]!;
     const evaluations: number[] = [];
     let failures = 0;
-    for (let seed = 1; seed <= expected.runs; seed += 1) {
+    for (let seed = 1; seed <= runsOf(expected); seed += 1) {
       const run = minimizeWithCmaes(f, new Array<number>(expected.dimension).fill(expected.x0), expected.sigma0, {
         normal: normalStream(seed, STREAM.cmaes, expected.dimension),
         target: reference.target,

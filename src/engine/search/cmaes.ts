@@ -100,19 +100,19 @@ export function initialCmaesState(mean: readonly number[], sigma: number): Cmaes
  */
 export function symmetricEigen(matrix: readonly (readonly number[])[]): { values: number[]; vectors: number[][] } {
   const n = matrix.length;
-  const V = matrix.map((row) => [...row]);
-  const d = new Array<number>(n).fill(0);
-  const e = new Array<number>(n).fill(0);
-  tridiagonalize(V, d, e);
-  diagonalize(V, d, e);
+  // Row-major in one typed array: several times faster than nested arrays in these loops.
+  const V = Float64Array.from(matrix.flat());
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  tridiagonalize(V, d, e, n);
+  diagonalize(V, d, e, n);
   const order = [...Array(n).keys()].sort((i, j) => d[i]! - d[j]! || i - j);
-  return { values: order.map((i) => d[i]!), vectors: V.map((row) => order.map((j) => row[j]!)) };
+  return { values: order.map((i) => d[i]!), vectors: Array.from({ length: n }, (_, i) => order.map((j) => V[i * n + j]!)) };
 }
 
 /** tred2: V ← the orthogonal similarity, d ← the diagonal, e ← the subdiagonal (in e[1..n-1]). */
-function tridiagonalize(V: number[][], d: number[], e: number[]) {
-  const n = V.length;
-  for (let j = 0; j < n; j += 1) d[j] = V[n - 1]![j]!;
+function tridiagonalize(V: Float64Array, d: Float64Array, e: Float64Array, n: number) {
+  for (let j = 0; j < n; j += 1) d[j] = V[(n - 1) * n + j]!;
   for (let i = n - 1; i > 0; i -= 1) {
     let scale = 0;
     let h = 0;
@@ -120,9 +120,9 @@ function tridiagonalize(V: number[][], d: number[], e: number[]) {
     if (scale === 0) {
       e[i] = d[i - 1]!;
       for (let j = 0; j < i; j += 1) {
-        d[j] = V[i - 1]![j]!;
-        V[i]![j] = 0;
-        V[j]![i] = 0;
+        d[j] = V[(i - 1) * n + j]!;
+        V[i * n + j] = 0;
+        V[j * n + i] = 0;
       }
     } else {
       for (let k = 0; k < i; k += 1) {
@@ -137,11 +137,11 @@ function tridiagonalize(V: number[][], d: number[], e: number[]) {
       for (let j = 0; j < i; j += 1) e[j] = 0;
       for (let j = 0; j < i; j += 1) {
         f = d[j]!;
-        V[j]![i] = f;
-        g = e[j]! + V[j]![j]! * f;
+        V[j * n + i] = f;
+        g = e[j]! + V[j * n + j]! * f;
         for (let k = j + 1; k <= i - 1; k += 1) {
-          g += V[k]![j]! * d[k]!;
-          e[k] = e[k]! + V[k]![j]! * f;
+          g += V[k * n + j]! * d[k]!;
+          e[k] = e[k]! + V[k * n + j]! * f;
         }
         e[j] = g;
       }
@@ -155,40 +155,37 @@ function tridiagonalize(V: number[][], d: number[], e: number[]) {
       for (let j = 0; j < i; j += 1) {
         f = d[j]!;
         g = e[j]!;
-        for (let k = j; k <= i - 1; k += 1) V[k]![j] = V[k]![j]! - (f * e[k]! + g * d[k]!);
-        d[j] = V[i - 1]![j]!;
-        V[i]![j] = 0;
+        for (let k = j; k <= i - 1; k += 1) V[k * n + j] = V[k * n + j]! - (f * e[k]! + g * d[k]!);
+        d[j] = V[(i - 1) * n + j]!;
+        V[i * n + j] = 0;
       }
     }
     d[i] = h;
   }
   for (let i = 0; i < n - 1; i += 1) {
-    V[n - 1]![i] = V[i]![i]!;
-    V[i]![i] = 1;
+    V[(n - 1) * n + i] = V[i * n + i]!;
+    V[i * n + i] = 1;
     const h = d[i + 1]!;
     if (h !== 0) {
-      for (let k = 0; k <= i; k += 1) d[k] = V[k]![i + 1]! / h;
+      for (let k = 0; k <= i; k += 1) d[k] = V[k * n + i + 1]! / h;
       for (let j = 0; j <= i; j += 1) {
         let g = 0;
-        for (let k = 0; k <= i; k += 1) g += V[k]![i + 1]! * V[k]![j]!;
-        for (let k = 0; k <= i; k += 1) V[k]![j] = V[k]![j]! - g * d[k]!;
+        for (let k = 0; k <= i; k += 1) g += V[k * n + i + 1]! * V[k * n + j]!;
+        for (let k = 0; k <= i; k += 1) V[k * n + j] = V[k * n + j]! - g * d[k]!;
       }
     }
-    for (let k = 0; k <= i; k += 1) V[k]![i + 1] = 0;
+    for (let k = 0; k <= i; k += 1) V[k * n + i + 1] = 0;
   }
   for (let j = 0; j < n; j += 1) {
-    d[j] = V[n - 1]![j]!;
-    V[n - 1]![j] = 0;
+    d[j] = V[(n - 1) * n + j]!;
+    V[(n - 1) * n + j] = 0;
   }
-  V[n - 1]![n - 1] = 1;
+  V[(n - 1) * n + n - 1] = 1;
   e[0] = 0;
 }
 
 /** tql2: d ← the eigenvalues, V ← V times the eigenvectors of the tridiagonal matrix. */
-function diagonalize(V: number[][], d: number[], e: number[]) {
-  const n = V.length;
-  // The rotations combine two columns at a time: held as contiguous arrays, they run several times faster.
-  const columns = Array.from({ length: n }, (_, j) => Float64Array.from(V, (row) => row[j]!));
+function diagonalize(V: Float64Array, d: Float64Array, e: Float64Array, n: number) {
   for (let i = 1; i < n; i += 1) e[i - 1] = e[i]!;
   e[n - 1] = 0;
   let f = 0;
@@ -229,12 +226,10 @@ function diagonalize(V: number[][], d: number[], e: number[]) {
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          const left = columns[i]!;
-          const right = columns[i + 1]!;
-          for (let k = 0; k < n; k += 1) {
-            h = right[k]!;
-            right[k] = s * left[k]! + c * h;
-            left[k] = c * left[k]! - s * h;
+          for (let k = i; k < n * n; k += n) {
+            h = V[k + 1]!;
+            V[k + 1] = s * V[k]! + c * h;
+            V[k] = c * V[k]! - s * h;
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
@@ -245,7 +240,6 @@ function diagonalize(V: number[][], d: number[], e: number[]) {
     d[l] = d[l]! + f;
     e[l] = 0;
   }
-  V.forEach((row, k) => row.forEach((_, j) => (row[j] = columns[j]![k]!)));
 }
 
 /** The state with B and D recomputed from C when cma's lazy gap has passed since the last decomposition. */
@@ -266,13 +260,20 @@ function decomposed(state: CmaesState, parameters: CmaesParameters): CmaesState 
 export function askCmaes(state: CmaesState, popsize: number, normal: () => number): { state: CmaesState; genotypes: number[][] } {
   const n = state.mean.length;
   const current = decomposed(state, cmaesParameters(n, popsize));
+  const { mean, sigma, basis, axes } = current;
+  // σ·B·D once, flat: each sample is then one matrix-vector product.
+  const transform = new Float64Array(n * n);
+  for (let i = 0; i < n; i += 1) for (let j = 0; j < n; j += 1) transform[i * n + j] = sigma * basis[i]![j]! * axes[j]!;
+  const z = new Float64Array(n);
   const genotypes = Array.from({ length: popsize }, () => {
-    const scaled = Array.from({ length: n }, (_, j) => current.axes[j]! * normal());
-    return current.mean.map((m, i) => {
+    for (let j = 0; j < n; j += 1) z[j] = normal();
+    const x = new Array<number>(n);
+    for (let i = 0; i < n; i += 1) {
       let dot = 0;
-      for (let j = 0; j < n; j += 1) dot += current.basis[i]![j]! * scaled[j]!;
-      return m + current.sigma * dot;
-    });
+      for (let j = 0; j < n; j += 1) dot += transform[i * n + j]! * z[j]!;
+      x[i] = mean[i]! + dot;
+    }
+    return x;
   });
   return { state: current, genotypes };
 }
