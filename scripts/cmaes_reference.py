@@ -9,7 +9,8 @@ switched off here (CMA_active=False, CMA_mirrors=0) so that the reference runs t
 strategy parameter is cma's default. The runs end only at the target or at the evaluation limit (cma's other
 termination criteria are switched off), which is the criterion the TypeScript side applies too.
 
-It also records cma's strategy parameters for a few dimensions and population sizes, and its BoundTransform (the default boundary handling) on a few points, which ours reproduces.
+It also records cma's strategy parameters for a few dimensions and population sizes, one short run's state after
+every generation (so that the update equations are compared exactly, given the same samples), and its BoundTransform (the default boundary handling) on a few points, which ours reproduces.
 
 Run from the repository root, in a venv with cma and numpy:
 
@@ -130,8 +131,26 @@ def main():
             "cc": float(es.sp.cc),
             "c1": float(learning["c1"]),
             "cmu": float(learning["cmu"]),
-            "chiN": float(es.const.chiN),
+            "chiN": float(cma.utilities.math.Mh.chiN(n)),
             "eigenGap": float(es.sm.lazy_update_gap),
+        })
+
+    # One run's every generation: its samples and values, and the state cma's update makes of them. Six generations
+    # on a linear function (sigma grows, the rank-one update stalls once: h_sigma = 0), then the sphere.
+    trajectory = {"x0": [1.0, 2.0, 3.0], "sigma0": 0.5, "popsize": 6, "generations": []}
+    es = cma.CMAEvolutionStrategy(trajectory["x0"], trajectory["sigma0"], {"popsize": 6, "CMA_active": False, "CMA_mirrors": 0, "verbose": -9, "verb_log": 0, "seed": 3})
+    for generation in range(14):
+        samples = es.ask()
+        values = [float(x[0]) for x in samples] if generation < 6 else [sphere(x) for x in samples]
+        es.tell(samples, values)
+        trajectory["generations"].append({
+            "samples": [[float(v) for v in x] for x in samples],
+            "values": values,
+            "mean": [float(v) for v in es.mean],
+            "sigma": float(es.sigma),
+            "covariance": [[float(v) for v in row] for row in es.sm.C],
+            "pathSigma": [float(v) for v in es.adapt_sigma.ps],
+            "pathCovariance": [float(v) for v in es.pc],
         })
 
     bounds = [[0.0, 1.5], [-1.0, 1.0], [-5.0, 20.0]]
@@ -148,6 +167,7 @@ def main():
         "target": TARGET,
         "options": {"CMA_active": False, "CMA_mirrors": 0},
         "parameters": parameters,
+        "trajectory": trajectory,
         "cases": cases,
         "boundTransform": transforms,
     }

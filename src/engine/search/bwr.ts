@@ -186,8 +186,9 @@ async function startingDistribution(population: Population, config: SearchConfig
  * BWR (Best-Worst-Random) over a population: each iteration moves every candidate towards the global best
  * and away from the global worst relative to a random peer (or resets it), evaluates all of them on dev, and
  * archives new global bests and worsts. Test data is touched only at the start (optionally) and the end.
- * The same loop runs the recipe-mode baselines: random search (every candidate drawn in --recipe_bounds) and CMA-ES
- * (the candidates are one generation of samples, mapped into --recipe_bounds, whose ranking updates the distribution).
+ * The same loop runs recipe mode's other optimizers at the same budget: random search (every candidate drawn in
+ * --recipe_bounds) and CMA-ES (the candidates are one generation of samples, mapped into --recipe_bounds, whose
+ * ranking on dev updates the distribution; its state travels in SearchState.cmaes).
  */
 export async function runBwrSearch(options: {
   config: SearchConfig;

@@ -70,23 +70,36 @@ export function cmaesParameters(dimension: number, popsize = defaultPopsize(dime
   const cc = (4 + mueff / n) / (n + 4 + (2 * mueff) / n);
   const c1 = (Math.min(1, popsize / 6) * 2) / ((n + 1.3) ** 2 + mueff);
   const cmu = Math.min(1 - c1, (2 * (0.25 + mueff + 1 / mueff - 2)) / ((n + 2) ** 2 + mueff));
-  const chiN = Math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (21 * n * n));
+  const chiN = expectedNorm(n);
   return { dimension: n, popsize, mu, weights, mueff, cs, damps, cc, c1, cmu, chiN, eigenGap: 1 / (c1 + cmu + 1e-23) / n / 10 };
+}
+
+/**
+ * E‖N(0, I)‖ = √2·Γ((n+1)/2)/Γ(n/2) as cma's step-size update takes it: exact up to n = 100 (by the recursion
+ * E_{n+2} = E_n·(n+1)/n), its series n^½·(1 − 1/(4n) + 1/(32n²)) above (within 5e-5 of the exact value).
+ */
+function expectedNorm(n: number): number {
+  if (n > 100) return Math.sqrt(n) * (1 - 1 / (4 * n) + 1 / (32 * n * n));
+  let value = n % 2 === 1 ? Math.sqrt(2 / Math.PI) : Math.sqrt(Math.PI / 2);
+  for (let k = n % 2 === 1 ? 1 : 2; k < n; k += 2) value *= (k + 1) / k;
+  return value;
 }
 
 const identity = (n: number) => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0)));
 
-/** C = I, p_σ = p_c = 0: a fresh distribution around `mean` with step size `sigma`. */
+/** C ≈ I, p_σ = p_c = 0: a fresh distribution around `mean` with step size `sigma`. */
 export function initialCmaesState(mean: readonly number[], sigma: number): CmaesState {
   if (!(sigma > 0) || !Number.isFinite(sigma)) throw new Error(`CMA-ES needs a positive finite step size, got ${sigma}`);
   if (mean.length === 0 || !mean.every(Number.isFinite)) throw new Error("CMA-ES needs a finite starting mean of at least one value");
   const n = mean.length;
+  // As cma's sampler: C = I but for a perturbation of its diagonal by e^(1e-4·i/n), so no two eigenvalues tie.
+  const variances = Array.from({ length: n }, (_, i) => Math.exp((1e-4 / n) * i));
   return {
     mean: [...mean],
     sigma,
-    covariance: identity(n),
+    covariance: variances.map((variance, i) => variances.map((_, j) => (i === j ? variance : 0))),
     basis: identity(n),
-    axes: new Array<number>(n).fill(1),
+    axes: variances.map(Math.sqrt),
     pathSigma: new Array<number>(n).fill(0),
     pathCovariance: new Array<number>(n).fill(0),
     generation: 0,
