@@ -112,6 +112,69 @@ describe("runBwrSearch", () => {
   });
 });
 
+describe("runBwrSearch with --optimizer cmaes", () => {
+  const cmaes = (overrides: Partial<SearchConfigInput> = {}) => ({ optimizer: "cmaes" as const, recipeBounds: [-1.5, 1.5] as [number, number], maxIteration: 25, ...overrides });
+
+  it("samples one generation per iteration inside --recipe_bounds and moves the best up", async () => {
+    const { sink, result } = await search(cmaes());
+    expect(result.stopped).toBe("max_iteration");
+    expect(sink.iterations.map(({ record }) => record.evaluations.length)).toEqual(new Array(26).fill(6));
+    for (const { population } of sink.iterations.slice(1)) for (const slot of population.slice(0, 6)) for (const value of slot) expect(Math.abs(value)).toBeLessThanOrEqual(1.5);
+    expect(result.state.cmaes!.generation).toBe(25);
+    expect(result.state.stepLength).toBe(result.state.cmaes!.sigma);
+    expect(sink.iterations[0]!.record.state.stepLength).toBe(0.75);
+    expect(result.state.best).toBeGreaterThan(result.state.startingBest.utility + 0.05);
+    const [archived] = await toyEvaluator.evaluate([sink.iterations.at(-1)!.population[6]!], "dev");
+    expect(archived!.utility).toBeCloseTo(result.state.best, 6);
+  });
+
+  it("starts at the centre of the starting population with --cmaes_sigma0", async () => {
+    const { sink } = await search(cmaes({ cmaesSigma0: 0.2, maxIteration: 1 }));
+    const start = experts(6);
+    const { cmaes: distribution } = sink.iterations[0]!.record.state;
+    expect(distribution!.sigma).toBe(0.2);
+    distribution!.mean.forEach((m, k) => expect(m).toBeCloseTo(start.reduce((sum, vector) => sum + vector[k]!, 0) / 6, 6));
+  });
+
+  it("resumed from its JSON state after an interruption ends exactly where an uninterrupted run ends", async () => {
+    const whole = await search(cmaes({ seed: 5 }));
+    const interrupted = await search(cmaes({ seed: 5 }), 9);
+    expect(interrupted.result.stopped).toBe("requested");
+    const last = interrupted.sink.iterations.at(-1)!;
+    const population = new ArrayPopulation(experts(6));
+    await population.restore(last.population);
+    const sink = new MemorySink();
+    const resume = JSON.parse(JSON.stringify(last.record.state)) as SearchState;
+    const resumed = await runBwrSearch({ config: config(cmaes({ seed: 5 })), population, evaluator: toyEvaluator, sink, resume });
+    expect(resumed.state).toEqual(whole.result.state);
+    expect(sink.iterations.at(-1)!.population).toEqual(whole.sink.iterations.at(-1)!.population);
+    const other = await search(cmaes({ seed: 6 }));
+    expect(other.result.state.scores).not.toEqual(whole.result.state.scores);
+  });
+
+  it("keeps a candidate that --dropN left unevaluated in its slot, with its score", async () => {
+    const { sink } = await search(cmaes({ dropN: 0.5, maxIteration: 6 }));
+    for (let t = 1; t < sink.iterations.length; t += 1) {
+      const { record, population } = sink.iterations[t]!;
+      const evaluated = new Set(record.evaluations.map(({ candidate }) => candidate));
+      for (let candidate = 0; candidate < 6; candidate += 1) {
+        if (evaluated.has(candidate)) continue;
+        expect(population[candidate]).toEqual(sink.iterations[t - 1]!.population[candidate]);
+        expect(record.state.scores[candidate]).toBe(sink.iterations[t - 1]!.record.state.scores[candidate]);
+      }
+    }
+    expect(sink.iterations.some(({ record }) => record.evaluations.length < 6)).toBe(true);
+  });
+
+  it("refuses to resume from a state that holds no CMA-ES distribution", async () => {
+    const bwr = await search({ maxIteration: 2 });
+    const population = new ArrayPopulation(experts(6));
+    await population.restore(bwr.sink.iterations.at(-1)!.population);
+    const resumed = runBwrSearch({ config: config(cmaes()), population, evaluator: toyEvaluator, sink: new MemorySink(), resume: bwr.result.state });
+    await expect(resumed).rejects.toThrow("the state after iteration 2 holds no CMA-ES distribution: it was not written by a search with --optimizer cmaes");
+  });
+});
+
 describe("population moves", () => {
   it("BWR update, reset and crossover follow the formulas", async () => {
     const [a, b, c] = [Float32Array.of(1, 2), Float32Array.of(3, -1), Float32Array.of(0.5, 0.25)];

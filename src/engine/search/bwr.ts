@@ -1,8 +1,9 @@
 import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation } from "../eval/evaluator";
 import type { SearchConfig } from "./config";
+import { askCmaes, boundTransform, initialCmaesState, tellCmaes, type CmaesState } from "./cmaes";
 import type { Population } from "./population";
-import { drawStream, pickOther, STREAM, uniform } from "./rng";
+import { drawStream, normalStream, pickOther, STREAM, uniform } from "./rng";
 
 /** Evaluates population vectors (candidates or archive slots) on one split. */
 export interface VectorEvaluator {
@@ -12,6 +13,7 @@ export interface VectorEvaluator {
 /** Everything needed to continue a search after its last completed iteration. */
 export interface SearchState {
   iteration: number;
+  /** BWR's step length; CMA-ES's step size σ. */
   stepLength: number;
   scores: number[];
   histories: number[][];
@@ -22,6 +24,8 @@ export interface SearchState {
   /** Which candidate, at which iteration, last set the global best. */
   bestFound: { candidate: number; iteration: number };
   startingBest: { candidate: number; utility: number };
+  /** --optimizer cmaes: the distribution after this iteration's generation, which the next one samples from. */
+  cmaes?: CmaesState;
 }
 
 export interface IterationRecord {
@@ -120,9 +124,10 @@ async function initialState(population: Population, evaluator: VectorEvaluator, 
   const bestCandidate = argmax(scores);
   await population.copy(population.bestSlot, bestCandidate);
   await population.copy(population.worstSlot, argmin(scores));
+  const cmaes = config.optimizer === "cmaes" ? await startingDistribution(population, config) : undefined;
   const state: SearchState = {
     iteration: 0,
-    stepLength: config.stepLength,
+    stepLength: cmaes?.sigma ?? config.stepLength,
     scores,
     histories: scores.map((score) => [score]),
     best: Math.max(...scores),
@@ -131,6 +136,7 @@ async function initialState(population: Population, evaluator: VectorEvaluator, 
     worstHistory: [Math.min(...scores)],
     bestFound: { candidate: bestCandidate, iteration: 0 },
     startingBest: { candidate: bestCandidate, utility: scores[bestCandidate]! },
+    ...(cmaes && { cmaes }),
   };
   sink.log(`search initialized: ${population.size} candidates, starting best ${state.best} (candidate_${bestCandidate}), worst ${state.worst}`);
   await sink.iteration(
@@ -140,10 +146,49 @@ async function initialState(population: Population, evaluator: VectorEvaluator, 
   return state;
 }
 
+/** BWR's moves (or random search's draws) of iteration `t`; returns the stray candidates that were restarted. */
+async function moveCandidates(population: Population, state: SearchState, config: SearchConfig, t: number): Promise<number[]> {
+  const n = population.size;
+  const restarted: number[] = [];
+  for (let i = 0; i < n; i += 1) {
+    const draw = drawStream(config.seed, STREAM.move, t, i);
+    const [r1, r2, r3, r4] = [draw(), draw(), draw(), draw()];
+    const T = draw() < 0.5 ? 1 : 2;
+    const partner = pickOther(draw, n, i);
+    const stray = config.optimizer === "bwr" && config.restartStrayCandidates === 1 && isStray(state.histories[i]!, config);
+    if (stray) restarted.push(i);
+    if (config.optimizer === "random") {
+      const [low, high] = config.recipeBounds;
+      await population.resetInBox(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31), low, high);
+    } else if (!stray && r4 > 1 - config.updateProbability) {
+      await population.bwrUpdate(i, partner, { r1, r2, T, step: state.stepLength });
+    } else if (config.resetRule === "bounds") {
+      await population.resetWithinBounds(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31));
+    } else {
+      await population.resetScaled(i, partner, r3);
+    }
+  }
+  return restarted;
+}
+
+/**
+ * CMA-ES starts at the centre of the starting population (for the experts' own recipes, weight 1/experts each: the
+ * x0 of mergekit-evolve), with σ0 from --cmaes_sigma0 or a quarter of the --recipe_bounds width.
+ */
+async function startingDistribution(population: Population, config: SearchConfig): Promise<CmaesState> {
+  const starting = await vectors(population, [...Array(population.size).keys()]);
+  const centre = Array.from(starting[0]!, (_, k) => starting.reduce((sum, vector) => sum + vector[k]!, 0) / starting.length);
+  const [low, high] = config.recipeBounds;
+  return initialCmaesState(centre, config.cmaesSigma0 ?? (high - low) / 4);
+}
+
 /**
  * BWR (Best-Worst-Random) over a population: each iteration moves every candidate towards the global best
  * and away from the global worst relative to a random peer (or resets it), evaluates all of them on dev, and
  * archives new global bests and worsts. Test data is touched only at the start (optionally) and the end.
+ * The same loop runs recipe mode's other optimizers at the same budget: random search (every candidate drawn in
+ * --recipe_bounds) and CMA-ES (the candidates are one generation of samples, mapped into --recipe_bounds, whose
+ * ranking on dev updates the distribution; its state travels in SearchState.cmaes).
  */
 export async function runBwrSearch(options: {
   config: SearchConfig;
@@ -177,6 +222,9 @@ export async function runBwrSearch(options: {
     }
   }
 
+  if (config.optimizer === "cmaes" && !state.cmaes) {
+    throw new Error(`the state after iteration ${state.iteration} holds no CMA-ES distribution: it was not written by a search with --optimizer cmaes`);
+  }
   let stopped: SearchResult["stopped"] = "max_iteration";
   while (state.iteration < config.maxIteration) {
     if (patienceReached(state.bestHistory, config.patience)) {
@@ -193,30 +241,18 @@ export async function runBwrSearch(options: {
     const startedAt = new Date();
     const mergeStarted = performance.now();
     const previous = config.selection === "greedy" ? await vectors(population, [...Array(n).keys()]) : [];
-    const restarted: number[] = [];
-    for (let i = 0; i < n; i += 1) {
-      const draw = drawStream(config.seed, STREAM.move, t, i);
-      const [r1, r2, r3, r4] = [draw(), draw(), draw(), draw()];
-      const T = draw() < 0.5 ? 1 : 2;
-      const partner = pickOther(draw, n, i);
-      const stray = config.optimizer === "bwr" && config.restartStrayCandidates === 1 && isStray(state.histories[i]!, config);
-      if (stray) restarted.push(i);
-      if (config.optimizer === "random") {
-        const [low, high] = config.recipeBounds;
-        await population.resetInBox(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31), low, high);
-      } else if (!stray && r4 > 1 - config.updateProbability) {
-        await population.bwrUpdate(i, partner, { r1, r2, T, step: state.stepLength });
-      } else if (config.resetRule === "bounds") {
-        await population.resetWithinBounds(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31));
-      } else {
-        await population.resetScaled(i, partner, r3);
-      }
+    const dropIteration = uniform(config.seed, STREAM.drop, t, -1) < config.dropK;
+    const evaluated = dropIteration ? [] : [...Array(n).keys()].filter((i) => uniform(config.seed, STREAM.drop, t, i) >= config.dropN);
+    const generation = config.optimizer === "cmaes" ? askCmaes(state.cmaes!, n, normalStream(config.seed, STREAM.cmaes, t)) : undefined;
+    if (generation) {
+      // A sample left unevaluated by --dropN keeps its slot's last candidate, whose score is still its own.
+      const [low, high] = config.recipeBounds;
+      for (const i of evaluated) await population.write(i, Float32Array.from(generation.genotypes[i]!, (x) => boundTransform(x, low, high)));
     }
+    const restarted = generation ? [] : await moveCandidates(population, state, config, t);
     const mergeMs = performance.now() - mergeStarted;
     for (const candidate of restarted) sink.log(`candidate_${candidate} restarted!`);
 
-    const dropIteration = uniform(config.seed, STREAM.drop, t, -1) < config.dropK;
-    const evaluated = dropIteration ? [] : [...Array(n).keys()].filter((i) => uniform(config.seed, STREAM.drop, t, i) >= config.dropN);
     if (dropIteration) sink.log("dropped iteration!");
     const evalStarted = performance.now();
     const fresh = evaluated.length ? await evaluate(evaluator, population, evaluated, "dev", `iteration ${t}`) : [];
@@ -241,6 +277,13 @@ export async function runBwrSearch(options: {
       worstHistory: [...state.worstHistory],
       stepLength: Math.max(state.stepLength * config.stepLengthFactor, config.minimumStepLength),
     };
+    if (generation) {
+      // CMA-ES minimises: the utility's negative, and NaN for a sample that was not evaluated.
+      const values = new Array<number>(n).fill(Number.NaN);
+      evaluated.forEach((candidate, index) => (values[candidate] = -fresh[index]!.utility));
+      next.cmaes = tellCmaes(generation.state, generation.genotypes, values);
+      next.stepLength = next.cmaes.sigma;
+    }
     const top = argmax(scores);
     const newBest = scores[top]! > state.best;
     if (newBest) {

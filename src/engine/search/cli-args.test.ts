@@ -31,6 +31,12 @@ describe("search flags: bad input is one error naming the flag", () => {
     expect(parse("-m", "1").maxIteration).toBe(1);
   });
 
+  it("takes --optimizer cmaes with --cmaes_sigma0 in recipe mode, and refuses it in weights mode in one line naming --optimizer", () => {
+    expect(parse("--optimizer", "cmaes", "--cmaes_sigma0", "0.3")).toMatchObject({ optimizer: "cmaes", cmaesSigma0: 0.3 });
+    expect(refusal("--optimizer", "cmaes", "--mode", "weights")).toBe("--optimizer: CMA-ES runs in recipe mode only (--mode recipe or auto)");
+    expect(refusal("--cmaes_sigma0", "0.3")).toBe("--cmaes_sigma0: would be ignored: only --optimizer cmaes uses it, and the optimizer is bwr");
+  });
+
   it("refuses run names made of dots only, which would name the output root or its parent", () => {
     for (const name of [".", "..", "..."]) {
       expect(() => parseSearchArgs(["-n", name, "-e", "exact_match", "-d", "gsm8k"])).toThrow(/^--name: expected a name with a letter, digit, dash or underscore, not only dots/);

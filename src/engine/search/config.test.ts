@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flattenConfigIssues, searchConfigSchema, type SearchConfig } from "./config";
+import { flattenConfigIssues, searchConfigSchema, searchMode, type SearchConfig } from "./config";
 
 const base = { name: "x", evalType: "exact_match", dataset: "gsm8k", mode: "recipe" } as const;
 
@@ -45,5 +45,17 @@ describe("the typed search config", () => {
     }
     // In weights mode the defaults are no parameters given; anything else would be ignored.
     expect(searchConfigSchema.safeParse({ name: "x", evalType: "exact_match", dataset: "gsm8k", mergeParams: { normalize: false } }).error!.issues[0]!.message).toMatch(/^would be ignored: /);
+  });
+
+  it("runs CMA-ES in recipe mode only, with ranking selection, and takes --cmaes_sigma0 only for it", () => {
+    const issues = (input: object) => searchConfigSchema.safeParse({ ...base, ...input }).error?.issues.map((issue) => [issue.path.join("."), issue.message]);
+    expect(issues({ optimizer: "cmaes", mode: "weights" })).toEqual([["optimizer", "CMA-ES runs in recipe mode only (--mode recipe or auto)"]]);
+    expect(issues({ optimizer: "cmaes", selection: "greedy" })).toEqual([["selection", "greedy selection is a BWR rule; CMA-ES selects by ranking each generation: use --selection replace"]]);
+    expect(issues({ cmaesSigma0: 0.3 })).toEqual([["cmaesSigma0", "would be ignored: only --optimizer cmaes uses it, and the optimizer is bwr"]]);
+    // CMA-ES samples every weight on its own, so per-layer weights need no bounds reset.
+    expect(issues({ optimizer: "cmaes", recipeWeights: "layer", cmaesSigma0: 0.3 })).toBeUndefined();
+    expect(issues({ optimizer: "cmaes", cmaesSigma0: 0 })).toEqual([["cmaesSigma0", "Too small: expected number to be >0"]]);
+    // --mode auto runs weighted_average in recipe mode for CMA-ES, as for random search.
+    expect(searchMode(searchConfigSchema.parse({ name: "x", evalType: "exact_match", dataset: "gsm8k", optimizer: "cmaes" }))).toBe("recipe");
   });
 });

@@ -113,14 +113,19 @@ export const searchConfigShape = {
   mode: flagged(z.enum(["auto", "weights", "recipe"]).default("auto"), {
     flag: "--mode", group: "merge", help: "weights: candidates are adapters (BWR_model); recipe: candidates are the merge method's per-expert weights; auto: weights for weighted_average, recipe otherwise",
   }),
-  optimizer: flagged(z.enum(["bwr", "random"]).default("bwr"), {
-    flag: "--optimizer", group: "merge", help: "recipe mode only: bwr, or random search within --recipe_bounds at the same evaluation budget (a baseline)",
+  optimizer: flagged(z.enum(["bwr", "random", "cmaes"]).default("bwr"), {
+    flag: "--optimizer",
+    group: "merge",
+    help: "bwr; or, in recipe mode, random search within --recipe_bounds (a baseline) or cmaes, the standard CMA-ES: each iteration samples one generation of λ = the population's size candidates (the experts, or --initial_experts_num when populating), at BWR's evaluation budget, from a mean at the starting population's centre (mergekit-evolve's 1/experts)",
+  }),
+  cmaesSigma0: flagged(z.number().positive().finite().optional(), {
+    flag: "--cmaes_sigma0", group: "merge", help: "--optimizer cmaes: initial step size σ0 of the weights (default: a quarter of the --recipe_bounds width, as cma advises)",
   }),
   recipeWeights: flagged(z.enum(["expert", "layer"]).default("expert"), {
     flag: "--recipe_weights", group: "merge", help: "recipe mode: one weight per expert, or one per expert and decoder layer (exported as mergekit per-layer filters)",
   }),
   recipeBounds: flagged(z.tuple([z.number().finite(), z.number().finite()], { error: "expected LOW,HIGH, e.g. 0,1.5" }).default([0, 1.5]), {
-    flag: "--recipe_bounds", group: "merge", help: "recipe mode: range of each weight for random search",
+    flag: "--recipe_bounds", group: "merge", help: "recipe mode: range of each weight for random search and CMA-ES (whose samples are mapped into it by cma's BoundTransform)",
   }),
   mergeMethod: flagged(
     z.enum(MERGE_METHOD_CHOICES, { error: `expected one of: ${Object.keys(MERGE_METHODS).join(", ")} (or mergekit's ${Object.keys(MERGEKIT_ALIASES).join(", ")})` }).default("weighted_average"),
@@ -164,10 +169,20 @@ function checkSearchConfig(config: RawDashboardConfig, report: Report): { weight
   if (config.optimizer === "random" && config.mode === "weights") {
     report({ path: ["optimizer"], message: "random search runs in recipe mode only (--mode recipe or auto)" });
   }
+  if (config.optimizer === "cmaes" && config.mode === "weights") {
+    report({ path: ["optimizer"], message: "CMA-ES runs in recipe mode only (--mode recipe or auto)" });
+  }
+  if (config.optimizer === "cmaes" && config.selection === "greedy") {
+    // CMA-ES selects by ranking each generation; keeping an old candidate would hide what it sampled.
+    report({ path: ["selection"], message: "greedy selection is a BWR rule; CMA-ES selects by ranking each generation: use --selection replace" });
+  }
+  if (config.cmaesSigma0 !== undefined && config.optimizer !== "cmaes") {
+    report({ path: ["cmaesSigma0"], message: `would be ignored: only --optimizer cmaes uses it, and the optimizer is ${config.optimizer}` });
+  }
   if (config.recipeWeights === "layer" && config.mode === "weights") {
     report({ path: ["recipeWeights"], message: "per-layer weights are a recipe-mode setting (--mode recipe or auto)" });
   }
-  if (config.recipeWeights === "layer" && config.resetRule === "random") {
+  if (config.recipeWeights === "layer" && config.resetRule === "random" && config.optimizer !== "cmaes") {
     // The experts weigh every layer alike, and BWR's moves and Random·r3 only scale and add whole recipes.
     report({ path: ["recipeWeights"], message: "per-layer weights need --reset_rule bounds: with BWR_model's reset every layer would keep the same weights" });
   }

@@ -13,6 +13,8 @@ describe("the new-search form generated from the engine's schemas", () => {
     expect(specs.resetRule).toMatchObject({ kind: "enum", options: ["random", "bounds"], defaultText: "random" });
     expect(specs.populateInitialExperts).toMatchObject({ kind: "binary", defaultText: "0" });
     expect(specs.initialExpertsNum).toMatchObject({ kind: "integer", hasDefault: false });
+    expect(specs.optimizer).toMatchObject({ kind: "enum", options: ["bwr", "random", "cmaes"], defaultText: "bwr", widget: "generic", flag: { group: "merge" } });
+    expect(specs.cmaesSigma0).toMatchObject({ kind: "number", hasDefault: false, widget: "generic", flag: { flag: "--cmaes_sigma0", group: "merge" } });
     expect(specs.stepLength.flag.flag).toBe("--step_length");
     expect(specs.mergeMethod).toMatchObject({ widget: "dedicated", flag: { group: "merge" } });
   });

@@ -32,4 +32,43 @@ export function pickOther(draw: () => number, n: number, excluded: number): numb
 }
 
 /** Purposes keep independent uses of one seed apart. */
-export const STREAM = { populate: 1, move: 2, drop: 3, reset: 4 } as const;
+export const STREAM = { populate: 1, move: 2, drop: 3, reset: 4, cmaes: 5 } as const;
+
+/**
+ * Standard normal draws for one (seed, purpose, iteration): a xoshiro128** generator keyed by counter-based
+ * draws, so a resumed search draws what an uninterrupted one would, and long streams (CMA-ES samples λ·n of them
+ * per generation) stay cheap. Box–Muller, both values of each pair used.
+ */
+export function normalStream(seed: number, ...counters: number[]): () => number {
+  const s = Uint32Array.from({ length: 4 }, (_, k) => Math.floor(uniform(seed, ...counters, k) * 2 ** 32));
+  if (s.every((word) => word === 0)) s[0] = 1;
+  const next32 = () => {
+    const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0;
+    const t = s[1]! << 9;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rotl(s[3]!, 11);
+    return result;
+  };
+  // 53 bits in (0, 1]: never 0, so the logarithm below stays finite.
+  const open01 = () => ((next32() >>> 5) * 67108864 + (next32() >>> 6) + 1) / 2 ** 53;
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const value = spare;
+      spare = undefined;
+      return value;
+    }
+    const radius = Math.sqrt(-2 * Math.log(open01()));
+    const angle = 2 * Math.PI * open01();
+    spare = radius * Math.sin(angle);
+    return radius * Math.cos(angle);
+  };
+}
+
+function rotl(value: number, bits: number): number {
+  return (value << bits) | (value >>> (32 - bits));
+}
