@@ -90,6 +90,18 @@ describe("evaluateCandidates", () => {
     // poor: 1/3 on arith, 0 on other → harmonic mean 0.
     expect(poor!.utility).toBe(0);
     expect(poor!.metrics).toEqual({ "arith/accuracy": 1 / 3, "other/accuracy": 0 });
+    // BWR_model's --only_one_or_two: one component's utility instead of the harmonic mean.
+    for (const [only, expected] of [["one", 1 / 3], ["two", 0]] as const) {
+      const [, poorAlone] = await evaluateCandidates(fakeRunner, prepareTask({ evalType: "multitask", params: { tasks: [{ evalType: "exact_match", dataset: arithmetic }, { evalType: "exact_match", dataset: other }] }, only }), "dev", ["good", "poor"]);
+      expect(poorAlone!.utility).toBeCloseTo(expected);
+    }
+  });
+
+  it("takes BWR_model's multitask domains by name, and names what it expected otherwise", () => {
+    expect(() => prepareTask({ evalType: "multitask", dataset: "legal" })).toThrow(/data\/eval\/hearsay\.json/);
+    expect(() => prepareTask({ evalType: "multitask", dataset: "medical" })).toThrow(/data\/eval\/medqa\.json/);
+    expect(() => prepareTask({ evalType: "multitask", dataset: "sports" })).toThrow(`dataset: multitask without params.tasks takes one of BWR_model's domains (legal, medical, science, culture), got "sports"`);
+    expect(() => prepareTask({ evalType: "exact_match", dataset: arithmetic, only: "one" })).toThrow("only_one_or_two: picks one component of a multitask, and exact_match has none");
   });
 });
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { datasetFile } from "../catalog";
 import { loadDataset, type Dataset, type Split } from "./datasets";
-import { evalTypeNames, getEvalType, multitaskParams } from "./registry";
+import { evalTypeNames, getEvalType, MULTITASK_DOMAINS, multitaskComponents, multitaskParams } from "./registry";
 import { EvalConfigError, type EvalType, type ModelOutput, type ModelRequest, type QuestionResult } from "./types";
 
 export { EvalConfigError };
@@ -34,15 +34,23 @@ interface SingleTask {
 interface MultiTask {
   kind: "multitask";
   tasks: SingleTask[];
+  /** BWR_model's --only_one_or_two: the first or the second component's utility instead of the harmonic mean. */
+  only?: OnlyOneOrTwo;
 }
+
+export type OnlyOneOrTwo = "one" | "two";
 
 export type PreparedTask = SingleTask | MultiTask;
 
 export interface TaskSpec {
   evalType: string;
-  /** A dataset `{"dev": [...], "test": [...]}`, as --dataset names it; for multitask, each component names its own. */
+  /**
+   * A dataset `{"dev": [...], "test": [...]}`, as --dataset names it; for multitask, each component names its own,
+   * or this names one of BWR_model's domains (MULTITASK_DOMAINS).
+   */
   dataset?: string;
   params?: unknown;
+  only?: OnlyOneOrTwo;
 }
 
 function prepareSingle(spec: TaskSpec, where: string): SingleTask {
@@ -57,11 +65,16 @@ function withDataset(evalType: EvalType<unknown, unknown>, params: unknown, data
   return { kind: "single", evalType, params, dataset: loadDataset(datasetFile(dataset), evalType.itemSchema) };
 }
 
-/** The components of a multitask; each one's parameters are parsed here, by its own eval type. */
-function multitaskOf(params: z.output<typeof multitaskParams>): MultiTask {
+/** The components of a multitask (given, or the domain's); each one's parameters are parsed here, by its own eval type. */
+function multitaskOf(params: z.output<typeof multitaskParams>, domain: string | undefined, only: OnlyOneOrTwo | undefined): MultiTask {
+  const tasks = multitaskComponents(params, domain);
+  if (tasks.length === 0) {
+    throw new EvalConfigError(`dataset: multitask without params.tasks takes one of BWR_model's domains (${Object.keys(MULTITASK_DOMAINS).join(", ")}), got "${domain ?? ""}"; or list the tasks: --eval_params '{"tasks": [{"evalType": …, "dataset": …}, …]}'`);
+  }
   return {
     kind: "multitask",
-    tasks: params.tasks.map((task, index) => {
+    only,
+    tasks: tasks.map((task, index) => {
       if (!evalTypeNames.includes(task.evalType as never)) {
         throw new EvalConfigError(`params.tasks.${index}.evalType: expected one of ${evalTypeNames.join(", ")}, got "${task.evalType}"`);
       }
@@ -75,15 +88,16 @@ function multitaskOf(params: z.output<typeof multitaskParams>): MultiTask {
  * error naming the field (or the dataset file and item).
  */
 export function prepareTask(spec: TaskSpec): PreparedTask {
+  if (spec.only && spec.evalType !== "multitask") throw new EvalConfigError(`only_one_or_two: picks one component of a multitask, and ${spec.evalType} has none`);
   if (spec.evalType !== "multitask") return prepareSingle(spec, "");
   const params = multitaskParams.safeParse(spec.params ?? {});
   if (!params.success) throw new EvalConfigError(formatIssues("params", params.error));
-  return multitaskOf(params.data);
+  return multitaskOf(params.data, spec.dataset, spec.only);
 }
 
 /** prepareTask for parameters that the eval type's schema has parsed already (a search config's): not parsed again. */
 export function prepareParsedTask(spec: TaskSpec): PreparedTask {
-  if (spec.evalType === "multitask") return multitaskOf(spec.params as z.output<typeof multitaskParams>);
+  if (spec.evalType === "multitask") return multitaskOf(spec.params as z.output<typeof multitaskParams>, spec.dataset, spec.only);
   return withDataset(getEvalType(spec.evalType), spec.params, spec.dataset, "");
 }
 
@@ -157,7 +171,7 @@ export async function evaluateCandidates<Adapter>(
     const metrics: Record<string, number> = {};
     task.tasks.forEach((component, index) => (metrics[`${component.dataset.name}/${component.evalType.metric.name}`] = parts[index]!.utility));
     return {
-      utility: harmonicMean(parts.map((part) => part.utility)),
+      utility: task.only === "one" ? parts[0]!.utility : task.only === "two" ? parts[1]!.utility : harmonicMean(parts.map((part) => part.utility)),
       metrics,
       results: parts.flatMap((part) => part.results),
       tokens: parts.reduce((sum, part) => sum + part.tokens, 0),

@@ -259,12 +259,31 @@ export const evalTypes = {
   human: humanJudge,
 } as const;
 
-/** The parameters of `multitask`: its component tasks, each parsed as its own eval type when the task is prepared. */
+/**
+ * The parameters of `multitask`: its component tasks, each parsed as its own eval type when the task is prepared;
+ * without them, the dataset names one of BWR_model's domains.
+ */
 export const multitaskParams = z.strictObject({
   tasks: z
     .array(z.strictObject({ evalType: z.string(), dataset: z.string(), params: z.unknown().optional() }))
-    .min(2, "expected at least two component tasks"),
+    .min(2, "expected at least two component tasks")
+    .optional(),
 });
+
+/** BWR_model's multitask domains (`-e multitask -d legal`): two multiple-choice datasets each, in data/eval. */
+export const MULTITASK_DOMAINS: Readonly<Record<string, readonly [string, string]>> = Object.freeze({
+  legal: ["hearsay", "citation_prediction_classification"],
+  medical: ["medqa", "medmcqa"],
+  science: ["scifact", "stem"],
+  culture: ["normad_country", "normad_value"],
+});
+
+/** A multitask's components: its listed tasks, or its domain's datasets as multiple choice (none for an unknown name). */
+export function multitaskComponents(params: z.output<typeof multitaskParams>, dataset: string | undefined): Array<{ evalType: string; dataset: string; params?: unknown }> {
+  if (params.tasks) return params.tasks;
+  const datasets = dataset === undefined ? undefined : MULTITASK_DOMAINS[dataset];
+  return datasets ? datasets.map((name) => ({ evalType: "multiple_choice", dataset: name })) : [];
+}
 
 /** The schema of an eval type's parameters (multitask's included); undefined for a name that is none. */
 export function evalParamsSchema(evalType: string): z.ZodType | undefined {

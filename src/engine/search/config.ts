@@ -77,6 +77,9 @@ export const searchConfigShape = {
   evalType: flagged(identifier().min(1, "required"), { flag: "--eval_type", short: "-e", group: "objective", help: `evaluation type (${[...evalTypeNames, "multitask"].join(", ")})` }),
   dataset: flagged(filePath().min(1, "required"), { flag: "--dataset", short: "-d", group: "objective", help: "dataset name in data/eval (or a path to a .json file)" }),
   evalParams: flagged(params(), { flag: "--eval_params", group: "objective", help: "JSON parameters of the eval type" }),
+  onlyOneOrTwo: flagged(z.enum(["one", "two"]).optional(), {
+    flag: "--only_one_or_two", group: "objective", help: "multitask: maximise the first (one) or second (two) component's utility instead of the harmonic mean (BWR_model)",
+  }),
   devQuestions: flagged(z.number().int().min(0).default(0), {
     flag: "--dev_questions", group: "objective", help: "evaluate on the first N dev questions only (0: all); quick searches",
   }),
@@ -165,6 +168,9 @@ function checkSearchConfig(config: RawDashboardConfig, report: Report): { weight
   }
   if (config.minimumStepLength > config.stepLength) {
     report({ path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
+  }
+  if (config.onlyOneOrTwo !== undefined && config.evalType !== "multitask") {
+    report({ path: ["onlyOneOrTwo"], message: `picks one component of a multitask, and ${config.evalType} has none (use -e multitask)` });
   }
   if (config.optimizer === "random" && config.mode === "weights") {
     report({ path: ["optimizer"], message: "random search runs in recipe mode only (--mode recipe or auto)" });

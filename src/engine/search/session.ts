@@ -126,7 +126,8 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     if (mode === "weights" && config.recipeWeights === "layer") {
       throw new SearchSetupError("recipeWeights", `per-layer weights need recipe mode, and ${config.mode === "auto" ? `--mode auto runs ${config.mergeMethod} in weights mode` : "--mode is weights"}; use --mode recipe`);
     }
-    const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? undefined : datasetFile(config.dataset), params: config.evalParams });
+    // A multitask's --dataset names its domain (when its tasks are not listed), not a file.
+    const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? config.dataset : datasetFile(config.dataset), params: config.evalParams, only: config.onlyOneOrTwo });
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { datasetFile } from "../../../engine/catalog";
 import { DatasetError } from "../../../engine/eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize } from "../../../engine/eval/evaluator";
-import type { multitaskParams } from "../../../engine/eval/registry";
+import { multitaskComponents, type multitaskParams } from "../../../engine/eval/registry";
 import { estimateEvaluationTime, evaluationSettingOf, evaluationWorkOf, searchBudget, type EstimateConfig, type EvaluationEstimate, type MeasuredEvaluation, type SearchBudget } from "../../../engine/search/budget";
 import { dashboardSearchConfigSchema, flattenConfigIssues, type ConfigIssues, type SearchConfigField } from "../../../engine/search/config";
 import { configFieldSpecs, evalTypeForms, formSections, mergeMethodForms } from "../../../engine/search/form-spec";
@@ -43,7 +43,7 @@ type DashboardConfig = z.output<typeof dashboardSearchConfigSchema>;
 
 /** Every dataset file a config names: its --dataset (the run pages show its questions), and a multitask's components'. */
 function datasetFilesOf(config: DashboardConfig): Array<{ field: SearchConfigField; file: string }> {
-  const components = config.evalType === "multitask" ? (config.evalParams as z.output<typeof multitaskParams>).tasks : [];
+  const components = config.evalType === "multitask" ? multitaskComponents(config.evalParams as z.output<typeof multitaskParams>, config.dataset) : [];
   return [{ field: "dataset", file: datasetFile(config.dataset) }, ...components.map((task) => ({ field: "evalParams" as const, file: datasetFile(task.dataset) }))];
 }
 
@@ -65,7 +65,7 @@ function taskSizes(config: DashboardConfig, catalog: FormCatalog): { devSize: nu
   if (refused) return { field: refused.field, problem: refused.message };
   const multitask = config.evalType === "multitask";
   try {
-    const task = prepareParsedTask({ evalType: config.evalType, dataset: multitask ? undefined : datasetFile(config.dataset), params: config.evalParams });
+    const task = prepareParsedTask({ evalType: config.evalType, dataset: multitask ? config.dataset : datasetFile(config.dataset), params: config.evalParams, only: config.onlyOneOrTwo });
     return { devSize: splitSize(task, "dev"), testSize: splitSize(task, "test") };
   } catch (error) {
     if (error instanceof DatasetError || error instanceof EvalConfigError) return { field: multitask ? "evalParams" : "dataset", problem: error.message };

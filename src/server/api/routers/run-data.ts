@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { datasetFile, readDatasetFile } from "../../../engine/catalog";
-import { getEvalType, goldAnswerOf, multitaskParams } from "../../../engine/eval/registry";
+import { getEvalType, goldAnswerOf, multitaskComponents, multitaskParams } from "../../../engine/eval/registry";
 import type { QuestionResult } from "../../../engine/eval/types";
 import { candidateLabel } from "../../../shared/candidate-label";
 import type { Db } from "../../db/client";
@@ -96,9 +96,10 @@ function metricOf(evalType: string): string | null {
  * What a run's utility is, for its chart's y axis: the metric's name, and whether it is an accuracy (fixed to
  * 0–1). A multitask's harmonic mean is one when each of its components is.
  */
-export function utilityAxisOf(evalType: string, evalParams: unknown): { metric: string; accuracy: boolean } {
+export function utilityAxisOf(evalType: string, evalParams: unknown, dataset?: string): { metric: string; accuracy: boolean } {
   if (evalType === "multitask") {
-    const tasks = multitaskParams.safeParse(evalParams).data?.tasks ?? [];
+    const parsed = multitaskParams.safeParse(evalParams).data;
+    const tasks = parsed ? multitaskComponents(parsed, dataset) : [];
     return { metric: "harmonic mean", accuracy: tasks.length > 0 && tasks.every((task) => ACCURACY_METRICS.has(metricOf(task.evalType) ?? "")) };
   }
   const metric = metricOf(evalType);
