@@ -23,7 +23,7 @@ describe("a search per eval type", () => {
   it("AbstainQA: effective reliability as the utility, abstentions kept per question", async () => {
     const config = parseSearchArgs([
       ...["-n", "abstain", "-e", "AbstainQA", "-d", "knowledge_mc", "--eval_params", '{"maxNewTokens": 3}', "-i", expertDir, "--output_root", root],
-      ...["--dev_questions", "6", "--test_questions", "4", "-m", "2"],
+      ...["--dev_questions", "6", "--test_questions", "4", "-m", "2", "--to_visualize", "1", "--correctness_emergence", "1"],
     ]);
     const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
@@ -40,6 +40,20 @@ describe("a search per eval type", () => {
       expect(utility).toBeCloseTo((right - wrong) / 6);
       for (const row of results) expect(typeof row.abstained).toBe("boolean");
     }
+    // BWR_model's files: recipe mode's first two weights, and each candidate's 0/1 per question, after every iteration.
+    const file = (name: string) => JSON.parse(fs.readFileSync(path.join(result.folder, name), "utf8")) as Record<string, unknown[][]>;
+    const trajectory = file("trajectory.json");
+    expect(Object.keys(trajectory)).toEqual(["0", "1"]);
+    for (const positions of Object.values(trajectory)) {
+      expect(positions).toHaveLength(3);
+      for (const point of positions) expect(point).toEqual([expect.any(Number), expect.any(Number)]);
+    }
+    const emergence = file("correctness_emergence.json");
+    const byIteration = await query<{ iteration: number; candidate: number; results: Array<{ correct: boolean }> }>(
+      store.url,
+      `SELECT c.iteration, c.candidate, c.results FROM "CandidateScore" c JOIN "Run" r ON r.id = c."runId" WHERE r.name = 'abstain' AND c.split = 'dev'`,
+    );
+    for (const { iteration, candidate, results } of byIteration) expect(emergence[candidate]![iteration]).toEqual(results.map((row) => Number(row.correct)));
   });
 
   describe("human, judged by a loopback OpenAI-compatible server", () => {

@@ -137,6 +137,12 @@ export const searchConfigShape = {
   mergeParams: flagged(params(), { flag: "--merge_params", group: "merge", help: 'JSON parameters of the merge method, e.g. {"threshold": 0.01}' }),
   startingTestSetEval: flagged(binary.default(0), { flag: "--starting_test_set_eval", group: "output", help: "1: also measure every starting candidate on the test split" }),
   topKTest: flagged(z.number().int().min(1).max(256).default(1), { flag: "--top_k_test", group: "output", help: "measure the k best candidates on the test split at the end" }),
+  toVisualize: flagged(binary.default(0), {
+    flag: "--to_visualize", group: "output", help: "1: write trajectory.json, two coordinates of every candidate after each iteration (BWR_model's search picture)",
+  }),
+  correctnessEmergence: flagged(binary.default(0), {
+    flag: "--correctness_emergence", group: "output", help: "1: write correctness_emergence.json, every candidate's 0/1 per dev question after each iteration",
+  }),
   cleanUpOnEnd: flagged(binary.default(1), { flag: "--clean_up_on_end", group: "output", help: "1: remove the per-candidate folders at the end (global_best and global_worst stay)" }),
   outputRoot: flagged(filePath().min(1, "expected a folder path").default("search"), { flag: "--output_root", group: "output", help: "folder holding each search's folder" }),
   fastMerge: flagged(binary.default(1), { flag: "--fast_merge", group: "compatibility", help: "accepted for BWR_model scripts; adapters are always merged as tensors" }),

@@ -82,3 +82,25 @@ describe("a run's results", () => {
     expect(fs.readdirSync(folder.dir).filter((file) => file.includes(".tmp-"))).toEqual([]);
   });
 });
+
+describe("BWR_model's --to_visualize and --correctness_emergence files", () => {
+  const read = (folder: RunFolder, file: string) => JSON.parse(fs.readFileSync(path.join(folder.dir, file), "utf8")) as Record<string, unknown[]>;
+
+  it("keeps one entry per candidate and iteration, rewritten rather than repeated when a resumed run records it again", () => {
+    const folder = new RunFolder(scratch, "trajectory");
+    folder.create({});
+    folder.recordTrajectory(0, [Float32Array.of(1, 2, 3, 4), Float32Array.of(5, 6, 7, 8)]);
+    folder.recordTrajectory(1, [Float32Array.of(0.5, 2, 3.5, 4), Float32Array.of(5, 6, 7, 8)]);
+    folder.recordTrajectory(1, [Float32Array.of(0.25, 2, 3.25, 4), Float32Array.of(5, 6, 7, 8)]);
+    expect(read(folder, "trajectory.json")).toEqual({ 0: [[1, 3], [0.25, 3.25]], 1: [[5, 7], [5, 7]] });
+  });
+
+  it("records 0/1 per dev question, a candidate left unevaluated keeping its last answers", () => {
+    const folder = new RunFolder(scratch, "emergence");
+    folder.create({});
+    folder.recordCorrectness(0, 2, [{ candidate: 0, correct: [true, false] }, { candidate: 1, correct: [false, false] }]);
+    folder.recordCorrectness(1, 2, [{ candidate: 1, correct: [true, true] }]);
+    folder.recordCorrectness(2, 2, []);
+    expect(read(folder, "correctness_emergence.json")).toEqual({ 0: [[1, 0], [1, 0], [1, 0]], 1: [[0, 0], [1, 1], [1, 1]] });
+  });
+});

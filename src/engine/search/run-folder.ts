@@ -191,6 +191,36 @@ export class RunFolder {
     writeAtomically(path.join(this.dir, "utility_scratchpad.json"), `${JSON.stringify(scratchpad, null, 4)}\n`);
   }
 
+  /**
+   * BWR_model's --to_visualize: per candidate, two coordinates after each iteration. Weights mode: its first value and
+   * the one half-way along its vector (BWR_model reads one value of layer 0's and one of layer 10's k_proj); recipe
+   * mode: its first two weights. Entry k is iteration k's, so a resumed run rewrites rather than repeats one.
+   */
+  recordTrajectory(iteration: number, candidates: readonly Float32Array[]) {
+    this.appendPerCandidate("trajectory.json", iteration, candidates.map((vector) => [vector[0] ?? 0, vector[vector.length > 1 ? Math.floor(vector.length / 2) : 0] ?? 0]));
+  }
+
+  /**
+   * BWR_model's --correctness_emergence: per candidate, 1 or 0 for each dev question after each iteration; a candidate
+   * not evaluated in an iteration (--dropK, --dropN) keeps its last answers, as BWR_model reads them from its files.
+   */
+  recordCorrectness(iteration: number, candidates: number, evaluated: ReadonlyArray<{ candidate: number; correct: readonly boolean[] }>) {
+    const fresh = new Map(evaluated.map(({ candidate, correct }) => [candidate, correct.map(Number)]));
+    this.appendPerCandidate("correctness_emergence.json", iteration, Array.from({ length: candidates }, (_, candidate) => fresh.get(candidate) ?? null));
+  }
+
+  /** `file` as {candidate: [entry of iteration 0, 1, …]}; a null entry repeats the candidate's previous one. */
+  private appendPerCandidate(file: string, iteration: number, entries: ReadonlyArray<unknown>) {
+    const target = path.join(this.dir, file);
+    const previous = fs.existsSync(target) ? (JSON.parse(fs.readFileSync(target, "utf8")) as Record<string, unknown[]>) : {};
+    const next: Record<string, unknown[]> = {};
+    entries.forEach((entry, candidate) => {
+      const history = (previous[candidate] ?? []).slice(0, iteration);
+      next[candidate] = [...history, entry ?? history.at(-1) ?? null];
+    });
+    writeAtomically(target, `${JSON.stringify(next)}\n`);
+  }
+
   writeFinalMetrics(metrics: FinalMetrics) {
     for (const [key, value] of Object.entries(metrics)) this.log(`${key}: ${value}`);
     writeAtomically(path.join(this.dir, "metrics.json"), `${JSON.stringify(metrics, null, 2)}\n`);

@@ -140,7 +140,13 @@ export async function executeSearch(
       if (lastIndex === 0) startingTest = (await startingTestsRecorded(db, run.id)) < (config.startingTestSetEval === 1 ? size : 1);
     }
 
-    const sink = new PrismaSearchSink(db, run.id, folder, { onIteration: options.onIteration, stop: options.stop, beforeWrite: () => lease.assertHeld() });
+    const sink = new PrismaSearchSink(db, run.id, folder, {
+      onIteration: options.onIteration,
+      stop: options.stop,
+      beforeWrite: () => lease.assertHeld(),
+      toVisualize: config.toVisualize === 1,
+      correctnessEmergence: config.correctnessEmergence === 1,
+    });
     const log = sink.log.bind(sink);
     sink.log = (line: string) => {
       log(line);

@@ -138,6 +138,9 @@ export class PrismaSearchSink implements SearchSink {
       stop?: AbortSignal;
       /** Throws when this process may no longer write the run (it lost its claim on it). */
       beforeWrite?: () => void;
+      /** BWR_model's --to_visualize and --correctness_emergence files. */
+      toVisualize?: boolean;
+      correctnessEmergence?: boolean;
     } = {},
   ) {}
 
@@ -145,6 +148,11 @@ export class PrismaSearchSink implements SearchSink {
     this.options.beforeWrite?.();
     this.folder.saveSnapshot(record.index, record.state, population);
     this.folder.writeScratchpad(record.state);
+    const candidates = record.state.scores.length;
+    if (this.options.toVisualize) this.folder.recordTrajectory(record.index, population.slice(0, candidates));
+    if (this.options.correctnessEmergence) {
+      this.folder.recordCorrectness(record.index, candidates, record.evaluations.map(({ candidate, evaluation }) => ({ candidate, correct: evaluation.results.map((result) => result.correct) })));
+    }
     await this.db.$transaction(async (tx) => {
       await tx.iteration.create({
         data: {
