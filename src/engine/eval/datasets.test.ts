@@ -34,8 +34,13 @@ describe("BWR_model's data files, read as they are", () => {
     expect(task.dataset.dev[0]).toEqual({ question: "Which of these is a vegetable?", choices: { label: ["A", "B", "C", "D"], text: ["rabbit", "foot", "onion", "plum"] }, answer: "C" });
     expect(task.evalType.requests(task.dataset.dev[0], task.params)[0]).toMatchObject({ prompt: "Q: Which of these is a vegetable?\n(A) rabbit (B) foot (C) onion (D) plum\nA: " });
     const gold = new Map(task.dataset.dev.map((item) => [(item as { question: string }).question, (item as { answer: string }).answer]));
-    const [evaluation] = await evaluateCandidates(runnerAnswering((prompt) => `The answer is ${gold.get(/Q: (.*)\n/.exec(prompt)![1]!)}`), task, "dev", ["any"]);
+    const sent: string[] = [];
+    const [evaluation] = await evaluateCandidates(runnerAnswering((prompt) => (sent.push(prompt), `The answer is ${gold.get(/Q: (.*)\n/.exec(prompt)![1]!)}`)), task, "dev", ["any"]);
     expect(evaluation!.utility).toBe(1);
+    // BWR_model puts the file's in-context example before every prompt.
+    expect(task.dataset.iclPrompt).toBe("Question: Which of these is a fruit?\nA: carrot\nB: apple\nC: stone\nD: chair\nThe answer is B");
+    expect(sent[0]).toBe(`${task.dataset.iclPrompt}\nQ: Which of these is a vegetable?\n(A) rabbit (B) foot (C) onion (D) plum\nA: `);
+    expect(sent.every((prompt) => prompt.startsWith(`${task.dataset.iclPrompt}\n`))).toBe(true);
   });
 
   it("exact_match: question and answer, for every eval type that grades answers", () => {

@@ -21,6 +21,8 @@ export interface Dataset<Item> {
   file: string;
   dev: Item[];
   test: Item[];
+  /** BWR_model's in-context example (its Knowledge Crosswords file has one): it goes before every prompt. */
+  iclPrompt?: string;
 }
 
 /** Where an issue is, and for a field an item lacks, the fields it has: a misspelt field is then plain to see. */
@@ -41,8 +43,8 @@ function describeIssue(split: string, issue: z.core.$ZodIssue, items: readonly u
 
 /**
  * Reads `{"dev": [...], "test": [...]}` (the BWR_model format) and checks every item against the eval type's
- * item schema. Errors name the file, the split, the item and the field. Other top-level keys are left alone, as
- * BWR_model leaves them (its multiple-choice files may carry an "icl_prompt").
+ * item schema. Errors name the file, the split, the item and the field. An "icl_prompt" is kept, as BWR_model
+ * uses it; other top-level keys are left alone.
  */
 export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Dataset<Item> {
   // A file of the checkout by its path in it, any other by its whole path.
@@ -77,5 +79,7 @@ export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Da
     }
     splits[split] = result.data;
   }
-  return { name: path.basename(file, ".json"), file, ...splits };
+  const icl = (parsed as Record<string, unknown>).icl_prompt;
+  if (icl !== undefined && typeof icl !== "string") throw new DatasetError(shown, `icl_prompt must be a string (BWR_model's in-context example), got ${Array.isArray(icl) ? "an array" : typeof icl}`);
+  return { name: path.basename(file, ".json"), file, ...splits, ...(icl ? { iclPrompt: icl } : {}) };
 }

@@ -105,6 +105,12 @@ export function splitSize(task: PreparedTask, split: Split): number {
   return task.kind === "single" ? task.dataset[split].length : task.tasks.reduce((sum, component) => sum + component.dataset[split].length, 0);
 }
 
+/** A dataset's in-context example before a request's prompt, on a line of its own, as BWR_model puts it. */
+function inContext(example: string | undefined): (request: ModelRequest) => ModelRequest {
+  if (!example) return (request) => request;
+  return (request) => (request.kind === "generate" ? { ...request, prompt: `${example}\n${request.prompt}` } : { ...request, context: `${example}\n${request.context}` });
+}
+
 async function evaluateSingle<Adapter>(
   runner: ModelRunner<Adapter>,
   task: SingleTask,
@@ -113,7 +119,8 @@ async function evaluateSingle<Adapter>(
   limit: number | undefined,
 ): Promise<CandidateEvaluation[]> {
   const items = task.dataset[split].slice(0, limit);
-  const perItem = items.map((item) => task.evalType.requests(item, task.params));
+  const withExample = inContext(task.dataset.iclPrompt);
+  const perItem = items.map((item) => task.evalType.requests(item, task.params).map(withExample));
   // One batch holds every candidate's questions, so a device sees many candidates per run.
   const requests = adapters.flatMap((_, adapter) => perItem.flatMap((itemRequests) => itemRequests.map((request) => ({ ...request, adapter }))));
   const started = performance.now();
@@ -128,7 +135,7 @@ async function evaluateSingle<Adapter>(
   const { followUp } = task.evalType;
   if (followUp) {
     // The follow-up questions of every candidate in one more batch, as the first ones were.
-    const asked = answers.map((perQuestion) => perQuestion.map((first, index) => followUp(items[index]!, first, task.params)));
+    const asked = answers.map((perQuestion) => perQuestion.map((first, index) => followUp(items[index]!, first, task.params).map(withExample)));
     const followUps = asked.flatMap((perQuestion, adapter) => perQuestion.flatMap((itemRequests) => itemRequests.map((request) => ({ ...request, adapter }))));
     const replies = await runner.run(followUps, adapters);
     let cursor = 0;
