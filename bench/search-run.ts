@@ -1,9 +1,15 @@
+import os from "node:os";
+import path from "node:path";
 import type { Split } from "../src/engine/eval/datasets";
 import type { CandidateEvaluation } from "../src/engine/eval/evaluator";
+import { OnnxLoraRunner } from "../src/engine/eval/lora-runner";
+import type { EvalDevice } from "../src/engine/eval/onnx";
 import { populate, runBwrSearch, type SearchSink, type VectorEvaluator } from "../src/engine/search/bwr";
-import type { SearchConfig, SearchConfigInput } from "../src/engine/search/config";
-import type { Population } from "../src/engine/search/population";
-import { bestSoFar, iterationsWithinBudget, type GenerationSizes } from "./search-stats";
+import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../src/engine/search/config";
+import { ArrayPopulation, type Population } from "../src/engine/search/population";
+import { evaluationBudget, prepareSearch, searchSpace } from "../src/engine/search/session";
+import { modelCacheRoot } from "../src/server/paths";
+import { bestSoFar, iterationsWithinBudget, type GenerationSizes, type RunResult } from "./search-stats";
 
 /*
  * What the bench compares, and one search of it at a fixed evaluation budget, driven through the engine alone (no
@@ -75,6 +81,8 @@ export const BWR_MODEL_VERBATIM = {
 export const OPTIMIZERS = {
   bwr: { label: "BWR (product defaults)", config: {}, generation: wholePopulation },
   "bwr-model": { label: "BWR, BWR_model verbatim", config: BWR_MODEL_VERBATIM, generation: wholePopulation },
+  // The README's Japanese-math search (the ja-math presets): BWR_model's flags but greedy selection.
+  "bwr-greedy": { label: "BWR, greedy selection", config: { ...BWR_MODEL_VERBATIM, selection: "greedy" }, generation: wholePopulation },
   // Random search has nothing to be patient about: it spends the whole budget.
   random: { label: "random search", config: { optimizer: "random", patience: 1_000_000 }, generation: wholePopulation },
 } as const satisfies Record<string, BenchOptimizer>;
@@ -162,3 +170,80 @@ export async function runWithinBudget(options: {
     starting: { dev: result.state.startingBest.utility, test: starting.evaluation.utility },
   };
 }
+
+/** What one run needs, and what decides whether an earlier result of it can be reused. */
+export interface RunSpec {
+  objective: ObjectiveId;
+  optimizer: OptimizerId;
+  seed: number;
+  budget: number;
+  devQuestions: number;
+  testQuestions: number;
+  device: EvalDevice;
+  data: string;
+}
+
+/** The settings a result was measured with: its config (paths relative to the data folder) and the device. */
+export type Settings = Record<string, unknown>;
+
+export interface StoredRun extends RunResult, Omit<BudgetedRun, keyof RunResult> {
+  settings: Settings;
+}
+
+/** The search config of one run: the optimizer's settings, then the objective, budget and zoo of the bench. */
+export function configOf(spec: RunSpec, optimizer: BenchOptimizer): SearchConfig {
+  const { objective, data } = spec;
+  const dataset = (name: string) => path.join(data, "data/eval", `${name}.json`);
+  const goal = OBJECTIVES[objective].config;
+  const evalParams =
+    goal.evalType === "multitask" ? { tasks: goal.evalParams.tasks.map((task) => ({ ...task, dataset: dataset(task.dataset) })) } : goal.evalParams;
+  const input: SearchConfigInput = {
+    ...optimizer.config,
+    ...goal,
+    dataset: goal.evalType === "multitask" ? goal.dataset : dataset(goal.dataset),
+    evalParams,
+    name: `bench-${objective}-${spec.optimizer}-${spec.seed}`,
+    mergeMethod: "task_arithmetic",
+    mergeParams: { base_model_idx: null },
+    mode: "recipe",
+    seed: spec.seed,
+    devQuestions: spec.devQuestions,
+    testQuestions: spec.testQuestions,
+    initialExpertDirectory: path.join(data, "initial_experts"),
+    baseModel: path.join(data, "initial_experts", "base"),
+    // Nothing is written there: the bench keeps its results itself.
+    outputRoot: os.tmpdir(),
+  };
+  const parsed = searchConfigSchema.safeParse(input);
+  if (!parsed.success) throw new Error(`${objective} × ${spec.optimizer}: ${describeConfigIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export function settingsOf(spec: RunSpec, config: SearchConfig): Settings {
+  const relative = (value: unknown) => JSON.parse(JSON.stringify(value).replaceAll(JSON.stringify(spec.data).slice(1, -1), "<data>"));
+  const { name: _, outputRoot: __, maxIteration: ___, ...rest } = config;
+  return { config: relative(rest), budget: spec.budget, device: spec.device };
+}
+
+const runners = new Map<string, Promise<OnnxLoraRunner>>();
+
+/** One search; the runner (the decoder's session) is opened once per process and reused by every run. */
+export async function runOne(spec: RunSpec, optimizer: BenchOptimizer): Promise<StoredRun> {
+  const config = configOf(spec, optimizer);
+  const prepared = await prepareSearch(config, { gpus: [], modelCache: modelCacheRoot() });
+  const key = JSON.stringify(prepared.runnerModel);
+  if (!runners.has(key)) runners.set(key, OnnxLoraRunner.open({ ...prepared.runnerModel, device: spec.device, gpu: spec.device === "cpu" ? undefined : 0 }));
+  const space = searchSpace(prepared, [await runners.get(key)!]);
+  const { population: size } = evaluationBudget(prepared);
+  const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
+  const run = await runWithinBudget({
+    config,
+    population: new ArrayPopulation(initial, space.segments),
+    experts: space.initial.length,
+    evaluator: space.evaluator,
+    budget: spec.budget,
+    generation: optimizer.generation(size),
+  });
+  return { optimizer: spec.optimizer, objective: spec.objective, seed: spec.seed, budget: spec.budget, ...run, settings: settingsOf(spec, config) };
+}
+

@@ -12,20 +12,15 @@
  */
 import { fork } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { OnnxLoraRunner } from "../src/engine/eval/lora-runner";
 import { parseEvalDevice, type EvalDevice } from "../src/engine/eval/onnx";
-import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../src/engine/search/config";
-import { ArrayPopulation } from "../src/engine/search/population";
-import { evaluationBudget, prepareSearch, searchSpace } from "../src/engine/search/session";
-import { modelCacheRoot } from "../src/server/paths";
-import { OBJECTIVES, OPTIMIZERS, runWithinBudget, type BudgetedRun, type ObjectiveId, type OptimizerId } from "./search-run";
-import { curveBand, resultsTable, summarize, type RunResult } from "./search-stats";
+import { configOf, OBJECTIVES, OPTIMIZERS, runOne, settingsOf, type ObjectiveId, type OptimizerId, type RunSpec, type Settings, type StoredRun } from "./search-run";
+import { curveBand, resultsTable, summarize } from "./search-stats";
 import { bestSoFarSvg, SERIES_COLORS } from "./search-svg";
 
-const QUICK = { seeds: "2", evaluations: "40", dev_questions: "40", test_questions: "100", out: "docs/search-bench/quick" };
+// --quick checks the whole sweep end to end in a few minutes on a 2-core CPU; its numbers are too noisy to compare.
+const QUICK = { seeds: "2", evaluations: "24", dev_questions: "16", test_questions: "32", out: "docs/search-bench/quick" };
 const FULL = { seeds: "5", evaluations: "200", dev_questions: "100", test_questions: "0", out: "docs/search-bench" };
 
 function fail(message: string): never {
@@ -46,83 +41,8 @@ function count(flag: string, value: string, { min }: { min: number }): number {
   return number;
 }
 
-/** What one run needs, and what decides whether an earlier result of it can be reused. */
-interface RunSpec {
-  objective: ObjectiveId;
-  optimizer: OptimizerId;
-  seed: number;
-  budget: number;
-  devQuestions: number;
-  testQuestions: number;
-  device: EvalDevice;
-  data: string;
-}
-
-/** The settings a result was measured with: its config (paths relative to the data folder) and the device. */
-type Settings = Record<string, unknown>;
-
-interface StoredRun extends RunResult, Omit<BudgetedRun, keyof RunResult> {
-  settings: Settings;
-}
-
-function configOf(spec: RunSpec): SearchConfig {
-  const { objective, optimizer, data } = spec;
-  const dataset = (name: string) => path.join(data, "data/eval", `${name}.json`);
-  const goal = OBJECTIVES[objective].config;
-  const evalParams =
-    goal.evalType === "multitask" ? { tasks: goal.evalParams.tasks.map((task) => ({ ...task, dataset: dataset(task.dataset) })) } : goal.evalParams;
-  const input: SearchConfigInput = {
-    ...OPTIMIZERS[optimizer].config,
-    ...goal,
-    dataset: goal.evalType === "multitask" ? goal.dataset : dataset(goal.dataset),
-    evalParams,
-    name: `bench-${objective}-${optimizer}-${spec.seed}`,
-    mergeMethod: "task_arithmetic",
-    mergeParams: { base_model_idx: null },
-    mode: "recipe",
-    seed: spec.seed,
-    devQuestions: spec.devQuestions,
-    testQuestions: spec.testQuestions,
-    initialExpertDirectory: path.join(data, "initial_experts"),
-    baseModel: path.join(data, "initial_experts", "base"),
-    // Nothing is written there: the bench keeps its results itself.
-    outputRoot: os.tmpdir(),
-  };
-  const parsed = searchConfigSchema.safeParse(input);
-  if (!parsed.success) throw new Error(`${objective} × ${optimizer}: ${describeConfigIssues(parsed.error)}`);
-  return parsed.data;
-}
-
-function settingsOf(spec: RunSpec, config: SearchConfig): Settings {
-  const relative = (value: unknown) => JSON.parse(JSON.stringify(value).replaceAll(JSON.stringify(spec.data).slice(1, -1), "<data>"));
-  const { name: _, outputRoot: __, maxIteration: ___, ...rest } = config;
-  return { config: relative(rest), budget: spec.budget, device: spec.device };
-}
-
 function resultFile(out: string, spec: Pick<RunSpec, "objective" | "optimizer" | "seed">) {
   return path.join(out, "runs", spec.objective, spec.optimizer, `seed-${spec.seed}.json`);
-}
-
-const runners = new Map<string, Promise<OnnxLoraRunner>>();
-
-/** One search; the runner (the decoder's session) is opened once per process and reused by every run. */
-async function runOne(spec: RunSpec): Promise<StoredRun> {
-  const config = configOf(spec);
-  const prepared = await prepareSearch(config, { gpus: [], modelCache: modelCacheRoot() });
-  const key = JSON.stringify(prepared.runnerModel);
-  if (!runners.has(key)) runners.set(key, OnnxLoraRunner.open({ ...prepared.runnerModel, device: spec.device, gpu: spec.device === "cpu" ? undefined : 0 }));
-  const space = searchSpace(prepared, [await runners.get(key)!]);
-  const { population: size } = evaluationBudget(prepared);
-  const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));
-  const run = await runWithinBudget({
-    config,
-    population: new ArrayPopulation(initial, space.segments),
-    experts: space.initial.length,
-    evaluator: space.evaluator,
-    budget: spec.budget,
-    generation: OPTIMIZERS[spec.optimizer].generation(size),
-  });
-  return { optimizer: spec.optimizer, objective: spec.objective, seed: spec.seed, budget: spec.budget, ...run, settings: settingsOf(spec, config) };
 }
 
 function reusable(file: string, settings: Settings): StoredRun | undefined {
@@ -143,7 +63,7 @@ const line = (run: StoredRun, spec: RunSpec) =>
 // A child process of --parallel: runs the specs its parent sends, one at a time, and answers each with its result.
 if (process.env.BENCH_SEARCH_CHILD === "1") {
   process.on("message", (spec: RunSpec) => {
-    runOne(spec).then(
+    runOne(spec, OPTIMIZERS[spec.optimizer]).then(
       (run) => process.send!({ run }),
       (error: unknown) => process.send!({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
     );
@@ -246,7 +166,7 @@ async function main() {
   const pending: RunSpec[] = [];
   for (const spec of specs) {
     const file = resultFile(out, spec);
-    const earlier = values.redraw ? (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as StoredRun) : undefined) : reusable(file, settingsOf(spec, configOf(spec)));
+    const earlier = values.redraw ? (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as StoredRun) : undefined) : reusable(file, settingsOf(spec, configOf(spec, OPTIMIZERS[spec.optimizer])));
     if (earlier) results.set(spec, earlier);
     else if (!values.redraw) pending.push(spec);
   }
@@ -259,7 +179,7 @@ async function main() {
     results.set(spec, run);
     console.error(line(run, spec));
   };
-  if (parallel === 1) for (const spec of pending) done(spec, await runOne(spec));
+  if (parallel === 1) for (const spec of pending) done(spec, await runOne(spec, OPTIMIZERS[spec.optimizer]));
   else await runInChildren(pending, parallel, done);
 
   const testText = testQuestions === 0 ? "all test questions" : `the first ${testQuestions} test questions`;
