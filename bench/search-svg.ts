@@ -24,7 +24,7 @@ export interface ChartSpec {
 /** Colours told apart with every kind of colour vision (Okabe and Ito), in the order optimizers are listed. */
 export const SERIES_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"] as const;
 
-export const CHART_SIZE = { width: 720, height: 420, left: 64, right: 200, top: 40, bottom: 52 } as const;
+export const CHART_SIZE = { width: 760, height: 420, left: 64, right: 240, top: 40, bottom: 52 } as const;
 
 /** Where the plot area lies and how evaluations (x) and utilities in [0, 1] (y, a fixed axis) map onto it. */
 export function chartScales(xMax: number) {
