@@ -4,7 +4,7 @@ import type { CandidateEvaluation } from "../src/engine/eval/evaluator";
 import type { VectorEvaluator } from "../src/engine/search/bwr";
 import { searchConfigSchema, type SearchConfigInput } from "../src/engine/search/config";
 import { ArrayPopulation } from "../src/engine/search/population";
-import { BudgetedEvaluator, BWR_MODEL_VERBATIM, OPTIMIZERS, runWithinBudget } from "./search-run";
+import { BudgetedEvaluator, BWR_MODEL_VERBATIM, configOf, OPTIMIZERS, runWithinBudget, settingsOf } from "./search-run";
 
 /** Utility: closeness to a hidden recipe; test is the same objective, a little lower. Counts what it evaluates. */
 function toyEvaluator() {
@@ -57,5 +57,24 @@ describe("a bench run at an equal budget", () => {
     await budgeted.evaluate(oneHot(5), "test");
     await expect(budgeted.evaluate(oneHot(2), "dev")).rejects.toThrow("the search asked for 7 dev evaluations, more than its budget of 6");
     expect(budgeted.devUtilities).toHaveLength(5);
+  });
+});
+
+describe("a bench run's config", () => {
+  const spec = { objective: "multitask", optimizer: "bwr-greedy", seed: 4, budget: 200, devQuestions: 100, testQuestions: 0, device: "cpu", data: "/zoo" } as const;
+
+  it("is the optimizer's settings over the objective, in recipe mode over task arithmetic, its datasets in the data folder", () => {
+    const config = configOf(spec, OPTIMIZERS["bwr-greedy"]);
+    expect(config).toMatchObject({ mode: "recipe", mergeMethod: "task_arithmetic", mergeParams: { base_model_idx: null }, selection: "greedy", stepLength: 1, seed: 4, devQuestions: 100 });
+    expect(config.initialExpertDirectory).toBe("/zoo/initial_experts");
+    expect((config.evalParams as { tasks: Array<{ dataset: string }> }).tasks.map((task) => task.dataset)).toEqual(["/zoo/data/eval/gsm8k.json", "/zoo/data/eval/knowledge_mc.json", "/zoo/data/eval/ja_vocab.json"]);
+  });
+
+  it("keeps its settings free of the data folder and the run's name, so a result measured elsewhere is reused here", () => {
+    const here = settingsOf(spec, configOf(spec, OPTIMIZERS["bwr-greedy"]));
+    const there = settingsOf({ ...spec, data: "/elsewhere" }, configOf({ ...spec, data: "/elsewhere" }, OPTIMIZERS["bwr-greedy"]));
+    expect(there).toEqual(here);
+    expect(JSON.stringify(here)).not.toContain("/zoo");
+    expect(settingsOf(spec, configOf(spec, OPTIMIZERS.bwr))).not.toEqual(here);
   });
 });

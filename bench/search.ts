@@ -1,5 +1,5 @@
 /*
- * `npm run bench:search -- [--quick] [--objectives mgsm_ja,multitask,nlgraph] [--optimizers bwr,bwr-model,random]
+ * `npm run bench:search -- [--quick] [--objectives mgsm_ja,multitask,nlgraph] [--optimizers bwr,bwr-model,bwr-greedy,random]
  *   [--seeds 5] [--evaluations 200] [--dev_questions 100] [--test_questions 0] [--device cpu|cuda|webgpu]
  *   [--parallel N] [--out docs/search-bench] [--data .] [--redraw]`
  *
