@@ -81,10 +81,14 @@ export const BWR_MODEL_VERBATIM = {
 export const OPTIMIZERS = {
   bwr: { label: "BWR (product defaults)", config: {}, generation: wholePopulation },
   "bwr-model": { label: "BWR, BWR_model verbatim", config: BWR_MODEL_VERBATIM, generation: wholePopulation },
-  // The README's Japanese-math search (the ja-math presets): BWR_model's flags but greedy selection.
+  // The Japanese-math search before issue #16 (the ja-math demo preset): BWR_model's flags but greedy selection.
   "bwr-greedy": { label: "BWR, greedy selection", config: { ...BWR_MODEL_VERBATIM, selection: "greedy" }, generation: wholePopulation },
   // Random search has nothing to be patient about: it spends the whole budget.
   random: { label: "random search", config: { optimizer: "random", patience: 1_000_000 }, generation: wholePopulation },
+  // The README's Japanese-math search since issue #16: greedy BWR from every expert and every pair at weight 1.
+  "bwr-pairs": { label: "BWR, greedy, experts + pairs", config: { ...BWR_MODEL_VERBATIM, selection: "greedy", initialPopulation: "pairs" }, generation: wholePopulation },
+  // CMA-ES, as its users run it, to the budget: λ = the population, one generation an iteration.
+  cmaes: { label: "CMA-ES", config: { optimizer: "cmaes", patience: 1_000_000 }, generation: wholePopulation },
 } as const satisfies Record<string, BenchOptimizer>;
 
 export type ObjectiveId = keyof typeof OBJECTIVES;

@@ -32,6 +32,12 @@ describe("the evaluation budget of a search", () => {
     expect(searchBudget(config({ mode: "weights" }), { ...facts, baseModelIdx: 0 })).toMatchObject({ mode: "weights", population: 8 });
   });
 
+  it("adds every pair of weighted experts with --initial_population pairs", () => {
+    const pairs = config({ mergeMethod: "task_arithmetic", initialPopulation: "pairs", maxIteration: 4 });
+    expect(searchBudget(pairs, facts)).toMatchObject({ mode: "recipe", population: 8 + 28, evaluations: 36 * 5 });
+    expect(searchBudget(pairs, { ...facts, baseModelIdx: 0 })).toMatchObject({ population: 7 + 21 });
+  });
+
   it("takes --initial_experts_num as the population when populating", () => {
     expect(searchBudget(config({ populateInitialExperts: 1, initialExpertsNum: 12 }), facts).population).toBe(12);
   });

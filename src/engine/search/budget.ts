@@ -7,7 +7,7 @@ import { searchMode, type SearchConfig } from "./config";
 
 export type BudgetConfig = Pick<
   SearchConfig,
-  "mode" | "mergeMethod" | "optimizer" | "populateInitialExperts" | "initialExpertsNum" | "devQuestions" | "testQuestions" | "maxIteration" | "topKTest" | "startingTestSetEval"
+  "mode" | "mergeMethod" | "optimizer" | "populateInitialExperts" | "initialPopulation" | "initialExpertsNum" | "devQuestions" | "testQuestions" | "maxIteration" | "topKTest" | "startingTestSetEval"
 >;
 
 export interface BudgetFacts {
@@ -45,8 +45,13 @@ function questionsOf(limit: number, size: number): number {
  */
 export function searchBudget(config: BudgetConfig, facts: BudgetFacts): SearchBudget {
   const mode = searchMode(config);
+  const weighted = mode === "recipe" && facts.baseModelIdx !== null ? facts.expertCount - 1 : facts.expertCount;
   const population =
-    config.populateInitialExperts === 1 ? (config.initialExpertsNum ?? facts.expertCount) : mode === "recipe" && facts.baseModelIdx !== null ? facts.expertCount - 1 : facts.expertCount;
+    config.populateInitialExperts === 1
+      ? (config.initialExpertsNum ?? facts.expertCount)
+      : mode === "recipe" && config.initialPopulation === "pairs"
+        ? weighted + (weighted * (weighted - 1)) / 2
+        : weighted;
   const devQuestions = questionsOf(config.devQuestions, facts.devSize);
   const evaluations = population * (config.maxIteration + 1);
   // At the start the best candidate (or, when asked, every one); at the end the k best.

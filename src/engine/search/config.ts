@@ -94,6 +94,10 @@ export const searchConfigShape = {
   }),
   initialExpertDirectory: flagged(filePath().default("./initial_experts"), { flag: "--initial_expert_directory", short: "-i", group: "population", help: "folder of LoRA experts (PEFT folders) to start from" }),
   baseModel: flagged(filePath().default("./initial_experts/base"), { flag: "--base_model", short: "-b", group: "population", help: "base model folder the experts adapt" }),
+  initialPopulation: flagged(z.enum(["experts", "pairs"]).default("experts"), {
+    flag: "--initial_population", group: "population",
+    help: "recipe mode: experts, each expert alone (BWR_model); pairs: also every pair of experts at weight 1 each, the merge a person tries first (N + N(N-1)/2 candidates)",
+  }),
   populateInitialExperts: flagged(binary.default(0), { flag: "--populate_initial_experts", group: "population", help: "1: add crossover children of random expert pairs up to --initial_experts_num" }),
   initialExpertsNum: flagged(z.number().int().min(2).max(256).optional(), { flag: "--initial_experts_num", group: "population", help: "population size when populating" }),
   stepLength: flagged(z.number().positive().max(10).default(1), { flag: "--step_length", group: "search", help: "step length of the BWR update" }),
@@ -174,6 +178,12 @@ function checkSearchConfig(config: RawDashboardConfig, report: Report): { weight
   }
   if (config.minimumStepLength > config.stepLength) {
     report({ path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
+  }
+  if (config.initialPopulation === "pairs" && searchMode(config) === "weights") {
+    report({ path: ["initialPopulation"], message: "pairs of experts are recipes: use --mode recipe (or auto with a merge method other than weighted_average)" });
+  }
+  if (config.initialPopulation === "pairs" && config.populateInitialExperts === 1) {
+    report({ path: ["initialPopulation"], message: "pairs already fill the population; drop --populate_initial_experts" });
   }
   if (config.onlyOneOrTwo !== undefined && config.evalType !== "multitask") {
     report({ path: ["onlyOneOrTwo"], message: `picks one component of a multitask, and ${config.evalType} has none (use -e multitask)` });

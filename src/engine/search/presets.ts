@@ -45,8 +45,8 @@ export const searchPresets: readonly SearchPreset[] = [
   {
     id: "ja-math-full",
     label: "Japanese math (README)",
-    description: "The README's search: mgsm_ja, task arithmetic recipe, greedy, 100 dev questions, 30 iterations, patience 10",
-    config: { ...japaneseMathSearch, devQuestions: 100, maxIteration: 30, patience: 10 },
+    description: "The README's search: mgsm_ja, task arithmetic recipe from every expert and every pair of experts, greedy, 100 dev questions, 30 iterations, patience 10",
+    config: { ...japaneseMathSearch, initialPopulation: "pairs", devQuestions: 100, maxIteration: 30, patience: 10 },
   },
 ];
 

@@ -49,6 +49,12 @@ describe.each([
       [0, 1, 0, 0, 1, 0],
       [0, 0, 1, 0, 0, 1],
     ]);
+    // --initial_population pairs: then every pair at weight 1 each, at every layer.
+    expect(perLayer.initialRecipes(true).slice(3).map((recipe) => Array.from(recipe))).toEqual([
+      [1, 1, 0, 1, 1, 0],
+      [1, 0, 1, 1, 0, 1],
+      [0, 1, 1, 0, 1, 1],
+    ]);
   });
 
   it("gives each layer the merge of its own weights", async () => {

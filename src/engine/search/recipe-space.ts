@@ -73,9 +73,16 @@ export class RecipeSpace {
     return this.weighted.length * this.groups;
   }
 
-  /** Each expert on its own: weight 1 for it (at every layer), 0 for the others. */
-  initialRecipes(): Float32Array[] {
-    return this.weighted.map((_, index) => Float32Array.from({ length: this.dimension }, (__, j) => (j % this.weighted.length === index ? 1 : 0)));
+  /**
+   * Each expert on its own: weight 1 for it (at every layer), 0 for the others; with `pairs`, then every pair of
+   * experts at weight 1 each (i < j, in order), task arithmetic's λ = 1 merge of two.
+   */
+  initialRecipes(pairs = false): Float32Array[] {
+    const n = this.weighted.length;
+    const withWeightOne = (chosen: readonly number[]) => Float32Array.from({ length: this.dimension }, (_, j) => (chosen.includes(j % n) ? 1 : 0));
+    const single = this.weighted.map((_, index) => withWeightOne([index]));
+    if (!pairs) return single;
+    return [...single, ...this.weighted.flatMap((_, i) => this.weighted.slice(i + 1).map((__, offset) => withWeightOne([i, i + 1 + offset])))];
   }
 
   private weightsOf(recipe: Float32Array, group: number): Float32Array {

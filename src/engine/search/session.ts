@@ -181,11 +181,13 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
     };
   }
   const recipe = new RecipeSpace(prepared.experts, prepared.merge, mergeDeviceOf(prepared.config), prepared.config.recipeWeights);
-  const initial = recipe.initialRecipes();
+  const pairs = prepared.config.initialPopulation === "pairs";
+  const initial = recipe.initialRecipes(pairs);
+  // Recipe i starts as weight 1 on the i-th weighted expert (the base model has no weight of its own), then the pairs.
+  const names = recipe.weighted.map(expertName);
   return {
     initial,
-    // Recipe i starts as weight 1 on the i-th weighted expert (the base model has no weight of its own).
-    initialNames: recipe.weighted.map(expertName),
+    initialNames: pairs ? [...names, ...names.flatMap((a, i) => names.slice(i + 1).map((b) => `${a}+${b}`))] : names,
     segments: [0, initial[0]!.length],
     evaluator: recipe.evaluator(runners, prepared.task, prepared.config),
     save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),
