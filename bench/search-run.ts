@@ -87,6 +87,8 @@ export const OPTIMIZERS = {
   random: { label: "random search", config: { optimizer: "random", patience: 1_000_000 }, generation: wholePopulation },
   // The README's Japanese-math search since issue #16: greedy BWR from every expert and every pair at weight 1.
   "bwr-pairs": { label: "BWR, greedy, experts + pairs", config: { ...BWR_MODEL_VERBATIM, selection: "greedy", initialPopulation: "pairs" }, generation: wholePopulation },
+  // The same with racing: a move stops being asked once it cannot reach its candidate's score.
+  "bwr-pairs-race": { label: "BWR, greedy, experts + pairs, racing", config: { ...BWR_MODEL_VERBATIM, selection: "greedy", initialPopulation: "pairs", racing: 1 }, generation: wholePopulation },
   // CMA-ES, as its users run it, to the budget: λ = the population, one generation an iteration.
   cmaes: { label: "CMA-ES", config: { optimizer: "cmaes", patience: 1_000_000 }, generation: wholePopulation },
 } as const satisfies Record<string, BenchOptimizer>;
@@ -108,18 +110,23 @@ const discardingSink: SearchSink = {
  */
 export class BudgetedEvaluator implements VectorEvaluator {
   readonly devUtilities: number[] = [];
+  /** Dev questions asked; less than evaluations × questions where racing stopped a move early. */
+  devQuestionsAsked = 0;
 
   constructor(
     private readonly inner: VectorEvaluator,
     private readonly budget: number,
   ) {}
 
-  async evaluate(vectors: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]> {
+  async evaluate(vectors: readonly Float32Array[], split: Split, options?: Parameters<VectorEvaluator["evaluate"]>[2]): Promise<CandidateEvaluation[]> {
     if (split === "dev" && this.devUtilities.length + vectors.length > this.budget) {
       throw new Error(`the search asked for ${this.devUtilities.length + vectors.length} dev evaluations, more than its budget of ${this.budget}`);
     }
-    const evaluations = await this.inner.evaluate(vectors, split);
-    if (split === "dev") this.devUtilities.push(...evaluations.map((evaluation) => evaluation.utility));
+    const evaluations = await this.inner.evaluate(vectors, split, options);
+    if (split === "dev") {
+      this.devUtilities.push(...evaluations.map((evaluation) => evaluation.utility));
+      this.devQuestionsAsked += evaluations.reduce((sum, evaluation) => sum + evaluation.results.length, 0);
+    }
     return evaluations;
   }
 }
@@ -129,6 +136,8 @@ export interface BudgetedRun {
   test: number;
   evaluations: number;
   curve: number[];
+  /** Dev questions asked in all (racing asks fewer than evaluations × dev questions). */
+  devQuestionsAsked: number;
   wallMs: number;
   stopped: string;
   /** The ending best's vector (recipe weights in recipe mode). */
@@ -168,6 +177,7 @@ export async function runWithinBudget(options: {
     test: ending.evaluation.utility,
     evaluations: evaluator.devUtilities.length,
     curve,
+    devQuestionsAsked: evaluator.devQuestionsAsked,
     wallMs,
     stopped: result.stopped,
     best: Array.from(await population.read(population.bestSlot)),

@@ -210,3 +210,39 @@ describe("AbstainQA", () => {
     expect(() => prepareTask({ evalType: "AbstainQA", dataset: quiz, params: { reflectionTemplate: "Q: {question}\nA: " } })).toThrow(/params\.reflectionTemplate: expected a template with \{proposed\}/);
   });
 });
+
+describe("racing", () => {
+  const eight = writeDataset("eight", { dev: Array.from({ length: 8 }, (_, i) => ({ question: `${i}+0?`, answer: String(i) })), test: [{ question: "1+1?", answer: "2" }] });
+  /** Candidate 0 answers every question right, candidate 1 none; counts the questions each was asked. */
+  const asked = [0, 0];
+  const counting: ModelRunner<string> = {
+    async run(requests) {
+      return requests.map((request) => {
+        asked[request.adapter]! += 1;
+        const question = /Q: (\d+)\+0\?/.exec(request.kind === "generate" ? request.prompt : "")![1]!;
+        return { kind: "generate" as const, text: request.adapter === 0 ? `The answer is ${question}` : "no idea", tokens: 2 };
+      });
+    },
+  };
+
+  it("stops asking a candidate once it cannot reach what it must, and evaluates the others as without racing", async () => {
+    const task = prepareTask({ evalType: "exact_match", dataset: eight });
+    const [full] = await evaluateCandidates(counting, task, "dev", ["right"]);
+    asked.fill(0);
+    const [right, wrong] = await evaluateCandidates(counting, task, "dev", ["right", "wrong"], { mustReach: [0.5, 0.5] });
+    expect(right).toMatchObject({ utility: 1, results: full!.results });
+    expect(right!.racedOut).toBeUndefined();
+    // 0 of 2, 0 of 4: it could still reach 0.75, then 0.5; 0 of 6: at most 0.25 < 0.5, so the last 2 are not asked.
+    expect(wrong).toMatchObject({ utility: 0.25, racedOut: { questions: 6, of: 8, bound: 0.25 } });
+    expect(wrong!.results).toHaveLength(6);
+    expect(asked).toEqual([8, 6]);
+  });
+
+  it("evaluates in full an eval type with no bound on its utility", async () => {
+    const task = prepareTask({ evalType: "length_aware", dataset: eight });
+    asked.fill(0);
+    const [, wrong] = await evaluateCandidates(counting, task, "dev", ["right", "wrong"], { mustReach: [0.5, 0.5] });
+    expect(wrong!.racedOut).toBeUndefined();
+    expect(asked).toEqual([8, 8]);
+  });
+});

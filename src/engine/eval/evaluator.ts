@@ -11,8 +11,31 @@ export interface ModelRunner<Adapter> {
   run(requests: ReadonlyArray<ModelRequest & { adapter: number }>, adapters: readonly Adapter[]): Promise<ModelOutput[]>;
 }
 
+/** A candidate not asked every question: after `questions` of `of`, its utility could be at most `bound`. */
+export interface RacedOut {
+  questions: number;
+  of: number;
+  bound: number;
+}
+
+/** The parts a raced evaluation asks its questions in. */
+export const RACE_STAGES = 4;
+
+export interface EvaluationOptions {
+  /** The first questions only (quick looks; the search uses whole splits). */
+  limit?: number;
+  /**
+   * Racing: per candidate, the utility it must reach to be of use (greedy selection keeps a move only if it is as good
+   * as the candidate it moved). A candidate that provably cannot is not asked its remaining questions; its
+   * evaluation is then `racedOut`, its utility the bound. Eval types without a `bound` evaluate in full.
+   */
+  mustReach?: readonly number[];
+}
+
 export interface CandidateEvaluation {
+  /** The utility; for a raced-out candidate, the most it could still have reached. */
   utility: number;
+  racedOut?: RacedOut;
   metrics: Record<string, number>;
   results: QuestionResult[];
   tokens: number;
@@ -111,14 +134,8 @@ function inContext(example: string | undefined): (request: ModelRequest) => Mode
   return (request) => (request.kind === "generate" ? { ...request, prompt: `${example}\n${request.prompt}` } : { ...request, context: `${example}\n${request.context}` });
 }
 
-async function evaluateSingle<Adapter>(
-  runner: ModelRunner<Adapter>,
-  task: SingleTask,
-  split: Split,
-  adapters: readonly Adapter[],
-  limit: number | undefined,
-): Promise<CandidateEvaluation[]> {
-  const items = task.dataset[split].slice(0, limit);
+/** Each candidate's graded answers to `items` (numbered from `first`), asked in one batch, and each one's share of the time. */
+async function answerItems<Adapter>(runner: ModelRunner<Adapter>, task: SingleTask, items: readonly unknown[], first: number, adapters: readonly Adapter[]): Promise<{ results: QuestionResult[][]; ms: number }> {
   const withExample = inContext(task.dataset.iclPrompt);
   const perItem = items.map((item) => task.evalType.requests(item, task.params).map(withExample));
   // One batch holds every candidate's questions, so a device sees many candidates per run.
@@ -135,22 +152,59 @@ async function evaluateSingle<Adapter>(
   const { followUp } = task.evalType;
   if (followUp) {
     // The follow-up questions of every candidate in one more batch, as the first ones were.
-    const asked = answers.map((perQuestion) => perQuestion.map((first, index) => followUp(items[index]!, first, task.params).map(withExample)));
+    const asked = answers.map((perQuestion) => perQuestion.map((firstOutputs, index) => followUp(items[index]!, firstOutputs, task.params).map(withExample)));
     const followUps = asked.flatMap((perQuestion, adapter) => perQuestion.flatMap((itemRequests) => itemRequests.map((request) => ({ ...request, adapter }))));
     const replies = await runner.run(followUps, adapters);
     let cursor = 0;
     asked.forEach((perQuestion, candidate) => perQuestion.forEach((itemRequests, index) => answers[candidate]![index]!.push(...replies.slice(cursor, (cursor += itemRequests.length)))));
   }
-  const share = (performance.now() - started) / Math.max(1, adapters.length);
+  const ms = (performance.now() - started) / Math.max(1, adapters.length);
+  // Scored side by side: a scorer behind HTTP limits its own requests in flight (gate.ts).
+  const results = await Promise.all(answers.map((perQuestion) => Promise.all(items.map((item, index) => task.evalType.score(item, perQuestion[index]!, task.params, first + index)))));
+  return { results, ms };
+}
 
-  return Promise.all(
-    adapters.map(async (_, candidate) => {
-      // Scored side by side: a scorer behind HTTP limits its own requests in flight (gate.ts).
-      const results: QuestionResult[] = await Promise.all(items.map((item, index) => task.evalType.score(item, answers[candidate]![index]!, task.params, index)));
-      const { utility, metrics } = task.evalType.utility(results, task.params);
-      return { utility, metrics, results, tokens: results.reduce((sum, result) => sum + result.tokens, 0), ms: share };
-    }),
-  );
+function evaluationOf(task: SingleTask, results: QuestionResult[], ms: number): CandidateEvaluation {
+  const { utility, metrics } = task.evalType.utility(results, task.params);
+  return { utility, metrics, results, tokens: results.reduce((sum, result) => sum + result.tokens, 0), ms };
+}
+
+async function evaluateSingle<Adapter>(
+  runner: ModelRunner<Adapter>,
+  task: SingleTask,
+  split: Split,
+  adapters: readonly Adapter[],
+  { limit, mustReach }: EvaluationOptions,
+): Promise<CandidateEvaluation[]> {
+  const items = task.dataset[split].slice(0, limit);
+  const { bound } = task.evalType;
+  if (!mustReach || !bound) {
+    const { results, ms } = await answerItems(runner, task, items, 0, adapters);
+    return results.map((perCandidate) => evaluationOf(task, perCandidate, ms));
+  }
+  // Racing: the questions in RACE_STAGES parts; after each, a candidate whose best possible utility is below what it
+  // must reach is not asked the rest (it cannot be kept, whatever it answers), and says how far it got.
+  const results: QuestionResult[][] = adapters.map(() => []);
+  const ms = adapters.map(() => 0);
+  const racedOut = new Map<number, RacedOut>();
+  for (let stage = 0; stage < RACE_STAGES; stage += 1) {
+    const from = Math.floor((stage * items.length) / RACE_STAGES);
+    const to = Math.floor(((stage + 1) * items.length) / RACE_STAGES);
+    const alive = [...adapters.keys()].filter((candidate) => !racedOut.has(candidate));
+    if (alive.length === 0 || to === from) continue;
+    const answered = await answerItems(runner, task, items.slice(from, to), from, alive.map((candidate) => adapters[candidate]!));
+    alive.forEach((candidate, index) => {
+      results[candidate]!.push(...answered.results[index]!);
+      ms[candidate]! += answered.ms;
+      if (to === items.length) return;
+      const best = bound(results[candidate]!, items.length, task.params);
+      if (best < mustReach[candidate]!) racedOut.set(candidate, { questions: to, of: items.length, bound: best });
+    });
+  }
+  return adapters.map((_, candidate) => {
+    const raced = racedOut.get(candidate);
+    return raced ? { ...evaluationOf(task, results[candidate]!, ms[candidate]!), utility: raced.bound, racedOut: raced } : evaluationOf(task, results[candidate]!, ms[candidate]!);
+  });
 }
 
 /** Harmonic mean of utilities clipped at 0: one failed domain pulls the whole objective down. */
@@ -168,11 +222,12 @@ export async function evaluateCandidates<Adapter>(
   task: PreparedTask,
   split: Split,
   adapters: readonly Adapter[],
-  { limit }: { limit?: number } = {},
+  options: EvaluationOptions = {},
 ): Promise<CandidateEvaluation[]> {
-  if (task.kind === "single") return evaluateSingle(runner, task, split, adapters, limit);
+  if (task.kind === "single") return evaluateSingle(runner, task, split, adapters, options);
+  // A multitask's components are evaluated in full: its harmonic mean has no simple bound.
   const perTask: CandidateEvaluation[][] = [];
-  for (const component of task.tasks) perTask.push(await evaluateSingle(runner, component, split, adapters, limit));
+  for (const component of task.tasks) perTask.push(await evaluateSingle(runner, component, split, adapters, { limit: options.limit }));
   return adapters.map((_, candidate) => {
     const parts = perTask.map((evaluations) => evaluations[candidate]!);
     const metrics: Record<string, number> = {};

@@ -70,6 +70,8 @@ export const multipleChoiceItem = z
 export type MultipleChoiceItem = z.infer<typeof multipleChoiceItem>;
 
 const accuracy = (results: QuestionResult[]) => (results.length === 0 ? 0 : results.filter((result) => result.correct).length / results.length);
+/** An accuracy's bound: every remaining question answered right. */
+const accuracyBound = (results: QuestionResult[], total: number) => (results.filter((result) => result.correct).length + total - results.length) / total;
 const meanTokens = (results: QuestionResult[]) => (results.length === 0 ? 0 : results.reduce((sum, result) => sum + result.tokens, 0) / results.length);
 
 const questionAnswerShape = { promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE), ...promptFormatShape, maxNewTokens: maxNewTokens(32) };
@@ -88,6 +90,7 @@ const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem>
     return { index, prediction: text, answer: extractNumericAnswer(text), correct, tokens, score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results), mean_tokens: meanTokens(results) } }),
+  bound: accuracyBound,
 };
 
 const multipleChoiceParams = z
@@ -130,6 +133,7 @@ const multipleChoice: EvalType<z.infer<typeof multipleChoiceParams>, MultipleCho
     return { index, prediction: chosen, answer: chosen, correct, tokens: outputs.reduce((sum, output) => sum + output.tokens, 0), score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results) } }),
+  bound: accuracyBound,
 };
 
 /** The reflection of "Don't Hallucinate, Abstain" (Feng et al., 2024, https://arxiv.org/abs/2402.00367), in the zoo's Q/A form. */
@@ -217,6 +221,7 @@ const languageExactMatch: EvalType<z.infer<typeof languageParams>, QuestionAnswe
     return { index, prediction: text, answer: extractNumericAnswer(text), correct, tokens, score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { acc_ja: accuracy(results), mean_tokens: meanTokens(results) } }),
+  bound: accuracyBound,
 };
 
 const lengthAwareParams = z

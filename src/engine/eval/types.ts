@@ -53,6 +53,11 @@ export interface EvalType<Params, Item> {
   followUp?(item: Item, outputs: ModelOutput[], params: Params): ModelRequest[];
   score(item: Item, outputs: ModelOutput[], params: Params, index: number): QuestionResult | Promise<QuestionResult>;
   utility(results: QuestionResult[], params: Params): { utility: number; metrics: Record<string, number> };
+  /**
+   * The highest utility a candidate could still reach with `results` for the first questions of `total`, whatever it
+   * answers to the rest (racing stops asking one that cannot reach what it must). Absent: no early stop.
+   */
+  bound?(results: QuestionResult[], total: number, params: Params): number;
 }
 
 export function generated(output: ModelOutput | undefined): { text: string; tokens: number } {

@@ -1,5 +1,5 @@
 import type { Split } from "../eval/datasets";
-import type { CandidateEvaluation } from "../eval/evaluator";
+import type { CandidateEvaluation, EvaluationOptions } from "../eval/evaluator";
 import type { SearchConfig } from "./config";
 import { askCmaes, boundTransform, initialCmaesState, tellCmaes, type CmaesState } from "./cmaes";
 import type { Population } from "./population";
@@ -7,7 +7,8 @@ import { drawStream, normalStream, pickOther, STREAM, uniform } from "./rng";
 
 /** Evaluates population vectors (candidates or archive slots) on one split. */
 export interface VectorEvaluator {
-  evaluate(vectors: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]>;
+  /** `options.mustReach`: racing (EvaluationOptions); an evaluator that cannot race evaluates in full. */
+  evaluate(vectors: readonly Float32Array[], split: Split, options?: Pick<EvaluationOptions, "mustReach">): Promise<CandidateEvaluation[]>;
 }
 
 /** Everything needed to continue a search after its last completed iteration. */
@@ -104,9 +105,9 @@ export class EvaluationError extends Error {
 }
 
 /** Evaluates `slots`; a failure (onnxruntime, a merge kernel, a GPU process) becomes an EvaluationError whose cause it stays. */
-async function evaluate(evaluator: VectorEvaluator, population: Population, slots: readonly number[], split: Split, during: string): Promise<CandidateEvaluation[]> {
+async function evaluate(evaluator: VectorEvaluator, population: Population, slots: readonly number[], split: Split, during: string, options?: Pick<EvaluationOptions, "mustReach">): Promise<CandidateEvaluation[]> {
   try {
-    return await evaluator.evaluate(await vectors(population, slots), split);
+    return await evaluator.evaluate(await vectors(population, slots), split, options);
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim().replace(/\.$/, "");
     const what = `${slots.length} candidate${slots.length === 1 ? "" : "s"} on the ${split} split`;
@@ -255,8 +256,13 @@ export async function runBwrSearch(options: {
 
     if (dropIteration) sink.log("dropped iteration!");
     const evalStarted = performance.now();
-    const fresh = evaluated.length ? await evaluate(evaluator, population, evaluated, "dev", `iteration ${t}`) : [];
+    // Racing asks a move only as many questions as it takes to show it cannot be kept (greedy selection).
+    const racing = config.selection === "greedy" && config.racing === 1 ? { mustReach: evaluated.map((candidate) => state.scores[candidate]!) } : undefined;
+    const fresh = evaluated.length ? await evaluate(evaluator, population, evaluated, "dev", `iteration ${t}`, racing) : [];
     const evalMs = performance.now() - evalStarted;
+    fresh.forEach(({ racedOut }, index) => {
+      if (racedOut) sink.log(`candidate_${evaluated[index]} raced out after ${racedOut.questions} of ${racedOut.of} questions (at most ${racedOut.bound}, needed ${state.scores[evaluated[index]!]})`);
+    });
 
     const scores = [...state.scores];
     evaluated.forEach((candidate, index) => {
@@ -309,7 +315,8 @@ export async function runBwrSearch(options: {
         finishedAt: new Date(),
         mergeMs,
         evalMs,
-        evaluations: evaluated.map((candidate, index) => ({ candidate, evaluation: fresh[index]! })),
+        // A raced-out move was not asked every question: its bound is no utility, so it is recorded as not evaluated.
+        evaluations: evaluated.map((candidate, index) => ({ candidate, evaluation: fresh[index]! })).filter(({ evaluation }) => !evaluation.racedOut),
         restarted,
         newBest,
       },

@@ -37,6 +37,7 @@ describe("search flags: bad input is one error naming the flag", () => {
     expect(refusal("--cmaes_sigma0", "0.3")).toBe("--cmaes_sigma0: would be ignored: only --optimizer cmaes uses it, and the optimizer is bwr");
     expect(refusal("--initial_population", "pairs")).toBe("--initial_population: pairs of experts are recipes: use --mode recipe (or auto with a merge method other than weighted_average)");
     expect(refusal("--initial_population", "pairs", "--merge_method", "task_arithmetic", "--populate_initial_experts", "1", "--initial_experts_num", "12")).toBe("--initial_population: pairs already fill the population; drop --populate_initial_experts");
+    expect(refusal("--racing", "1")).toBe("--racing: races a move against the candidate it must beat, which only --selection greedy compares with");
     expect(refusal("--only_one_or_two", "one")).toBe("--only_one_or_two: picks one component of a multitask, and exact_match has none (use -e multitask)");
     expect(refusal("--only_one_or_two", "three")).toBe(`--only_one_or_two: Invalid option: expected one of "one"|"two"`);
   });

@@ -114,6 +114,10 @@ export const searchConfigShape = {
   selection: flagged(z.enum(["replace", "greedy"]).default("replace"), { flag: "--selection", group: "search", help: "replace: always move (BWR_model); greedy: keep a move only if it improves that candidate" }),
   restartStrayCandidates: flagged(binary.default(1), { flag: "--restart_stray_candidates", group: "search", help: "1: reset a candidate whose own best is restart_patience·patience iterations old" }),
   restartPatience: flagged(z.number().positive().default(0.5), { flag: "--restart_patience", group: "search", help: "fraction of --patience before a stray candidate restarts" }),
+  racing: flagged(binary.default(0), {
+    flag: "--racing", group: "search",
+    help: "1, with --selection greedy: ask a move its dev questions in 4 parts and stop once it cannot reach its candidate's score (exact for accuracies)",
+  }),
   dropK: flagged(probability.default(0), { flag: "--dropK", group: "search", help: "chance of skipping a whole iteration's evaluation" }),
   dropN: flagged(probability.default(0), { flag: "--dropN", group: "search", help: "chance of skipping one candidate's evaluation" }),
   seed: flagged(z.number().int().min(0).max(2 ** 31 - 1).default(42), { flag: "--seed", group: "search", help: "random seed; the same seed repeats a run bit for bit" }),
@@ -178,6 +182,9 @@ function checkSearchConfig(config: RawDashboardConfig, report: Report): { weight
   }
   if (config.minimumStepLength > config.stepLength) {
     report({ path: ["minimumStepLength"], message: `must not exceed --step_length (${config.stepLength})` });
+  }
+  if (config.racing === 1 && config.selection !== "greedy") {
+    report({ path: ["racing"], message: "races a move against the candidate it must beat, which only --selection greedy compares with" });
   }
   if (config.initialPopulation === "pairs" && searchMode(config) === "weights") {
     report({ path: ["initialPopulation"], message: "pairs of experts are recipes: use --mode recipe (or auto with a merge method other than weighted_average)" });

@@ -182,10 +182,10 @@ export class RecipeSpace {
 
   evaluator(runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, limits: QuestionLimits = {}): VectorEvaluator {
     return {
-      evaluate: async (recipes: readonly Float32Array[], split: Split): Promise<CandidateEvaluation[]> => {
+      evaluate: async (recipes, split, options): Promise<CandidateEvaluation[]> => {
         const adapters: LoraWeights[] = [];
         for (const recipe of recipes) adapters.push(await this.materialize(recipe));
-        return evaluateOnRunners(runners, task, split, adapters, limits);
+        return evaluateOnRunners(runners, task, split, adapters, limits, options);
       },
     };
   }

@@ -1,5 +1,5 @@
 import type { Split } from "../eval/datasets";
-import { evaluateCandidates, type CandidateEvaluation, type ModelRunner, type PreparedTask } from "../eval/evaluator";
+import { evaluateCandidates, type CandidateEvaluation, type EvaluationOptions, type ModelRunner, type PreparedTask } from "../eval/evaluator";
 import type { LoraWeights } from "../eval/lora-runner";
 import { loraModuleSlices, loraScale, loraWeights } from "../eval/peft-lora";
 import { savePeftAdapter, type PeftAdapter } from "../tensors";
@@ -50,12 +50,15 @@ export async function evaluateOnRunners(
   split: Split,
   adapters: readonly LoraWeights[],
   limits: QuestionLimits,
+  { mustReach }: Pick<EvaluationOptions, "mustReach"> = {},
 ): Promise<CandidateEvaluation[]> {
   const limit = (split === "dev" ? limits.devQuestions : limits.testQuestions) || undefined;
-  const parts = await Promise.all(shares(adapters.length, runners.length).map(([start, end], index) => evaluateCandidates(runners[index]!, task, split, adapters.slice(start, end), { limit })));
+  const parts = await Promise.all(
+    shares(adapters.length, runners.length).map(([start, end], index) => evaluateCandidates(runners[index]!, task, split, adapters.slice(start, end), { limit, mustReach: mustReach?.slice(start, end) })),
+  );
   return parts.flat();
 }
 
 export function weightsEvaluator(adapters: AdapterVectors, runners: ReadonlyArray<ModelRunner<LoraWeights>>, task: PreparedTask, limits: QuestionLimits = {}): VectorEvaluator {
-  return { evaluate: (vectors, split) => evaluateOnRunners(runners, task, split, vectors.map((vector) => adapters.toLora(vector)), limits) };
+  return { evaluate: (vectors, split, options) => evaluateOnRunners(runners, task, split, vectors.map((vector) => adapters.toLora(vector)), limits, options) };
 }
