@@ -1,4 +1,3 @@
-import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation, ModelRunner, PreparedTask } from "../eval/evaluator";
 import type { LoraWeights } from "../eval/lora-runner";
 import { loraModuleSlices, loraScale, loraWeights } from "../eval/peft-lora";
