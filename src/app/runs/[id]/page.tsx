@@ -6,8 +6,10 @@ import { useParams } from "next/navigation";
 import { useEffect, useState } from "react";
 import { StatusBadge } from "../../components/status-badge";
 import { UtilityChart } from "../../components/utility-chart";
-import { formatBytes, formatDuration, formatUtility } from "../../format";
+import { formatActiveTime, formatBytes, formatUtility } from "../../format";
+import type { ActiveTime } from "@/shared/active-time";
 import { useTRPC } from "@/trpc/react";
+import { RunManage } from "./run-manage";
 import { stopPending, useRunEvents, type IterationPoint } from "./use-run-events";
 
 function useNow(active: boolean) {
@@ -21,9 +23,9 @@ function useNow(active: boolean) {
 }
 
 /** Ticks once a second on its own, so the chart and tables do not re-render with it. */
-function Elapsed({ start, end, live }: { start: Date | null; end: Date | null; live: boolean }) {
+function Elapsed({ time, live }: { time: ActiveTime; live: boolean }) {
   const now = useNow(live);
-  return <>{formatDuration(start, end, now)}</>;
+  return <>{formatActiveTime(time, now)}</>;
 }
 
 function Stat({ label, value, testId }: { label: string; value: React.ReactNode; testId?: string }) {
@@ -242,6 +244,7 @@ export default function RunPage() {
         </div>
       </div>
       {actionError && <p className="text-sm text-red-700">{actionError}</p>}
+      <RunManage run={data} executing={live} />
       {run.error && (
         <p className="text-sm text-amber-700" data-testid="refresh-error">
           Could not refresh the run ({run.error.message}); retrying.
@@ -260,7 +263,7 @@ export default function RunPage() {
             {status === "completed" && last && data.maxIteration != null && last.index < data.maxIteration && " · stopped early: no new global best within --patience"}
           </span>
           <span data-testid="run-eta">
-            {status === "running" && eta ? `${eta.perIteration.toFixed(1)} s/iteration · ETA ≤ ${secondsText(eta.remaining)}` : status === "completed" ? `took ${formatDuration(data.startedAt, data.finishedAt)}` : ""}
+            {status === "running" && eta ? `${eta.perIteration.toFixed(1)} s/iteration · ETA ≤ ${secondsText(eta.remaining)}` : status === "completed" ? `took ${formatActiveTime(data.activeTime)}` : ""}
           </span>
         </div>
         <div className="h-2 overflow-hidden rounded bg-slate-200">
@@ -273,7 +276,7 @@ export default function RunPage() {
         <Stat label="Global worst (dev)" value={formatUtility(last?.worst)} />
         <Stat label="Starting best test" value={formatUtility(data.startingBestSingleTestAccuracy ?? state.tests.find((test) => test.role === "starting_best")?.utility)} />
         <Stat label="Ending best test" value={formatUtility(data.endingBestSingleTestAccuracy)} testId="stat-test" />
-        <Stat label="Elapsed" value={<Elapsed start={data.startedAt} end={data.finishedAt} live={live} />} />
+        <Stat label="Elapsed" value={<Elapsed time={data.activeTime} live={live} />} />
       </div>
 
       <div className="rounded-lg border border-slate-200 bg-white p-4">
@@ -298,12 +301,13 @@ export default function RunPage() {
         <div>
           <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Downloads</h2>
           <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm">
-            {data.artifacts.length === 0 && <p className="text-slate-500">global_best and global_worst appear here when the search completes.</p>}
+            {data.artifacts.length === 0 && <p className="text-slate-500">global_best and global_worst appear here when the search completes; a cancelled or failed run keeps its best so far.</p>}
             {data.artifacts.map((artifact) => (
               <div key={artifact.kind} className="flex items-center justify-between gap-3">
                 <a className="font-medium text-sky-700 underline" href={`/api/runs/${data.id}/artifacts/${artifact.kind}`} download data-testid={`download-${artifact.kind}`}>
                   {artifact.kind}.zip
                 </a>
+                {status !== "completed" && artifact.kind === "global_best" && <span className="text-xs text-amber-700" data-testid="best-so-far">best so far ({status})</span>}
                 <span className="text-xs text-slate-500 tabular-nums">
                   dev {formatUtility(artifact.utility)} · {formatBytes(artifact.sizeBytes)} · sha256 {artifact.sha256.slice(0, 12)}…
                 </span>
