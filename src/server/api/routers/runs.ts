@@ -9,6 +9,7 @@ import { SearchSetupError } from "../../../engine/search/session";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
 import { activeTimes, listRuns, runFilterChoices, runListInputSchema } from "../../search/run-list";
+import { settingsDiff } from "../../search/settings-diff";
 import { deleteRun, notesSchema, setRunArchived, setRunNotes, setRunTags, tagsSchema } from "../../search/run-manage";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { outsideRoots, readableRoots } from "./catalog";
@@ -147,6 +148,15 @@ export const runsRouter = createTRPCRouter({
     }
   }),
 
+  /** The compare page's settings diff of 2–4 runs, compared as parsed values, with the derived mode and population size. */
+  settingsDiff: publicProcedure.input(z.object({ ids: z.array(runId).min(1).max(4) })).query(async ({ ctx, input }) => {
+    const runs = await Promise.all(input.ids.map((id) => findRun(ctx.db, id)));
+    // The population is what the run evaluated first: iteration 0 scores every candidate once.
+    const initial = await ctx.db.candidateScore.groupBy({ by: ["runId"], where: { runId: { in: input.ids }, split: "dev", iteration: 0 }, _count: { _all: true } });
+    const populationByRun = new Map(initial.map((entry) => [entry.runId, entry._count._all]));
+    return settingsDiff(runs.map((run) => ({ config: run.config, populationSize: populationByRun.get(run.id) ?? null })));
+  }),
+
   /** Everything the compare page shows for 2–4 runs: curves, metrics, configs, best candidates' answers. */
   compare: publicProcedure.input(z.object({ ids: z.array(runId).min(1).max(4) })).query(async ({ ctx, input }) => {
     return Promise.all(
@@ -158,7 +168,10 @@ export const runsRouter = createTRPCRouter({
           select: { index: true, globalBestUtility: true, globalWorstUtility: true, evalMs: true, mergeMs: true },
         });
         const best = await bestResults(ctx.db, id);
+        const stale = isStale(run, await databaseNow(ctx.db));
+        const times = await activeTimes(ctx.db, [{ id: run.id, stale, heartbeatAt: run.heartbeatAt }]);
         return {
+          activeTime: times.get(run.id)!,
           id: run.id,
           name: run.name,
           status: run.status,
