@@ -244,7 +244,6 @@ export default function RunPage() {
         </div>
       </div>
       {actionError && <p className="text-sm text-red-700">{actionError}</p>}
-      <RunManage run={data} executing={live} />
       {run.error && (
         <p className="text-sm text-amber-700" data-testid="refresh-error">
           Could not refresh the run ({run.error.message}); retrying.
@@ -330,6 +329,8 @@ export default function RunPage() {
             <summary className="cursor-pointer text-slate-600">{Object.keys(config).length} settings</summary>
             <pre className="mt-2 overflow-auto">{JSON.stringify(config, null, 2)}</pre>
           </details>
+          <h2 className="mb-2 mt-4 text-sm font-semibold uppercase tracking-wide text-slate-500">Tags, notes, archive</h2>
+          <RunManage run={data} executing={live} />
         </div>
       </div>
 
