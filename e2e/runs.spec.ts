@@ -290,3 +290,24 @@ test("runs are found and managed: sort, filters, tags and notes, archive, delete
   await expect(rowOf(secondName)).toHaveCount(0);
   expect(fs.existsSync(folder)).toBe(false);
 });
+
+test("the budget estimates the whole search's time and warns before hours on the CPU", async ({ page }) => {
+  expect(firstRunId, "needs an earlier run on the CPU, whose evaluations the estimate measures").toBeTruthy();
+  await page.goto("/runs/new");
+  await page.getByTestId("preset-quick").click();
+  await expect(page.getByTestId("budget-wall-time")).toContainText("of evaluation on the CPU");
+  await expect(page.getByTestId("budget-warning")).toHaveCount(0);
+  // The zoo evaluates in well under a second: hours take tens of thousands of iterations.
+  await page.locator("#input-maxIteration").fill("100000");
+  await expect(page.getByTestId("budget-warning")).toContainText(/this search would evaluate for about [\d.]+ h on the CPU/);
+  // Launching asks first; declined, nothing is queued and the form stays.
+  await page.locator("#input-name").fill(`e2e-too-long-${stamp}`);
+  let asked = "";
+  page.once("dialog", (dialog) => {
+    asked = dialog.message();
+    void dialog.dismiss();
+  });
+  await page.getByTestId("launch").click();
+  await expect.poll(() => asked).toMatch(/^Launch anyway\? this search would evaluate for about/);
+  await expect(page).toHaveURL(/\/runs\/new$/);
+});

@@ -209,7 +209,8 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
     event.preventDefault();
     setTouched(true);
     if (blocked) return;
-    const warning = checkIsCurrent ? check.data?.wallTime?.warning : null;
+    // The warning on screen, even from a check of slightly older input (the name just typed): it is what the user read.
+    const warning = check.data?.wallTime?.warning;
     if (warning && !window.confirm(`Launch anyway? ${warning}.`)) return;
     create.mutate(form.raw as never);
   };
