@@ -200,6 +200,12 @@ test("two runs compare side by side: curves, metrics, config diff, per-question 
   await expect(page.getByTestId("resume")).toBeEnabled({ timeout: 60_000 });
   const stoppedAt = (await renderedIterations(page)).at(-1)!;
   expect(stoppedAt).toBeLessThan(4);
+  // Cancelled, it offers its best so far: the global best of its last recorded iteration, as a PEFT zip.
+  await expect(page.getByTestId("best-so-far")).toHaveText("best so far (cancelled)");
+  const bestSoFar = await page.request.get((await page.getByTestId("download-global_best").getAttribute("href"))!);
+  expect(bestSoFar.status()).toBe(200);
+  const bestSoFarEntries = unzipStore(new Uint8Array(await bestSoFar.body()));
+  expect(bestSoFarEntries.map((entry) => entry.name)).toEqual(expect.arrayContaining([`${secondName}-global_best/adapter_model.safetensors`, `${secondName}-global_best/README.md`]));
   await page.getByTestId("resume").click();
   await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "completed", { timeout: 240_000 });
   await expect.poll(async () => (await renderedIterations(page)).at(-1), { timeout: 30_000 }).toBe(4);
@@ -252,4 +258,88 @@ test("two runs with the same settings draw the same curve: both lines stay visib
   const strokes = await compareChart.locator(".compare-dev-line path.recharts-curve").evaluateAll((paths) => paths.map((path) => `${path.getAttribute("stroke-width")} ${path.getAttribute("stroke-dasharray") ?? "solid"}`));
   expect(new Set(strokes).size).toBe(2);
   await compareChart.locator("..").screenshot({ path: testInfo.outputPath("compare-same-curves.png") });
+});
+
+test("runs are found and managed: sort, filters, tags and notes, archive, delete with the run's folder", async ({ page }, testInfo) => {
+  expect(firstRunId, "needs the runs launched by earlier tests").toBeTruthy();
+  const rowOf = (name: string) => page.locator(`[data-testid="run-row"][data-run-name="${name}"]`);
+  const listedNames = () => page.getByTestId("run-row").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-run-name")));
+
+  // Tags and notes, edited on the run page, shown in the list.
+  await page.goto(`/runs/${firstRunId}`);
+  await page.getByTestId("tags-input").fill("e2e-pair, baseline");
+  await page.getByTestId("save-tags").click();
+  await expect(page.getByTestId("save-tags")).toBeDisabled();
+  await page.getByTestId("notes-input").fill("the first of the pair");
+  await page.getByTestId("save-notes").click();
+  await expect(page.getByTestId("save-notes")).toBeDisabled();
+  await page.goto("/");
+  await expect(rowOf(firstName).getByTestId("run-tags")).toHaveText(/e2e-pair\s*baseline/);
+  await expect(rowOf(firstName).getByTestId("run-notes")).toHaveText("the first of the pair");
+  await expect(rowOf(firstName).getByTestId("run-mode")).toHaveText("weights");
+  const secondId = (await rowOf(secondName).getByRole("link").getAttribute("href"))!.split("/").pop()!;
+  await page.goto(`/runs/${secondId}`);
+  await page.getByTestId("tags-input").fill("e2e-pair");
+  await page.getByTestId("save-tags").click();
+  await expect(page.getByTestId("save-tags")).toBeDisabled();
+
+  // Filter by tag, then sort by name both ways, on the server.
+  await page.goto("/");
+  await page.getByTestId("filter-tag").selectOption("e2e-pair");
+  await expect(page.getByTestId("run-row")).toHaveCount(2);
+  await page.getByTestId("sort-name").click();
+  await expect.poll(listedNames).toEqual([secondName, firstName]);
+  await page.getByTestId("sort-name").click();
+  await expect.poll(listedNames).toEqual([firstName, secondName]);
+  await page.getByTestId("filter-tag").selectOption("baseline");
+  await expect.poll(listedNames).toEqual([firstName]);
+  await page.getByTestId("filter-tag").selectOption("");
+  await page.getByTestId("filter-status").selectOption("failed");
+  await expect(rowOf(firstName)).toHaveCount(0);
+  await page.getByTestId("filter-status").selectOption("completed");
+  await expect(rowOf(firstName)).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath("runs-list.png"), fullPage: true });
+
+  // Archived: hidden from the list unless asked for.
+  await page.goto(`/runs/${secondId}`);
+  await page.getByTestId("archive").click();
+  await expect(page.getByTestId("archive")).toHaveText("Unarchive");
+  await page.goto("/");
+  await expect(rowOf(firstName)).toBeVisible();
+  await expect(rowOf(secondName)).toHaveCount(0);
+  await page.getByTestId("show-archived").check();
+  await expect(rowOf(secondName)).toContainText("archived");
+
+  // Deleted, after the confirmation: its rows and its folder under the output root go.
+  const folder = path.join(process.env.E2E_DATA_DIR!, "search", secondName);
+  expect(fs.existsSync(folder)).toBe(true);
+  await page.goto(`/runs/${secondId}`);
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByTestId("delete-run").click();
+  await page.waitForURL((url) => url.pathname === "/");
+  await page.getByTestId("show-archived").check();
+  await expect(rowOf(firstName)).toBeVisible();
+  await expect(rowOf(secondName)).toHaveCount(0);
+  expect(fs.existsSync(folder)).toBe(false);
+});
+
+test("the budget estimates the whole search's time and warns before hours on the CPU", async ({ page }) => {
+  expect(firstRunId, "needs an earlier run on the CPU, whose evaluations the estimate measures").toBeTruthy();
+  await page.goto("/runs/new");
+  await page.getByTestId("preset-quick").click();
+  await expect(page.getByTestId("budget-wall-time")).toContainText("of evaluation on the CPU");
+  await expect(page.getByTestId("budget-warning")).toHaveCount(0);
+  // The zoo evaluates in well under a second: hours take tens of thousands of iterations.
+  await page.locator("#input-maxIteration").fill("100000");
+  await expect(page.getByTestId("budget-warning")).toContainText(/this search would evaluate for about [\d.]+ h on the CPU/);
+  // Launching asks first; declined, nothing is queued and the form stays.
+  await page.locator("#input-name").fill(`e2e-too-long-${stamp}`);
+  let asked = "";
+  page.once("dialog", (dialog) => {
+    asked = dialog.message();
+    void dialog.dismiss();
+  });
+  await page.getByTestId("launch").click();
+  await expect.poll(() => asked).toMatch(/^Launch anyway\? this search would evaluate for about/);
+  await expect(page).toHaveURL(/\/runs\/new$/);
 });

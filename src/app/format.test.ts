@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatDuration, formatUtility } from "./format";
+import { formatActiveTime, formatBytes, formatDuration, formatUtility } from "./format";
 
 describe("format", () => {
   it("shows missing utilities as a dash and others with three decimals", () => {
@@ -14,6 +14,13 @@ describe("format", () => {
     expect(formatDuration(start, new Date("2026-01-01T00:02:05Z"))).toBe("2 min 5 s");
     expect(formatDuration(start, new Date("2026-01-01T03:04:00Z"))).toBe("3 h 4 min");
     expect(formatDuration(start, null, new Date("2026-01-01T00:00:10Z"))).toBe("10 s");
+  });
+
+  it("formats a resumed run's time as the sum of its segments, the open one up to now", () => {
+    const started = new Date("2026-01-01T00:00:00Z");
+    expect(formatActiveTime({ firstStartedAt: null, closedMs: 0, openSince: null })).toBe("—");
+    expect(formatActiveTime({ firstStartedAt: started, closedMs: 125_000, openSince: null })).toBe("2 min 5 s");
+    expect(formatActiveTime({ firstStartedAt: started, closedMs: 50_000, openSince: new Date("2026-01-01T01:00:00Z") }, new Date("2026-01-01T01:00:10Z"))).toBe("1 min 0 s");
   });
 
   it("formats byte counts in binary units", () => {

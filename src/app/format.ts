@@ -21,3 +21,16 @@ export function formatBytes(bytes: number): string {
   }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
+
+/** A run's executing time over all its segments, the open one counted up to `now` (see shared/active-time). */
+export function formatActiveTime(time: { closedMs: number; openSince: Date | null; firstStartedAt: Date | null }, now: Date = new Date()): string {
+  if (!time.firstStartedAt) return "—";
+  const ms = time.closedMs + (time.openSince ? Math.max(0, now.getTime() - time.openSince.getTime()) : 0);
+  return formatDuration(new Date(0), new Date(ms));
+}
+
+export function formatStart(date: Date | null): string {
+  if (!date) return "—";
+  const pad = (value: number) => String(value).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}

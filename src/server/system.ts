@@ -2,9 +2,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { EVAL_PROVIDER_VARIABLE, gpuEvalProvider } from "../engine/eval/cuda-provider";
+import { gpuSelectLayerFolder } from "../engine/eval/gpu-select";
+import { loadNative, nativeLoadError } from "../engine/merge/native";
 import type { Db } from "./db/client";
 import { deviceInventory, gpusWithFreeMemory } from "./devices";
 import { projectPaths } from "./paths";
+import { WORKER_ALIVE_MS } from "./queue/evaluation";
 
 const reportedPackages = ["next", "react", "@trpc/server", "@prisma/client", "zod", "onnxruntime-node"] as const;
 
@@ -90,6 +93,53 @@ async function databaseHealth(db: Db) {
   }
 }
 
+/** What the merge addon was built with: its CUDA kernels (and the GPUs they see) and the Vulkan GPU-select layer. */
+export function nativeCapabilities() {
+  const addon = loadNative();
+  const info = addon?.info();
+  return {
+    loaded: addon !== null,
+    error: nativeLoadError(),
+    cpuThreads: info?.cpuThreads ?? null,
+    cudaCompiled: info?.cudaCompiled ?? false,
+    cudaArchitectures: info?.cudaArchitectures ?? null,
+    cudaDevices: info?.cudaDevices ?? 0,
+    cudaUnavailableReason: info ? info.cudaUnavailableReason : null,
+    /** The folder of the layer that pins a WebGPU evaluation process to one GPU; null when it was not built. */
+    vulkanLayer: gpuSelectLayerFolder(),
+  };
+}
+
+/** The evaluation processes heard from recently, and the queue of evaluation chunks (EvalTask rows) with its oldest waiting ones. */
+async function workersAndQueue(db: Db) {
+  const [workers, counts, pending, now] = await Promise.all([
+    db.worker.findMany({ orderBy: { lastSeen: "desc" }, take: 50 }),
+    db.evalTask.groupBy({ by: ["status"], _count: { _all: true } }),
+    db.evalTask.findMany({ where: { status: "pending" }, orderBy: { createdAt: "asc" }, take: 20, select: { id: true, runId: true, split: true, count: true, workerId: true, createdAt: true } }),
+    db.$queryRaw<Array<{ now: Date }>>`SELECT now() AS now`.then((rows) => rows[0]!.now),
+  ]);
+  const runNames = new Map((await db.run.findMany({ where: { id: { in: [...new Set(pending.map((task) => task.runId))] } }, select: { id: true, name: true } })).map((run) => [run.id, run.name]));
+  const byStatus = Object.fromEntries(counts.map((entry) => [entry.status, entry._count._all]));
+  return {
+    workers: workers.map((worker) => ({ ...worker, alive: now.getTime() - worker.lastSeen.getTime() < WORKER_ALIVE_MS })),
+    queue: {
+      pending: byStatus.pending ?? 0,
+      done: byStatus.done ?? 0,
+      failed: byStatus.failed ?? 0,
+      oldestPending: pending.map((task) => ({ ...task, runName: runNames.get(task.runId) ?? null })),
+    },
+  };
+}
+
+async function workersAndQueueOrError(db: Db) {
+  try {
+    return { ...(await workersAndQueue(db)), queueError: null };
+  } catch (error) {
+    // The database section says why; the page still shows the devices and the addon.
+    return { workers: [], queue: { pending: 0, done: 0, failed: 0, oldestPending: [] }, queueError: String(error) };
+  }
+}
+
 export async function systemInfo(db: Db) {
   return {
     product: { name: "merge-search", version: installedVersionOfProject() },
@@ -97,6 +147,8 @@ export async function systemInfo(db: Db) {
     packages: Object.fromEntries(reportedPackages.map((name) => [name, installedVersion(name)])),
     database: { mode: process.env.MERGE_DATABASE_MODE === "external" ? "external" : "embedded", ...(await databaseHealth(db)) },
     devices: await detectDevices(),
+    native: nativeCapabilities(),
+    ...(await workersAndQueueOrError(db)),
   };
 }
 

@@ -8,18 +8,14 @@ import { useTRPC } from "@/trpc/react";
 import { BestSoFarChart } from "./best-so-far-chart";
 import { CANDIDATE_COLORS } from "../components/chart-style";
 import { StatusBadge } from "../components/status-badge";
-import { formatDuration, formatUtility } from "../format";
-
-function show(value: unknown) {
-  return value === undefined ? "—" : typeof value === "string" ? value : JSON.stringify(value);
-}
+import { formatActiveTime, formatUtility } from "../format";
+import { SettingsDiff } from "./settings-diff";
 
 function Compare() {
   const params = useSearchParams();
   const ids = (params.get("ids") ?? "").split(",").filter(Boolean).slice(0, 4);
   const trpc = useTRPC();
   const runs = useQuery(trpc.runs.compare.queryOptions({ ids }, { enabled: ids.length >= 1, refetchInterval: 5000 }));
-  const [onlyDifferent, setOnlyDifferent] = useState(true);
   const [onlyDisagree, setOnlyDisagree] = useState(false);
 
   if (ids.length < 2) return <p className="text-sm text-slate-600">Pick 2–4 runs on the <Link href="/" className="text-sky-700 underline">runs page</Link> to compare them.</p>;
@@ -27,9 +23,6 @@ function Compare() {
   if (!runs.data) return <p className="text-sm text-red-700">Could not load the runs: {runs.error?.message}</p>;
   const data = runs.data;
 
-  const keys = [...new Set(data.flatMap((run) => Object.keys(run.config)))].sort();
-  const differing = keys.filter((key) => new Set(data.map((run) => JSON.stringify(run.config[key]))).size > 1);
-  const configRows = onlyDifferent ? differing : keys;
 
   // Per-question diff: only meaningful when the best candidates answered the same questions.
   const comparable = data.every((run) => run.best && run.dataset === data[0]!.dataset && run.best.split === data[0]!.best?.split);
@@ -49,7 +42,7 @@ function Compare() {
     ["Starting best test", (run) => formatUtility(run.startingBestSingleTestAccuracy)],
     ["Ending best test", (run) => formatUtility(run.endingBestSingleTestAccuracy)],
     ["Test gain", (run) => (run.endingBestSingleTestAccuracy != null && run.startingBestSingleTestAccuracy != null ? `${((run.endingBestSingleTestAccuracy - run.startingBestSingleTestAccuracy) * 100).toFixed(1)} pts` : "—")],
-    ["Duration", (run) => formatDuration(run.startedAt, run.finishedAt)],
+    ["Duration", (run) => formatActiveTime(run.activeTime)],
     ["Eval time / iteration", (run) => (run.iterations.length ? `${(run.iterations.reduce((sum, iteration) => sum + iteration.evalMs, 0) / run.iterations.length / 1000).toFixed(1)} s` : "—")],
   ];
 
@@ -92,36 +85,7 @@ function Compare() {
         </table>
       </div>
 
-      <div>
-        <div className="mb-2 flex items-center justify-between">
-          <h2 className="text-sm font-semibold uppercase tracking-wide text-slate-500">Configuration ({differing.length} differ)</h2>
-          <label className="text-xs text-slate-600">
-            <input type="checkbox" className="mr-1" checked={onlyDifferent} onChange={(event) => setOnlyDifferent(event.target.checked)} />
-            only settings that differ
-          </label>
-        </div>
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-          <table className="w-full text-sm" data-testid="config-diff">
-            <tbody>
-              {configRows.map((key) => (
-                <tr key={key} className={`border-t border-slate-100 ${differing.includes(key) ? "bg-amber-50" : ""}`} data-testid="config-diff-row" data-key={key}>
-                  <td className="px-3 py-1.5 font-mono text-xs text-slate-600">{key}</td>
-                  {data.map((run) => (
-                    <td key={run.id} className="px-3 py-1.5 font-mono text-xs">
-                      {show(run.config[key])}
-                    </td>
-                  ))}
-                </tr>
-              ))}
-              {configRows.length === 0 && (
-                <tr>
-                  <td className="px-3 py-2 text-slate-500">Identical settings.</td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
-      </div>
+      <SettingsDiff ids={ids} />
 
       <div>
         <div className="mb-2 flex items-center justify-between">

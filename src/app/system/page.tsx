@@ -84,6 +84,50 @@ export default function SystemPage() {
               </Fragment>
             ))}
           </Card>
+          <Card title="Merge addon">
+            <Row label="Loaded" testId="native-loaded" value={info.data.native.loaded ? "yes" : `no: ${info.data.native.error}`} />
+            <Row
+              label="CUDA kernels"
+              testId="native-cuda"
+              value={
+                !info.data.native.cudaCompiled
+                  ? "not built (no nvcc at build time)"
+                  : info.data.native.cudaDevices > 0
+                    ? `${info.data.native.cudaDevices} GPU${info.data.native.cudaDevices === 1 ? "" : "s"}${info.data.native.cudaArchitectures ? ` · sm ${info.data.native.cudaArchitectures}` : ""}`
+                    : `built, no GPU usable: ${info.data.native.cudaUnavailableReason ?? "none found"}`
+              }
+            />
+            <Row label="CPU threads" value={info.data.native.cpuThreads ?? "—"} />
+            <Row
+              label="Vulkan GPU-select layer"
+              testId="native-vulkan"
+              value={info.data.native.vulkanLayer ? "built" : "not built (install libvulkan-dev, then node native/build.mjs --force): WebGPU evaluation only on GPU 0"}
+            />
+          </Card>
+          <Card title={`Workers (${info.data.workers.filter((worker) => worker.alive).length} alive)`}>
+            {info.data.queueError && <Row label="Error" value={info.data.queueError} />}
+            {info.data.workers.length === 0 && <Row label="none" testId="workers-none" value="no evaluation process has started (npm run worker)" />}
+            {info.data.workers.map((worker) => (
+              <Row
+                key={worker.id}
+                label={<span className={worker.alive ? "" : "text-slate-400"}>{worker.host}</span>}
+                testId={`worker-${worker.id}`}
+                value={`${worker.devices.join(", ")} · ${worker.alive ? "alive" : `gone (last seen ${worker.lastSeen.toLocaleString()})`}`}
+              />
+            ))}
+          </Card>
+          <Card title="Evaluation queue">
+            <Row label="Waiting chunks" testId="queue-pending" value={info.data.queue.pending} />
+            <Row label="Done" value={info.data.queue.done} />
+            <Row label="Failed" value={info.data.queue.failed} />
+            {info.data.queue.oldestPending.map((task) => (
+              <Row
+                key={task.id}
+                label={<span className="pl-4">{task.runName ?? task.runId}</span>}
+                value={`${task.count} ${task.split} candidate${task.count === 1 ? "" : "s"} · ${task.workerId ? `taken by ${task.workerId}` : "waiting"} since ${task.createdAt.toLocaleTimeString()}`}
+              />
+            ))}
+          </Card>
           <Card title="Versions">
             <Row label="merge-search" value={info.data.product.version} />
             <Row label="Node.js" value={info.data.runtime.node} />

@@ -15,7 +15,8 @@ import { queue, QUEUES } from "./boss";
 /** Announces a finished (or failed) evaluation task; the payload is the task id. */
 export const EVAL_TASKS_CHANNEL = "eval_tasks";
 const HEARTBEAT_MS = 5_000;
-const ALIVE_MS = 15_000;
+/** A worker whose lastSeen is older than this is gone. */
+export const WORKER_ALIVE_MS = 15_000;
 
 function toBytes(vectors: readonly Float32Array[]): Uint8Array<ArrayBuffer> {
   const length = vectors[0]?.length ?? 0;
@@ -31,7 +32,7 @@ function fromBytes(bytes: Uint8Array, count: number, length: number): Float32Arr
 
 /** Evaluation slots of the workers seen recently (one per device); at least one. */
 async function liveSlots(db: Db): Promise<number> {
-  const workers = await db.worker.findMany({ where: { lastSeen: { gt: new Date(Date.now() - ALIVE_MS) } }, select: { devices: true } });
+  const workers = await db.worker.findMany({ where: { lastSeen: { gt: new Date(Date.now() - WORKER_ALIVE_MS) } }, select: { devices: true } });
   return Math.max(1, workers.reduce((sum, worker) => sum + worker.devices.length, 0));
 }
 

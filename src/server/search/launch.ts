@@ -12,7 +12,7 @@ import { QueueEvaluator } from "../queue/evaluation";
 import type { GpuEvaluatorPool } from "./gpu-pool";
 import { crashPoint } from "./crash-point";
 import { RunLease, SearchInterruptedError } from "./run-lease";
-import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, recordCandidateNames, startingTestsRecorded, type RunOrigin } from "./run-store";
+import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, recordArtifact, recordCandidateNames, startingTestsRecorded, type RunOrigin } from "./run-store";
 
 function gpuPoolOf(pool: GpuEvaluatorPool | undefined, prepared: PreparedSearch): GpuEvaluatorPool {
   if (!pool) throw new Error(`search on GPUs ${prepared.config.gpus}: no pool of GPU evaluation processes was given`);
@@ -79,6 +79,23 @@ async function finalMetrics(db: Db, runId: string): Promise<FinalMetrics> {
   };
 }
 
+type SearchSpace = ReturnType<typeof searchSpace>;
+
+/**
+ * A cancelled or failed run's global best at its last recorded iteration, written as global_best (with its recipe)
+ * and recorded as the run's global_best artifact, so it can be downloaded before the search ends. It comes from the
+ * resume snapshot of that iteration: what a failure left in memory may be half an iteration further.
+ */
+async function saveBestSoFar(db: Db, runId: string, folder: RunFolder, space: SearchSpace, prepared: PreparedSearch, bestSlot: number, note: Record<string, string>) {
+  const index = await lastIterationIndex(db, runId);
+  if (index === null) return;
+  const { state, population } = folder.loadSnapshot(index);
+  const best = population[bestSlot]!;
+  await space.save(best, folder.globalBestDir, { ...note, role: "global_best", dev_utility: String(state.best), best_so_far_at_iteration: String(index) });
+  if (space.recipe) folder.writeRecipe(space.recipe.toYaml(best, prepared.expertDirs, prepared.baseFolder));
+  await recordArtifact(db, runId, { kind: "global_best", ...(await folder.adapterDigest(folder.globalBestDir)), utility: state.best });
+}
+
 /**
  * Runs (or resumes) the search of `prepared.config.name`: the database row and the run folder are created
  * on first start; a later start with the same name continues after the last recorded iteration.
@@ -107,6 +124,9 @@ export async function executeSearch(
   const run = existing ?? (await createNamedRun(db, config, options.origin));
   const lease = await takeRun(databaseUrl, run.id);
   const folder = new RunFolder(config.outputRoot, config.name);
+  const note = { run: config.name, merge_method: config.mergeMethod, dataset: config.dataset };
+  // Set once the search space exists: from then on a failure can still leave the best so far behind.
+  let bestSoFar: (() => Promise<void>) | undefined;
   try {
     await db.run.update({ where: { id: run.id }, data: { outputDir: folder.dir } });
     const lastIndex = await lastIterationIndex(db, run.id);
@@ -124,6 +144,10 @@ export async function executeSearch(
       prepared.mode === "weights"
         ? await DevicePopulation.create(mergeDeviceOf(config), prepared.adapters.layout, initial)
         : new ArrayPopulation(initial, space.segments);
+    bestSoFar = () => {
+      lease.assertHeld();
+      return saveBestSoFar(db, run.id, folder, space, prepared, population.bestSlot, note);
+    };
     let resume;
     let startingTest = lastIndex === null;
     if (lastIndex === null) {
@@ -160,11 +184,11 @@ export async function executeSearch(
           : gpuPoolOf(options.gpuPool, prepared).evaluator(config);
     const result = await runBwrSearch({ config, population, evaluator, sink, resume, startingTest });
     if (result.stopped === "requested") {
+      await bestSoFar();
       await markRun(db, run.id, "cancelled");
       return { runId: run.id, status: "cancelled", folder: folder.dir };
     }
 
-    const note = { run: config.name, merge_method: config.mergeMethod, dataset: config.dataset };
     const best = await population.read(population.bestSlot);
     await space.save(best, folder.globalBestDir, { ...note, role: "global_best", dev_utility: String(result.state.best) });
     await space.save(await population.read(population.worstSlot), folder.globalWorstDir, { ...note, role: "global_worst", dev_utility: String(result.state.worst) });
@@ -180,6 +204,8 @@ export async function executeSearch(
     return { runId: run.id, status: "completed", metrics, folder: folder.dir };
   } catch (thrown) {
     const error = isConnectionLoss(thrown) ? new SearchInterruptedError(`lost the database connection (${(thrown as Error).message}); what is committed stays, and the run can be resumed`) : thrown;
+    // Without the database (or the run's claim) nothing can be recorded; otherwise the failed run keeps its best so far.
+    if (!(error instanceof SearchInterruptedError)) await bestSoFar?.().catch((why: unknown) => folder.log(`could not save the best so far: ${why instanceof Error ? why.message : String(why)}`));
     // With the database gone this cannot be recorded: the run then stays "running" until its lease expires (stale).
     await markRun(db, run.id, "failed", { errorText: error instanceof Error ? error.message : String(error) }).catch(() => {});
     throw error;

@@ -99,7 +99,24 @@ export async function markRun(db: Db, runId: string, status: RunStatus, extra: P
   });
 }
 
-export async function finishRun(db: Db, runId: string, metrics: FinalMetrics, artifacts: Array<{ kind: "global_best" | "global_worst"; path: string; sizeBytes: number; sha256: string; utility: number }>) {
+export interface ArtifactRecord {
+  kind: "global_best" | "global_worst";
+  path: string;
+  sizeBytes: number;
+  sha256: string;
+  utility: number;
+}
+
+/** The adapter a run left behind before it ended (its best so far when cancelled or failed); a later one replaces it. */
+export async function recordArtifact(db: Db, runId: string, artifact: ArtifactRecord) {
+  await db.artifact.upsert({
+    where: { runId_kind: { runId, kind: artifact.kind } },
+    create: { runId, ...artifact, sizeBytes: BigInt(artifact.sizeBytes) },
+    update: { ...artifact, sizeBytes: BigInt(artifact.sizeBytes) },
+  });
+}
+
+export async function finishRun(db: Db, runId: string, metrics: FinalMetrics, artifacts: ArtifactRecord[]) {
   await db.$transaction(async (tx) => {
     for (const artifact of artifacts) {
       await tx.artifact.upsert({

@@ -7,8 +7,10 @@ import { useEffect, useState } from "react";
 import { candidateLabel } from "@/shared/candidate-label";
 import { LiveBadge, StatusBadge } from "../../components/status-badge";
 import { UtilityChart } from "../../components/utility-chart";
-import { formatBytes, formatDuration, formatUtility } from "../../format";
+import { formatActiveTime, formatBytes, formatUtility } from "../../format";
+import type { ActiveTime } from "@/shared/active-time";
 import { useTRPC } from "@/trpc/react";
+import { RunManage } from "./run-manage";
 import { stopPending, useRunEvents, type IterationPoint } from "./use-run-events";
 
 function useNow(active: boolean) {
@@ -22,9 +24,9 @@ function useNow(active: boolean) {
 }
 
 /** Ticks once a second on its own, so the chart and tables do not re-render with it. */
-function Elapsed({ start, end, live }: { start: Date | null; end: Date | null; live: boolean }) {
+function Elapsed({ time, live }: { time: ActiveTime; live: boolean }) {
   const now = useNow(live);
-  return <>{formatDuration(start, end, now)}</>;
+  return <>{formatActiveTime(time, now)}</>;
 }
 
 function Stat({ label, value, testId }: { label: string; value: React.ReactNode; testId?: string }) {
@@ -272,7 +274,7 @@ export default function RunPage() {
             {status === "completed" && last && data.maxIteration != null && last.index < data.maxIteration && " · stopped early: no new global best within --patience"}
           </span>
           <span data-testid="run-eta">
-            {status === "running" && eta ? `${eta.perIteration.toFixed(1)} s/iteration · ETA ≤ ${secondsText(eta.remaining)}` : status === "completed" ? `took ${formatDuration(data.startedAt, data.finishedAt)}` : ""}
+            {status === "running" && eta ? `${eta.perIteration.toFixed(1)} s/iteration · ETA ≤ ${secondsText(eta.remaining)}` : status === "completed" ? `took ${formatActiveTime(data.activeTime)}` : ""}
           </span>
         </div>
         <div className="h-2 overflow-hidden rounded bg-slate-200">
@@ -285,7 +287,7 @@ export default function RunPage() {
         <Stat label="Global worst (dev)" value={formatUtility(last?.worst)} />
         <Stat label="Starting best test" value={formatUtility(data.startingBestSingleTestAccuracy ?? state.tests.find((test) => test.role === "starting_best")?.utility)} />
         <Stat label="Ending best test" value={formatUtility(data.endingBestSingleTestAccuracy)} testId="stat-test" />
-        <Stat label="Elapsed" value={<Elapsed start={data.startedAt} end={data.finishedAt} live={live} />} />
+        <Stat label="Elapsed" value={<Elapsed time={data.activeTime} live={live} />} />
       </div>
 
       <div className="rounded-lg border border-slate-200 bg-white p-4">
@@ -310,12 +312,13 @@ export default function RunPage() {
         <div>
           <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Downloads</h2>
           <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm">
-            {data.artifacts.length === 0 && <p className="text-slate-500">global_best and global_worst appear here when the search completes.</p>}
+            {data.artifacts.length === 0 && <p className="text-slate-500">global_best and global_worst appear here when the search completes; a cancelled or failed run keeps its best so far.</p>}
             {data.artifacts.map((artifact) => (
               <div key={artifact.kind} className="flex items-center justify-between gap-3">
                 <a className="font-medium text-sky-700 underline" href={`/api/runs/${data.id}/artifacts/${artifact.kind}`} download data-testid={`download-${artifact.kind}`}>
                   {artifact.kind}.zip
                 </a>
+                {status !== "completed" && artifact.kind === "global_best" && <span className="text-xs text-amber-700" data-testid="best-so-far">best so far ({status})</span>}
                 <span className="text-xs text-slate-500 tabular-nums">
                   dev {formatUtility(artifact.utility)} · {formatBytes(artifact.sizeBytes)} · sha256 {artifact.sha256.slice(0, 12)}…
                 </span>
@@ -338,6 +341,8 @@ export default function RunPage() {
             <summary className="cursor-pointer text-slate-600">{Object.keys(config).length} settings</summary>
             <pre className="mt-2 overflow-auto">{JSON.stringify(config, null, 2)}</pre>
           </details>
+          <h2 className="mb-2 mt-4 text-sm font-semibold uppercase tracking-wide text-slate-500">Tags, notes, archive</h2>
+          <RunManage run={data} executing={live} />
         </div>
       </div>
 

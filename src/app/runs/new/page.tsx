@@ -209,6 +209,9 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
     event.preventDefault();
     setTouched(true);
     if (blocked) return;
+    // The warning on screen, even from a check of slightly older input (the name just typed): it is what the user read.
+    const warning = check.data?.wallTime?.warning;
+    if (warning && !window.confirm(`Launch anyway? ${warning}.`)) return;
     create.mutate(form.raw as never);
   };
 
@@ -445,6 +448,16 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
         {estimate && (
           <p className={`mt-1 text-sm ${estimate.source === "measured" ? "text-slate-800" : "text-slate-600"}`} data-testid="budget-estimate">
             Time per evaluation: {estimate.line}.
+          </p>
+        )}
+        {check.data?.wallTime && (
+          <p className="mt-1 text-sm text-slate-800" data-testid="budget-wall-time">
+            Whole search: {check.data.wallTime.line}.
+          </p>
+        )}
+        {check.data?.wallTime?.warning && (
+          <p className="mt-1 text-sm font-medium text-amber-800" role="alert" data-testid="budget-warning">
+            ⚠ {check.data.wallTime.warning}.
           </p>
         )}
         <code className="mt-2 block overflow-x-auto whitespace-nowrap text-xs text-slate-500" data-testid="cli-equivalent">

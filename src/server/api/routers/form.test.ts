@@ -132,6 +132,18 @@ describe("the new-search form's check on the server", () => {
     });
   });
 
+  it("estimates the whole search's wall time on the chosen devices, and warns of hours on the CPU", async () => {
+    // 2 s per question: 8 candidates × (50 iterations + 1) × 10 dev questions, and the starting and ending best's 10 test questions.
+    const slow = { ...catalog, measuredEvaluations: () => Promise.resolve([{ runId: "earlier", ms: 8000, questions: 4, newTokens: null }]) };
+    const texts = { evalType: "multiple_choice", dataset: "knowledge_mc", devQuestions: "10", testQuestions: "10", maxIteration: "50" };
+    const scoring = { eval: { scoring: "loglikelihood" } };
+    const onCpu = await checkSearchForm(formConfig({ ...texts, gpus: "cpu" }, scoring).raw, slow);
+    expect(onCpu.wallTime).toMatchObject({ ms: 8_200_000, parallel: 1, warning: "this search would evaluate for about 2.3 h on the CPU: choose a GPU, or fewer iterations or dev questions" });
+    const onGpus = await checkSearchForm(formConfig({ ...texts, gpus: "0,1" }, scoring).raw, slow);
+    expect(onGpus.wallTime).toMatchObject({ ms: 4_100_000, parallel: 2, warning: null });
+    expect((await checkSearchForm(formConfig(texts, scoring).raw, catalog)).wallTime).toBeNull();
+  });
+
   it("says that one evaluation is not measured yet, with no figure, when the run store has none of its setting", async () => {
     const { estimate } = await checkSearchForm(formConfig({ evalType: "multiple_choice", dataset: "knowledge_mc" }, { eval: { scoring: "loglikelihood" } }).raw, catalog);
     expect(estimate).toEqual({ source: "not measured", line: "not measured yet: no earlier run of this base model evaluated multiple_choice (log-likelihood) on the CPU" });

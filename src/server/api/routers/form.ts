@@ -11,6 +11,7 @@ import { parseServerEnv } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
 import { measuredEvaluations } from "../../search/eval-estimate";
+import { estimateWallTime, type WallTimeEstimate } from "../../search/wall-time";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { listExperts, outsideRoots, readableRoots } from "./catalog";
 
@@ -77,20 +78,23 @@ function taskSizes(config: DashboardConfig, catalog: FormCatalog): { devSize: nu
 export interface FormCost {
   budget: SearchBudget | null;
   estimate: EvaluationEstimate | null;
+  /** The whole search's evaluation time on the chosen devices, once one evaluation is measured; warns of hours on a CPU. */
+  wallTime: WallTimeEstimate | null;
 }
 
 /** The form's config: its issues by field and parameter, and, once it is valid, what it costs. */
 export async function checkSearchForm(raw: unknown, catalog: FormCatalog): Promise<{ issues: ConfigIssues } & FormCost> {
   const parsed = dashboardSearchConfigSchema.safeParse(raw);
-  if (!parsed.success) return { issues: flattenConfigIssues(parsed.error.issues), budget: null, estimate: null };
+  if (!parsed.success) return { issues: flattenConfigIssues(parsed.error.issues), budget: null, estimate: null, wallTime: null };
   const config = parsed.data;
   const sizes = taskSizes(config, catalog);
-  if ("problem" in sizes) return { issues: flattenConfigIssues([{ path: [sizes.field], message: sizes.problem }]), budget: null, estimate: null };
+  if ("problem" in sizes) return { issues: flattenConfigIssues([{ path: [sizes.field], message: sizes.problem }]), budget: null, estimate: null, wallTime: null };
   const expertCount = catalog.expertCount(config.initialExpertDirectory);
   const baseModelIdx = "base_model_idx" in config.mergeParams ? config.mergeParams.base_model_idx : null;
   const budget = expertCount > 0 ? searchBudget(config, { expertCount, baseModelIdx, ...sizes }) : null;
   const estimate = budget ? estimateEvaluationTime(evaluationWorkOf(config, budget.devQuestions), evaluationSettingOf(config), await catalog.measuredEvaluations(config)) : null;
-  return { issues: { fields: {}, mergeParams: {}, evalParams: {} }, budget, estimate };
+  const wallTime = budget && estimate ? estimateWallTime(budget, estimate, config) : null;
+  return { issues: { fields: {}, mergeParams: {}, evalParams: {} }, budget, estimate, wallTime };
 }
 
 function staticFormSpec() {

@@ -8,6 +8,9 @@ import { runEventStream } from "../../events/stream";
 import { SearchSetupError } from "../../../engine/search/session";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
+import { activeTimes, listRuns, runFilterChoices, runListInputSchema } from "../../search/run-list";
+import { settingsDiff } from "../../search/settings-diff";
+import { deleteRun, notesSchema, setRunArchived, setRunNotes, setRunTags, tagsSchema } from "../../search/run-manage";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 import { outsideRoots, readableRoots } from "./catalog";
 import { datasetRefusal, refusedDatasetOf } from "./form";
@@ -27,47 +30,35 @@ function maxIterationOf(config: unknown): number | null {
 }
 
 export const runsRouter = createTRPCRouter({
-  list: publicProcedure
-    .input(z.object({ limit: z.number().int().min(1).max(500).default(100) }).default({ limit: 100 }))
-    .query(async ({ ctx, input }) => {
-      const runs = await ctx.db.run.findMany({
-        orderBy: { createdAt: "desc" },
-        take: input.limit,
-        select: {
-          id: true,
-          name: true,
-          status: true,
-          origin: true,
-          mergeMethod: true,
-          dataset: true,
-          evalType: true,
-          createdAt: true,
-          startedAt: true,
-          finishedAt: true,
-          heartbeatAt: true,
-          endingBestValidationUtility: true,
-          endingBestSingleTestAccuracy: true,
-        },
-      });
-      const progress = await ctx.db.iteration.groupBy({
-        by: ["runId"],
-        where: { runId: { in: runs.map((run) => run.id) } },
-        _max: { index: true, globalBestUtility: true },
-      });
-      // Only the one number the list shows of each config: a config can be large, and the list reads up to 500.
-      const maxIterations = await ctx.db.$queryRaw<Array<{ id: string; maxIteration: unknown }>>`
-        SELECT id, config->'maxIteration' AS "maxIteration" FROM "Run" WHERE id = ANY(${runs.map((run) => run.id)})`;
-      const maxIterationByRun = new Map(maxIterations.map((row) => [row.id, row.maxIteration]));
-      const byRun = new Map(progress.map((row) => [row.runId, row._max]));
-      const now = await databaseNow(ctx.db);
-      return runs.map((run) => ({
-        ...run,
-        stale: isStale(run, now),
-        maxIteration: maxIterationOf({ maxIteration: maxIterationByRun.get(run.id) }),
-        lastIteration: byRun.get(run.id)?.index ?? null,
-        bestDevSoFar: run.endingBestValidationUtility ?? byRun.get(run.id)?.globalBestUtility ?? null,
-      }));
-    }),
+  list: publicProcedure.input(runListInputSchema).query(({ ctx, input }) => listRuns(ctx.db, input)),
+
+  filterChoices: publicProcedure.query(({ ctx }) => runFilterChoices(ctx.db)),
+
+  setTags: publicProcedure.input(z.object({ id: runId, tags: tagsSchema })).mutation(async ({ ctx, input }) => {
+    await findRun(ctx.db, input.id);
+    return { tags: await setRunTags(ctx.db, input.id, input.tags) };
+  }),
+
+  setNotes: publicProcedure.input(z.object({ id: runId, notes: notesSchema })).mutation(async ({ ctx, input }) => {
+    await findRun(ctx.db, input.id);
+    await setRunNotes(ctx.db, input.id, input.notes);
+    return { ok: true };
+  }),
+
+  setArchived: publicProcedure.input(z.object({ id: runId, archived: z.boolean() })).mutation(async ({ ctx, input }) => {
+    await findRun(ctx.db, input.id);
+    return { archivedAt: await setRunArchived(ctx.db, input.id, input.archived) };
+  }),
+
+  /** Removes the run's rows and its folder under the output root; a queued or running run is refused. */
+  delete: publicProcedure.input(z.object({ id: runId })).mutation(async ({ ctx, input }) => {
+    await findRun(ctx.db, input.id);
+    try {
+      return await deleteRun(ctx.db, serverDatabaseUrl(), input.id, dashboardOutputRoot());
+    } catch (error) {
+      asUserError(error);
+    }
+  }),
 
   get: publicProcedure.input(z.object({ id: runId })).query(async ({ ctx, input }) => {
     const run = await findRun(ctx.db, input.id);
@@ -81,9 +72,12 @@ export const runsRouter = createTRPCRouter({
       ctx.db.runEvent.count({ where: { runId: run.id } }),
       databaseNow(ctx.db),
     ]);
+    const stale = isStale(run, now);
+    const times = await activeTimes(ctx.db, [{ id: run.id, stale, heartbeatAt: run.heartbeatAt }]);
     return {
       ...run,
-      stale: isStale(run, now),
+      stale,
+      activeTime: times.get(run.id)!,
       maxIteration: maxIterationOf(run.config),
       utilityAxis: utilityAxisOf(run.evalType, (run.config as { evalParams?: unknown }).evalParams, run.dataset),
       artifacts: artifacts.map((artifact) => ({ kind: artifact.kind, sizeBytes: Number(artifact.sizeBytes), sha256: artifact.sha256, utility: artifact.utility })),
@@ -155,6 +149,15 @@ export const runsRouter = createTRPCRouter({
     }
   }),
 
+  /** The compare page's settings diff of 2–4 runs, compared as parsed values, with the derived mode and population size. */
+  settingsDiff: publicProcedure.input(z.object({ ids: z.array(runId).min(1).max(4) })).query(async ({ ctx, input }) => {
+    const runs = await Promise.all(input.ids.map((id) => findRun(ctx.db, id)));
+    // The population is what the run evaluated first: iteration 0 scores every candidate once.
+    const initial = await ctx.db.candidateScore.groupBy({ by: ["runId"], where: { runId: { in: input.ids }, split: "dev", iteration: 0 }, _count: { _all: true } });
+    const populationByRun = new Map(initial.map((entry) => [entry.runId, entry._count._all]));
+    return settingsDiff(runs.map((run) => ({ config: run.config, populationSize: populationByRun.get(run.id) ?? null })));
+  }),
+
   /**
    * Everything the compare page shows for 2–4 runs: best-so-far curves over candidate evaluations, metrics,
    * configs, best candidates' answers.
@@ -169,7 +172,10 @@ export const runsRouter = createTRPCRouter({
           select: { index: true, globalBestUtility: true, globalWorstUtility: true, evalMs: true, mergeMs: true },
         });
         const [best, curve] = await Promise.all([bestResults(ctx.db, id), evaluationCurve(ctx.db, id)]);
+        const stale = isStale(run, await databaseNow(ctx.db));
+        const times = await activeTimes(ctx.db, [{ id: run.id, stale, heartbeatAt: run.heartbeatAt }]);
         return {
+          activeTime: times.get(run.id)!,
           id: run.id,
           name: run.name,
           status: run.status,

@@ -21,6 +21,9 @@ function readme(run: { name: string; id: string; mergeMethod: string; dataset: s
     "",
     `The ${kind === "global_best" ? "best" : "worst"} adapter of merge-search run \`${run.name}\` (${run.id}): a PEFT LoRA adapter.`,
     "",
+    ...(run.status === "completed"
+      ? []
+      : [`The run is ${String(run.status)}: this is the best candidate up to its last recorded iteration (the best so far), not a finished search's result; the test metrics below are missing until the run completes.`, ""]),
     "```python",
     "from peft import PeftModel",
     `model = PeftModel.from_pretrained(base_model, "${run.name}-${kind}")`,
