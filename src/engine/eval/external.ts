@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { gateFor } from "./gate";
-import { chatPromptOf, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
+import { DEFAULT_QA_TEMPLATE, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat, templatedGeneration } from "./prompts";
 import { generated, type EvalType } from "./types";
 
 /** BWR_model's external_api, reward-model and human-preference files call the text `prompt`, ours `question`. */
@@ -70,7 +70,7 @@ export const externalApi: EvalType<ExternalParams, ExternalItem> = {
   paramsSchema: externalParams,
   itemSchema: externalItem,
   metric: { name: "mean_score", higherIsBetter: true },
-  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
+  requests: templatedGeneration,
   score: async (item, [output], params, index) => {
     const { text, tokens } = generated(output);
     const score = await gateFor(params.url, params.concurrency).run(() => postForScore(params, { question: item.question, response: text, item }));

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { externalItem, type ExternalItem } from "./external";
 import { gateFor } from "./gate";
-import { chatPromptOf, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
+import { DEFAULT_QA_TEMPLATE, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat, templatedGeneration } from "./prompts";
 import { generated, type EvalType } from "./types";
 
 /*
@@ -114,7 +114,7 @@ export const humanJudge: EvalType<JudgeParams, ExternalItem> = {
   paramsSchema: judgeParams,
   itemSchema: externalItem,
   metric: { name: "mean_rating", higherIsBetter: true },
-  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
+  requests: templatedGeneration,
   score: async (item, [output], params, index) => {
     const { text, tokens } = generated(output);
     const score = await judge(params, item.question, text);

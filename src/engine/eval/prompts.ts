@@ -42,3 +42,11 @@ export function fillPrompt(template: string, item: { question: string; choices?:
   const choices = item.choices ? item.choices.label.map((label, index) => `(${label}) ${item.choices!.text[index]}`).join(" ") : "";
   return template.replaceAll("{question}", item.question).replaceAll("{choices}", choices);
 }
+
+/** The one generation most eval types ask for: the item through `promptTemplate`, in the params' prompt format. */
+export function templatedGeneration(
+  item: Parameters<typeof fillPrompt>[1],
+  params: PromptFormatParams & { promptTemplate: string; maxNewTokens: number },
+): Array<{ kind: "generate"; prompt: string; maxNewTokens: number; chat: ChatPrompt | undefined }> {
+  return [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }];
+}

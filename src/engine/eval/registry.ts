@@ -2,7 +2,7 @@ import { z } from "zod";
 import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
 import { externalApi } from "./external";
 import { humanJudge } from "./judge";
-import { chatPromptOf, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
+import { chatPromptOf, templatedGeneration, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
 /*
@@ -83,7 +83,7 @@ const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem>
   paramsSchema: exactMatchParams,
   itemSchema: questionAnswerItem,
   metric: { name: "accuracy", higherIsBetter: true },
-  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
+  requests: templatedGeneration,
   score: (item, [output], _params, index) => {
     const { text, tokens } = generated(output);
     const correct = isCorrectAnswer(text, item.answer);
@@ -176,7 +176,7 @@ const abstainQA: EvalType<z.infer<typeof abstainParams>, MultipleChoiceItem> = {
   paramsSchema: abstainParams,
   itemSchema: multipleChoiceItem,
   metric: { name: "effective_reliability", higherIsBetter: true },
-  requests: (item, params) => [{ kind: "generate", prompt: fillPrompt(params.promptTemplate, item), maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }],
+  requests: templatedGeneration,
   followUp: (item, [answer], params) => {
     const prompt = fillPrompt(params.reflectionTemplate, item).replaceAll("{proposed}", proposedAnswer(item, generated(answer).text));
     return [{ kind: "generate", prompt, maxNewTokens: params.maxNewTokens, chat: chatPromptOf(params) }];
