@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { gateFor } from "./gate";
+import { postJson } from "./http-post";
 import { DEFAULT_QA_TEMPLATE, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat, templatedGeneration } from "./prompts";
 import { generated, type EvalType } from "./types";
 
@@ -36,31 +37,13 @@ export class ExternalScorerError extends Error {
 
 const scoreResponse = z.object({ score: z.number().min(0).max(1) });
 
-async function postForScore(params: ExternalParams, body: unknown): Promise<number> {
-  let lastProblem = "";
-  for (let attempt = 0; attempt <= params.retries; attempt += 1) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
-    try {
-      const response = await fetch(params.url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(params.timeoutMs),
-      });
-      if (response.status === 429 || response.status >= 500) {
-        lastProblem = `HTTP ${response.status}`;
-        continue;
-      }
-      if (!response.ok) throw new ExternalScorerError(`external_api: ${params.url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
-      const parsed = scoreResponse.safeParse(await response.json().catch(() => undefined));
-      if (!parsed.success) throw new ExternalScorerError(`external_api: ${params.url} must answer {"score": number between 0 and 1}`);
-      return parsed.data.score;
-    } catch (error) {
-      if (error instanceof ExternalScorerError) throw error;
-      lastProblem = (error as Error).name === "TimeoutError" ? `no answer within ${params.timeoutMs} ms` : (error as Error).message;
-    }
-  }
-  throw new ExternalScorerError(`external_api: ${params.url} failed after ${params.retries + 1} attempts: ${lastProblem}`);
+function postForScore(params: ExternalParams, body: unknown): Promise<number> {
+  const options = { ...params, backoffMs: 100, who: "external_api", error: ExternalScorerError, failed: (problem: string) => `external_api: ${params.url} failed after ${params.retries + 1} attempts: ${problem}` };
+  return postJson(params.url, body, options, (reply) => {
+    const parsed = scoreResponse.safeParse(reply);
+    if (!parsed.success) throw new ExternalScorerError(`external_api: ${params.url} must answer {"score": number between 0 and 1}`);
+    return { value: parsed.data.score };
+  });
 }
 
 /** A reward model or judge behind HTTP grades each response (BWR_model's external_api / rm_* objectives). */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { externalItem, type ExternalItem } from "./external";
 import { gateFor } from "./gate";
+import { postJson } from "./http-post";
 import { DEFAULT_QA_TEMPLATE, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat, templatedGeneration } from "./prompts";
 import { generated, type EvalType } from "./types";
 
@@ -63,37 +64,27 @@ const chatReply = z.object({ choices: z.array(z.object({ message: z.object({ con
 const CACHE_LIMIT = 100_000;
 const judged = new Map<string, number>();
 
-async function judgeOnce(params: JudgeParams, content: string): Promise<number> {
+function judgeOnce(params: JudgeParams, content: string): Promise<number> {
   const key = params.apiKeyEnv ? process.env[params.apiKeyEnv] : undefined;
   if (params.apiKeyEnv && !key) throw new JudgeError(`human: apiKeyEnv names ${params.apiKeyEnv}, which is not set in the environment`);
   const endpoint = `${params.url.replace(/\/+$/, "")}/chat/completions`;
-  let lastProblem = "";
-  for (let attempt = 0; attempt <= params.retries; attempt += 1) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** (attempt - 1)));
-    try {
-      const response = await fetch(endpoint, {
-        method: "POST",
-        headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
-        body: JSON.stringify({ model: params.model, messages: [{ role: "user", content }], temperature: 0, max_tokens: 512 }),
-        signal: AbortSignal.timeout(params.timeoutMs),
-      });
-      if (response.status === 429 || response.status >= 500) {
-        lastProblem = `HTTP ${response.status}`;
-        continue;
-      }
-      if (!response.ok) throw new JudgeError(`human: ${endpoint} answered HTTP ${response.status}: ${(await response.text()).slice(0, 200)}`);
-      const parsed = chatReply.safeParse(await response.json().catch(() => undefined));
-      if (!parsed.success) throw new JudgeError(`human: ${endpoint} did not answer as an OpenAI-compatible chat API ({"choices": [{"message": {"content": …}}]})`);
-      const reply = parsed.data.choices[0]!.message.content ?? "";
-      const rating = parseRating(reply);
-      if (rating !== undefined) return rating;
-      lastProblem = `a reply without "Rating: x/10": ${JSON.stringify(reply.slice(0, 120))}`;
-    } catch (error) {
-      if (error instanceof JudgeError) throw error;
-      lastProblem = (error as Error).name === "TimeoutError" ? `no answer within ${params.timeoutMs} ms` : (error as Error).message;
-    }
-  }
-  throw new JudgeError(`human: the judge ${params.model} at ${endpoint} failed after ${params.retries + 1} attempts: ${lastProblem}`);
+  const options = {
+    timeoutMs: params.timeoutMs,
+    retries: params.retries,
+    backoffMs: 200,
+    headers: key ? { authorization: `Bearer ${key}` } : undefined,
+    who: "human",
+    error: JudgeError,
+    failed: (problem: string) => `human: the judge ${params.model} at ${endpoint} failed after ${params.retries + 1} attempts: ${problem}`,
+  };
+  const body = { model: params.model, messages: [{ role: "user", content }], temperature: 0, max_tokens: 512 };
+  return postJson<number>(endpoint, body, options, (reply) => {
+    const parsed = chatReply.safeParse(reply);
+    if (!parsed.success) throw new JudgeError(`human: ${endpoint} did not answer as an OpenAI-compatible chat API ({"choices": [{"message": {"content": …}}]})`);
+    const text = parsed.data.choices[0]!.message.content ?? "";
+    const rating = parseRating(text);
+    return rating === undefined ? { retry: `a reply without "Rating: x/10": ${JSON.stringify(text.slice(0, 120))}` } : { value: rating };
+  });
 }
 
 export async function judge(params: JudgeParams, question: string, response: string): Promise<number> {
