@@ -193,5 +193,6 @@ async function main() {
     `of ${devQuestions} dev questions; the ending best was measured on ${testText}. Measured on ${device}${precision ? ` in ${precision}` : ""}` +
     `${pending.length > 0 ? ` in ${((performance.now() - started) / 60_000).toFixed(1)} min, ${parallel} run${parallel === 1 ? "" : "s"} at a time` : ""}. ` +
     "Raw runs (best-so-far arrays): runs/OBJECTIVE/OPTIMIZER/seed-N.json.";
-  writeReport(out, [...results.values()], objectives, optimizers, note);
+  // In the order asked for (objective, optimizer, seed), whichever runs were reused.
+  writeReport(out, specs.flatMap((spec) => results.get(spec) ?? []), objectives, optimizers, note);
 }
