@@ -8,6 +8,11 @@
  * on the HF side: tokens/s for 1 candidate × the prompts and N candidates × the prompts in one call, each the best of
  * 2 timed runs after a warm-up; the ratios to HF's; the time of one decoding step ((t(32 new) − t(1 new)) / 31) against
  * the step's FLOPs at the GPU's measured float16 matmul rate; and how many greedy sequences equal HF float16's.
+ *
+ * `--precision fp32|fp16` instead runs the N candidates once in that precision and only compares their greedy
+ * sequences with HF's of the same precision (fp32: FOLDER/hf-greedy-float32.json, written by
+ * `eval_throughput_hf.py --dtype float32`): float16's own noise between two correct implementations is above 1% of
+ * 32-token sequences, so agreement is judged where both sides compute alike.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -16,6 +21,7 @@ import { parseArgs } from "node:util";
 import { loadModelText, OnnxLoraRunner } from "../src/engine/eval/lora-runner";
 import { parseEvalDevice } from "../src/engine/eval/onnx";
 import { loadLoraWeights } from "../src/engine/eval/peft-lora";
+import { PRECISIONS, type Precision } from "../src/engine/model/graph-builder";
 import { importModel } from "../src/engine/model/import";
 
 interface HfFigures {
@@ -31,10 +37,15 @@ interface HfFigures {
   greedy: number[][];
 }
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { device: { type: "string", default: "cuda" }, candidates: { type: "string" } } });
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { device: { type: "string", default: "cuda" }, candidates: { type: "string" }, precision: { type: "string" } } });
 const folder = positionals[0];
 if (!folder) {
-  console.error("usage: npm run bench:eval-throughput -- FOLDER [--device cuda|webgpu|cpu] [--candidates N]");
+  console.error("usage: npm run bench:eval-throughput -- FOLDER [--device cuda|webgpu|cpu] [--candidates N] [--precision fp32|fp16]");
+  process.exit(2);
+}
+const precision = values.precision === undefined ? undefined : PRECISIONS.find((name): name is Precision => name === values.precision);
+if (values.precision !== undefined && !precision) {
+  console.error(`--precision: expected one of ${PRECISIONS.join(", ")}, got "${values.precision}"`);
   process.exit(2);
 }
 const device = parseEvalDevice(values.device);
@@ -46,9 +57,28 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const cacheRoot = fs.mkdtempSync(path.join(os.tmpdir(), "eval-throughput-"));
 const started = performance.now();
 const imported = await importModel(path.join(folder, "model"), { cacheRoot });
-const runner = await OnnxLoraRunner.open({ ...imported.runnerModel, device, ignoreEndOfSequence: true });
+const runner = await OnnxLoraRunner.open({ ...imported.runnerModel, device, precision, ignoreEndOfSequence: true });
 console.log(`${imported.model.spec.family} ${(imported.model.parameters / 1e9).toFixed(2)}B on ${device} (${hf.gpu}): import + session ${seconds(performance.now() - started)}`);
 const candidates = await Promise.all(Array.from({ length: count }, (_, c) => loadLoraWeights(path.join(folder, "adapters", `c${c}`), runner.shape)));
+
+const requests = (n: number, maxNewTokens: number) => Array.from({ length: n }, (_, adapter) => prompts.map((prompt) => ({ kind: "generate" as const, prompt, maxNewTokens, adapter }))).flat();
+type Outputs = Awaited<ReturnType<typeof runner.run>>;
+
+// Sequences against HF's: text of the ids up to the first end of sequence, on both sides (ours ignored it too).
+const { tokenizer } = loadModelText(imported.model.folder);
+function sameSequences(outputs: Outputs, greedy: number[][]): number {
+  return outputs.filter((output, row) => output.kind === "generate" && output.text === tokenizer.decode(greedy[row]!, { skip_special_tokens: true })).length;
+}
+
+if (precision) {
+  const reference = precision === "fp32" ? (JSON.parse(fs.readFileSync(path.join(folder, "hf-greedy-float32.json"), "utf8")) as number[][]) : hf.greedy;
+  const at = performance.now();
+  const outputs = await runner.run(requests(count, hf.new_tokens), candidates);
+  const same = sameSequences(outputs, reference);
+  console.log(`${precision}: greedy sequences equal to HF+PEFT ${precision}'s: ${same}/${outputs.length} (${((same / outputs.length) * 100).toFixed(1)}%), one run ${seconds(performance.now() - at)}`);
+  fs.rmSync(cacheRoot, { recursive: true, force: true });
+  process.exit(0);
+}
 
 async function best(run: () => Promise<unknown>): Promise<number> {
   await run();
@@ -60,11 +90,9 @@ async function best(run: () => Promise<unknown>): Promise<number> {
   }
   return fastest;
 }
-const requests = (n: number, maxNewTokens: number) => Array.from({ length: n }, (_, adapter) => prompts.map((prompt) => ({ kind: "generate" as const, prompt, maxNewTokens, adapter }))).flat();
-
 const oneMs = await best(() => runner.run(requests(1, hf.new_tokens), candidates.slice(0, 1)));
 const manyRequests = requests(count, hf.new_tokens);
-let outputs: Awaited<ReturnType<typeof runner.run>> = [];
+let outputs: Outputs = [];
 const manyMs = await best(async () => (outputs = await runner.run(manyRequests, candidates)));
 const prefillMs = await best(() => runner.run(requests(count, 1), candidates));
 const oneRate = (prompts.length * hf.new_tokens) / (oneMs / 1000);
@@ -79,13 +107,7 @@ const stepFlops = 2 * rows * (projections + spec.vocabSize * spec.hiddenSize) + 
 const stepMs = (manyMs - prefillMs) / (hf.new_tokens - 1);
 const limitMs = (stepFlops / hf.fp16_matmul_flops) * 1000;
 
-// Sequences against HF float16's: text of the ids up to the first end of sequence, on both sides (ours ignored it too).
-const { tokenizer } = loadModelText(imported.model.folder);
-let same = 0;
-outputs.forEach((output, row) => {
-  const theirs = tokenizer.decode(hf.greedy[row]!, { skip_special_tokens: true });
-  if (output.kind === "generate" && output.text === theirs) same += 1;
-});
+const same = sameSequences(outputs, hf.greedy);
 
 console.log(
   [

@@ -4,6 +4,7 @@ import type { Split } from "../src/engine/eval/datasets";
 import type { CandidateEvaluation } from "../src/engine/eval/evaluator";
 import { OnnxLoraRunner } from "../src/engine/eval/lora-runner";
 import type { EvalDevice } from "../src/engine/eval/onnx";
+import type { Precision } from "../src/engine/model/graph-builder";
 import { populate, runBwrSearch, type SearchSink, type VectorEvaluator } from "../src/engine/search/bwr";
 import { describeConfigIssues, searchConfigSchema, type SearchConfig, type SearchConfigInput } from "../src/engine/search/config";
 import { ArrayPopulation, type Population } from "../src/engine/search/population";
@@ -72,6 +73,7 @@ export const BWR_MODEL_VERBATIM = {
   updateProbability: 0.5,
   resetRule: "random",
   selection: "replace",
+  initialPopulation: "experts",
   restartStrayCandidates: 1,
   restartPatience: 0.5,
   populateInitialExperts: 0,
@@ -194,6 +196,8 @@ export interface RunSpec {
   devQuestions: number;
   testQuestions: number;
   device: EvalDevice;
+  /** Other than the device's own (a GPU computes the zoo's float16 weights in float16): e.g. fp32, the CPU's. */
+  precision?: Precision;
   data: string;
 }
 
@@ -236,7 +240,7 @@ export function configOf(spec: RunSpec, optimizer: BenchOptimizer): SearchConfig
 export function settingsOf(spec: RunSpec, config: SearchConfig): Settings {
   const relative = (value: unknown) => JSON.parse(JSON.stringify(value).replaceAll(JSON.stringify(spec.data).slice(1, -1), "<data>"));
   const { name: _, outputRoot: __, maxIteration: ___, ...rest } = config;
-  return { config: relative(rest), budget: spec.budget, device: spec.device };
+  return { config: relative(rest), budget: spec.budget, device: spec.device, ...(spec.precision ? { precision: spec.precision } : {}) };
 }
 
 const runners = new Map<string, Promise<OnnxLoraRunner>>();
@@ -246,7 +250,7 @@ export async function runOne(spec: RunSpec, optimizer: BenchOptimizer): Promise<
   const config = configOf(spec, optimizer);
   const prepared = await prepareSearch(config, { gpus: [], modelCache: modelCacheRoot() });
   const key = JSON.stringify(prepared.runnerModel);
-  if (!runners.has(key)) runners.set(key, OnnxLoraRunner.open({ ...prepared.runnerModel, device: spec.device, gpu: spec.device === "cpu" ? undefined : 0 }));
+  if (!runners.has(key)) runners.set(key, OnnxLoraRunner.open({ ...prepared.runnerModel, device: spec.device, precision: spec.precision, gpu: spec.device === "cpu" ? undefined : 0 }));
   const space = searchSpace(prepared, [await runners.get(key)!]);
   const { population: size } = evaluationBudget(prepared);
   const initial = Array.from({ length: size }, (_, index) => space.initial[index] ?? new Float32Array(space.initial[0]!.length));

@@ -1,13 +1,14 @@
 /*
  * `npm run bench:search -- [--quick] [--objectives mgsm_ja,multitask,nlgraph] [--optimizers bwr,bwr-model,bwr-greedy,random]
  *   [--seeds 5] [--evaluations 200] [--dev_questions 100] [--test_questions 0] [--device cpu|cuda|webgpu]
- *   [--parallel N] [--out docs/search-bench] [--data .] [--redraw]`
+ *   [--precision fp32|fp16] [--parallel N] [--out docs/search-bench] [--data .] [--redraw]`
  *
  * Every optimizer × objective × seed at the same budget of dev evaluations, through the engine alone (no dashboard,
  * no database). Each run's raw result goes to OUT/runs/OBJECTIVE/OPTIMIZER/seed-N.json and is reused when the bench
  * runs again with the same settings, so an interrupted sweep continues; then OUT/results.md (printed too) and one
  * OUT/OBJECTIVE.svg of best-so-far curves per objective. --redraw only redraws them from the runs' JSON.
  * --parallel N runs N searches at once, each in a child process of this script (it stays one file for a bundle).
+ * --precision overrides the device's (a GPU computes the zoo's float16 weights in float16; fp32 grades as the CPU does).
  * --data is the folder holding initial_experts/ and data/eval/ (default: the current one).
  */
 import { fork } from "node:child_process";
@@ -15,6 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseEvalDevice, type EvalDevice } from "../src/engine/eval/onnx";
+import { PRECISIONS } from "../src/engine/model/graph-builder";
 import { configOf, OBJECTIVES, OPTIMIZERS, runOne, settingsOf, type ObjectiveId, type OptimizerId, type RunSpec, type Settings, type StoredRun } from "./search-run";
 import { curveBand, resultsTable, summarize } from "./search-stats";
 import { bestSoFarSvg, SERIES_COLORS } from "./search-svg";
@@ -134,6 +136,7 @@ async function main() {
       dev_questions: { type: "string" },
       test_questions: { type: "string" },
       device: { type: "string", default: "cpu" },
+      precision: { type: "string" },
       parallel: { type: "string", default: "1" },
       out: { type: "string" },
       data: { type: "string", default: "." },
@@ -154,13 +157,15 @@ async function main() {
   } catch (error) {
     fail(`--device: ${(error as Error).message}`);
   }
+  const precision = values.precision === undefined ? undefined : PRECISIONS.find((name) => name === values.precision);
+  if (values.precision !== undefined && !precision) fail(`--precision: expected one of ${PRECISIONS.join(", ")}, got "${values.precision}"`);
   const out = path.resolve(values.out ?? defaults.out);
   const data = path.resolve(values.data);
   if (!fs.existsSync(path.join(data, "initial_experts")) || !fs.existsSync(path.join(data, "data/eval"))) fail(`--data: expected a folder holding initial_experts/ and data/eval/, got ${data}`);
   fs.mkdirSync(out, { recursive: true });
 
   const specs: RunSpec[] = objectives.flatMap((objective) =>
-    optimizers.flatMap((optimizer) => Array.from({ length: seeds }, (_, seed) => ({ objective, optimizer, seed: seed + 1, budget, devQuestions, testQuestions, device, data }))),
+    optimizers.flatMap((optimizer) => Array.from({ length: seeds }, (_, seed) => ({ objective, optimizer, seed: seed + 1, budget, devQuestions, testQuestions, device, precision, data }))),
   );
   const results = new Map<RunSpec, StoredRun>();
   const pending: RunSpec[] = [];
@@ -185,8 +190,9 @@ async function main() {
   const testText = testQuestions === 0 ? "all test questions" : `the first ${testQuestions} test questions`;
   const note =
     `Each optimizer × objective × seed (${seeds} seeds) searched task-arithmetic recipes of the zoo's experts with at most ${budget} candidate evaluations ` +
-    `of ${devQuestions} dev questions; the ending best was measured on ${testText}. Measured on ${device}` +
+    `of ${devQuestions} dev questions; the ending best was measured on ${testText}. Measured on ${device}${precision ? ` in ${precision}` : ""}` +
     `${pending.length > 0 ? ` in ${((performance.now() - started) / 60_000).toFixed(1)} min, ${parallel} run${parallel === 1 ? "" : "s"} at a time` : ""}. ` +
     "Raw runs (best-so-far arrays): runs/OBJECTIVE/OPTIMIZER/seed-N.json.";
-  writeReport(out, [...results.values()], objectives, optimizers, note);
+  // In the order asked for (objective, optimizer, seed), whichever runs were reused.
+  writeReport(out, specs.flatMap((spec) => results.get(spec) ?? []), objectives, optimizers, note);
 }

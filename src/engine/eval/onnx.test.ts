@@ -27,6 +27,11 @@ describe("evaluation devices", () => {
     expect(sessionOptions("cuda", {}, 3).executionProviders).toEqual([{ name: "cuda", deviceId: 3 }]);
   });
 
+  it("keeps the CUDA provider's float32 in float32: cuBLAS is told not to round through TF32", () => {
+    // Read by NVIDIA's libraries when a session creates its handles; on the H200 it made CUDA float32 equal HF's (docs/benchmarks.md).
+    expect(process.env.NVIDIA_TF32_OVERRIDE).toBe("0");
+  });
+
   it("reports a CUDA provider that cannot load as unavailable, naming the missing file or library, with the valid choices", async () => {
     // No test machine has a GPU: the provider is not installed, or is (MERGE_SEARCH_CUDA_PROVIDER=force) without CUDA 13 and the driver.
     const why = cudaProviderStatus().unusable!;

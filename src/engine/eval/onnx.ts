@@ -9,6 +9,11 @@ process.env.ORT_DISABLE_TELEMETRY ??= "1";
 // onnxruntime's own log would print it a second time, in red, with C++ source locations. ORT_LOG_LEVEL
 // (verbose, info, warning, error) shows that log again when debugging the runtime itself.
 ort.env.logLevel = logLevelOf(process.env.ORT_LOG_LEVEL);
+// A float32 graph on the CUDA provider computes in float32, as transformers does by default: otherwise cuBLAS rounds
+// its matmuls through TF32, which moved 8 of the zoo's 1,800 mgsm_ja answers off HF float32's (onnxruntime-node
+// passes the provider only deviceId, so its `use_tf32` option cannot be set). NVIDIA's libraries read this when a
+// session creates its handles; float16 graphs are unaffected. Setting it to anything else gives TF32 back.
+process.env.NVIDIA_TF32_OVERRIDE ??= "0";
 
 // ORT_PROFILE_PREFIX=path/prefix writes onnxruntime's per-node timing of every session (a JSON trace per session) there.
 const profilePrefix = process.env.ORT_PROFILE_PREFIX;

@@ -26,7 +26,7 @@ describe("the evaluation budget of a search", () => {
   });
 
   it("keeps the merge's base expert out of a recipe's population, but not out of a weights search", () => {
-    const recipe = config({ mergeMethod: "task_arithmetic", maxIteration: 6 });
+    const recipe = config({ mergeMethod: "task_arithmetic", initialPopulation: "experts", maxIteration: 6 });
     expect(searchBudget(recipe, { ...facts, baseModelIdx: 0 })).toMatchObject({ mode: "recipe", population: 7, evaluations: 49 });
     expect(searchBudget(recipe, facts)).toMatchObject({ mode: "recipe", population: 8 });
     expect(searchBudget(config({ mode: "weights" }), { ...facts, baseModelIdx: 0 })).toMatchObject({ mode: "weights", population: 8 });
@@ -36,6 +36,16 @@ describe("the evaluation budget of a search", () => {
     const pairs = config({ mergeMethod: "task_arithmetic", initialPopulation: "pairs", maxIteration: 4 });
     expect(searchBudget(pairs, facts)).toMatchObject({ mode: "recipe", population: 8 + 28, evaluations: 36 * 5 });
     expect(searchBudget(pairs, { ...facts, baseModelIdx: 0 })).toMatchObject({ population: 7 + 21 });
+  });
+
+  it("starts BWR in recipe mode from the experts and their pairs by default, up to 10 weighted experts; weights mode, CMA-ES and random search from the experts", () => {
+    const recipe = config({ mergeMethod: "task_arithmetic", maxIteration: 4 });
+    expect(searchBudget(recipe, facts)).toMatchObject({ mode: "recipe", population: 8 + 28 });
+    expect(searchBudget(recipe, { ...facts, expertCount: 10 })).toMatchObject({ population: 10 + 45 });
+    expect(searchBudget(recipe, { ...facts, expertCount: 11 })).toMatchObject({ population: 11 });
+    expect(searchBudget(config({ mode: "weights" }), facts)).toMatchObject({ population: 8 });
+    expect(searchBudget(config({ mergeMethod: "task_arithmetic", optimizer: "cmaes" }), facts)).toMatchObject({ population: 8 });
+    expect(searchBudget(config({ mergeMethod: "task_arithmetic", optimizer: "random" }), facts)).toMatchObject({ population: 8 });
   });
 
   it("takes --initial_experts_num as the population when populating", () => {

@@ -1,4 +1,4 @@
-import { searchMode, type SearchConfig } from "./config";
+import { searchMode, startsFromPairs, type SearchConfig } from "./config";
 
 /*
  * What a search costs at most, before anything runs: the dashboard shows it beside the launch button, from the
@@ -49,7 +49,7 @@ export function searchBudget(config: BudgetConfig, facts: BudgetFacts): SearchBu
   const population =
     config.populateInitialExperts === 1
       ? (config.initialExpertsNum ?? facts.expertCount)
-      : mode === "recipe" && config.initialPopulation === "pairs"
+      : mode === "recipe" && startsFromPairs(config, weighted)
         ? weighted + (weighted * (weighted - 1)) / 2
         : weighted;
   const devQuestions = questionsOf(config.devQuestions, facts.devSize);

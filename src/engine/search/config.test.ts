@@ -47,6 +47,19 @@ describe("the typed search config", () => {
     expect(searchConfigSchema.safeParse({ name: "x", evalType: "exact_match", dataset: "gsm8k", mergeParams: { normalize: false } }).error!.issues[0]!.message).toMatch(/^would be ignored: /);
   });
 
+  it("selects greedily by default for BWR in recipe mode, and keeps BWR_model's replace in weights mode, for CMA-ES, random search and when asked", () => {
+    const selection = (input: Record<string, unknown>) => searchConfigSchema.parse({ ...base, ...input }).selection;
+    expect(selection({})).toBe("greedy");
+    expect(selection({ mode: "auto", mergeMethod: "task_arithmetic" })).toBe("greedy");
+    expect(selection({ mode: "auto" })).toBe("replace");
+    expect(selection({ mode: "weights" })).toBe("replace");
+    expect(selection({ optimizer: "cmaes" })).toBe("replace");
+    expect(selection({ optimizer: "random" })).toBe("replace");
+    expect(selection({ selection: "replace" })).toBe("replace");
+    // Racing needs greedy selection, which recipe-mode BWR now has without saying so.
+    expect(searchConfigSchema.safeParse({ ...base, racing: 1 }).success).toBe(true);
+  });
+
   it("runs CMA-ES in recipe mode only, with ranking selection, and takes --cmaes_sigma0 only for it", () => {
     const issues = (input: object) => searchConfigSchema.safeParse({ ...base, ...input }).error?.issues.map((issue) => [issue.path.join("."), issue.message]);
     expect(issues({ optimizer: "cmaes", mode: "weights" })).toEqual([["optimizer", "CMA-ES runs in recipe mode only (--mode recipe or auto)"]]);

@@ -65,6 +65,9 @@ const devices = z
   .refine((gpus) => gpus === "cpu" || gpus.length <= 64, "expected at most 64 GPU ids")
   .refine((gpus) => gpus === "cpu" || new Set(gpus).size === gpus.length, "expected each GPU once");
 
+/** Weighted experts up to which --initial_population auto adds every pair (45 at 10): beyond, pairs would fill most budgets. */
+export const AUTO_PAIRS_MAX_EXPERTS = 10;
+
 export const searchConfigShape = {
   name: flagged(
     z
@@ -94,9 +97,9 @@ export const searchConfigShape = {
   }),
   initialExpertDirectory: flagged(filePath().default("./initial_experts"), { flag: "--initial_expert_directory", short: "-i", group: "population", help: "folder of LoRA experts (PEFT folders) to start from" }),
   baseModel: flagged(filePath().default("./initial_experts/base"), { flag: "--base_model", short: "-b", group: "population", help: "base model folder the experts adapt" }),
-  initialPopulation: flagged(z.enum(["experts", "pairs"]).default("experts"), {
+  initialPopulation: flagged(z.enum(["auto", "experts", "pairs"]).default("auto"), {
     flag: "--initial_population", group: "population",
-    help: "recipe mode: experts, each expert alone (BWR_model); pairs: also every pair of experts at weight 1 each, the merge a person tries first (N + N(N-1)/2 candidates)",
+    help: `experts: each expert alone (BWR_model); pairs (recipe mode): also every pair of experts at weight 1 each, the merge a person tries first (N + N(N-1)/2 candidates); auto: pairs for BWR in recipe mode with at most ${AUTO_PAIRS_MAX_EXPERTS} weighted experts, experts otherwise`,
   }),
   populateInitialExperts: flagged(binary.default(0), { flag: "--populate_initial_experts", group: "population", help: "1: add crossover children of random expert pairs up to --initial_experts_num" }),
   initialExpertsNum: flagged(z.number().int().min(2).max(256).optional(), { flag: "--initial_experts_num", group: "population", help: "population size when populating" }),
@@ -111,7 +114,10 @@ export const searchConfigShape = {
   ),
   updateProbability: flagged(probability.default(0.5), { flag: "--update_probability", group: "search", help: "chance of the BWR update (r4 > 1 − p); otherwise the candidate is reset" }),
   resetRule: flagged(z.enum(["random", "bounds"]).default("random"), { flag: "--reset_rule", group: "search", help: "reset to Random·r3 (BWR_model's rule), or uniformly within the population's per-tensor bounds" }),
-  selection: flagged(z.enum(["replace", "greedy"]).default("replace"), { flag: "--selection", group: "search", help: "replace: always move (BWR_model); greedy: keep a move only if it improves that candidate" }),
+  selection: flagged(z.enum(["auto", "replace", "greedy"]).default("auto"), {
+    flag: "--selection", group: "search",
+    help: "replace: always move (BWR_model); greedy: keep a move only if it improves that candidate; auto: greedy for BWR in recipe mode, replace otherwise",
+  }),
   restartStrayCandidates: flagged(binary.default(1), { flag: "--restart_stray_candidates", group: "search", help: "1: reset a candidate whose own best is restart_patience·patience iterations old" }),
   restartPatience: flagged(z.number().positive().default(0.5), { flag: "--restart_patience", group: "search", help: "fraction of --patience before a stray candidate restarts" }),
   racing: flagged(binary.default(0), {
@@ -172,7 +178,9 @@ type NamesOf<M extends MergeMethodName> = M | { [A in MergekitAlias]: (typeof ME
 export type MergeChoice = { [M in MergeMethodName]: { mergeMethod: NamesOf<M>; mergeParams: MergeParams<M> } }[MergeMethodName];
 /** An eval type's parameters parsed by its own schema (defaults filled in). */
 export type EvalParams = z.output<(typeof evalTypes)[EvalTypeName]["paramsSchema"]> | z.output<typeof multitaskParams>;
-type Typed<T> = Omit<T, "mergeMethod" | "mergeParams" | "evalParams"> & MergeChoice & { evalParams: EvalParams };
+type Typed<T> = Omit<T, "mergeMethod" | "mergeParams" | "evalParams" | "selection"> & MergeChoice & { evalParams: EvalParams; selection: Selection };
+/** --selection once "auto" is resolved (the parsed config holds one of these). */
+export type Selection = Exclude<RawSearchConfig["selection"], "auto">;
 
 type Report = (issue: { path: PropertyKey[]; message: string }) => void;
 
@@ -243,6 +251,7 @@ function typedConfig<T extends RawDashboardConfig>(config: T, ctx: z.RefinementC
     failed = true;
     ctx.addIssue({ code: "custom", ...issue, input: undefined });
   };
+  config = { ...config, selection: resolvedSelection(config) };
   const { weightsMode, why } = checkSearchConfig(config, report);
   const method = MERGE_METHODS[canonicalMergeMethod(config.mergeMethod)!].schema as z.ZodType;
   const merge = method.safeParse(config.mergeParams, { reportInput: true });
@@ -268,6 +277,25 @@ export type SearchConfig = z.output<typeof searchConfigSchema>;
 export type DashboardSearchConfig = z.output<typeof dashboardSearchConfigSchema>;
 export type SearchConfigInput = z.input<typeof searchConfigSchema>;
 export type SearchConfigField = keyof typeof searchConfigShape;
+
+/*
+ * The defaults in recipe mode (a mode BWR_model does not have) are the ones that searched best at an equal budget
+ * (docs/benchmarks.md, "Search quality"): greedy selection from the experts and their pairs. Weights mode keeps
+ * BWR_model's rule, and `--selection replace --initial_population experts` gives it in recipe mode too.
+ */
+function resolvedSelection(config: Pick<RawSearchConfig, "selection" | "mode" | "mergeMethod" | "optimizer">): Selection {
+  if (config.selection !== "auto") return config.selection;
+  return searchMode(config) === "recipe" && config.optimizer === "bwr" ? "greedy" : "replace";
+}
+
+/** Whether the starting population adds every pair of the `weightedExperts` at weight 1 (recipe mode). */
+export function startsFromPairs(
+  config: Pick<SearchConfig, "initialPopulation" | "mode" | "mergeMethod" | "optimizer" | "populateInitialExperts">,
+  weightedExperts: number,
+): boolean {
+  if (config.initialPopulation !== "auto") return config.initialPopulation === "pairs";
+  return searchMode(config) === "recipe" && config.optimizer === "bwr" && config.populateInitialExperts === 0 && weightedExperts <= AUTO_PAIRS_MAX_EXPERTS;
+}
 
 /** The mode a config runs in once "auto" is resolved. */
 export function searchMode(config: Pick<SearchConfig, "mode" | "mergeMethod" | "optimizer">): "weights" | "recipe" {

@@ -12,7 +12,7 @@ function demoArgs(): string[] {
 describe("search presets", () => {
   it("run `npm run demo`: the Japanese-math demo is written once, as a preset", () => {
     const explicit = ["-n", "demo-20260101-000000", "-e", "exact_match", "-d", "mgsm_ja", "--eval_params", '{"maxNewTokens": 16}', "--merge_method", "task_arithmetic"];
-    const rest = ["--merge_params", '{"base_model_idx": null}', "--selection", "greedy", "--dev_questions", "40", "--test_questions", "200", "-m", "6"];
+    const rest = ["--merge_params", '{"base_model_idx": null}', "--selection", "greedy", "--dev_questions", "40", "--test_questions", "200", "-m", "1"];
     expect(demoArgs()).toContain("--preset");
     expect(parseSearchArgs(demoArgs())).toEqual(parseSearchArgs([...explicit, ...rest]));
   });

@@ -39,8 +39,8 @@ export const searchPresets: readonly SearchPreset[] = [
   {
     id: "ja-math",
     label: "Japanese math demo",
-    description: "npm run demo: mgsm_ja, task arithmetic over per-expert coefficients (recipe mode), greedy selection, 40 dev questions, 6 iterations",
-    config: { ...japaneseMathSearch, devQuestions: 40, testQuestions: 200, maxIteration: 6 },
+    description: "npm run demo: mgsm_ja, task arithmetic over per-expert coefficients (recipe mode) from every expert and every pair, greedy selection, 40 dev questions, 1 iteration",
+    config: { ...japaneseMathSearch, devQuestions: 40, testQuestions: 200, maxIteration: 1 },
   },
   {
     id: "ja-math-full",

@@ -11,7 +11,7 @@ import { TokenizerLoadError } from "../model/hf-tokenizer";
 import { importModel } from "../model/import";
 import { canonicalMergeMethod, hasWeights, MergeParamsError, openDevice, planParsedMerge, type ParsedMerge } from "../merge";
 import { ExpertMismatchError, loadExperts, loadPeftAdapter, TensorFileError, type PeftAdapter } from "../tensors";
-import { flagOf, searchMode, type SearchConfig, type SearchConfigField } from "./config";
+import { flagOf, searchMode, startsFromPairs, type SearchConfig, type SearchConfigField } from "./config";
 import { searchBudget, type SearchBudget } from "./budget";
 import { RecipeSpace } from "./recipe-space";
 import { RunFolder, RunFolderError } from "./run-folder";
@@ -181,7 +181,7 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
     };
   }
   const recipe = new RecipeSpace(prepared.experts, prepared.merge, mergeDeviceOf(prepared.config), prepared.config.recipeWeights);
-  const pairs = prepared.config.initialPopulation === "pairs";
+  const pairs = startsFromPairs(prepared.config, recipe.weighted.length);
   const initial = recipe.initialRecipes(pairs);
   // Recipe i starts as weight 1 on the i-th weighted expert (the base model has no weight of its own), then the pairs.
   const names = recipe.weighted.map(expertName);

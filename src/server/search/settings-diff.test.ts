@@ -24,7 +24,8 @@ describe("settingsDiff", () => {
       { config: config("--merge_method", "weighted_average", "--eval_params", '{"maxNewTokens": 16}'), populationSize: 4 },
       { config: config("--merge_method", "ties", "--eval_params", '{"maxNewTokens": 8}', "--populate_initial_experts", "1", "--initial_experts_num", "6"), populationSize: 6 },
     ]);
-    expect(differing(rows)).toEqual(["mode", "population size", "evalParams", "initialExpertsNum", "mergeMethod", "mergeParams", "populateInitialExperts"]);
+    // Selection is auto in both: replace in weights mode, greedy in recipe mode.
+    expect(differing(rows)).toEqual(["mode", "population size", "evalParams", "initialExpertsNum", "mergeMethod", "mergeParams", "populateInitialExperts", "selection"]);
     expect(rows.slice(0, 2)).toEqual([
       { key: "mode", derived: true, shown: ["weights", "recipe"], differs: true },
       { key: "population size", derived: true, shown: ["4", "6"], differs: true },

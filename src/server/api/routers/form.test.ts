@@ -104,9 +104,9 @@ describe("the new-search form's check on the server", () => {
   it("prices the search from the catalog: the base expert stays out of a recipe's population", async () => {
     const quick = spec.presets.find((preset) => preset.id === "quick")!;
     const texts = Object.fromEntries(Object.entries(quick.config).map(([field, value]) => [field, String(value)]));
-    expect((await checkSearchForm(formConfig({ ...texts, mergeMethod: "ties" }).raw, catalog)).budget).toMatchObject({ mode: "recipe", population: 8, devQuestions: 8, testQuestions: 8, maxIteration: 3 });
+    expect((await checkSearchForm(formConfig({ ...texts, mergeMethod: "ties" }).raw, catalog)).budget).toMatchObject({ mode: "recipe", population: 8 + 28, devQuestions: 8, testQuestions: 8, maxIteration: 3 });
     const withBase = formConfig({ ...texts, mergeMethod: "task_arithmetic" }, { merge: { base_model_idx: "0" } });
-    expect((await checkSearchForm(withBase.raw, catalog)).budget).toMatchObject({ mode: "recipe", population: 7 });
+    expect((await checkSearchForm(withBase.raw, catalog)).budget).toMatchObject({ mode: "recipe", population: 7 + 21 });
     expect(await checkSearchForm(formConfig({ initialExpertDirectory: "./no-such-folder" }).raw, catalog)).toMatchObject({ issues: { fields: {} }, budget: null });
   });
 
@@ -155,7 +155,7 @@ describe("the new-search form's check on the server", () => {
     const nothingRegistered = { expert: none, registeredModel: none, expertExtraction: none, $queryRaw: nothingMeasured };
     const caller = createCaller({ db: nothingRegistered as never, headers: new Headers() });
     const { raw } = formConfig({ mergeMethod: "ties", maxIteration: "2" });
-    expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 8, evaluations: 24 }, estimate: { source: "not measured" } });
+    expect(await caller.form.check(raw)).toMatchObject({ budget: { mode: "recipe", population: 36, evaluations: 36 * 3 }, estimate: { source: "not measured" } });
     expect(await caller.form.check({ ...raw, initialExpertDirectory: "/" })).toMatchObject({ budget: null });
   });
 
