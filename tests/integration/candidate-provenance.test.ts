@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import type { CandidateOrigin } from "../../src/engine/search/provenance";
 import { prepareSearch } from "../../src/engine/search/session";
+import { candidateProvenance } from "../../src/server/search/candidate-provenance";
 import { executeSearch } from "../../src/server/search/launch";
 import { migratedDatabase, query } from "./helpers";
 
@@ -73,6 +74,16 @@ describe("candidate provenance in the run store", () => {
       } else expect(row.rejectedRecipe).toEqual([]);
       if (row.origin.kind === "bwr") expect(row.origin.current).toEqual({ candidate: row.candidate, iteration: row.iteration - 1 });
     }
+
+    // What the run page reads: the best is the first evaluation at the highest dev utility, importances sum to 1.
+    const runId = (await query<{ id: string }>(store.url, `SELECT id FROM "Run" WHERE name = 'whole'`))[0]!.id;
+    const shown = await candidateProvenance(store.db, runId);
+    const utilities = await query<{ iteration: number; candidate: number; utility: number }>(store.url, `SELECT iteration, candidate, utility FROM "CandidateScore" WHERE "runId" = $1 AND split = 'dev' ORDER BY utility DESC, iteration, candidate`, [runId]);
+    expect(shown.best).toEqual({ iteration: utilities[0]!.iteration, candidate: utilities[0]!.candidate });
+    expect(shown.rows.filter(({ utility }) => utility !== null)).toHaveLength(utilities.length);
+    expect(shown.importance).toHaveLength(3 * layers.length);
+    const total = shown.importance.reduce((sum, { importance }) => sum + importance, 0);
+    expect(total === 0 || Math.abs(total - 1) < 1e-9).toBe(true);
 
     const first = await run("resumed", recipeFlags, 2);
     expect(first.status).toBe("cancelled");
