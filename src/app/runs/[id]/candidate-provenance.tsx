@@ -2,7 +2,7 @@
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { CartesianGrid, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { candidateLabel } from "@/shared/candidate-label";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import type { ChartPoint } from "../../components/utility-chart";
@@ -37,7 +37,7 @@ function divergingColor(value: number, magnitude: number) {
 
 function Panel({ title, testId, children, note }: { title: string; testId: string; children: React.ReactNode; note?: React.ReactNode }) {
   return (
-    <div className="rounded-lg border border-slate-200 bg-white p-4" data-testid={testId}>
+    <div className="min-w-0 rounded-lg border border-slate-200 bg-white p-4" data-testid={testId}>
       <h3 className="text-sm font-semibold text-slate-700">{title}</h3>
       {note && <p className="mt-0.5 text-xs text-slate-500">{note}</p>}
       <div className="mt-3">{children}</div>
@@ -129,13 +129,14 @@ function WeightsOverIterations({ space, rows, candidate, candidates, onCandidate
           ))}
         </select>
       </label>
-      <div style={{ width: "100%", height: 220 }}>
+      <div style={{ width: "100%", height: 260 }}>
         <ResponsiveContainer width="100%" height="100%">
           <LineChart data={data} margin={{ top: 8, right: 16, bottom: 0, left: 0 }}>
             <CartesianGrid stroke="#e2e8f0" strokeDasharray="3 3" />
-            <XAxis dataKey="iteration" type="number" allowDecimals={false} tick={{ fontSize: 11 }} />
+            <XAxis dataKey="iteration" type="number" domain={["dataMin", "dataMax"]} allowDecimals={false} tick={{ fontSize: 11 }} />
             <YAxis tick={{ fontSize: 11 }} width={44} />
             <Tooltip wrapperStyle={{ fontSize: 12 }} formatter={(value) => (typeof value === "number" ? number(value) : String(value))} labelFormatter={(label) => `iteration ${label}`} />
+            <Legend wrapperStyle={{ fontSize: 11 }} />
             {space.names.map((name, expert) => (
               <Line key={name} dataKey={name} stroke={candidateStroke(expert).color} strokeWidth={1.5} dot={false} isAnimationActive={false} />
             ))}
@@ -271,7 +272,7 @@ function ParallelCoordinates({ names, rows, picked }: { names: string[]; rows: R
     const [low, high] = [Math.min(...column), Math.max(...column)];
     return high > low ? [low, high] : [low - 0.5, high + 0.5];
   });
-  const [width, height, top, bottom, left] = [Math.max(480, axes.length * 56), 240, 12, 56, 28];
+  const [width, height, top, bottom, left] = [Math.max(480, axes.length * 56), 240, 12, 56, 56];
   const x = (axis: number) => left + (axis * (width - 2 * left)) / Math.max(1, axes.length - 1);
   const y = (axis: number, value: number) => top + (1 - (value - ranges[axis]![0]!) / (ranges[axis]![1]! - ranges[axis]![0]!)) * (height - top - bottom);
   const [uLow, uHigh] = ranges.at(-1)!;
@@ -315,7 +316,7 @@ function Importance({ names, importance }: { names: string[]; importance: Proven
             <div className="h-3 flex-1 rounded bg-slate-100">
               <div className={`h-3 rounded ${rho >= 0 ? "bg-emerald-500" : "bg-rose-400"}`} style={{ width: `${100 * share}%` }} />
             </div>
-            <span className="w-24 text-right tabular-nums">
+            <span className="w-32 whitespace-nowrap text-right tabular-nums">
               {number(share)} (ρ {number(rho)})
             </span>
           </div>
@@ -366,10 +367,10 @@ export function CandidateProvenanceViews({ runId, lastIteration, candidateNames,
         {space.mode === "weights" && <ModuleDistances space={space} rows={data.rows} iteration={picked?.iteration ?? lastRecorded} candidateNames={candidateNames} />}
       </div>
       {names && (
-        <div className="grid gap-4 lg:grid-cols-[2fr_1fr]">
+        <>
           <ParallelCoordinates names={names} rows={data.rows} picked={picked} />
           <Importance names={names} importance={data.importance} />
-        </div>
+        </>
       )}
     </section>
   );
