@@ -129,6 +129,26 @@ describe("recording what candidates are and where they came from", () => {
     expect(random.sink.records[1]!.provenance!.map(({ origin }) => origin.kind)).toEqual(new Array(6).fill("random_sample"));
   });
 
+  it("records CMA-ES samples at the step size they were drawn with, and a sample --dropN left out as unchanged", async () => {
+    const { sink } = await search({ seed: 6, maxIteration: 4, optimizer: "cmaes", mode: "recipe", dropN: 0.3 }, { describe: describeRecipe });
+    let unchanged = 0;
+    for (const [t, record] of sink.records.entries()) {
+      if (t === 0) continue;
+      const evaluated = new Set(record.evaluations.map(({ candidate }) => candidate));
+      for (const { candidate, origin, selection, description } of record.provenance!) {
+        if (evaluated.has(candidate)) {
+          expect(origin).toEqual({ kind: "cmaes_sample", sigma: sink.records[t - 1]!.state.stepLength });
+          expect(selection).toBe("kept");
+        } else {
+          unchanged += 1;
+          expect(origin).toEqual({ kind: "unchanged", current: { candidate, iteration: t - 1 } });
+          expect(description!.recipe).toEqual(sink.records[t - 1]!.provenance![candidate]!.description!.recipe);
+        }
+      }
+    }
+    expect(unchanged).toBeGreaterThan(0);
+  });
+
   it("continues on a resume exactly as the uninterrupted search records it", async () => {
     const overrides = { seed: 5, maxIteration: 10, selection: "greedy" as const };
     const whole = await search(overrides, { describe: describeRecipe });
