@@ -37,8 +37,23 @@ function BestDot(props: { cx?: number; cy?: number; payload?: { index: number; n
   );
 }
 
+/** A candidate's point at an iteration, as a click on the chart names it. */
+export interface ChartPoint {
+  candidate: number;
+  iteration: number;
+}
+
+/** A clickable point of a candidate's line (drawn only when the chart has an onPointClick). */
+function CandidateDot(props: { cx?: number; cy?: number; payload?: { index: number }; candidate: number; color: string; onPointClick: (point: ChartPoint) => void }) {
+  if (props.cx == null || props.cy == null || !props.payload) return null;
+  const iteration = props.payload.index;
+  return (
+    <circle cx={props.cx} cy={props.cy} r={3} fill={props.color} fillOpacity={0.35} className="cursor-pointer" data-testid="candidate-point" data-candidate={props.candidate} data-iteration={iteration} onClick={() => props.onPointClick({ candidate: props.candidate, iteration })} />
+  );
+}
+
 /** Every candidate's current dev utility per iteration, with the global best and worst. */
-export function UtilityChart({ iterations, axis, candidateNames = [], height = 360 }: { iterations: ChartIteration[]; axis: UtilityAxis; candidateNames?: readonly string[]; height?: number }) {
+export function UtilityChart({ iterations, axis, candidateNames = [], height = 360, onPointClick }: { iterations: ChartIteration[]; axis: UtilityAxis; candidateNames?: readonly string[]; height?: number; onPointClick?: (point: ChartPoint) => void }) {
   const candidates = iterations.reduce((most, iteration) => Math.max(most, iteration.scores.length), 0);
   const data = iterations.map((iteration) => {
     const row: Record<string, number> = { index: iteration.index, best: iteration.best, worst: iteration.worst, newBest: Number(iteration.newBest && iteration.index > 0) };
@@ -85,7 +100,7 @@ export function UtilityChart({ iterations, axis, candidateNames = [], height = 3
                   stroke={stroke.color}
                   strokeDasharray={stroke.dash}
                   strokeWidth={1.5}
-                  dot={false}
+                  dot={onPointClick ? <CandidateDot candidate={candidate} color={stroke.color} onPointClick={onPointClick} /> : false}
                   isAnimationActive={false}
                   connectNulls
                   hide={hidden.has(`c${candidate}`)}

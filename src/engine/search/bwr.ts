@@ -3,6 +3,7 @@ import type { CandidateEvaluation, EvaluationOptions } from "../eval/evaluator";
 import type { SearchConfig } from "./config";
 import { askCmaes, boundTransform, initialCmaesState, tellCmaes, type CmaesState } from "./cmaes";
 import type { Population } from "./population";
+import type { CandidateOrigin, CandidateProvenance, CandidateRef, Describer } from "./provenance";
 import { drawStream, normalStream, pickOther, STREAM, uniform } from "./rng";
 
 /** Evaluates population vectors (candidates or archive slots) on one split. */
@@ -23,7 +24,9 @@ export interface SearchState {
   bestHistory: number[];
   worstHistory: number[];
   /** Which candidate, at which iteration, last set the global best. */
-  bestFound: { candidate: number; iteration: number };
+  bestFound: CandidateRef;
+  /** The same for the global worst; absent in snapshots written before it was kept. */
+  worstFound?: CandidateRef;
   startingBest: { candidate: number; utility: number };
   /** --optimizer cmaes: the distribution after this iteration's generation, which the next one samples from. */
   cmaes?: CmaesState;
@@ -40,6 +43,8 @@ export interface IterationRecord {
   evaluations: Array<{ candidate: number; evaluation: CandidateEvaluation }>;
   restarted: number[];
   newBest: boolean;
+  /** Every candidate's origin and selection outcome, and (given a describer) what it is; the search always gives it. */
+  provenance?: CandidateProvenance[];
 }
 
 export interface TestRecord {
@@ -86,13 +91,17 @@ function isStray(history: readonly number[], config: SearchConfig) {
  * Fills the slots after the experts with crossover children of random expert pairs (w ~ U(0, 2): half
  * interpolation, half extrapolation), as BWR_model's --populate_initial_experts.
  */
-export async function populate(population: Population, experts: number, seed: number): Promise<void> {
+export async function populate(population: Population, experts: number, seed: number): Promise<CandidateOrigin[]> {
+  const origins: CandidateOrigin[] = Array.from({ length: Math.min(experts, population.size) }, (_, index) => ({ kind: "starting", index }));
   for (let child = experts; child < population.size; child += 1) {
     const draw = drawStream(seed, STREAM.populate, child);
     const a = Math.floor(draw() * experts);
     const b = pickOther(draw, experts, a);
-    await population.crossover(child, a, b, draw() * 2);
+    const w = draw() * 2;
+    await population.crossover(child, a, b, w);
+    origins.push({ kind: "crossover", a: { candidate: a, iteration: 0 }, b: { candidate: b, iteration: 0 }, w });
   }
+  return origins;
 }
 
 async function vectors(population: Population, slots: readonly number[]) {
@@ -115,7 +124,21 @@ async function evaluate(evaluator: VectorEvaluator, population: Population, slot
   }
 }
 
-async function initialState(population: Population, evaluator: VectorEvaluator, sink: SearchSink, config: SearchConfig): Promise<SearchState> {
+/** The recorded provenance of every candidate: its origin and outcome, with what the describer says of its vector now. */
+function provenanceOf(origins: readonly CandidateOrigin[], outcomes: readonly CandidateProvenance["selection"][], snapshot: readonly Float32Array[], describe: Describer | undefined, rejected: ReadonlyMap<number, Float32Array>): CandidateProvenance[] {
+  return origins.map((origin, candidate) => {
+    const tried = rejected.get(candidate);
+    return {
+      candidate,
+      origin,
+      selection: outcomes[candidate]!,
+      ...(describe && { description: describe(candidate, snapshot[candidate]!) }),
+      ...(describe && tried && { rejected: describe(candidate, tried) }),
+    };
+  });
+}
+
+async function initialState(population: Population, evaluator: VectorEvaluator, sink: SearchSink, config: SearchConfig, origins: readonly CandidateOrigin[], describe: Describer | undefined): Promise<SearchState> {
   const startedAt = new Date();
   const candidates = [...Array(population.size).keys()];
   const evalStarted = performance.now();
@@ -123,8 +146,9 @@ async function initialState(population: Population, evaluator: VectorEvaluator, 
   const evalMs = performance.now() - evalStarted;
   const scores = evaluations.map((evaluation) => evaluation.utility);
   const bestCandidate = argmax(scores);
+  const worstCandidate = argmin(scores);
   await population.copy(population.bestSlot, bestCandidate);
-  await population.copy(population.worstSlot, argmin(scores));
+  await population.copy(population.worstSlot, worstCandidate);
   const cmaes = config.optimizer === "cmaes" ? await startingDistribution(population, config) : undefined;
   const state: SearchState = {
     iteration: 0,
@@ -136,21 +160,27 @@ async function initialState(population: Population, evaluator: VectorEvaluator, 
     bestHistory: [Math.max(...scores)],
     worstHistory: [Math.min(...scores)],
     bestFound: { candidate: bestCandidate, iteration: 0 },
+    worstFound: { candidate: worstCandidate, iteration: 0 },
     startingBest: { candidate: bestCandidate, utility: scores[bestCandidate]! },
     ...(cmaes && { cmaes }),
   };
   sink.log(`search initialized: ${population.size} candidates, starting best ${state.best} (candidate_${bestCandidate}), worst ${state.worst}`);
+  const snapshot = await population.snapshot();
+  const provenance = provenanceOf(candidates.map((candidate) => origins[candidate] ?? { kind: "starting", index: candidate }), candidates.map(() => "kept"), snapshot, describe, new Map());
   await sink.iteration(
-    { index: 0, state, startedAt, finishedAt: new Date(), mergeMs: 0, evalMs, evaluations: evaluations.map((evaluation, candidate) => ({ candidate, evaluation })), restarted: [], newBest: true },
-    await population.snapshot(),
+    { index: 0, state, startedAt, finishedAt: new Date(), mergeMs: 0, evalMs, evaluations: evaluations.map((evaluation, candidate) => ({ candidate, evaluation })), restarted: [], newBest: true, provenance },
+    snapshot,
   );
   return state;
 }
 
-/** BWR's moves (or random search's draws) of iteration `t`; returns the stray candidates that were restarted. */
-async function moveCandidates(population: Population, state: SearchState, config: SearchConfig, t: number): Promise<number[]> {
+/** BWR's moves (or random search's draws) of iteration `t`; returns the stray candidates that were restarted, and each move. */
+async function moveCandidates(population: Population, state: SearchState, config: SearchConfig, t: number): Promise<{ restarted: number[]; origins: CandidateOrigin[] }> {
   const n = population.size;
   const restarted: number[] = [];
+  const origins: CandidateOrigin[] = [];
+  // Candidates move in place, in order: a peer before `i` has already moved in this iteration.
+  const peer = (candidate: number, i: number): CandidateRef => ({ candidate, iteration: candidate < i ? t : t - 1 });
   for (let i = 0; i < n; i += 1) {
     const draw = drawStream(config.seed, STREAM.move, t, i);
     const [r1, r2, r3, r4] = [draw(), draw(), draw(), draw()];
@@ -161,15 +191,19 @@ async function moveCandidates(population: Population, state: SearchState, config
     if (config.optimizer === "random") {
       const [low, high] = config.recipeBounds;
       await population.resetInBox(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31), low, high);
+      origins.push({ kind: "random_sample" });
     } else if (!stray && r4 > 1 - config.updateProbability) {
       await population.bwrUpdate(i, partner, { r1, r2, T, step: state.stepLength });
+      origins.push({ kind: "bwr", current: { candidate: i, iteration: t - 1 }, best: state.bestFound, worst: state.worstFound ?? null, random: peer(partner, i), T, r1, r2, step: state.stepLength, restarted: false });
     } else if (config.resetRule === "bounds") {
       await population.resetWithinBounds(i, Math.floor(uniform(config.seed, STREAM.reset, t, i) * 2 ** 31));
+      origins.push({ kind: "reset_bounds", restarted: stray });
     } else {
       await population.resetScaled(i, partner, r3);
+      origins.push({ kind: "reset_scaled", random: peer(partner, i), r3, restarted: stray });
     }
   }
-  return restarted;
+  return { restarted, origins };
 }
 
 /**
@@ -198,6 +232,10 @@ export async function runBwrSearch(options: {
   sink: SearchSink;
   /** The state after the last completed iteration, with the population already restored to it. */
   resume?: SearchState;
+  /** How the starting population was made (populate's answer); every candidate is a starting one otherwise. */
+  startingOrigins?: readonly CandidateOrigin[];
+  /** What each candidate's vector is, recorded with its provenance (the recipe, or distances from its start). */
+  describe?: Describer;
   /**
    * Whether the starting test evaluation still has to run: always on a fresh search; on a resume only when the
    * process died after iteration 0 and before the sink recorded every starting test result.
@@ -207,7 +245,7 @@ export async function runBwrSearch(options: {
   const { config, population, evaluator, sink } = options;
   const n = population.size;
   const tests: TestRecord[] = [];
-  let state = options.resume ?? (await initialState(population, evaluator, sink, config));
+  let state = options.resume ?? (await initialState(population, evaluator, sink, config, options.startingOrigins ?? [], options.describe));
 
   if (options.startingTest ?? !options.resume) {
     if (state.iteration !== 0) throw new Error(`the starting test evaluation needs the population of iteration 0, not of iteration ${state.iteration}`);
@@ -250,7 +288,10 @@ export async function runBwrSearch(options: {
       const [low, high] = config.recipeBounds;
       for (const i of evaluated) await population.write(i, Float32Array.from(generation.genotypes[i]!, (x) => boundTransform(x, low, high)));
     }
-    const restarted = generation ? [] : await moveCandidates(population, state, config, t);
+    const moved = generation ? undefined : await moveCandidates(population, state, config, t);
+    const restarted = moved?.restarted ?? [];
+    const origins: CandidateOrigin[] =
+      moved?.origins ?? [...Array(n).keys()].map((i) => (evaluated.includes(i) ? { kind: "cmaes_sample", sigma: state.stepLength } : { kind: "unchanged", current: { candidate: i, iteration: t - 1 } }));
     const mergeMs = performance.now() - mergeStarted;
     for (const candidate of restarted) sink.log(`candidate_${candidate} restarted!`);
 
@@ -270,8 +311,14 @@ export async function runBwrSearch(options: {
       if (config.selection === "greedy" && utility < state.scores[candidate]!) return;
       scores[candidate] = utility;
     });
-    if (config.selection === "greedy") {
-      for (const candidate of evaluated) if (scores[candidate] !== fresh[evaluated.indexOf(candidate)]!.utility) await population.write(candidate, previous[candidate]!);
+    const outcomes: CandidateProvenance["selection"][] = new Array(n).fill("not_evaluated");
+    const rejected = new Map<number, Float32Array>();
+    for (const candidate of evaluated) {
+      const kept = config.selection !== "greedy" || scores[candidate] === fresh[evaluated.indexOf(candidate)]!.utility;
+      outcomes[candidate] = kept ? "kept" : "rejected";
+      if (kept) continue;
+      if (options.describe) rejected.set(candidate, (await population.read(candidate)).slice());
+      await population.write(candidate, previous[candidate]!);
     }
 
     const next: SearchState = {
@@ -302,11 +349,13 @@ export async function runBwrSearch(options: {
     const bottom = argmin(scores);
     if (scores[bottom]! < state.worst) {
       next.worst = scores[bottom]!;
+      next.worstFound = { candidate: bottom, iteration: t };
       await population.copy(population.worstSlot, bottom);
     }
     next.worstHistory.push(next.worst);
     state = next;
     sink.log(`iteration ${t}: best ${state.best}, worst ${state.worst}, mean ${(scores.reduce((a, b) => a + b, 0) / n).toFixed(4)}, step ${state.stepLength.toFixed(4)}`);
+    const snapshot = await population.snapshot();
     await sink.iteration(
       {
         index: t,
@@ -319,8 +368,9 @@ export async function runBwrSearch(options: {
         evaluations: evaluated.map((candidate, index) => ({ candidate, evaluation: fresh[index]! })).filter(({ evaluation }) => !evaluation.racedOut),
         restarted,
         newBest,
+        provenance: provenanceOf(origins, outcomes, snapshot, options.describe, rejected),
       },
-      await population.snapshot(),
+      snapshot,
     );
   }
 

@@ -236,6 +236,17 @@ export class RunFolder {
     }
   }
 
+  /** The starting population (after populate), which weights mode's distances are measured from, for resumes too. */
+  saveStartingPopulation(population: readonly Float32Array[]) {
+    writeAtomically(path.join(this.stateDir, "starting.bin"), encodeSnapshot(population));
+  }
+
+  /** null for a run started before the starting population was kept. */
+  loadStartingPopulation(): Float32Array[] | null {
+    const file = path.join(this.stateDir, "starting.bin");
+    return fs.existsSync(file) ? decodeSnapshot(file, fs.readFileSync(file)) : null;
+  }
+
   loadSnapshot(index: number): { state: SearchState; population: Float32Array[] } {
     const stateFile = path.join(this.stateDir, `iteration-${index}.json`);
     const binFile = path.join(this.stateDir, `iteration-${index}.bin`);

@@ -5,7 +5,7 @@ import { DatasetError } from "../eval/datasets";
 import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
 import { AdapterShapeError, chatPromptProblem, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
-import { checkAdapterFitsDecoder, loraTargetsOf } from "../eval/peft-lora";
+import { checkAdapterFitsDecoder, loraModuleSlices, loraTargetsOf } from "../eval/peft-lora";
 import { ModelConfigError } from "../model/hf-config";
 import { TokenizerLoadError } from "../model/hf-tokenizer";
 import { importModel } from "../model/import";
@@ -13,6 +13,7 @@ import { canonicalMergeMethod, hasWeights, MergeParamsError, openDevice, planPar
 import { ExpertMismatchError, loadExperts, loadPeftAdapter, TensorFileError, type PeftAdapter } from "../tensors";
 import { flagOf, searchMode, startsFromPairs, type SearchConfig, type SearchConfigField } from "./config";
 import { searchBudget, type SearchBudget } from "./budget";
+import { describeRecipe, moduleDistanceDescriber, type Describer } from "./provenance";
 import { RecipeSpace } from "./recipe-space";
 import { RunFolder, RunFolderError } from "./run-folder";
 import { AdapterVectors, weightsEvaluator } from "./weights-space";
@@ -193,4 +194,18 @@ export function searchSpace(prepared: PreparedSearch, runners: OnnxLoraRunner[])
     save: (vector: Float32Array, dir: string, metadata: Record<string, string>) => recipe.save(vector, dir, metadata),
     recipe,
   };
+}
+
+/**
+ * How the search describes its candidates, and what the numbers stand for: in recipe mode the recipe itself (a weight
+ * per weighted expert, layer-major per layer with --recipe_weights layer), in weights mode each LoRA module's
+ * distance from the candidate's starting vector (`starting`: the population after populate).
+ */
+export function candidateDescriptions(prepared: PreparedSearch, recipe: RecipeSpace | undefined) {
+  if (recipe) {
+    const names = recipe.weighted.map((index) => path.basename(prepared.expertDirs[index]!));
+    return { mode: "recipe" as const, names, layers: recipe.layers, describer: (): Describer => describeRecipe };
+  }
+  const modules = loraModuleSlices(prepared.adapters.layout);
+  return { mode: "weights" as const, names: modules.map((module) => module.key), layers: [], describer: (starting: readonly Float32Array[]): Describer => moduleDistanceDescriber(modules, starting) };
 }

@@ -2,6 +2,7 @@ import { createCallerFactory, createTRPCRouter } from "./trpc";
 import { catalogRouter } from "./routers/catalog";
 import { formRouter } from "./routers/form";
 import { modelsRouter } from "./routers/models";
+import { provenanceRouter } from "./routers/provenance";
 import { runsRouter } from "./routers/runs";
 import { systemRouter } from "./routers/system";
 
@@ -11,6 +12,7 @@ export const appRouter = createTRPCRouter({
   catalog: catalogRouter,
   form: formRouter,
   models: modelsRouter,
+  provenance: provenanceRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -5,14 +5,14 @@ import { searchConfigSchema, type SearchConfig } from "../../engine/search/confi
 import { DevicePopulation } from "../../engine/search/device-population";
 import { ArrayPopulation } from "../../engine/search/population";
 import { RunFolder, SnapshotError, type FinalMetrics } from "../../engine/search/run-folder";
-import { evaluationBudget, mergeDeviceOf, searchSpace, SearchSetupError, type PreparedSearch } from "../../engine/search/session";
+import { candidateDescriptions, evaluationBudget, mergeDeviceOf, searchSpace, SearchSetupError, type PreparedSearch } from "../../engine/search/session";
 import { isConnectionLoss, type Db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { QueueEvaluator } from "../queue/evaluation";
 import type { GpuEvaluatorPool } from "./gpu-pool";
 import { crashPoint } from "./crash-point";
 import { RunLease, SearchInterruptedError } from "./run-lease";
-import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, recordArtifact, recordCandidateNames, startingTestsRecorded, type RunOrigin } from "./run-store";
+import { createRun, finishRun, lastIterationIndex, markRun, PrismaSearchSink, recordArtifact, recordCandidateNames, recordSearchSpace, startingTestsRecorded, type RunOrigin } from "./run-store";
 
 function gpuPoolOf(pool: GpuEvaluatorPool | undefined, prepared: PreparedSearch): GpuEvaluatorPool {
   if (!pool) throw new Error(`search on GPUs ${prepared.config.gpus}: no pool of GPU evaluation processes was given`);
@@ -149,10 +149,14 @@ export async function executeSearch(
       return saveBestSoFar(db, run.id, folder, space, prepared, population.bestSlot, note);
     };
     let resume;
+    let startingOrigins;
     let startingTest = lastIndex === null;
+    const descriptions = candidateDescriptions(prepared, space.recipe);
     if (lastIndex === null) {
-      await populate(population, space.initial.length, config.seed);
+      startingOrigins = await populate(population, space.initial.length, config.seed);
       await recordCandidateNames(db, run.id, space.initialNames);
+      await recordSearchSpace(db, run.id, descriptions);
+      if (descriptions.mode === "weights") folder.saveStartingPopulation((await population.snapshot()).slice(0, size));
       prepared.expertDirs.forEach((dir, index) => folder.log(`expert ${index}: ${dir}`));
       folder.log(`mode ${prepared.mode}: ${size} candidates of ${space.initial[0]!.length} values`);
     } else {
@@ -182,7 +186,10 @@ export async function executeSearch(
         : onCpu
           ? space.evaluator
           : gpuPoolOf(options.gpuPool, prepared).evaluator(config);
-    const result = await runBwrSearch({ config, population, evaluator, sink, resume, startingTest });
+    // A weights-mode run started before its starting population was kept records provenance without distances.
+    const starting = descriptions.mode === "weights" ? folder.loadStartingPopulation() : [];
+    const describe = starting ? descriptions.describer(starting) : undefined;
+    const result = await runBwrSearch({ config, population, evaluator, sink, resume, startingTest, startingOrigins, describe });
     if (result.stopped === "requested") {
       await bestSoFar();
       await markRun(db, run.id, "cancelled");

@@ -1,5 +1,6 @@
 import type { IterationRecord, SearchSink, TestRecord } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
+import type { CandidateProvenance } from "../../engine/search/provenance";
 import type { FinalMetrics, RunFolder } from "../../engine/search/run-folder";
 import { parseRunEvent, type RunEvent, type RunEventPayload, type RunStatus } from "../../shared/run-events";
 import type { Db } from "../db/client";
@@ -69,6 +70,27 @@ export async function createRun(db: Db, config: SearchConfig, origin: RunOrigin)
     await appendEvent(tx, run.id, { type: "created", payload: { name: run.name, origin } });
     return run;
   });
+}
+
+function provenanceRow(runId: string, iteration: number, { candidate, origin, selection, description, rejected }: CandidateProvenance): Prisma.CandidateProvenanceCreateManyInput {
+  return {
+    runId,
+    iteration,
+    candidate,
+    kind: origin.kind,
+    origin: json(origin),
+    selection,
+    recipe: description?.recipe ?? [],
+    moduleDistances: description?.moduleDistances ?? [],
+    rejectedRecipe: rejected?.recipe ?? [],
+    rejectedModuleDistances: rejected?.moduleDistances ?? [],
+  };
+}
+
+/** What the numbers of the run's candidate descriptions stand for: recipe weights by expert (and layer), or LoRA modules. */
+export async function recordSearchSpace(db: Db, runId: string, space: { mode: "recipe" | "weights"; names: readonly string[]; layers: readonly number[] }) {
+  const data = { mode: space.mode, names: [...space.names], layers: [...space.layers] };
+  await db.runSearchSpace.upsert({ where: { runId }, create: { runId, ...data }, update: data });
 }
 
 /** Which expert each starting candidate is, so the run's charts can name their lines. */
@@ -195,6 +217,7 @@ export class PrismaSearchSink implements SearchSink {
           evalMs: Math.round(evaluation.ms),
         })),
       });
+      if (record.provenance) await tx.candidateProvenance.createMany({ data: record.provenance.map((entry) => provenanceRow(this.runId, record.index, entry)) });
       await appendEvent(tx, this.runId, iterationEvent(record));
     });
     crashPoint(`iteration-${record.index}`);

@@ -6,10 +6,11 @@ import { useParams } from "next/navigation";
 import { useEffect, useState } from "react";
 import { candidateLabel } from "@/shared/candidate-label";
 import { LiveBadge, StatusBadge } from "../../components/status-badge";
-import { UtilityChart } from "../../components/utility-chart";
+import { UtilityChart, type ChartPoint } from "../../components/utility-chart";
 import { formatActiveTime, formatBytes, formatUtility } from "../../format";
 import type { ActiveTime } from "@/shared/active-time";
 import { useTRPC } from "@/trpc/react";
+import { CandidateProvenanceViews } from "./candidate-provenance";
 import { RunManage } from "./run-manage";
 import { stopPending, useRunEvents, type IterationPoint } from "./use-run-events";
 
@@ -200,6 +201,7 @@ export default function RunPage() {
   // A dead process sends no event, so only a re-read notices that a running run went stale.
   const run = useQuery(trpc.runs.get.queryOptions({ id }, { refetchInterval: (query) => (query.state.data?.status === "running" ? 5000 : false) }));
   const { state, subscription } = useRunEvents(id);
+  const [picked, setPicked] = useState<ChartPoint | null>(null);
   const status = run.data?.status ?? "queued";
   const stopping = stopPending(state.statuses, new Date());
   const stale = run.data?.stale ?? false;
@@ -300,9 +302,11 @@ export default function RunPage() {
             {live ? "Waiting for the initial evaluation of the experts…" : "No iterations recorded."}
           </div>
         ) : (
-          <UtilityChart iterations={state.iterations} axis={data.utilityAxis} candidateNames={data.candidateNames} />
+          <UtilityChart iterations={state.iterations} axis={data.utilityAxis} candidateNames={data.candidateNames} onPointClick={setPicked} />
         )}
       </div>
+
+      <CandidateProvenanceViews runId={data.id} lastIteration={last?.index ?? null} candidateNames={data.candidateNames} picked={picked} onPick={setPicked} />
 
       <div className="grid gap-6 lg:grid-cols-2">
         <div>
