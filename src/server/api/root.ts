@@ -1,6 +1,7 @@
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 import { catalogRouter } from "./routers/catalog";
 import { formRouter } from "./routers/form";
+import { l2sRouter } from "./routers/l2s";
 import { modelsRouter } from "./routers/models";
 import { runsRouter } from "./routers/runs";
 import { systemRouter } from "./routers/system";
@@ -11,6 +12,7 @@ export const appRouter = createTRPCRouter({
   catalog: catalogRouter,
   form: formRouter,
   models: modelsRouter,
+  l2s: l2sRouter,
 });
 
 export type AppRouter = typeof appRouter;
