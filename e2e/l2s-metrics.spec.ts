@@ -13,7 +13,8 @@ const stamp = Date.now().toString(36);
 
 async function launchQuick(page: Page, name: string, { seed, measureExperts }: { seed: string; measureExperts: boolean }) {
   await page.goto("/runs/new");
-  await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(8);
+  // The first page load after the server starts is slow on a busy machine.
+  await expect(page.getByTestId("experts-table").locator("tbody tr")).toHaveCount(8, { timeout: 60_000 });
   await page.getByTestId("preset-quick").click();
   await page.locator("#input-name").fill(name);
   await page.locator("#input-seed").fill(seed);
@@ -98,6 +99,6 @@ test("the compare page shows the picked runs' NTR; without the experts on test i
   await expect(cell(measuredRun, "dev")).toHaveText(devNtr);
   await expect(cell(measuredRun, "test")).toHaveText(testNtr);
   await expect(cell(other, "dev")).toHaveText(/^(\d\.\d{3}|—) \(\d+\/\d+\)$/);
-  await expect(cell(other, "test")).toHaveText("—");
+  await expect(cell(other, "test")).toHaveText("not measured");
   await page.screenshot({ path: testInfo.outputPath("l2s-compare.png"), fullPage: true });
 });

@@ -5,6 +5,11 @@ import { useTRPC } from "@/trpc/react";
 import { formatNtr, formatTokens } from "../components/l2s-format";
 import { formatUtility } from "../format";
 
+/** A measured model without an NTR says so, rather than look like a model not measured yet. */
+function ntrText(model: { ntr: { union: Parameters<typeof formatNtr>[0] } | null } | null, ntrMissing: string | null): string {
+  return model && !model.ntr && ntrMissing ? "not measured" : formatNtr(model?.ntr?.union);
+}
+
 /**
  * The run page's L2S columns (accuracy, mean generated tokens, negative transfer against the source experts) for
  * the starting and the ending best of each picked run, split by split; re-read as often as the page's other data.
@@ -42,7 +47,7 @@ export function L2sCompare({ ids }: { ids: string[] }) {
                 <td className="px-3 py-1.5 text-right tabular-nums">{formatUtility(row.startingBest?.accuracy)}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{formatTokens(row.startingBest?.meanTokens)}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums" title={missing}>
-                  {formatNtr(row.startingBest?.ntr?.union)}
+                  {ntrText(row.startingBest, row.ntrMissing)}
                 </td>
                 <td className="px-3 py-1.5 text-right tabular-nums" title={ending && !ending.final ? "the global best so far: the run has not finished" : ""}>
                   {formatUtility(ending?.accuracy)}
@@ -50,7 +55,7 @@ export function L2sCompare({ ids }: { ids: string[] }) {
                 </td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{formatTokens(ending?.meanTokens)}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums" data-testid="compare-l2s-ntr" title={missing}>
-                  {formatNtr(ending?.ntr?.union)}
+                  {ntrText(ending, row.ntrMissing)}
                 </td>
               </tr>
             );
