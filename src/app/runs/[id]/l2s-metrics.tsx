@@ -1,7 +1,7 @@
 "use client";
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect } from "react";
+import { useEffect, useRef } from "react";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { formatNtr, formatTokens } from "../../components/l2s-format";
 import { formatUtility } from "../../format";
@@ -56,8 +56,14 @@ export function L2sMetricsPanel({ id, refreshKey }: { id: string; refreshKey: st
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const metrics = useQuery(trpc.l2s.run.queryOptions({ id }));
+  // The first key is the one the query was just fetched for; each later one is news from the run's events.
+  const fetchedFor = useRef(refreshKey);
   useEffect(() => {
-    void queryClient.invalidateQueries({ queryKey: trpc.l2s.run.queryKey({ id }) });
+    if (fetchedFor.current === refreshKey) return;
+    fetchedFor.current = refreshKey;
+    // A reload replays the run's events in a burst: one re-read after it, not one per event.
+    const timer = setTimeout(() => void queryClient.invalidateQueries({ queryKey: trpc.l2s.run.queryKey({ id }) }), 150);
+    return () => clearTimeout(timer);
   }, [queryClient, trpc, id, refreshKey]);
 
   if (!metrics.data) return <p className="text-sm text-slate-500">{metrics.error ? `Could not load the metrics: ${metrics.error.message}` : "Loading metrics…"}</p>;
