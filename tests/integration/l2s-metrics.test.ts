@@ -141,6 +141,24 @@ describe("l2s.run", () => {
     expect(metrics.dev.endingBest!.ntr!.perSource).toHaveLength(2);
   });
 
+  it("gives a multitask run's accuracy but no NTR or score table: its components' questions share their indices", async () => {
+    // Two components of two questions each, recorded one after the other: indices 0, 1, 0, 1.
+    const joined = (bits: string): CandidateEvaluation => {
+      const parts = [evaluation(bits.slice(0, 2), [1, 1]), evaluation(bits.slice(2), [3, 3])];
+      const results = parts.flatMap((part) => part.results);
+      return { ...parts[0]!, utility: results.filter((result) => result.correct).length / results.length, results };
+    };
+    const tasks = JSON.stringify({ tasks: [{ evalType: "exact_match", dataset: "gsm8k" }, { evalType: "exact_match", dataset: "gsm8k" }] });
+    const { runId } = await recordedRun("multitask-run", ["ja", "math"], [{ 0: joined("1100"), 1: joined("0111") }], ["-e", "multitask", "--eval_params", tasks]);
+    const metrics = await caller().l2s.run({ id: runId });
+    // math "0111": 3 of 4 right, tokens (1 + 1 + 3 + 3) / 4.
+    expect(metrics.dev.endingBest).toMatchObject({ accuracy: 3 / 4, meanTokens: 2, ntr: null });
+    expect(metrics.dev.ntrMissing).toBe("a multitask run's results number each component's questions from 0, so they cannot be matched question by question");
+    const table = await downloadScores(new Request(`http://localhost/api/runs/${runId}/scores?split=dev`), { params: Promise.resolve({ id: runId }) });
+    expect(table.status).toBe(409);
+    expect(await table.text()).toContain("run multitask-run has no dev score table: a multitask run's results");
+  });
+
   it("compares several runs in the order asked", async () => {
     const { runId: a } = await threeExpertRun("compare-a", []);
     const { runId: b } = await threeExpertRun("compare-b", []);

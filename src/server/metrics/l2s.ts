@@ -18,6 +18,7 @@ interface RunRow {
   id: string;
   name: string;
   status: string;
+  evalType: string;
   config: unknown;
   candidateNames: string[];
 }
@@ -75,6 +76,9 @@ function expertCountOf(run: RunRow, startingCandidates: number): number {
   return Math.min(sourceExpertCount(initialPopulation, run.candidateNames.length), startingCandidates);
 }
 
+/** A multitask run records its components' results one after the other, each numbered from 0. */
+const MULTITASK_NOTE = "a multitask run's results number each component's questions from 0, so they cannot be matched question by question";
+
 type ScoreRow = { iteration: number; candidate: number; utility: number; role: string | null; results: unknown };
 
 /** The recorded models of one split: the source experts (all of them, or none), the starting best, the ending best. */
@@ -123,11 +127,12 @@ function metricsOf(model: ModelResults): ModelMetrics {
 async function splitMetrics(db: Db, run: RunRow, split: MetricsSplit): Promise<SplitMetrics> {
   const { experts, expertCount, startingBest, endingBest } = await splitModels(db, run, split);
   let ntrMissing: string | null = null;
-  if (expertCount === 0) ntrMissing = "the run did not record which starting candidates are the experts";
+  if (run.evalType === "multitask") ntrMissing = MULTITASK_NOTE;
+  else if (expertCount === 0) ntrMissing = "the run did not record which starting candidates are the experts";
   else if (!experts) ntrMissing = split === "test" ? "the experts were not measured on test (a search with --starting_test_set_eval 1 measures them)" : "the experts' initial evaluation is not recorded yet";
   const sources = experts?.map((expert) => ({ name: expert.name, results: expert.results })) ?? [];
   const ntrOf = (model: ModelResults) => {
-    if (!experts) return null;
+    if (!experts || run.evalType === "multitask") return null;
     try {
       return negativeTransfer(model.results, sources);
     } catch (error) {
@@ -160,9 +165,11 @@ export interface ScoreTable {
 
 /**
  * Per-question correctness, one 0/1 row per recorded model: each source expert, the starting best, the ending
- * best (on dev while running, the best so far). Throws MismatchedQuestionsError when they answered other questions.
+ * best (on dev while running, the best so far). Throws MismatchedQuestionsError when they answered other questions
+ * (or, in a multitask run, questions that cannot be told apart).
  */
 export async function scoreTable(db: Db, run: RunRow, split: MetricsSplit): Promise<ScoreTable> {
+  if (run.evalType === "multitask") throw new MismatchedQuestionsError(MULTITASK_NOTE);
   const { experts, startingBest, endingBest } = await splitModels(db, run, split);
   const models = [...(experts ?? []), ...(startingBest ? [startingBest] : []), ...(endingBest ? [endingBest] : [])];
   const table = correctnessTable(models.map((model) => ({ name: model.name, results: model.results })));

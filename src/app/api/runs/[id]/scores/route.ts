@@ -27,7 +27,7 @@ export async function GET(request: Request, context: { params: Promise<{ id: str
   try {
     table = await scoreTable(db, run, split as MetricsSplit);
   } catch (error) {
-    if (error instanceof MismatchedQuestionsError) return problem(409, `the models of run ${run.name} answered different ${split} questions: ${error.message}`);
+    if (error instanceof MismatchedQuestionsError) return problem(409, `run ${run.name} has no ${split} score table: ${error.message}`);
     throw error;
   }
   if (table.models.length === 0) return problem(404, `run ${run.name} has no ${split} results yet`);
