@@ -9,6 +9,7 @@ import { BestSoFarChart } from "./best-so-far-chart";
 import { CANDIDATE_COLORS } from "../components/chart-style";
 import { StatusBadge } from "../components/status-badge";
 import { formatActiveTime, formatUtility } from "../format";
+import { L2sCompare } from "./l2s-columns";
 import { SettingsDiff } from "./settings-diff";
 
 function Compare() {
@@ -83,6 +84,11 @@ function Compare() {
             ))}
           </tbody>
         </table>
+      </div>
+
+      <div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Accuracy, tokens, negative transfer (L2S)</h2>
+        <L2sCompare ids={ids} />
       </div>
 
       <SettingsDiff ids={ids} />

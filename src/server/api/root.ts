@@ -1,6 +1,7 @@
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 import { catalogRouter } from "./routers/catalog";
 import { formRouter } from "./routers/form";
+import { l2sRouter } from "./routers/l2s";
 import { modelsRouter } from "./routers/models";
 import { provenanceRouter } from "./routers/provenance";
 import { runsRouter } from "./routers/runs";
@@ -13,6 +14,7 @@ export const appRouter = createTRPCRouter({
   form: formRouter,
   models: modelsRouter,
   provenance: provenanceRouter,
+  l2s: l2sRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -11,6 +11,7 @@ import { formatActiveTime, formatBytes, formatUtility } from "../../format";
 import type { ActiveTime } from "@/shared/active-time";
 import { useTRPC } from "@/trpc/react";
 import { CandidateProvenanceViews } from "./candidate-provenance";
+import { L2sMetricsPanel } from "./l2s-metrics";
 import { RunManage } from "./run-manage";
 import { stopPending, useRunEvents, type IterationPoint } from "./use-run-events";
 
@@ -348,6 +349,11 @@ export default function RunPage() {
           <h2 className="mb-2 mt-4 text-sm font-semibold uppercase tracking-wide text-slate-500">Tags, notes, archive</h2>
           <RunManage run={data} executing={live} />
         </div>
+      </div>
+
+      <div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Accuracy, tokens, negative transfer (L2S)</h2>
+        <L2sMetricsPanel id={id} refreshKey={`${state.iterations.length}:${state.tests.length}:${status}`} />
       </div>
 
       <div>
