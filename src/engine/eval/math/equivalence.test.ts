@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { areEquivalent, COMPARISON_TIME_LIMIT_MS, MAX_ANSWER_LENGTH } from "./equivalence";
+import { areEquivalent, COMPARISON_TIME_LIMIT_MS, MAX_ANSWER_LENGTH, MAX_NESTING } from "./equivalence";
 
 /*
  * Answer pairs with the verdicts of the field's graders, as their documentation and tests state them:
@@ -180,6 +180,17 @@ describe("areEquivalent: a hostile answer cannot stall an evaluation", () => {
     const { verdict, elapsed } = within(() => areEquivalent(hostile, gold));
     expect(verdict).toBe(false);
     expect(elapsed).toBeLessThan(COMPARISON_TIME_LIMIT_MS);
+  });
+
+  it("the longest answers that are parsed, at the nesting limit, finish within the time limit", () => {
+    const heavy = (count: number) => Array.from({ length: count }, (_, index) => `(x+${index % 10})^{2}`).join("+").slice(0, MAX_ANSWER_LENGTH);
+    const nested = "\\frac{".repeat(MAX_NESTING / 2) + "x" + "}{2}".repeat(MAX_NESTING / 2);
+    for (const [predicted, gold] of [[heavy(40), `${heavy(40).slice(0, -5)}+1`], [nested, `${nested}+1`]] as const) {
+      expect(predicted.length).toBeLessThanOrEqual(MAX_ANSWER_LENGTH);
+      const { verdict, elapsed } = within(() => areEquivalent(predicted, gold));
+      expect(verdict).toBe(false);
+      expect(elapsed).toBeLessThan(COMPARISON_TIME_LIMIT_MS);
+    }
   });
 
   it("a comparison past its time limit is not equivalent, however equal", () => {
