@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { evaluateCandidates, prepareTask, type ModelRunner } from "../evaluator";
+import { evalTypeForms } from "../../search/form-spec";
 import type { ModelOutput } from "../types";
 
 /** One small file per published competition-math shape, items written in that shape. */
@@ -100,5 +101,12 @@ describe("a competition-math file that cannot be used: one error naming the fiel
 
   it("a grading option the eval type does not have names the field and the choices", () => {
     expect(() => prepareTask({ evalType: "exact_match", dataset: fixture("math"), params: { match: "sympy" } })).toThrow(/match.*"numeric".*"symbolic"/);
+  });
+
+  it("the dashboard's form offers the grading option on every exact-match eval type, numeric by default", () => {
+    for (const name of ["exact_match", "exact_match_language", "length_aware"]) {
+      const form = evalTypeForms().find((type) => type.name === name)!;
+      expect(form.params.find((spec) => spec.key === "match")).toMatchObject({ kind: "enum", options: ["numeric", "symbolic"], defaultText: "numeric" });
+    }
   });
 });
