@@ -24,7 +24,7 @@ const constants: Record<string, number> = {
 
 /** A symbol the answer names (a variable), as opposed to a constant. */
 export function isVariable(symbol: string): boolean {
-  return !(symbol in constants) && !symbol.startsWith("'") && /^[A-Za-z][A-Za-z0-9_]*$/.test(symbol);
+  return !(symbol in constants) && symbol !== "ImaginaryUnit" && /^[A-Za-z][A-Za-z0-9_]*$/.test(symbol);
 }
 
 /** The head and arguments of a function expression; undefined for a number or symbol. */
