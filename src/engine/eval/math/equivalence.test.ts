@@ -19,6 +19,8 @@ const table: Array<[string, string, boolean]> = [
   ["-\\frac{3}{4}", "\\frac{-3}{4}", true],
   ["\\frac{3}{4}", "\\frac{4}{3}", false],
   ["1,000", "1000", true],
+  ["025", "25", true],
+  ["\\$1,000", "1000", true],
   ["1{,}000{,}000", "1000000", true],
   ["1\\,000", "1000", true],
   ["12", "13", false],
@@ -106,6 +108,9 @@ const table: Array<[string, string, boolean]> = [
   ["(-\\infty, 2) \\cup (3, \\infty)", "(3,\\infty)\\cup(-\\infty,2)", true],
   ["(-\\infty, 2] \\cup (3, \\infty)", "(-\\infty,2)\\cup(3,\\infty)", false],
   ["\\left[\\frac{1}{2}, 3\\right]", "[0.5, 3]", true],
+  ["x \\in (2, \\infty)", "(2,\\infty)", true],
+  ["x \\in [2, \\infty)", "(2,\\infty)", false],
+  ["-\\infty", "\\infty", false],
   // sets and lists of solutions
   ["\\{1, 2\\}", "\\{2, 1\\}", true],
   ["\\{1, 2\\}", "\\{1, 3\\}", false],

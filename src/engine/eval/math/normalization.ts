@@ -48,6 +48,8 @@ export function normalizeLatex(answer: string): NormalizedAnswer {
     latex = latex.replace(wrapperCommands, " $1");
   }
   latex = latex.replace(unitPattern, "");
+  // "x \in (2, \infty)" answers with the set: the set is the answer.
+  latex = latex.replace(/^[A-Za-z]\s*\\in(?![a-zA-Z])\s*/, "");
   latex = latex.replace(/\s+/g, " ").trim().replace(/[.。]$/, "").trim();
   // A single number with thousands separators ("1,000,000"); commas elsewhere separate items.
   if (/^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/.test(latex)) latex = latex.replaceAll(",", "");
