@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese, parseNumber } from "./answers";
+import { extractAnswer, extractChoiceLetter, extractNumericAnswer, gradeAnswer, isCorrectAnswer, isJapanese, parseNumber } from "./answers";
 
 describe("extractNumericAnswer", () => {
   it.each([
@@ -115,5 +115,33 @@ describe("isJapanese", () => {
     expect(isJapanese("The answer is 42.")).toBe(false);
     expect(isJapanese("42")).toBe(false);
     expect(isJapanese("The answer is 答え")).toBe(false);
+  });
+});
+
+describe("gradeAnswer", () => {
+  it.each([
+    ["The answer is 1,000.", "1000"],
+    ["\\boxed{12} then later \\boxed{1,024}", "1024"],
+    ["答えは１２３４です。", "1234"],
+  ])("numeric grades as isCorrectAnswer does: %s", (generation, gold) => {
+    expect(gradeAnswer(generation, gold, "numeric")).toBe(isCorrectAnswer(generation, gold));
+    expect(gradeAnswer(generation, gold, "numeric")).toBe(true);
+  });
+
+  it.each([
+    ["So $\\boxed{(x+1)^2}$.", "x^2+2x+1", false, true],
+    ["Final Answer: The final answer is $\\left(1,2\\right]$. I hope it is correct.", "(1, 2]", false, true],
+    ["The solutions are \\boxed{\\{2, 1\\}}", "\\{1, 2\\}", false, true],
+    ["\\boxed{\\frac{\\sqrt{3}}{2}}", "0.8660254", false, true],
+    ["\\boxed{x = 3}", "3", true, true],
+    ["\\boxed{(1, 2)}", "(2, 1)", false, false],
+  ])("symbolic grades what numeric cannot: %s vs %s", (generation, gold, numeric, symbolic) => {
+    expect(gradeAnswer(generation, gold, "numeric")).toBe(numeric);
+    expect(gradeAnswer(generation, gold, "symbolic")).toBe(symbolic);
+  });
+
+  it("records the final answer each match reads", () => {
+    expect(extractAnswer("So $\\boxed{(x+1)^2}$.", "symbolic")).toBe("(x+1)^2");
+    expect(extractAnswer("So $\\boxed{(x+1)^2}$.", "numeric")).toBe("2");
   });
 });

@@ -2,8 +2,12 @@
  * Math-grade answer matching. A generation's final answer is, in order of preference: the last \boxed{…};
  * the first number after the last answer marker ("The answer is", "Answer:", "####", "答え", "答えは…");
  * the last number in the text. Numbers are compared by value, so "1,000", "１０００", "1000.0" and "2000/2"
- * all equal 1000.
+ * all equal 1000. With symbolic matching (competition math), the final answer is compared as LaTeX
+ * mathematics instead: see ./math/equivalence.
  */
+
+import { areEquivalent } from "./math/equivalence";
+import { extractMathAnswer } from "./math/extraction";
 
 export type NumericValue = { numerator: bigint; denominator: bigint };
 
@@ -185,4 +189,20 @@ export function isJapanese(text: string): boolean {
     if (japaneseScript.test(char)) japanese += 1;
   }
   return japanese > 0 && japanese * 2 >= letters;
+}
+
+/** How a final answer is compared with the gold one: numeric for GSM8K-like data, symbolic for MATH-like data. */
+export const ANSWER_MATCHES = ["numeric", "symbolic"] as const;
+export type AnswerMatch = (typeof ANSWER_MATCHES)[number];
+
+/** The final answer a grader reads from a generation under `match`. */
+export function extractAnswer(generation: string, match: AnswerMatch): string | undefined {
+  return match === "symbolic" ? extractMathAnswer(generation) : extractNumericAnswer(generation);
+}
+
+/** Whether a generation answers `gold` under `match`. */
+export function gradeAnswer(generation: string, gold: string, match: AnswerMatch): boolean {
+  if (match === "numeric") return isCorrectAnswer(generation, gold);
+  const predicted = extractMathAnswer(generation);
+  return predicted !== undefined && areEquivalent(predicted, gold);
 }

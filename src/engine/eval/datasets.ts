@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { lastBoxed } from "./math/extraction";
 
 /** A dataset file that cannot be used, with the file and the place inside it. */
 export class DatasetError extends Error {
@@ -82,4 +83,49 @@ export function loadDataset<Item>(file: string, itemSchema: z.ZodType<Item>): Da
   const icl = (parsed as Record<string, unknown>).icl_prompt;
   if (icl !== undefined && typeof icl !== "string") throw new DatasetError(shown, `icl_prompt must be a string (BWR_model's in-context example), got ${Array.isArray(icl) ? "an array" : typeof icl}`);
   return { name: path.basename(file, ".json"), file, ...splits, ...(icl ? { iclPrompt: icl } : {}) };
+}
+
+/*
+ * Competition-math datasets publish their items in shapes of their own; each is read as the question and final
+ * answer that exact-match eval types grade:
+ * - MATH (Hendrycks et al.) and Minerva math: `problem`, `solution` ending in \boxed{answer} (MATH adds `level`, `type`);
+ * - MATH-500: `problem`, `answer` (beside `solution`, `subject`, `level`, `unique_id`);
+ * - AIME: `Problem` and `Answer`, or `problem` and `answer` (a number), with an `id`;
+ * - OlympiadBench: `question`, `final_answer` as a list (several answers when it has more than one), `solution` as a list;
+ * - college_math, GSM8K and BWR_model's files: `question`, `answer`.
+ */
+
+const asRecord = (item: unknown): Record<string, unknown> | undefined =>
+  typeof item === "object" && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : undefined;
+
+/** The final answers of an OlympiadBench item, each without its $…$, as one list of answers. */
+function olympiadAnswer(finalAnswer: unknown, ctx: z.RefinementCtx): string | undefined {
+  const answers = Array.isArray(finalAnswer) ? finalAnswer : [finalAnswer];
+  if (answers.length === 0 || !answers.every((answer) => typeof answer === "string" && answer.trim() !== "")) {
+    ctx.addIssue({ code: "custom", path: ["final_answer"], message: 'expected a list of final answers, as OlympiadBench writes them (["$\\frac{1}{2}$"])' });
+    return undefined;
+  }
+  return (answers as string[]).map((answer) => answer.trim().replace(/^\$+|\$+$/g, "")).join(", ");
+}
+
+/**
+ * A competition-math item as `{question, answer}`: the question from `question`, `problem` or `Problem`; the
+ * answer from `answer` or `Answer`, else OlympiadBench's `final_answer`, else the last \boxed{} of `solution`.
+ * An item in none of these shapes is left as it is, for the item schema to say what it lacks.
+ */
+export function questionAndAnswerOf(item: unknown, ctx: z.RefinementCtx): unknown {
+  const fields = asRecord(item);
+  if (!fields) return item;
+  const question = fields.question ?? fields.problem ?? fields.Problem;
+  const given = fields.answer ?? fields.Answer;
+  if (given !== undefined) return { question, answer: given };
+  if (fields.final_answer !== undefined) return { question, answer: olympiadAnswer(fields.final_answer, ctx) };
+  if (typeof fields.solution === "string") {
+    const boxed = lastBoxed(fields.solution);
+    if (boxed === undefined || boxed === "") {
+      ctx.addIssue({ code: "custom", path: ["solution"], message: "expected a worked solution whose final answer is in \\boxed{…} (MATH's and Minerva's format), or an answer field" });
+    }
+    return { question, answer: boxed };
+  }
+  return { question };
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
+import { ANSWER_MATCHES, extractAnswer, extractChoiceLetter, gradeAnswer, isJapanese } from "./answers";
+import { questionAndAnswerOf } from "./datasets";
 import { externalApi } from "./external";
 import { humanJudge } from "./judge";
 import { chatPromptOf, templatedGeneration, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
@@ -28,10 +29,13 @@ function finalAnswer(answer: string, ctx: z.RefinementCtx): string {
   return final;
 }
 
-export const questionAnswerItem = z.object({
-  question: z.string().min(1, "expected a non-empty question"),
-  answer: z.union([z.string().min(1), z.number()]).transform(String).transform(finalAnswer),
-});
+export const questionAnswerItem = z.preprocess(
+  questionAndAnswerOf,
+  z.object({
+    question: z.string().min(1, "expected a non-empty question"),
+    answer: z.union([z.string().min(1), z.number()]).transform(String).transform(finalAnswer),
+  }),
+);
 export type QuestionAnswerItem = z.infer<typeof questionAnswerItem>;
 
 const CHOICES_FORMAT = 'expected the options as {"A": "text", "B": "text", ...} (BWR_model) or {"label": ["A", "B", ...], "text": [...]}';
@@ -74,20 +78,24 @@ const accuracy = (results: QuestionResult[]) => (results.length === 0 ? 0 : resu
 const accuracyBound = (results: QuestionResult[], total: number) => (results.filter((result) => result.correct).length + total - results.length) / total;
 const meanTokens = (results: QuestionResult[]) => (results.length === 0 ? 0 : results.reduce((sum, result) => sum + result.tokens, 0) / results.length);
 
-const questionAnswerShape = { promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE), ...promptFormatShape, maxNewTokens: maxNewTokens(32) };
+const answerMatch = z
+  .enum(ANSWER_MATCHES)
+  .default("numeric")
+  .describe("numeric: numbers by value (GSM8K-like data); symbolic: the final answer as LaTeX mathematics, so expressions, equations, intervals, sets, tuples and matrices match when equivalent (MATH-like data)");
+const questionAnswerShape = { promptTemplate: promptTemplate(DEFAULT_QA_TEMPLATE), ...promptFormatShape, maxNewTokens: maxNewTokens(32), match: answerMatch };
 const exactMatchParams = z.strictObject(questionAnswerShape).superRefine(systemMessageNeedsChat);
 
 const exactMatch: EvalType<z.infer<typeof exactMatchParams>, QuestionAnswerItem> = {
   name: "exact_match",
-  description: "Generated answer equals the gold answer: numbers by value (1,000 = 1000 = １０００, fractions, \\boxed{}, 答え forms), words case-insensitively",
+  description: "Generated answer equals the gold answer: numbers by value (1,000 = 1000 = １０００, fractions, \\boxed{}, 答え forms), words case-insensitively; with match symbolic, LaTeX mathematics by equivalence",
   paramsSchema: exactMatchParams,
   itemSchema: questionAnswerItem,
   metric: { name: "accuracy", higherIsBetter: true },
   requests: templatedGeneration,
-  score: (item, [output], _params, index) => {
+  score: (item, [output], params, index) => {
     const { text, tokens } = generated(output);
-    const correct = isCorrectAnswer(text, item.answer);
-    return { index, prediction: text, answer: extractNumericAnswer(text), correct, tokens, score: Number(correct) };
+    const correct = gradeAnswer(text, item.answer, params.match);
+    return { index, prediction: text, answer: extractAnswer(text, params.match), correct, tokens, score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { accuracy: accuracy(results), mean_tokens: meanTokens(results) } }),
   bound: accuracyBound,
@@ -215,10 +223,10 @@ const languageExactMatch: EvalType<z.infer<typeof languageParams>, QuestionAnswe
   itemSchema: questionAnswerItem,
   metric: { name: "acc_ja", higherIsBetter: true },
   requests: exactMatch.requests,
-  score: (item, [output], _params, index) => {
+  score: (item, [output], params, index) => {
     const { text, tokens } = generated(output);
-    const correct = isCorrectAnswer(text, item.answer) && isJapanese(text);
-    return { index, prediction: text, answer: extractNumericAnswer(text), correct, tokens, score: Number(correct) };
+    const correct = gradeAnswer(text, item.answer, params.match) && isJapanese(text);
+    return { index, prediction: text, answer: extractAnswer(text, params.match), correct, tokens, score: Number(correct) };
   },
   utility: (results) => ({ utility: accuracy(results), metrics: { acc_ja: accuracy(results), mean_tokens: meanTokens(results) } }),
   bound: accuracyBound,

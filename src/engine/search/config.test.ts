@@ -7,7 +7,7 @@ describe("the typed search config", () => {
   it("parses the merge method's and the eval type's parameters with their own schemas, defaults filled in", () => {
     const config: SearchConfig = searchConfigSchema.parse({ ...base, mergeMethod: "ties", mergeParams: { density: 0.5 }, evalParams: { maxNewTokens: 8 }, gpus: [0, 1] });
     expect(config.mergeParams).toEqual({ density: 0.5, base_model_idx: null, lambda: 1, normalize: true, consensus: "sum" });
-    expect(config.evalParams).toEqual({ promptTemplate: "Q: {question}\nA: ", promptFormat: "plain", systemMessage: "", maxNewTokens: 8 });
+    expect(config.evalParams).toEqual({ promptTemplate: "Q: {question}\nA: ", promptFormat: "plain", systemMessage: "", maxNewTokens: 8, match: "numeric" });
     expect(config.gpus).toEqual([0, 1]);
     expect(config.recipeBounds).toEqual([0, 1.5]);
     // mergekit's names stay as given; the parameters are those of the method they stand for.
