@@ -7,11 +7,13 @@ import { buildDecoder, GraphBuildError } from "../model/graph-builder";
 import { readHfModel } from "../model/hf-model";
 import { ModelConfigError } from "../model/hf-config";
 import { importModel } from "../model/import";
+import { evalTypeForms } from "../search/form-spec";
 import { evalParamsSchema, getEvalType } from "./registry";
 import { BWR_LENGTH_BOUNDS, BWR_REWARD_BOUNDS, conversationIds, lengthScore, normalisedReward, openRewardScorer, rewardEvalTypes, scorePosition, type RewardScorer } from "./reward";
 import type { QuestionResult } from "./types";
 
 const FIXTURES = "tests/fixtures/reward";
+const LLAMA_RM = path.join(FIXTURES, "llama", "model");
 interface Reference {
   chat_template: boolean;
   pairs: Array<{ prompt: string; response: string; input_ids: number[]; score: number }>;
@@ -119,7 +121,7 @@ describe("the rm_* objectives, with a fake reward model", () => {
 
   async function utilityOf(name: keyof typeof types, extra: Record<string, unknown> = {}): Promise<{ utility: number; results: QuestionResult[] }> {
     const type = types[name];
-    const params = type.paramsSchema.parse({ rewardModel: "rm-folder", ...extra });
+    const params = type.paramsSchema.parse({ rewardModel: LLAMA_RM, ...extra });
     const results = await Promise.all(
       responses.map((text, index) => type.score({ question: `prompt ${index}` }, [{ kind: "generate", text, tokens: 7 }], params, index)),
     );
@@ -165,7 +167,7 @@ describe("the rm_* objectives, with a fake reward model", () => {
 
   it("opens the reward model named by the parameters, on their device", async () => {
     await utilityOf("rm_default", { rewardDevice: "cpu" });
-    expect(opened.at(-1)).toBe("rm-folder@cpu");
+    expect(opened.at(-1)).toBe(`${LLAMA_RM}@cpu`);
   });
 });
 
@@ -184,9 +186,34 @@ describe("the rm_* parameters", () => {
       return parsed.success ? undefined : parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
     };
     expect(problem({})).toEqual([expect.stringMatching(/^rewardModel: /)]);
-    expect(problem({ rewardModel: "rm", lengthBounds: { low: 5, high: 5 } })).toEqual(["lengthBounds: expected low below high"]);
-    expect(problem({ rewardModel: "rm", rewardBounds: { low: 1 } })).toEqual([expect.stringMatching(/^rewardBounds\.high: /)]);
+    expect(problem({ rewardModel: LLAMA_RM, lengthBounds: { low: 5, high: 5 } })).toEqual(["lengthBounds: expected low below high"]);
+    expect(problem({ rewardModel: LLAMA_RM, rewardBounds: { low: 1 } })).toEqual([expect.stringMatching(/^rewardBounds\.high: /)]);
     // Only the length-mixing objectives have length bounds.
-    expect(evalParamsSchema("rm_default")!.safeParse({ rewardModel: "rm", lengthBounds: { low: 1, high: 2 } }).success).toBe(false);
+    expect(evalParamsSchema("rm_default")!.safeParse({ rewardModel: LLAMA_RM, lengthBounds: { low: 1, high: 2 } }).success).toBe(false);
+  });
+
+  it("check the reward model's config.json before any work: a folder that is none, a causal LM, more than one label", () => {
+    const schema = evalParamsSchema("rm_default")!;
+    const problem = (rewardModel: string) => schema.safeParse({ rewardModel }).error?.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    expect(problem(LLAMA_RM)).toBeUndefined();
+    expect(problem(path.join(scratch, "nowhere"))).toEqual([`rewardModel: ${path.join(scratch, "nowhere", "config.json")}: missing: a Hugging Face model folder holds config.json beside its safetensors weights and tokenizer.json`]);
+    expect(problem("tests/fixtures/hf/llama/model")).toEqual([expect.stringMatching(/^rewardModel: tests\/fixtures\/hf\/llama\/model\/config\.json: architectures: a reward model is a sequence-classification model \(supported: LlamaForSequenceClassification, .*\), not a causal LM$/)]);
+    const threeLabels = path.join(scratch, "three-labels");
+    fs.cpSync(LLAMA_RM, threeLabels, { recursive: true });
+    const config = JSON.parse(fs.readFileSync(path.join(threeLabels, "config.json"), "utf8")) as Record<string, unknown>;
+    fs.writeFileSync(path.join(threeLabels, "config.json"), JSON.stringify({ ...config, num_labels: 3 }));
+    expect(problem(threeLabels)).toEqual([`rewardModel: ${path.join(threeLabels, "config.json")}: id2label: 3 labels; a reward model gives one score (num_labels 1)`]);
+  });
+
+  it("appear in the dashboard's form, each parameter a widget generated from the schema", () => {
+    const forms = evalTypeForms();
+    for (const name of ["rm_default", "rm_verbose", "rm_concise", "rm_reverse"]) {
+      const params = forms.find((form) => form.name === name)!.params;
+      expect(params.find((param) => param.key === "rewardModel")).toMatchObject({ kind: "string", hasDefault: false });
+      expect(params.find((param) => param.key === "rewardDevice")).toMatchObject({ kind: "enum", options: ["cpu", "webgpu", "cuda"], defaultText: "cpu" });
+      expect(params.find((param) => param.key === "rewardBounds")).toMatchObject({ kind: "json", defaultText: JSON.stringify(BWR_REWARD_BOUNDS) });
+      expect(params.find((param) => param.key === "maxNewTokens")).toMatchObject({ kind: "integer", defaultText: "200" });
+      expect(params.some((param) => param.key === "lengthBounds")).toBe(name === "rm_verbose" || name === "rm_concise");
+    }
   });
 });

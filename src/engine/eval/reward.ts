@@ -1,6 +1,8 @@
 import path from "node:path";
 import { z } from "zod";
+import { CLASSIFIER_ARCHITECTURES, MODEL_CONFIG, ModelConfigError, readModelConfig } from "../model/hf-config";
 import { importRewardModel } from "../model/import";
+import type { DecoderSpec } from "../model/spec";
 import type { ModelTokenizer } from "../model/hf-tokenizer";
 import { externalItem, type ExternalItem } from "./external";
 import { EVAL_DEVICES, OnnxScorer, type EvalDevice } from "./onnx";
@@ -99,9 +101,7 @@ export function openRewardScorer(folder: string, device: EvalDevice): Promise<Re
 
 async function createRewardScorer(folder: string, device: EvalDevice): Promise<RewardScorer> {
   const { model, scorer: graph, weightsFolder } = await importRewardModel(folder);
-  if (model.spec.classifier.labels !== 1) {
-    throw new EvalConfigError(`rewardModel: ${folder} has ${model.spec.classifier.labels} labels (config.json's id2label); a reward model gives one score (num_labels 1)`);
-  }
+  if (model.spec.classifier.labels !== 1) throw new EvalConfigError(`rewardModel: ${labelsProblem(model.folder, model.spec.classifier.labels)}`);
   const session = await OnnxScorer.load(model.folder, graph, device, { weightsFolder });
   const { padTokenId } = model.spec.classifier;
   // The evaluator asks every question of a batch at once: they are queued and scored as a few session runs.
@@ -136,6 +136,25 @@ async function createRewardScorer(folder: string, device: EvalDevice): Promise<R
   };
 }
 
+/**
+ * Why `folder` cannot be a reward model, from its config.json alone (a search checks it before any work), or
+ * undefined; its weights and tokenizer are checked when it is opened.
+ */
+export function rewardModelProblem(folder: string): string | undefined {
+  let classifier: DecoderSpec["classifier"];
+  try {
+    classifier = readModelConfig(folder).classifier;
+  } catch (error) {
+    if (error instanceof ModelConfigError) return error.message;
+    throw error;
+  }
+  if (!classifier) return `${path.join(folder, MODEL_CONFIG)}: architectures: a reward model is a sequence-classification model (supported: ${CLASSIFIER_ARCHITECTURES.join(", ")}), not a causal LM`;
+  if (classifier.labels !== 1) return labelsProblem(folder, classifier.labels);
+  return undefined;
+}
+
+const labelsProblem = (folder: string, labels: number) => `${path.join(folder, MODEL_CONFIG)}: id2label: ${labels} labels; a reward model gives one score (num_labels 1)`;
+
 const bounds = (what: string, fallback: { low: number; high: number }, unit: string) =>
   z
     .strictObject({ low: z.number(), high: z.number() })
@@ -149,6 +168,10 @@ function rewardParams(mode: RewardMode) {
       rewardModel: z
         .string()
         .min(1, "expected the reward model's folder")
+        .superRefine((folder, ctx) => {
+          const problem = rewardModelProblem(folder);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        })
         .describe("The reward model's folder: a Hugging Face <Family>ForSequenceClassification (config.json, safetensors, tokenizer), one label"),
       rewardDevice: z
         .enum(Object.keys(EVAL_DEVICES) as [EvalDevice, ...EvalDevice[]])
