@@ -5,7 +5,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../src/engine/model/hf-tokenizer";
 import { normalisedReward, openRewardScorer, rewardObjective } from "../../src/engine/eval/reward";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
-import { prepareSearch } from "../../src/engine/search/session";
+import { prepareSearch, SearchSetupError } from "../../src/engine/search/session";
+import { createCaller } from "../../src/server/api/root";
 import { executeSearch } from "../../src/server/search/launch";
 import { migratedDatabase, query } from "./helpers";
 
@@ -69,11 +70,30 @@ describe("a search per reward-model objective", () => {
     }
   });
 
-  it("a reward model that is a causal LM stops the command before anything runs, naming --eval_params' rewardModel", () => {
-    const args = ["-n", "not-a-reward-model", "-e", "rm_default", "-d", "data/eval/bwr-model-format/external_api.json", "-i", expertDir, "--output_root", root];
-    expect(() => parseSearchArgs([...args, "--eval_params", JSON.stringify({ rewardModel: "tests/fixtures/hf/llama/model" })])).toThrow(
-      /^--eval_params: field "rewardModel": tests\/fixtures\/hf\/llama\/model\/config\.json: architectures: a reward model is a sequence-classification model \(supported: LlamaForSequenceClassification, /,
+  it("a reward model that is a causal LM stops the search before anything is recorded, naming --eval_params' rewardModel", async () => {
+    const config = parseSearchArgs([
+      ...["-n", "not-a-reward-model", "-e", "rm_default", "-d", "data/eval/bwr-model-format/external_api.json", "-i", expertDir, "--output_root", root],
+      ...["--eval_params", JSON.stringify({ rewardModel: "tests/fixtures/hf/llama/model" })],
+    ]);
+    const attempt = prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
+    await expect(attempt).rejects.toThrow(SearchSetupError);
+    await expect(prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") })).rejects.toThrow(
+      /^--eval_params: rewardModel: tests\/fixtures\/hf\/llama\/model\/config\.json: architectures: a reward model is a sequence-classification model \(supported: LlamaForSequenceClassification, /,
     );
     expect(fs.existsSync(path.join(root, "not-a-reward-model"))).toBe(false);
+  });
+
+  it("the dashboard reads a reward model only inside its readable roots, as it does a base model", async () => {
+    const caller = createCaller({ db: store.db, headers: new Headers() });
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), "reward-outside-"));
+    try {
+      fs.cpSync(rewardModel, outside, { recursive: true });
+      for (const evalParams of [{ rewardModel: outside }, { tasks: [{ evalType: "rm_default", dataset: "gsm8k", params: { rewardModel: "/etc" } }, { evalType: "exact_match", dataset: "gsm8k" }] }]) {
+        const attempt = caller.runs.create({ name: "probe", evalType: evalParams.tasks ? "multitask" : "rm_default", dataset: "gsm8k", evalParams, maxIteration: 1 });
+        await expect(attempt).rejects.toThrow(evalParams.tasks ? "--eval_params: tasks[0].params.rewardModel: /etc is outside the folders this dashboard reads" : `--eval_params: rewardModel: ${outside} is outside the folders this dashboard reads`);
+      }
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
   });
 });

@@ -10,7 +10,7 @@ import { importModel } from "../model/import";
 import { evalTypeForms } from "../search/form-spec";
 import { evalParamsSchema, getEvalType } from "./registry";
 import { BWR_LENGTH_BOUNDS, BWR_REWARD_BOUNDS, conversationIds, lengthScore, normalisedReward, openRewardScorer, rewardEvalTypes, scorePosition, type RewardScorer } from "./reward";
-import type { QuestionResult } from "./types";
+import { EvalConfigError, type QuestionResult } from "./types";
 
 const FIXTURES = "tests/fixtures/reward";
 const LLAMA_RM = path.join(FIXTURES, "llama", "model");
@@ -193,8 +193,19 @@ describe("the rm_* parameters", () => {
   });
 
   it("check the reward model's config.json before any work: a folder that is none, a causal LM, more than one label", () => {
-    const schema = evalParamsSchema("rm_default")!;
-    const problem = (rewardModel: string) => schema.safeParse({ rewardModel }).error?.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+    const type = getEvalType("rm_default");
+    const problem = (rewardModel: string) => {
+      const params = type.paramsSchema.parse({ rewardModel });
+      // The paths a server must keep inside its readable roots; parsing them reads nothing.
+      expect(type.paths!(params)).toEqual({ rewardModel });
+      try {
+        type.checkFiles!(params);
+        return undefined;
+      } catch (error) {
+        expect(error).toBeInstanceOf(EvalConfigError);
+        return [(error as Error).message];
+      }
+    };
     expect(problem(LLAMA_RM)).toBeUndefined();
     expect(problem(path.join(scratch, "nowhere"))).toEqual([`rewardModel: ${path.join(scratch, "nowhere", "config.json")}: missing: a Hugging Face model folder holds config.json beside its safetensors weights and tokenizer.json`]);
     expect(problem("tests/fixtures/hf/llama/model")).toEqual([expect.stringMatching(/^rewardModel: tests\/fixtures\/hf\/llama\/model\/config\.json: architectures: a reward model is a sequence-classification model \(supported: LlamaForSequenceClassification, .*\), not a causal LM$/)]);

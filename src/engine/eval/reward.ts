@@ -137,8 +137,9 @@ async function createRewardScorer(folder: string, device: EvalDevice): Promise<R
 }
 
 /**
- * Why `folder` cannot be a reward model, from its config.json alone (a search checks it before any work), or
- * undefined; its weights and tokenizer are checked when it is opened.
+ * Why `folder` cannot be a reward model, from its config.json alone (a search checks it before any work, and not
+ * as its parameters parse: a server parses a client's parameters, and must not read a path it names outside its
+ * readable roots), or undefined; its weights and tokenizer are checked when it is opened.
  */
 export function rewardModelProblem(folder: string): string | undefined {
   let classifier: DecoderSpec["classifier"];
@@ -168,10 +169,6 @@ function rewardParams(mode: RewardMode) {
       rewardModel: z
         .string()
         .min(1, "expected the reward model's folder")
-        .superRefine((folder, ctx) => {
-          const problem = rewardModelProblem(folder);
-          if (problem) ctx.addIssue({ code: "custom", message: problem });
-        })
         .describe("The reward model's folder: a Hugging Face <Family>ForSequenceClassification (config.json, safetensors, tokenizer), one label"),
       rewardDevice: z
         .enum(Object.keys(EVAL_DEVICES) as [EvalDevice, ...EvalDevice[]])
@@ -223,6 +220,11 @@ export function rewardEvalTypes(open: (folder: string, device: EvalDevice) => Pr
       utility: (results) => {
         const utility = mean(results.map((result) => (mode === "reverse" ? -result.score : result.score)));
         return { utility, metrics: { [metric]: utility, mean_tokens: mean(results.map((result) => result.tokens)) } };
+      },
+      paths: (params) => ({ rewardModel: params.rewardModel }),
+      checkFiles: (params) => {
+        const problem = rewardModelProblem(params.rewardModel);
+        if (problem) throw new EvalConfigError(`rewardModel: ${problem}`);
       },
     };
   };
