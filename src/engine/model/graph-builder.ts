@@ -367,7 +367,8 @@ function buildGraph(spec: DecoderSpec, weights: WeightIndex, options: BuildOptio
   };
 
   const embeddings = weight("model.embed_tokens.weight", [vocabSize, hidden]);
-  const lmHead = () => (spec.tieWordEmbeddings ? embeddings : weight("lm_head.weight", [vocabSize, hidden]));
+  // A classifier has no LM head (its score head is read where its graph ends).
+  const head = kind === "classifier" ? null : spec.tieWordEmbeddings ? embeddings : weight("lm_head.weight", [vocabSize, hidden]);
   const inverseFrequencies = outer.float(ropeInverseFrequencies(spec));
   const attentionScale = computeScalar(1 / Math.sqrt(headDim));
   const embeddingScale = computeScalar(Math.sqrt(hidden));
@@ -547,7 +548,7 @@ function buildGraph(spec: DecoderSpec, weights: WeightIndex, options: BuildOptio
 
   /** Logits of normed hidden states [batch, n, hidden] → [batch, n, vocab], in the compute type. */
   const logitsOf = (g: Graph, normed: string): string => {
-    const rows = g.op("Gemm", [g.op("Reshape", [normed, g.int64([-1, hidden])]), lmHead()], { transB: { int: 1 } });
+    const rows = g.op("Gemm", [g.op("Reshape", [normed, g.int64([-1, hidden])]), head!], { transB: { int: 1 } });
     return g.op("Reshape", [rows, g.op("Concat", [g.op("Slice", [g.op("Shape", [normed]), g.int64([0]), g.int64([2])]), g.int64([vocabSize])], { axis: { int: 0 } })]);
   };
   /** Whether each token [batch, 1] is an end of sequence: [batch, 1] bool. */
