@@ -6,7 +6,9 @@ import { loadTokenizer } from "../model/hf-tokenizer";
 import { buildDecoder, GraphBuildError } from "../model/graph-builder";
 import { readHfModel } from "../model/hf-model";
 import { ModelConfigError } from "../model/hf-config";
-import { importModel } from "../model/import";
+import { importModel, importRewardModel } from "../model/import";
+import { readSafetensors, writeSafetensors } from "../tensors";
+import { OnnxScorer } from "./onnx";
 import { evalTypeForms } from "../search/form-spec";
 import { evalParamsSchema, getEvalType } from "./registry";
 import { BWR_LENGTH_BOUNDS, BWR_REWARD_BOUNDS, conversationIds, lengthScore, normalisedReward, openRewardScorer, rewardEvalTypes, scorePosition, type RewardScorer } from "./reward";
@@ -70,12 +72,29 @@ describe("a Hugging Face reward model through the graph builder and onnxruntime"
 
   it("refuses a classifier of more than one label: a reward model gives one score", async () => {
     const folder = path.join(scratch, "two-labels");
-    fs.cpSync(path.join(FIXTURES, "llama", "model"), folder, { recursive: true });
-    const config = JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")) as Record<string, unknown>;
-    config.id2label = { 0: "bad", 1: "good" };
-    fs.writeFileSync(path.join(folder, "config.json"), JSON.stringify(config));
+    fs.cpSync(LLAMA_RM, folder, { recursive: true });
+    const editConfig = (edit: (config: Record<string, unknown>) => void) => {
+      const config = JSON.parse(fs.readFileSync(path.join(folder, "config.json"), "utf8")) as Record<string, unknown>;
+      edit(config);
+      fs.writeFileSync(path.join(folder, "config.json"), JSON.stringify(config));
+    };
+    editConfig((config) => (config.id2label = { 0: "bad", 1: "good" }));
     // The weights' score head has one row: the config's two labels do not fit it.
     await expect(openRewardScorer(folder, "cpu")).rejects.toThrow(/score\.weight.*\[1, 64\].*\[2, 64\]/);
+
+    // A head of two rows, the second the first negated: the builder reads every label's score at the same position.
+    const weights = await readSafetensors(path.join(folder, "model.safetensors"));
+    const head = weights.tensors.find((tensor) => tensor.name === "score.weight")!;
+    const twoRows = { ...head, shape: [2, 64], data: Float32Array.from([...head.data, ...head.data.map((value) => -value)]) };
+    await writeSafetensors(path.join(folder, "model.safetensors"), weights.tensors.map((tensor) => (tensor === head ? twoRows : tensor)));
+    const { model, scorer } = await importRewardModel(folder);
+    const session = await OnnxScorer.load(model.folder, scorer, "cpu", { weightsFolder: model.folder });
+    const pair = reference("llama").pairs[0]!;
+    const { scores, labels } = await session.score([pair.input_ids], [pair.input_ids.length], [pair.input_ids.length - 1]);
+    expect(labels).toBe(2);
+    expect(Math.abs(scores[0]! - pair.score)).toBeLessThan(1e-4);
+    expect(Math.abs(scores[1]! + pair.score)).toBeLessThan(1e-4);
+    await expect(openRewardScorer(folder, "cpu")).rejects.toThrow(new EvalConfigError(`rewardModel: ${path.resolve(folder, "config.json")}: id2label: 2 labels; a reward model gives one score (num_labels 1)`));
   });
 });
 
