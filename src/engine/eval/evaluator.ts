@@ -124,6 +124,27 @@ export function prepareParsedTask(spec: TaskSpec): PreparedTask {
   return withDataset(getEvalType(spec.evalType), spec.params, spec.dataset, "");
 }
 
+/**
+ * The paths a task's parameters name (a multitask's components' too), by parameter, as `paths` gives them; a
+ * component whose parameters do not parse names none (its parse reports them).
+ */
+export function taskParamPaths(evalType: string, params: unknown): Array<{ param: string; path: string }> {
+  const single = (name: string, raw: unknown, where: string) => {
+    const type = evalTypeNames.includes(name as (typeof evalTypeNames)[number]) ? getEvalType(name) : undefined;
+    if (!type?.paths) return [];
+    const parsed = type.paramsSchema.safeParse(raw ?? {});
+    return parsed.success ? Object.entries(type.paths(parsed.data)).map(([param, path]) => ({ param: `${where}${param}`, path })) : [];
+  };
+  if (evalType !== "multitask") return single(evalType, params, "");
+  const parsed = multitaskParams.safeParse(params ?? {});
+  return parsed.success ? (parsed.data.tasks ?? []).flatMap((task, index) => single(task.evalType, task.params, `tasks[${index}].params.`)) : [];
+}
+
+/** Each task's `checkFiles` (a multitask's components' too): what its parameters name holds what it needs. */
+export function checkTaskFiles(task: PreparedTask): void {
+  for (const single of task.kind === "single" ? [task] : task.tasks) single.evalType.checkFiles?.(single.params);
+}
+
 export function splitSize(task: PreparedTask, split: Split): number {
   return task.kind === "single" ? task.dataset[split].length : task.tasks.reduce((sum, component) => sum + component.dataset[split].length, 0);
 }

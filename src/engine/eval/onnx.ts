@@ -128,30 +128,81 @@ export class OnnxDecoder {
   }
 
   private static async create(modelPath: string, device: EvalDevice, files: DecoderFiles, gpu: number | undefined): Promise<OnnxDecoder> {
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(modelPath, sessionOptions(device, files, gpu));
-    } catch (error) {
-      const message = (error as Error).message;
-      if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
-        // onnxruntime-node ships its CPU and WebGPU providers; the CUDA one is a separate library it loads on demand, and
-        // says only "Failed to load shared library" when that or a CUDA library it links is missing: the status says which.
-        const why = (device === "cuda" && /Failed to load shared library/.test(message) && cudaProviderStatus().unusable) || message;
-        throw new EvalDeviceError(`evaluation device "${device}" is not available here (${why}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
-      }
-      throw new Error(`${modelPath}: onnxruntime cannot load the decoder: ${message}`, { cause: error });
-    }
-    // onnxruntime writes a session's profile when it ends; a process keeps its sessions to the end.
-    if (profilePrefix) process.once("exit", () => session.endProfiling());
+    const session = await createSession(modelPath, "decoder", device, files, gpu);
     return new OnnxDecoder(session, describe(session, modelPath), device);
   }
 
-  async run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
-    try {
-      return await this.session.run(feeds);
-    } catch (error) {
-      throw new DecoderRunError(`onnxruntime could not run the decoder on ${this.device}: ${describeOrtFailure((error as Error).message ?? String(error))}`, { cause: error });
+  run(feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
+    return runSession(this.session, "decoder", this.device, feeds);
+  }
+}
+
+/** A session of `what` (the decoder, a reward scorer); errors as one line of ours, naming the file or the device. */
+async function createSession(model: string | Uint8Array, what: string, device: EvalDevice, files: DecoderFiles, gpu: number | undefined): Promise<ort.InferenceSession> {
+  let session: ort.InferenceSession;
+  try {
+    session = typeof model === "string" ? await ort.InferenceSession.create(model, sessionOptions(device, files, gpu)) : await ort.InferenceSession.create(model, sessionOptions(device, files, gpu));
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/provider|backend|EP|webgpu|cuda/i.test(message)) {
+      // onnxruntime-node ships its CPU and WebGPU providers; the CUDA one is a separate library it loads on demand, and
+      // says only "Failed to load shared library" when that or a CUDA library it links is missing: the status says which.
+      const why = (device === "cuda" && /Failed to load shared library/.test(message) && cudaProviderStatus().unusable) || message;
+      throw new EvalDeviceError(`evaluation device "${device}" is not available here (${why}); valid choices: ${Object.keys(EVAL_DEVICES).join(", ")}`);
     }
+    throw new Error(`${typeof model === "string" ? `${model}: ` : ""}onnxruntime cannot load the ${what}: ${message}`, { cause: error });
+  }
+  // onnxruntime writes a session's profile when it ends; a process keeps its sessions to the end.
+  if (profilePrefix) process.once("exit", () => session.endProfiling());
+  return session;
+}
+
+async function runSession(session: ort.InferenceSession, what: string, device: EvalDevice, feeds: Feeds): Promise<ort.InferenceSession.OnnxValueMapType> {
+  try {
+    return await session.run(feeds);
+  } catch (error) {
+    throw new DecoderRunError(`onnxruntime could not run the ${what} on ${device}: ${describeOrtFailure((error as Error).message ?? String(error))}`, { cause: error });
+  }
+}
+
+/**
+ * A reward model's scorer (graph-builder.ts's buildRewardScorer): one session per (model, device) for the life of
+ * the process, as the decoders.
+ */
+export class OnnxScorer {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly device: EvalDevice,
+  ) {}
+
+  private static readonly sessions = new Map<string, Promise<OnnxScorer>>();
+
+  /** `key` names the graph `model` (its folder): a process opens one session per key and device. */
+  static load(key: string, model: Uint8Array, device: EvalDevice, files: DecoderFiles): Promise<OnnxScorer> {
+    const sessionKey = `${key}@${device}`;
+    let scorer = OnnxScorer.sessions.get(sessionKey);
+    if (!scorer) {
+      scorer = createSession(model, `reward scorer of ${key}`, device, files, undefined).then((session) => new OnnxScorer(session, device));
+      OnnxScorer.sessions.set(sessionKey, scorer);
+      scorer.catch(() => OnnxScorer.sessions.delete(sessionKey));
+    }
+    return scorer;
+  }
+
+  /** `scores` [rows, labels] of right-padded `ids` [rows, width], read at each row's `scorePositions`. */
+  async score(ids: number[][], lengths: number[], scorePositions: number[]): Promise<{ scores: Float32Array; labels: number }> {
+    const rows = ids.length;
+    const width = Math.max(...lengths);
+    const flat = (value: (row: number, column: number) => number) => Array.from({ length: rows * width }, (_, i) => value(Math.floor(i / width), i % width));
+    const real = (row: number, column: number) => column < lengths[row]!;
+    const outputs = await runSession(this.session, "reward scorer", this.device, {
+      input_ids: int64Tensor(flat((row, column) => (real(row, column) ? ids[row]![column]! : 0)), [rows, width]),
+      attention_mask: int64Tensor(flat((row, column) => Number(real(row, column))), [rows, width]),
+      position_ids: int64Tensor(flat((row, column) => (real(row, column) ? column : 0)), [rows, width]),
+      score_positions: int64Tensor(scorePositions, [rows]),
+    });
+    const scores = outputs.scores!;
+    return { scores: scores.data as Float32Array, labels: Number(scores.dims[1]) };
   }
 }
 

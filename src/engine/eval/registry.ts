@@ -3,6 +3,7 @@ import { ANSWER_MATCHES, extractAnswer, extractChoiceLetter, gradeAnswer, isJapa
 import { questionAndAnswerOf } from "./datasets";
 import { externalApi } from "./external";
 import { humanJudge } from "./judge";
+import { rewardEvalTypes } from "./reward";
 import { chatPromptOf, templatedGeneration, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
@@ -270,6 +271,7 @@ export const evalTypes = {
   length_aware: lengthAware,
   external_api: externalApi,
   human: humanJudge,
+  ...rewardEvalTypes(),
 } as const;
 
 /**

@@ -54,6 +54,13 @@ export interface EvalType<Params, Item> {
   score(item: Item, outputs: ModelOutput[], params: Params, index: number): QuestionResult | Promise<QuestionResult>;
   utility(results: QuestionResult[], params: Params): { utility: number; metrics: Record<string, number> };
   /**
+   * The files or folders its parameters name (a reward model's folder), by parameter: what a server reads on a
+   * client's behalf only inside its readable roots, and what `checkFiles` reads.
+   */
+  paths?(params: Params): Record<string, string>;
+  /** Checks what those paths hold before a search does any work: an EvalConfigError naming the parameter. */
+  checkFiles?(params: Params): void;
+  /**
    * The highest utility a candidate could still reach with `results` for the first questions of `total`, whatever it
    * answers to the rest (racing stops asking one that cannot reach what it must). Absent: no early stop.
    */

@@ -55,13 +55,14 @@ export class ChatTemplate {
 
   /**
    * The prompt text of `messages` followed by the assistant's turn opening (add_generation_prompt), as HF renders
-   * it. It holds the BOS text where the template writes one, so it is tokenized without adding special tokens.
+   * it; without that opening for a conversation that ends with the assistant's answer (what a reward model scores).
+   * It holds the BOS text where the template writes one, so it is tokenized without adding special tokens.
    */
-  render(messages: readonly ChatMessage[]): string {
+  render(messages: readonly ChatMessage[], { addGenerationPrompt = true } = {}): string {
     if (this.parsed instanceof ChatTemplateError) throw this.parsed;
     try {
       // raise_exception and strftime_now are globals of @huggingface/jinja, as apply_chat_template defines them.
-      return this.parsed.render({ messages, add_generation_prompt: true, ...this.specialTokens });
+      return this.parsed.render({ messages, add_generation_prompt: addGenerationPrompt, ...this.specialTokens });
     } catch (error) {
       throw new ChatTemplateError(this.file, `chat_template fails to render (${firstLine(error)})`);
     }

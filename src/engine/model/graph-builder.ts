@@ -218,6 +218,27 @@ export function decoderShapeOf(spec: DecoderSpec, loraTargets: readonly string[]
 }
 
 export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: BuildOptions): Uint8Array {
+  if (spec.classifier) refuse("spec.classifier", spec.classifier, "none: a sequence-classification model (a reward model) has a score head, not the LM head a generator needs; give a <Family>ForCausalLM");
+  return buildGraph(spec, weights, options, "generator");
+}
+
+/** The output names of the reward scorer `buildRewardScorer` writes, and its inputs. */
+export const SCORER_INPUTS = ["input_ids", "attention_mask", "position_ids", "score_positions"] as const;
+export const SCORER_OUTPUT = "scores";
+
+/**
+ * The scorer of a sequence-classification model (a reward model): the decoder over right-padded rows `input_ids`
+ * [batch, width] (`attention_mask` marking the real tokens, `position_ids` theirs), then its `score` head at each
+ * row's `score_positions` [batch]: `scores` [batch, labels], in float32 (a handful of rows per question: a 16-bit
+ * build would save little and cost agreement with transformers' scores).
+ */
+export function buildRewardScorer(spec: DecoderSpec, weights: WeightIndex, options: Pick<BuildOptions, "modelDir">): Uint8Array {
+  if (!spec.classifier) refuse("spec.classifier", spec.classifier ?? null, "a sequence-classification model's head (config.json's architectures: <Family>ForSequenceClassification)");
+  if (!Number.isSafeInteger(spec.classifier.labels) || spec.classifier.labels <= 0) refuse("spec.classifier.labels", spec.classifier.labels, "a positive integer");
+  return buildGraph(spec, weights, { modelDir: options.modelDir, loraTargets: [], precision: "fp32" }, "classifier");
+}
+
+function buildGraph(spec: DecoderSpec, weights: WeightIndex, options: BuildOptions, kind: "generator" | "classifier"): Uint8Array {
   checkSpec(spec);
   const targets = checkTargets(options.loraTargets);
   const precision = options.precision ?? "fp32";
@@ -298,8 +319,9 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
   // candidate-major (the batch is n_candidates blocks of the same questions): a block multiplies its own
   // candidate's matrices, with no per-row gather of A and B.
   outer.scope = "lora";
-  const candidateScale = outer.op("Unsqueeze", ["lora_scale", outer.int64([1, 2])]);
-  const candidates = outer.op("Shape", ["lora_scale"]);
+  // A classifier has no candidates: nothing of it may read the generator's lora_scale input.
+  const candidateScale = kind === "generator" ? outer.op("Unsqueeze", ["lora_scale", outer.int64([1, 2])]) : "";
+  const candidates = kind === "generator" ? outer.op("Shape", ["lora_scale"]) : "";
   const packedLora = new Map<string, { A: string; B: string }>();
   for (let layer = 0; layer < numLayers; layer += 1) {
     for (const group of PROJECTION_GROUPS) {
@@ -345,7 +367,8 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
   };
 
   const embeddings = weight("model.embed_tokens.weight", [vocabSize, hidden]);
-  const head = spec.tieWordEmbeddings ? embeddings : weight("lm_head.weight", [vocabSize, hidden]);
+  // A classifier has no LM head (its score head is read where its graph ends).
+  const head = kind === "classifier" ? null : spec.tieWordEmbeddings ? embeddings : weight("lm_head.weight", [vocabSize, hidden]);
   const inverseFrequencies = outer.float(ropeInverseFrequencies(spec));
   const attentionScale = computeScalar(1 / Math.sqrt(headDim));
   const embeddingScale = computeScalar(Math.sqrt(hidden));
@@ -525,7 +548,7 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
 
   /** Logits of normed hidden states [batch, n, hidden] → [batch, n, vocab], in the compute type. */
   const logitsOf = (g: Graph, normed: string): string => {
-    const rows = g.op("Gemm", [g.op("Reshape", [normed, g.int64([-1, hidden])]), head], { transB: { int: 1 } });
+    const rows = g.op("Gemm", [g.op("Reshape", [normed, g.int64([-1, hidden])]), head!], { transB: { int: 1 } });
     return g.op("Reshape", [rows, g.op("Concat", [g.op("Slice", [g.op("Shape", [normed]), g.int64([0]), g.int64([2])]), g.int64([vocabSize])], { axis: { int: 0 } })]);
   };
   /** Whether each token [batch, 1] is an end of sequence: [batch, 1] bool. */
@@ -533,6 +556,28 @@ export function buildDecoder(spec: DecoderSpec, weights: WeightIndex, options: B
     g.op("Cast", [g.op("ReduceMax", [g.op("Cast", [g.op("Equal", [g.op("Unsqueeze", [token, g.int64([-1])]), "eos_token_ids"])], { to: { int: ElemType.INT64 } })], { axes: { ints: [-1] }, keepdims: { int: 0 } })], { to: { int: ElemType.BOOL } });
   const anyUnfinished = (g: Graph, finished: string) =>
     g.op("Not", [g.op("Cast", [g.op("ReduceMin", [g.op("Cast", [finished], { to: { int: ElemType.INT64 } })], { keepdims: { int: 0 } })], { to: { int: ElemType.BOOL } })]);
+
+  if (kind === "classifier") {
+    // transformers' <Family>ForSequenceClassification: the score head on every position's normed hidden state, read
+    // at the given one; here only that position's is projected.
+    outer.scope = "classifier";
+    const { hidden: states } = decoderStack(outer, "input_ids", "position_ids", "attention_mask", null);
+    outer.scope = "classifier/score";
+    const picked = outer.op("GatherND", [states, outer.op("Unsqueeze", ["score_positions", outer.int64([-1])])], { batch_dims: { int: 1 } });
+    outer.op("Gemm", [picked, weight("score.weight", [spec.classifier!.labels, hidden])], { transB: { int: 1 } }, SCORER_OUTPUT);
+    const rowInputs: ValueInfoProto[] = SCORER_INPUTS.slice(0, 3).map((name) => ({ name, elemType: ElemType.INT64, shape: ["batch", "width"] }));
+    return encodeModel({
+      producerName: "merge-search graph-builder",
+      opsetImports: [{ domain: "", version: 17 }],
+      graph: {
+        name: `${spec.family}_sequence_classifier`,
+        nodes: outer.nodes,
+        initializers: outer.initializers,
+        inputs: [...rowInputs, { name: "score_positions", elemType: ElemType.INT64, shape: ["batch"] }],
+        outputs: [{ name: SCORER_OUTPUT, elemType: ElemType.FLOAT, shape: ["batch", spec.classifier!.labels] }],
+      },
+    });
+  }
 
   // The prompt: every position's hidden state (the cache), the scored positions' log-probabilities, the first token.
   outer.scope = "prompt";

@@ -169,6 +169,22 @@ describe("defaults and fields that do not change the computation", () => {
     expect(readModelConfig(folder).eosTokenIds).toEqual([2, 5]);
   });
 
+  it("reads a sequence classifier (a reward model): its labels and config.json's pad id, beside the decoder's spec", () => {
+    const spec = readModelConfig("tests/fixtures/reward/llama/model");
+    expect(spec.family).toBe("llama");
+    expect(spec.classifier).toEqual({ labels: 1, padTokenId: 0 });
+    expect(readModelConfig("tests/fixtures/reward/qwen2/model")).toMatchObject({ family: "qwen2", attentionBias: true, classifier: { labels: 1, padTokenId: 0 } });
+    // A causal LM has none.
+    expect(readModelConfig(modelFolder("llama")).classifier).toBeUndefined();
+  });
+
+  it("counts a classifier's labels as transformers does: num_labels, else id2label's entries, else 2", () => {
+    const labels = (edit: (config: Record<string, unknown>) => void) => readModelConfig(withConfig("llama", (config) => ((config.architectures = ["LlamaForSequenceClassification"]), edit(config)))).classifier?.labels;
+    expect(labels((config) => (config.id2label = { 0: "a", 1: "b", 2: "c" }))).toBe(3);
+    expect(labels((config) => (config.num_labels = 1))).toBe(1);
+    expect(labels(() => undefined)).toBe(2);
+  });
+
   it("reads architecture by model_type when architectures is absent", () => {
     expect(readModelConfig(withConfig("qwen2", (config) => delete config.architectures)).family).toBe("qwen2");
   });
@@ -176,7 +192,7 @@ describe("defaults and fields that do not change the computation", () => {
 
 describe("refusals: one line naming the file, the field and what is supported", () => {
   const cases: Array<[string, string, (config: Record<string, unknown>) => void, string]> = [
-    ["an unknown architecture", "llama", (c) => (c.architectures = ["Gemma2ForCausalLM"]), 'architectures: "Gemma2ForCausalLM" is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GemmaForCausalLM)'],
+    ["an unknown architecture", "llama", (c) => (c.architectures = ["Gemma2ForCausalLM"]), 'architectures: "Gemma2ForCausalLM" is not supported (supported: LlamaForCausalLM, LlamaForSequenceClassification, MistralForCausalLM, MistralForSequenceClassification, Qwen2ForCausalLM, Qwen2ForSequenceClassification, GemmaForCausalLM, GemmaForSequenceClassification)'],
     ["a model_type that contradicts architectures", "llama", (c) => (c.model_type = "mistral"), 'model_type: "mistral" does not match architectures "LlamaForCausalLM" (expected "llama")'],
     ["an unknown rope type (transformers 5)", "llama", (c) => ((c.rope_parameters as Record<string, unknown>).rope_type = "yarn"), 'rope_parameters.rope_type: "yarn" is not supported (supported: default, linear, llama3)'],
     ["an unknown rope type (transformers 4)", "llama", (c) => (c.rope_scaling = { type: "dynamic", factor: 2 }), 'rope_scaling.type: "dynamic" is not supported (supported: default, linear, llama3)'],

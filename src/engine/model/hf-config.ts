@@ -156,7 +156,11 @@ const FAMILIES: Record<ModelFamily, FamilyRules> = {
   },
 };
 
-const ARCHITECTURES = Object.values(FAMILIES).map((rules) => rules.architecture);
+/** transformers names a family's sequence-classification model (a reward model, say) after its causal LM. */
+const classifierArchitecture = (rules: FamilyRules) => rules.architecture.replace(/ForCausalLM$/, "ForSequenceClassification");
+export const CAUSAL_ARCHITECTURES: readonly string[] = Object.values(FAMILIES).map((rules) => rules.architecture);
+export const CLASSIFIER_ARCHITECTURES: readonly string[] = Object.values(FAMILIES).map(classifierArchitecture);
+const ARCHITECTURES = Object.values(FAMILIES).flatMap((rules) => [rules.architecture, classifierArchitecture(rules)]);
 
 function fieldOf(issuePath: readonly PropertyKey[]): string {
   return issuePath.reduce<string>((text, key) => (typeof key === "number" ? `${text}[${key}]` : text ? `${text}.${String(key)}` : String(key)), "");
@@ -169,19 +173,20 @@ function parseOrRefuse<T>(schema: z.ZodType<T>, raw: unknown, file: string, pref
   throw new ModelConfigError(file, fieldOf([...prefix, ...issue.path]), issue.message);
 }
 
-function familyOf(raw: Record<string, unknown>, file: string): ModelFamily {
+/** The family, and whether config.json's architecture is its sequence classifier rather than its causal LM. */
+function familyOf(raw: Record<string, unknown>, file: string): { family: ModelFamily; classifier: boolean } {
   const architectures = raw.architectures;
   const modelType = raw.model_type;
   if (architectures !== undefined && architectures !== null) {
     if (!Array.isArray(architectures) || architectures.length === 0 || typeof architectures[0] !== "string")
       throw new ModelConfigError(file, "architectures", `expected a list of class names, got ${shown(architectures)}`);
     const architecture = architectures[0];
-    const family = (Object.keys(FAMILIES) as ModelFamily[]).find((name) => FAMILIES[name].architecture === architecture);
+    const family = (Object.keys(FAMILIES) as ModelFamily[]).find((name) => FAMILIES[name].architecture === architecture || classifierArchitecture(FAMILIES[name]) === architecture);
     if (!family) throw new ModelConfigError(file, "architectures", `${shown(architecture)} is not supported (supported: ${ARCHITECTURES.join(", ")})`);
     // transformers picks the config class by model_type: one that disagrees would build another model.
     if (modelType !== undefined && modelType !== FAMILIES[family].modelType)
       throw new ModelConfigError(file, "model_type", `${shown(modelType)} does not match architectures ${shown(architecture)} (expected ${shown(FAMILIES[family].modelType)})`);
-    return family;
+    return { family, classifier: architecture !== FAMILIES[family].architecture };
   }
   const family = (Object.keys(FAMILIES) as ModelFamily[]).find((name) => FAMILIES[name].modelType === modelType);
   if (!family)
@@ -192,7 +197,19 @@ function familyOf(raw: Record<string, unknown>, file: string): ModelFamily {
         .map((rules) => `${rules.architecture} / ${rules.modelType}`)
         .join(", ")})`,
     );
-  return family;
+  return { family, classifier: false };
+}
+
+/**
+ * A classifier's labels as transformers counts them: `num_labels`, else the entries of `id2label` (what
+ * save_pretrained writes), else PretrainedConfig's default of 2.
+ */
+const classifierConfig = z.looseObject({ num_labels: count().optional(), id2label: z.record(z.string(), z.unknown()).optional() });
+function labelsOf(raw: Record<string, unknown>, file: string): number {
+  const config = parseOrRefuse(classifierConfig, raw, file);
+  const labels = config.num_labels ?? (config.id2label ? Object.keys(config.id2label).length : 2);
+  if (labels === 0) throw new ModelConfigError(file, "id2label", "expected at least one label");
+  return labels;
 }
 
 const ROPE_TYPES = ["default", "linear", "llama3"] as const;
@@ -261,7 +278,7 @@ export function readModelConfig(folder: string): DecoderSpec {
   const file = path.join(folder, MODEL_CONFIG);
   if (!fs.existsSync(file)) throw new ModelConfigError(file, null, "missing: a Hugging Face model folder holds config.json beside its safetensors weights and tokenizer.json");
   const raw = readJsonObject(file, (problem) => new ModelConfigError(file, null, problem));
-  const family = familyOf(raw, file);
+  const { family, classifier } = familyOf(raw, file);
   const rules = FAMILIES[family];
   const config = parseOrRefuse(commonConfig, raw, file);
   const quirks = rules.quirks(raw, file);
@@ -304,5 +321,12 @@ export function readModelConfig(folder: string): DecoderSpec {
     eosTokenIds: eosIds.map((id, index) => checkTokenId(id, config.vocab_size, eos.where, Array.isArray(eos.value) ? `eos_token_id[${index}]` : "eos_token_id")),
     // Old Llama configs write pad_token_id -1 for "no padding token".
     padTokenId: padId === null || padId < 0 ? null : checkTokenId(padId, config.vocab_size, pad.where, "pad_token_id"),
+    // transformers' sequence classifier finds each row's last token by config.json's pad_token_id alone.
+    ...(classifier && {
+      classifier: {
+        labels: labelsOf(raw, file),
+        padTokenId: config.pad_token_id == null || config.pad_token_id < 0 ? null : checkTokenId(config.pad_token_id, config.vocab_size, file, "pad_token_id"),
+      },
+    }),
   };
 }

@@ -89,8 +89,10 @@ export function expectedWeights(spec: DecoderSpec): Array<{ name: string; shape:
     );
   }
   weights.push({ name: "model.norm.weight", shape: [hidden] });
-  // Tied models read the output projection from the embedding; a stored lm_head.weight is then ignored, as in HF.
-  if (!spec.tieWordEmbeddings) weights.push({ name: "lm_head.weight", shape: [vocab, hidden] });
+  // A classifier's head is its `score` projection; tied models read the output projection from the embedding (a
+  // stored lm_head.weight is then ignored, as in HF).
+  if (spec.classifier) weights.push({ name: "score.weight", shape: [spec.classifier.labels, hidden] });
+  else if (!spec.tieWordEmbeddings) weights.push({ name: "lm_head.weight", shape: [vocab, hidden] });
   return weights;
 }
 

@@ -8,7 +8,8 @@ import path from "node:path";
 import type { GenerationModelShape } from "../eval/batch-plan";
 import type { RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
-import { buildDecoder, decoderShapeOf, LORA_MODULES, PRECISIONS, type Precision } from "./graph-builder";
+import { buildDecoder, buildRewardScorer, decoderShapeOf, LORA_MODULES, PRECISIONS, type Precision } from "./graph-builder";
+import { CAUSAL_ARCHITECTURES, CLASSIFIER_ARCHITECTURES, ModelConfigError } from "./hf-config";
 import { readHfModel, type HfModel } from "./hf-model";
 import type { DecoderSpec } from "./spec";
 
@@ -73,6 +74,9 @@ export async function importModel(
   };
   await report("read model", 0);
   const model = await readHfModel(folder);
+  if (model.spec.classifier) {
+    throw new ModelConfigError(path.join(model.folder, "config.json"), "architectures", `a sequence-classification model (a reward model) has a score head, not the LM head a decoder generates with (supported: ${CAUSAL_ARCHITECTURES.join(", ")})`);
+  }
   await report("read model", 1);
   const loraTargets = options.loraTargets ?? LORA_MODULES;
   const dir = path.join(path.resolve(options.cacheRoot), `${path.basename(model.folder)}-${buildKey(model, loraTargets)}`);
@@ -95,4 +99,29 @@ export async function importModel(
   }
   await report("write decoder", 1);
   return { ...imported, built: true };
+}
+
+export interface ImportedRewardModel {
+  model: HfModel & { spec: { classifier: NonNullable<DecoderSpec["classifier"]> } };
+  /**
+   * The scorer (graph-builder.ts's buildRewardScorer): half a megabyte that references the weights where they lie,
+   * built in memory in milliseconds, so nothing is cached on disk.
+   */
+  scorer: Uint8Array;
+  /** Where the scorer's external data lies: the model folder. */
+  weightsFolder: string;
+}
+
+/**
+ * Reads the sequence-classification model (a reward model) in `folder` (one clear error per problem) and builds its
+ * scorer; a causal LM is refused, naming config.json's architectures.
+ */
+export async function importRewardModel(folder: string): Promise<ImportedRewardModel> {
+  const model = await readHfModel(folder);
+  const { classifier } = model.spec;
+  if (!classifier) {
+    throw new ModelConfigError(path.join(model.folder, "config.json"), "architectures", `a reward model is a sequence-classification model (supported: ${CLASSIFIER_ARCHITECTURES.join(", ")}), not a causal LM`);
+  }
+  const scorer = buildRewardScorer(model.spec, model.weights, { modelDir: model.folder });
+  return { model: { ...model, spec: { ...model.spec, classifier } }, scorer, weightsFolder: model.folder };
 }

@@ -20,6 +20,11 @@ export interface DecoderSpec {
   /** Mistral's sliding-window attention; null: full attention. */
   slidingWindow: number | null;
   bosTokenId: number | null; eosTokenIds: number[]; padTokenId: number | null;
+  /**
+   * A sequence-classification model (`<Family>ForSequenceClassification`, e.g. a reward model): its `score` head of
+   * `labels` outputs replaces the LM head, read at each row's last token that is not config.json's `padTokenId`.
+   */
+  classifier?: { labels: number; padTokenId: number | null };
 }
 export type WeightDtype = "F32" | "F16" | "BF16";
 /** One tensor inside a safetensors file, where the decoder references it as ONNX external data. */

@@ -2,7 +2,7 @@ import path from "node:path";
 import { datasetFile, ExpertDirectoryError, expertFolders } from "../catalog";
 import { GpuSelectionError, selectGpus, type GpuInfo } from "../devices";
 import { DatasetError } from "../eval/datasets";
-import { EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
+import { checkTaskFiles, EvalConfigError, prepareParsedTask, splitSize, type PreparedTask } from "../eval/evaluator";
 import { AdapterShapeError, chatPromptProblem, loadModelText, type OnnxLoraRunner, type RunnerModel } from "../eval/lora-runner";
 import type { DecoderShape } from "../eval/onnx";
 import { checkAdapterFitsDecoder, loraModuleSlices, loraTargetsOf } from "../eval/peft-lora";
@@ -129,6 +129,7 @@ export async function prepareSearch(config: SearchConfig, { gpus: inventory, mod
     }
     // A multitask's --dataset names its domain (when its tasks are not listed), not a file.
     const task = prepareParsedTask({ evalType: config.evalType, dataset: config.evalType === "multitask" ? config.dataset : datasetFile(config.dataset), params: config.evalParams, only: config.onlyOneOrTwo });
+    checkTaskFiles(task);
     const expertDirs = expertFolders(config.initialExpertDirectory);
     const experts = mode === "weights" ? await sameShapeExperts(expertDirs) : await Promise.all(expertDirs.map((dir) => loadPeftAdapter(dir)));
     const { gpus, pinning } = selectGpus(config.gpus, inventory);

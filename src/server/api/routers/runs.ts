@@ -5,6 +5,7 @@ import { serverDatabaseUrl } from "../../../env";
 import { dashboardOutputRoot } from "../../paths";
 import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
+import { taskParamPaths } from "../../../engine/eval/evaluator";
 import { SearchSetupError } from "../../../engine/search/session";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
@@ -115,6 +116,9 @@ export const runsRouter = createTRPCRouter({
     const reads = { initialExpertDirectory: input.initialExpertDirectory, baseModel: input.baseModel } as const;
     const outside = Object.entries(reads).filter(([, target]) => !isInsideRoots(target, roots));
     const issues = outside.map(([field, target]) => ({ code: "custom" as const, path: [field], message: `${target} is ${outsideRoots(roots)}`, input: target }));
+    for (const { param, path } of taskParamPaths(input.evalType, input.evalParams)) {
+      if (!isInsideRoots(path, roots)) issues.push({ code: "custom", path: ["evalParams", param], message: `${param}: ${path} is ${outsideRoots(roots)}`, input: path });
+    }
     const dataset = refusedDatasetOf(input, (file) => datasetRefusal(file, roots));
     if (dataset) issues.push({ code: "custom", path: [dataset.field], message: dataset.message, input: dataset.file });
     if (issues.length > 0) {
