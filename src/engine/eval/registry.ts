@@ -2,6 +2,7 @@ import { z } from "zod";
 import { extractChoiceLetter, extractNumericAnswer, isCorrectAnswer, isJapanese } from "./answers";
 import { externalApi } from "./external";
 import { humanJudge } from "./judge";
+import { perplexity } from "./perplexity";
 import { chatPromptOf, templatedGeneration, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
@@ -262,6 +263,7 @@ export const evalTypes = {
   length_aware: lengthAware,
   external_api: externalApi,
   human: humanJudge,
+  perplexity,
 } as const;
 
 /**

@@ -31,6 +31,8 @@ export interface QuestionResult {
   score: number;
   /** The model declined to answer (AbstainQA): neither right nor wrong. */
   abstained?: boolean;
+  /** A scored text's log-likelihood and length (perplexity, which has no right answer: `correct` is false). */
+  likelihood?: { logprob: number; words: number; bytes: number };
 }
 
 export interface Metric {
@@ -54,8 +56,9 @@ export interface EvalType<Params, Item> {
   score(item: Item, outputs: ModelOutput[], params: Params, index: number): QuestionResult | Promise<QuestionResult>;
   utility(results: QuestionResult[], params: Params): { utility: number; metrics: Record<string, number> };
   /**
-   * The highest utility a candidate could still reach with `results` for the first questions of `total`, whatever it
-   * answers to the rest (racing stops asking one that cannot reach what it must). Absent: no early stop.
+   * The best utility (the highest; the lowest where lower is better) a candidate could still reach with `results` for
+   * the first questions of `total`, whatever it answers to the rest (racing stops asking one that cannot reach what it
+   * must). Absent: no early stop.
    */
   bound?(results: QuestionResult[], total: number, params: Params): number;
 }
