@@ -177,7 +177,7 @@ async function evaluateSingle<Adapter>(
   { limit, mustReach }: EvaluationOptions,
 ): Promise<CandidateEvaluation[]> {
   const items = task.dataset[split].slice(0, limit);
-  const { bound } = task.evalType;
+  const { bound, metric: { higherIsBetter } } = task.evalType;
   if (!mustReach || !bound) {
     const { results, ms } = await answerItems(runner, task, items, 0, adapters);
     return results.map((perCandidate) => evaluationOf(task, perCandidate, ms));
@@ -198,7 +198,7 @@ async function evaluateSingle<Adapter>(
       ms[candidate]! += answered.ms;
       if (to === items.length) return;
       const best = bound(results[candidate]!, items.length, task.params);
-      if (best < mustReach[candidate]!) racedOut.set(candidate, { questions: to, of: items.length, bound: best });
+      if (higherIsBetter ? best < mustReach[candidate]! : best > mustReach[candidate]!) racedOut.set(candidate, { questions: to, of: items.length, bound: best });
     });
   }
   return adapters.map((_, candidate) => {
