@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
 import { executeSearch } from "../../src/server/search/launch";
+import { bestResults } from "../../src/server/api/routers/run-data";
 import { listRuns, runListInputSchema } from "../../src/server/search/run-list";
 import { migratedDatabase, query } from "./helpers";
 
@@ -65,6 +66,8 @@ describe("a perplexity search on the zoo", () => {
     expect(artifacts.find((artifact) => artifact.kind === "global_best")!.utility).toBe(lowest);
     const [listed] = await listRuns(store.db, runListInputSchema.parse({}));
     expect(listed).toMatchObject({ name: "ppl", bestDevSoFar: lowest });
+    // The run page's per-question view of the global best.
+    expect((await bestResults(store.db, result.runId)).dev).toMatchObject({ utility: lowest });
   });
 
   it("lists a run stopped before its end with its lowest perplexity so far", async () => {

@@ -56,7 +56,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
   const run = await findRun(db, runId);
   const bestDev = await db.candidateScore.findFirst({
     where: { runId, split: "dev" },
-    orderBy: [{ utility: "desc" }, { iteration: "asc" }, { candidate: "asc" }],
+    orderBy: [{ utility: metricOf(run.evalType)?.higherIsBetter === false ? "asc" : "desc" }, { iteration: "asc" }, { candidate: "asc" }],
   });
   const endingTest =
     (await db.candidateScore.findFirst({ where: { runId, split: "test", role: "ending_best" } })) ??
