@@ -101,6 +101,9 @@ function multitaskOf(params: z.output<typeof multitaskParams>, domain: string | 
       if (!evalTypeNames.includes(task.evalType as never)) {
         throw new EvalConfigError(`params.tasks.${index}.evalType: expected one of ${evalTypeNames.join(", ")}, got "${task.evalType}"`);
       }
+      if (!getEvalType(task.evalType).metric.higherIsBetter) {
+        throw new EvalConfigError(`params.tasks.${index}.evalType: ${task.evalType} is lower-is-better, and a multitask maximises the harmonic mean of utilities where higher is better`);
+      }
       return prepareSingle(task, `params.tasks.${index}.`);
     }),
   };

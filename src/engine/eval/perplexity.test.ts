@@ -9,6 +9,7 @@ import { DatasetError } from "./datasets";
 import { loadModelText, OnnxLoraRunner } from "./lora-runner";
 import { loadLoraWeights } from "./peft-lora";
 import { getEvalType } from "./registry";
+import { evalTypeForms } from "../search/form-spec";
 import type { ModelRequest } from "./types";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "perplexity-"));
@@ -64,6 +65,18 @@ describe("perplexity", () => {
     expect(perWord[0]!.utility).toBeCloseTo(4.4816890703380645, 12);
     const perByte = await evaluateCandidates(fakeRunner, prepareTask({ evalType: "perplexity", dataset: texts, params: { unit: "byte" } }), "test", ["a"]);
     expect(perByte[0]!.utility).toBeCloseTo(Math.exp(1 / 6), 12);
+  });
+
+  it("is refused as a multitask component, whose harmonic mean is maximised", () => {
+    const tasks = [{ evalType: "perplexity", dataset: texts }, { evalType: "perplexity", dataset: texts }];
+    expect(() => prepareTask({ evalType: "multitask", params: { tasks } })).toThrow(/^params\.tasks\.0\.evalType: perplexity is lower-is-better/);
+  });
+
+  it("appears in the dashboard's form with its unit parameter", () => {
+    expect(evalTypeForms().find((form) => form.name === "perplexity")).toMatchObject({
+      metric: "perplexity",
+      params: [expect.objectContaining({ key: "unit", kind: "enum", options: ["token", "word", "byte"], defaultText: "token" })],
+    });
   });
 
   it("names a text that is missing or empty, and an unknown unit", () => {
