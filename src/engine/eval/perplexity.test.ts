@@ -119,3 +119,23 @@ describe("perplexity on the zoo", () => {
     expect(Math.abs(Math.log(evaluation!.utility) - nll / tokens)).toBeLessThan(1e-4);
   });
 });
+
+describe("perplexity with a tokenizer that adds no BOS", () => {
+  it("scores a text from its second token, the first having nothing to be predicted from", async () => {
+    const base = path.join(zooCache, "base-without-bos");
+    fs.cpSync("initial_experts/base", base, { recursive: true });
+    const tokenizerFile = path.join(base, "tokenizer.json");
+    fs.writeFileSync(tokenizerFile, JSON.stringify({ ...(JSON.parse(fs.readFileSync(tokenizerFile, "utf8")) as object), post_processor: null }));
+    const runner = await OnnxLoraRunner.open({ ...(await importModel(base, { cacheRoot: zooCache })).runnerModel, device: "cpu" });
+    const math = await loadLoraWeights("initial_experts/math", runner.shape);
+    const text = "770-605=165";
+    const ids = loadModelText(base).tokenizer.encode(text).ids;
+    expect(ids).not.toContain(1);
+    const [output] = await runner.run([{ kind: "loglikelihood", context: "", continuation: text, adapter: 0 }], [math]);
+    const logits = await (await ContractDecoder.open("initial_experts/decoder.onnx")).logits(ids, math);
+    const vocab = logits.length / ids.length;
+    const logprobs = logSoftmaxRows(logits, vocab);
+    const expected = ids.slice(1).reduce((sum, id, j) => sum + logprobs[j * vocab + id]!, 0);
+    expect(output).toMatchObject({ kind: "loglikelihood", tokens: ids.length - 1, logprob: expect.closeTo(expected, 3) });
+  });
+});
