@@ -45,7 +45,7 @@ describe("--dropK and --dropN, as BWR_model spells and means them", () => {
     const { iterations, lines } = await search("--dropK", "1");
     expect(lines.filter((line) => line === "dropped iteration!")).toHaveLength(8);
     const start = iterations[0]!;
-    for (const { record, population } of iterations.slice(1)) {
+    for (const { record } of iterations.slice(1)) {
       expect(record.evaluations).toEqual([]);
       expect(record.state.scores).toEqual(start.record.state.scores);
     }
