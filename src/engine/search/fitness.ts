@@ -10,16 +10,14 @@ import type { SearchResult, SearchSink, SearchState, TestRecord, VectorEvaluator
  * and downloaded is the true utility.
  */
 
-/** +1 where the eval type's utility is maximised, −1 where it is minimised. A multitask's harmonic mean is maximised. */
+/** +1 where the eval type's utility is maximised, −1 where it is minimised. */
 export type Orientation = 1 | -1;
 
+/** A multitask's harmonic mean is maximised (its components are refused where lower is better). */
 export function orientationOf(evalType: string): Orientation {
   if (evalType === "multitask") return 1;
   return getEvalType(evalType).metric.higherIsBetter ? 1 : -1;
 }
-
-/** Fitness → utility and back: the mapping is its own inverse. */
-const flip = (value: number, sign: Orientation) => (sign === 1 ? value : -value);
 
 function orientEvaluation(evaluation: CandidateEvaluation, sign: Orientation): CandidateEvaluation {
   if (sign === 1) return evaluation;
@@ -75,5 +73,5 @@ export function orientResult(result: SearchResult, sign: Orientation): SearchRes
   return { ...result, state: orientState(result.state, sign), tests: result.tests.map((record) => ({ ...record, evaluation: orientEvaluation(record.evaluation, sign) })) };
 }
 
-/** A fitness as the utility it stands for, for the search's log lines. */
-export const utilityOfFitness = (sign: Orientation) => (fitness: number) => flip(fitness, sign);
+/** A fitness as the utility it stands for, for the search's log lines (the mapping is its own inverse). */
+export const utilityOfFitness = (sign: Orientation) => (fitness: number) => (sign === 1 ? fitness : -fitness);
