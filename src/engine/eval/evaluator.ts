@@ -101,6 +101,9 @@ function multitaskOf(params: z.output<typeof multitaskParams>, domain: string | 
       if (!evalTypeNames.includes(task.evalType as never)) {
         throw new EvalConfigError(`params.tasks.${index}.evalType: expected one of ${evalTypeNames.join(", ")}, got "${task.evalType}"`);
       }
+      if (!getEvalType(task.evalType).metric.higherIsBetter) {
+        throw new EvalConfigError(`params.tasks.${index}.evalType: ${task.evalType} is lower-is-better, and a multitask maximises the harmonic mean of utilities where higher is better`);
+      }
       return prepareSingle(task, `params.tasks.${index}.`);
     }),
   };
@@ -198,7 +201,7 @@ async function evaluateSingle<Adapter>(
   { limit, mustReach }: EvaluationOptions,
 ): Promise<CandidateEvaluation[]> {
   const items = task.dataset[split].slice(0, limit);
-  const { bound } = task.evalType;
+  const { bound, metric: { higherIsBetter } } = task.evalType;
   if (!mustReach || !bound) {
     const { results, ms } = await answerItems(runner, task, items, 0, adapters);
     return results.map((perCandidate) => evaluationOf(task, perCandidate, ms));
@@ -219,7 +222,7 @@ async function evaluateSingle<Adapter>(
       ms[candidate]! += answered.ms;
       if (to === items.length) return;
       const best = bound(results[candidate]!, items.length, task.params);
-      if (best < mustReach[candidate]!) racedOut.set(candidate, { questions: to, of: items.length, bound: best });
+      if (higherIsBetter ? best < mustReach[candidate]! : best > mustReach[candidate]!) racedOut.set(candidate, { questions: to, of: items.length, bound: best });
     });
   }
   return adapters.map((_, candidate) => {

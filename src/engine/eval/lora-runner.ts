@@ -200,7 +200,9 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
       } else {
         const context = prompt(request.context, request.chat);
         const continuation = once(`continuation\u0000${request.continuation}`, () => this.tokenizer.encode(request.continuation, { add_special_tokens: false }).ids);
-        question = { ids: [...context, ...continuation], continuation: continuation.length };
+        // With nothing before it (an empty context, a tokenizer that adds no BOS) the first token has no position to be
+        // predicted from: it is context, and scoring starts at the second, as HF's loss does.
+        question = { ids: [...context, ...continuation], continuation: context.length === 0 ? continuation.length - 1 : continuation.length };
         group = groupOf(1, true);
       }
       const base = `${question.continuation}:${question.ids.join(",")}`;

@@ -4,6 +4,7 @@ import { questionAndAnswerOf } from "./datasets";
 import { externalApi } from "./external";
 import { humanJudge } from "./judge";
 import { rewardEvalTypes } from "./reward";
+import { perplexity } from "./perplexity";
 import { chatPromptOf, templatedGeneration, DEFAULT_CHOICE_TEMPLATE, DEFAULT_QA_TEMPLATE, fillPrompt, maxNewTokens, promptFormatShape, promptTemplate, systemMessageNeedsChat } from "./prompts";
 import { EvalConfigError, generated, type EvalType, type QuestionResult } from "./types";
 
@@ -272,6 +273,7 @@ export const evalTypes = {
   external_api: externalApi,
   human: humanJudge,
   ...rewardEvalTypes(),
+  perplexity,
 } as const;
 
 /**

@@ -31,6 +31,8 @@ export interface QuestionResult {
   score: number;
   /** The model declined to answer (AbstainQA): neither right nor wrong. */
   abstained?: boolean;
+  /** A scored text's log-likelihood and length (perplexity, which has no right answer: `correct` is false). */
+  likelihood?: { logprob: number; words: number; bytes: number };
 }
 
 export interface Metric {
@@ -61,8 +63,9 @@ export interface EvalType<Params, Item> {
   /** Checks what those paths hold before a search does any work: an EvalConfigError naming the parameter. */
   checkFiles?(params: Params): void;
   /**
-   * The highest utility a candidate could still reach with `results` for the first questions of `total`, whatever it
-   * answers to the rest (racing stops asking one that cannot reach what it must). Absent: no early stop.
+   * The best utility (the highest; the lowest where lower is better) a candidate could still reach with `results` for
+   * the first questions of `total`, whatever it answers to the rest (racing stops asking one that cannot reach what it
+   * must). Absent: no early stop.
    */
   bound?(results: QuestionResult[], total: number, params: Params): number;
 }

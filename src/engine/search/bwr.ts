@@ -2,6 +2,7 @@ import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation, EvaluationOptions } from "../eval/evaluator";
 import type { SearchConfig } from "./config";
 import { askCmaes, boundTransform, initialCmaesState, tellCmaes, type CmaesState } from "./cmaes";
+import { fitnessEvaluator, orientationOf, orientResult, orientState, utilityOfFitness, utilitySink } from "./fitness";
 import type { Population } from "./population";
 import type { CandidateOrigin, CandidateProvenance, CandidateRef, Describer } from "./provenance";
 import { drawStream, normalStream, pickOther, STREAM, uniform } from "./rng";
@@ -138,7 +139,7 @@ function provenanceOf(origins: readonly CandidateOrigin[], outcomes: readonly Ca
   });
 }
 
-async function initialState(population: Population, evaluator: VectorEvaluator, sink: SearchSink, config: SearchConfig, origins: readonly CandidateOrigin[], describe: Describer | undefined): Promise<SearchState> {
+async function initialState(population: Population, evaluator: VectorEvaluator, sink: SearchSink, config: SearchConfig, origins: readonly CandidateOrigin[], describe: Describer | undefined, shown: (fitness: number) => number): Promise<SearchState> {
   const startedAt = new Date();
   const candidates = [...Array(population.size).keys()];
   const evalStarted = performance.now();
@@ -164,7 +165,7 @@ async function initialState(population: Population, evaluator: VectorEvaluator, 
     startingBest: { candidate: bestCandidate, utility: scores[bestCandidate]! },
     ...(cmaes && { cmaes }),
   };
-  sink.log(`search initialized: ${population.size} candidates, starting best ${state.best} (candidate_${bestCandidate}), worst ${state.worst}`);
+  sink.log(`search initialized: ${population.size} candidates, starting best ${shown(state.best)} (candidate_${bestCandidate}), worst ${shown(state.worst)}`);
   const snapshot = await population.snapshot();
   const provenance = provenanceOf(candidates.map((candidate) => origins[candidate] ?? { kind: "starting", index: candidate }), candidates.map(() => "kept"), snapshot, describe, new Map());
   await sink.iteration(
@@ -224,6 +225,8 @@ async function startingDistribution(population: Population, config: SearchConfig
  * The same loop runs recipe mode's other optimizers at the same budget: random search (every candidate drawn in
  * --recipe_bounds) and CMA-ES (the candidates are one generation of samples, mapped into --recipe_bounds, whose
  * ranking on dev updates the distribution; its state travels in SearchState.cmaes).
+ * A utility where lower is better (perplexity) is searched as a fitness, its negative (fitness.ts); the sink, the
+ * resume state and the result hold the true utility.
  */
 export async function runBwrSearch(options: {
   config: SearchConfig;
@@ -242,10 +245,14 @@ export async function runBwrSearch(options: {
    */
   startingTest?: boolean;
 }): Promise<SearchResult> {
-  const { config, population, evaluator, sink } = options;
+  const sign = orientationOf(options.config.evalType);
+  const shown = utilityOfFitness(sign);
+  const { config, population } = options;
+  const evaluator = fitnessEvaluator(options.evaluator, sign);
+  const sink = utilitySink(options.sink, sign);
   const n = population.size;
   const tests: TestRecord[] = [];
-  let state = options.resume ?? (await initialState(population, evaluator, sink, config, options.startingOrigins ?? [], options.describe));
+  let state = options.resume ? orientState(options.resume, sign) : await initialState(population, evaluator, sink, config, options.startingOrigins ?? [], options.describe, shown);
 
   if (options.startingTest ?? !options.resume) {
     if (state.iteration !== 0) throw new Error(`the starting test evaluation needs the population of iteration 0, not of iteration ${state.iteration}`);
@@ -255,7 +262,7 @@ export async function runBwrSearch(options: {
     for (const [index, evaluation] of evaluations.entries()) {
       const candidate = measured[index]!;
       const record: TestRecord = { role: candidate === state.startingBest.candidate ? "starting_best" : "starting", candidate, evaluation };
-      sink.log(`starting test utility candidate_${candidate}: ${evaluation.utility}`);
+      sink.log(`starting test utility candidate_${candidate}: ${shown(evaluation.utility)}`);
       await sink.test(record);
       tests.push(record);
     }
@@ -302,7 +309,7 @@ export async function runBwrSearch(options: {
     const fresh = evaluated.length ? await evaluate(evaluator, population, evaluated, "dev", `iteration ${t}`, racing) : [];
     const evalMs = performance.now() - evalStarted;
     fresh.forEach(({ racedOut }, index) => {
-      if (racedOut) sink.log(`candidate_${evaluated[index]} raced out after ${racedOut.questions} of ${racedOut.of} questions (at most ${racedOut.bound}, needed ${state.scores[evaluated[index]!]})`);
+      if (racedOut) sink.log(`candidate_${evaluated[index]} raced out after ${racedOut.questions} of ${racedOut.of} questions (at most ${shown(racedOut.bound)}, needed ${shown(state.scores[evaluated[index]!]!)})`);
     });
 
     const scores = [...state.scores];
@@ -343,7 +350,7 @@ export async function runBwrSearch(options: {
       next.best = scores[top]!;
       next.bestFound = { candidate: top, iteration: t };
       await population.copy(population.bestSlot, top);
-      sink.log(`new best model: ${next.best} (candidate_${top}, iteration ${t})`);
+      sink.log(`new best model: ${shown(next.best)} (candidate_${top}, iteration ${t})`);
     }
     next.bestHistory.push(next.best);
     const bottom = argmin(scores);
@@ -354,7 +361,7 @@ export async function runBwrSearch(options: {
     }
     next.worstHistory.push(next.worst);
     state = next;
-    sink.log(`iteration ${t}: best ${state.best}, worst ${state.worst}, mean ${(scores.reduce((a, b) => a + b, 0) / n).toFixed(4)}, step ${state.stepLength.toFixed(4)}`);
+    sink.log(`iteration ${t}: best ${shown(state.best)}, worst ${shown(state.worst)}, mean ${shown(scores.reduce((a, b) => a + b, 0) / n).toFixed(4)}, step ${state.stepLength.toFixed(4)}`);
     const snapshot = await population.snapshot();
     await sink.iteration(
       {
@@ -382,10 +389,10 @@ export async function runBwrSearch(options: {
       ...others.map((candidate, index) => ({ role: "top_k" as const, candidate, evaluation: evaluations[index + 1]! })),
     ];
     for (const record of records) {
-      sink.log(`${record.role === "ending_best" ? "ending best" : `top-k candidate_${record.candidate}`} test utility: ${record.evaluation.utility}`);
+      sink.log(`${record.role === "ending_best" ? "ending best" : `top-k candidate_${record.candidate}`} test utility: ${shown(record.evaluation.utility)}`);
       await sink.test(record);
       tests.push(record);
     }
   }
-  return { state, stopped, tests };
+  return orientResult({ state, stopped, tests }, sign);
 }

@@ -83,7 +83,7 @@ describe("the CLI is the only place flag text becomes values", () => {
     expect(refusal("--merge_params", "density=0.5")).toBe(`--merge_params: expected a JSON object, e.g. '{"density": 0.5}', got "density=0.5"`);
     expect(refusal("--eval_params", "[1]")).toBe(`--eval_params: expected a JSON object, e.g. '{"density": 0.5}', got "[1]"`);
     expect(refusal("--merge_method", "ties", "--merge_params", '{"density": 2}')).toBe('--merge_params: field "density": Too big: expected number to be <=1 (got 2)');
-    expect(refusal("--eval_type", "nope")).toBe('--eval_type: unknown eval type "nope": expected one of exact_match, multiple_choice, AbstainQA, exact_match_language, length_aware, external_api, human, rm_default, rm_verbose, rm_concise, rm_reverse, multitask');
+    expect(refusal("--eval_type", "nope")).toBe('--eval_type: unknown eval type "nope": expected one of exact_match, multiple_choice, AbstainQA, exact_match_language, length_aware, external_api, human, rm_default, rm_verbose, rm_concise, rm_reverse, perplexity, multitask');
   });
 
   it("shows each default as it would be typed", () => {

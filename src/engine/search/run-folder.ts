@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { SearchState } from "./bwr";
+import type { Orientation } from "./fitness";
 
 /*
  * A search's folder, laid out as BWR_model users expect: search/<name>/utility_scratchpad.json, log.txt,
@@ -173,8 +174,11 @@ export class RunFolder {
     fs.appendFileSync(path.join(this.dir, "log.txt"), `${new Date().toISOString()} ${line}\n`);
   }
 
-  /** BWR_model's scratchpad (best, worst, history, candidate_i, candidate_i_history) plus per-candidate bests. */
-  writeScratchpad(state: SearchState) {
+  /**
+   * BWR_model's scratchpad (best, worst, history, candidate_i, candidate_i_history) plus per-candidate bests: the
+   * highest utility of each, or the lowest where lower is better (`orientation` −1).
+   */
+  writeScratchpad(state: SearchState, orientation: Orientation = 1) {
     const scratchpad: Record<string, unknown> = {
       best: state.best,
       worst: state.worst,
@@ -185,7 +189,7 @@ export class RunFolder {
     };
     state.scores.forEach((score, candidate) => {
       scratchpad[`candidate_${candidate}`] = score;
-      scratchpad[`candidate_${candidate}_best`] = Math.max(...state.histories[candidate]!);
+      scratchpad[`candidate_${candidate}_best`] = orientation * Math.max(...state.histories[candidate]!.map((utility) => orientation * utility));
       scratchpad[`candidate_${candidate}_history`] = state.histories[candidate];
     });
     writeAtomically(path.join(this.dir, "utility_scratchpad.json"), `${JSON.stringify(scratchpad, null, 4)}\n`);

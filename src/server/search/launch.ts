@@ -3,6 +3,7 @@ import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
 import { searchConfigSchema, type SearchConfig } from "../../engine/search/config";
 import { DevicePopulation } from "../../engine/search/device-population";
+import { orientationOf } from "../../engine/search/fitness";
 import { ArrayPopulation } from "../../engine/search/population";
 import { RunFolder, SnapshotError, type FinalMetrics } from "../../engine/search/run-folder";
 import { candidateDescriptions, evaluationBudget, mergeDeviceOf, searchSpace, SearchSetupError, type PreparedSearch } from "../../engine/search/session";
@@ -174,6 +175,7 @@ export async function executeSearch(
       beforeWrite: () => lease.assertHeld(),
       toVisualize: config.toVisualize === 1,
       correctnessEmergence: config.correctnessEmergence === 1,
+      orientation: orientationOf(config.evalType),
     });
     const log = sink.log.bind(sink);
     sink.log = (line: string) => {

@@ -108,7 +108,13 @@ export async function listRuns(db: Db, input: RunListInput) {
     },
   });
   const ids = runs.map((run) => run.id);
-  const progress = await db.iteration.groupBy({ by: ["runId"], where: { runId: { in: ids } }, _max: { index: true, globalBestUtility: true } });
+  const progress = await db.iteration.groupBy({ by: ["runId"], where: { runId: { in: ids } }, _max: { index: true } });
+  // The global best so far is the last iteration's: the highest utility, or the lowest where lower is better.
+  const latest = await db.iteration.findMany({
+    where: { OR: progress.flatMap((row) => (row._max.index === null ? [] : [{ runId: row.runId, index: row._max.index }])) },
+    select: { runId: true, globalBestUtility: true },
+  });
+  const bestSoFar = new Map(latest.map((row) => [row.runId, row.globalBestUtility]));
   // Only the few settings the list shows of each config: a config can be large, and the list reads up to 500.
   const settings = await db.$queryRaw<Array<{ id: string; maxIteration: unknown; mode: unknown; mergeMethod: unknown; optimizer: unknown }>>`
     SELECT id, config->'maxIteration' AS "maxIteration", config->'mode' AS mode, config->'mergeMethod' AS "mergeMethod", config->'optimizer' AS optimizer
@@ -126,7 +132,7 @@ export async function listRuns(db: Db, input: RunListInput) {
       activeTime: times.get(run.id)!,
       maxIteration: maxIterationOf(stored?.maxIteration),
       lastIteration: byRun.get(run.id)?.index ?? null,
-      bestDevSoFar: run.endingBestValidationUtility ?? byRun.get(run.id)?.globalBestUtility ?? null,
+      bestDevSoFar: run.endingBestValidationUtility ?? bestSoFar.get(run.id) ?? null,
     };
   });
 }

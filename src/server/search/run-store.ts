@@ -1,6 +1,7 @@
 import type { IterationRecord, SearchSink, TestRecord } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
 import type { CandidateProvenance } from "../../engine/search/provenance";
+import type { Orientation } from "../../engine/search/fitness";
 import type { FinalMetrics, RunFolder } from "../../engine/search/run-folder";
 import { parseRunEvent, type RunEvent, type RunEventPayload, type RunStatus } from "../../shared/run-events";
 import type { Db } from "../db/client";
@@ -180,13 +181,15 @@ export class PrismaSearchSink implements SearchSink {
       /** BWR_model's --to_visualize and --correctness_emergence files. */
       toVisualize?: boolean;
       correctnessEmergence?: boolean;
+      /** −1 where the utility is minimised: each candidate's best is then its lowest. */
+      orientation?: Orientation;
     } = {},
   ) {}
 
   async iteration(record: IterationRecord, population: readonly Float32Array[]) {
     this.options.beforeWrite?.();
     this.folder.saveSnapshot(record.index, record.state, population);
-    this.folder.writeScratchpad(record.state);
+    this.folder.writeScratchpad(record.state, this.options.orientation);
     const candidates = record.state.scores.length;
     if (this.options.toVisualize) this.folder.recordTrajectory(record.index, population.slice(0, candidates));
     if (this.options.correctnessEmergence) {

@@ -9,6 +9,7 @@ describe("utilityAxisOf", () => {
     expect(utilityAxisOf("length_aware", {})).toEqual({ metric: "length_aware_utility", accuracy: false });
     expect(utilityAxisOf("external_api", {})).toEqual({ metric: "mean_score", accuracy: false });
     expect(utilityAxisOf("no_such_type", {})).toEqual({ metric: "utility", accuracy: false });
+    expect(utilityAxisOf("perplexity", {})).toEqual({ metric: "perplexity (lower is better)", accuracy: false });
   });
 
   it("takes a multitask's harmonic mean as an accuracy only when every component is one", () => {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { datasetFile, readDatasetFile } from "../../../engine/catalog";
 import { getEvalType, goldAnswerOf, multitaskComponents, multitaskParams } from "../../../engine/eval/registry";
-import type { QuestionResult } from "../../../engine/eval/types";
+import type { Metric, QuestionResult } from "../../../engine/eval/types";
 import { candidateLabel } from "../../../shared/candidate-label";
 import type { Db } from "../../db/client";
 import { realPathInside } from "../../readable-paths";
@@ -56,7 +56,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
   const run = await findRun(db, runId);
   const bestDev = await db.candidateScore.findFirst({
     where: { runId, split: "dev" },
-    orderBy: [{ utility: "desc" }, { iteration: "asc" }, { candidate: "asc" }],
+    orderBy: [{ utility: metricOf(run.evalType)?.higherIsBetter === false ? "asc" : "desc" }, { iteration: "asc" }, { candidate: "asc" }],
   });
   const endingTest =
     (await db.candidateScore.findFirst({ where: { runId, split: "test", role: "ending_best" } })) ??
@@ -84,26 +84,27 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
 /** The metrics whose utility is the share of questions answered right: 0–1 is their whole range. */
 const ACCURACY_METRICS = new Set(["accuracy", "acc_ja"]);
 
-function metricOf(evalType: string): string | null {
+function metricOf(evalType: string): Metric | null {
   try {
-    return getEvalType(evalType).metric.name;
+    return getEvalType(evalType).metric;
   } catch {
     return null;
   }
 }
 
 /**
- * What a run's utility is, for its chart's y axis: the metric's name, and whether it is an accuracy (fixed to
- * 0–1). A multitask's harmonic mean is one when each of its components is.
+ * What a run's utility is, for its chart's y axis: the metric's name (saying so where lower is better), and whether
+ * it is an accuracy (fixed to 0–1). A multitask's harmonic mean is one when each of its components is.
  */
 export function utilityAxisOf(evalType: string, evalParams: unknown, dataset?: string): { metric: string; accuracy: boolean } {
   if (evalType === "multitask") {
     const parsed = multitaskParams.safeParse(evalParams).data;
     const tasks = parsed ? multitaskComponents(parsed, dataset) : [];
-    return { metric: "harmonic mean", accuracy: tasks.length > 0 && tasks.every((task) => ACCURACY_METRICS.has(metricOf(task.evalType) ?? "")) };
+    return { metric: "harmonic mean", accuracy: tasks.length > 0 && tasks.every((task) => ACCURACY_METRICS.has(metricOf(task.evalType)?.name ?? "")) };
   }
   const metric = metricOf(evalType);
-  return { metric: metric ?? "utility", accuracy: metric !== null && ACCURACY_METRICS.has(metric) };
+  if (!metric) return { metric: "utility", accuracy: false };
+  return { metric: metric.higherIsBetter ? metric.name : `${metric.name} (lower is better)`, accuracy: ACCURACY_METRICS.has(metric.name) };
 }
 
 export interface EvaluationCurve {
