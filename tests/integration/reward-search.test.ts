@@ -41,11 +41,11 @@ async function search(name: string, evalType: string, evalParams: Record<string,
 const prompts = (JSON.parse(fs.readFileSync("data/eval/bwr-model-format/external_api.json", "utf8")) as { dev: Array<{ prompt: string }> }).dev.map((item) => item.prompt);
 
 describe("a search per reward-model objective", () => {
-  it("rm_concise: each response's reward and length score from the reward model, their mean the utility", async () => {
+  it.each(["default", "verbose", "concise"] as const)("rm_%s: each response scored by the reward model (and for verbose and concise its length), the mean the utility", async (mode) => {
     // Bounds around the tiny model's raw scores, so responses differ in their normalised reward.
     const rewardBounds = { low: -15, high: 15 };
     const lengthBounds = { low: 1, high: 12 };
-    const rows = await search("concise", "rm_concise", { rewardBounds, lengthBounds });
+    const rows = await search(mode, `rm_${mode}`, { rewardBounds, ...(mode === "default" ? {} : { lengthBounds }) });
     expect(rows.length).toBeGreaterThanOrEqual(2 * 3);
     const scorer = await openRewardScorer(rewardModel, "cpu");
     const tokenizer = loadTokenizer(rewardModel).tokenizer;
@@ -54,7 +54,7 @@ describe("a search per reward-model objective", () => {
       for (const [index, row] of results.entries()) {
         // Scored again here from the stored response: the same value the search stored.
         const { raw } = await scorer.score(prompts[index]!, row.prediction);
-        expect(row.score).toBeCloseTo(rewardObjective("concise", normalisedReward(raw, rewardBounds), tokenizer.encode(row.prediction).ids.length, lengthBounds), 6);
+        expect(row.score).toBeCloseTo(rewardObjective(mode, normalisedReward(raw, rewardBounds), tokenizer.encode(row.prediction).ids.length, lengthBounds), 6);
       }
       expect(utility).toBeCloseTo(results.reduce((sum, row) => sum + row.score, 0) / 3, 9);
     }
