@@ -6,6 +6,7 @@ import { areEquivalent } from "../../src/engine/eval/math/equivalence";
 import { extractMathAnswer, lastBoxed } from "../../src/engine/eval/math/extraction";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
+import { createCaller } from "../../src/server/api/root";
 import { executeSearch } from "../../src/server/search/launch";
 import { migratedDatabase, query } from "./helpers";
 
@@ -50,5 +51,27 @@ describe("a search graded with match: symbolic", () => {
         expect(row.correct).toBe(row.answer !== null && row.answer !== undefined && areEquivalent(row.answer, golds[row.index]!));
       }
     }
+  }, 240_000);
+
+  it("reports the L2S metrics of such a run, negative transfer against the experts included, as the run and compare pages read them", async () => {
+    // zoo-arithmetic.json: the zoo's own gsm8k questions written as MATH items (problem, solution with \boxed{}), which
+    // the math expert answers, so that some questions are eligible for negative transfer.
+    const config = parseSearchArgs([
+      ...["-n", "symbolic-l2s", "-e", "exact_match", "-d", path.resolve("tests/fixtures/math-datasets/zoo-arithmetic.json"), "-i", expertDir],
+      ...["--eval_params", '{"maxNewTokens": 16, "match": "symbolic"}', "--output_root", root, "-m", "2", "-g", "cpu", "--starting_test_set_eval", "1"],
+    ]);
+    const prepared = await prepareSearch(config, { gpus: [], modelCache: path.join(root, "models") });
+    expect((await executeSearch(store.db, store.url, prepared, { origin: "cli" })).status).toBe("completed");
+    const [run] = await query<{ id: string }>(store.url, `SELECT id FROM "Run" WHERE name = 'symbolic-l2s'`);
+    const caller = createCaller({ db: store.db, headers: new Headers() });
+    const metrics = await caller.l2s.run({ id: run!.id });
+    for (const split of [metrics.dev, metrics.test]) {
+      expect(split.ntrMissing).toBeNull();
+      const ntr = split.endingBest!.ntr!;
+      expect(ntr.union.eligible).toBeGreaterThan(0);
+      expect(ntr.union.rate).toBe(ntr.union.negative / ntr.union.eligible);
+      expect(ntr.perSource).toHaveLength(2);
+    }
+    expect(await caller.l2s.compare({ ids: [run!.id] })).toEqual([metrics]);
   }, 240_000);
 });
