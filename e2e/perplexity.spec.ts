@@ -29,4 +29,16 @@ test("a perplexity search from the form: its parameter from the schema, the glob
   }
   expect(best.at(-1)).toBeLessThan(worst.at(-1)!);
   await expect(page.getByTestId("stat-best")).toContainText(best.at(-1)!.toFixed(3));
+
+  // The best candidate's texts: none is right or wrong; each shows its own perplexity, and the text itself.
+  const texts = page.getByTestId("best-questions");
+  await expect(texts).toContainText("texts scored, perplexity");
+  await expect(texts.locator("th").nth(4)).toHaveText("Perplexity");
+  const rows = texts.getByTestId("question-row");
+  expect(await rows.count()).toBeGreaterThan(0);
+  for (const row of await rows.all()) {
+    await expect(row.locator("td").first()).not.toContainText("✗");
+    expect(Number(await row.locator("td").nth(4).textContent())).toBeGreaterThanOrEqual(1);
+    await expect(row.locator("td").nth(1)).not.toHaveText("—");
+  }
 });

@@ -116,6 +116,9 @@ function IterationTable({ iterations, candidateNames }: { iterations: IterationP
 /** A question's outcome in words; an abstention (AbstainQA) is neither right nor wrong. */
 const verdictOf = (row: { correct: boolean; abstained?: boolean }) => (row.correct ? "correct" : row.abstained ? "abstained" : "wrong");
 
+/** A scored text's own perplexity over its tokens; null for a question that has an answer instead. */
+const textPerplexityOf = (row: { likelihood?: { logprob: number }; tokens: number }) => (row.likelihood && row.tokens > 0 ? Math.exp(-row.likelihood.logprob / row.tokens) : null);
+
 function QuestionGrid({ id }: { id: string }) {
   const trpc = useTRPC();
   const best = useQuery(trpc.runs.bestResults.queryOptions({ id }));
@@ -125,11 +128,14 @@ function QuestionGrid({ id }: { id: string }) {
   if (!result) return <p className="text-sm text-slate-500">No evaluation recorded yet.</p>;
   const shown = result.results.filter((row) => filter === "all" || (filter === "wrong" ? !row.correct && !row.abstained : row.correct));
   const correct = result.results.filter((row) => row.correct).length;
+  // Perplexity scores texts: none is right or wrong, each has a perplexity of its own.
+  const scoredTexts = result.results.some((row) => row.likelihood);
   return (
     <div data-testid="best-questions">
       <div className="mb-2 flex flex-wrap items-center gap-3 text-sm">
         <span>
-          <b>{result.split}</b> · {result.label} · {correct}/{result.results.length} correct ({formatUtility(result.utility)})
+          <b>{result.split}</b> · {result.label} ·{" "}
+          {scoredTexts ? `${result.results.length} texts scored, perplexity ${formatUtility(result.utility)}` : `${correct}/${result.results.length} correct (${formatUtility(result.utility)})`}
         </span>
         {best.data?.test && best.data.dev && (
           <select className="rounded border border-slate-300 px-1 py-0.5 text-xs" value={split} onChange={(event) => setSplit(event.target.value as "dev" | "test")}>
@@ -137,15 +143,21 @@ function QuestionGrid({ id }: { id: string }) {
             <option value="test">test: {best.data.test.label}</option>
           </select>
         )}
-        <select className="rounded border border-slate-300 px-1 py-0.5 text-xs" value={filter} onChange={(event) => setFilter(event.target.value as typeof filter)}>
-          <option value="all">all questions</option>
-          <option value="wrong">wrong only</option>
-          <option value="right">right only</option>
-        </select>
+        {!scoredTexts && (
+          <select className="rounded border border-slate-300 px-1 py-0.5 text-xs" value={filter} onChange={(event) => setFilter(event.target.value as typeof filter)}>
+            <option value="all">all questions</option>
+            <option value="wrong">wrong only</option>
+            <option value="right">right only</option>
+          </select>
+        )}
       </div>
       <div className="mb-3 flex flex-wrap gap-0.5" aria-label="correctness per question">
         {result.results.map((row) => (
-          <span key={row.index} title={`#${row.index}: ${verdictOf(row)} — ${row.prediction}`} className={`h-3 w-3 rounded-sm ${row.correct ? "bg-emerald-500" : row.abstained ? "bg-slate-300" : "bg-red-400"}`} />
+          <span
+            key={row.index}
+            title={scoredTexts ? `#${row.index}: perplexity ${textPerplexityOf(row)?.toFixed(3) ?? "—"}` : `#${row.index}: ${verdictOf(row)} — ${row.prediction}`}
+            className={`h-3 w-3 rounded-sm ${scoredTexts ? "bg-slate-400" : row.correct ? "bg-emerald-500" : row.abstained ? "bg-slate-300" : "bg-red-400"}`}
+          />
         ))}
       </div>
       <div className="max-h-96 overflow-auto rounded-lg border border-slate-200 bg-white">
@@ -156,15 +168,16 @@ function QuestionGrid({ id }: { id: string }) {
               <th className="px-3 py-2">Question</th>
               <th className="px-3 py-2">Gold</th>
               <th className="px-3 py-2">Prediction</th>
-              <th className="px-3 py-2">Read as</th>
+              <th className="px-3 py-2">{scoredTexts ? "Perplexity" : "Read as"}</th>
               <th className="px-3 py-2 text-right">Tokens</th>
             </tr>
           </thead>
           <tbody>
             {shown.map((row) => (
-              <tr key={row.index} className={`border-t border-slate-100 ${row.correct || row.abstained ? "" : "bg-red-50/50"}`} data-testid="question-row" data-correct={row.correct} data-abstained={row.abstained ?? false}>
-                <td className="px-3 py-1.5 tabular-nums" title={verdictOf(row)}>
-                  {row.correct ? "✓" : row.abstained ? "–" : "✗"} {row.index}
+              <tr key={row.index} className={`border-t border-slate-100 ${scoredTexts || row.correct || row.abstained ? "" : "bg-red-50/50"}`} data-testid="question-row" data-correct={row.correct} data-abstained={row.abstained ?? false}>
+                <td className="px-3 py-1.5 tabular-nums" title={scoredTexts ? "scored text" : verdictOf(row)}>
+                  {scoredTexts ? "" : row.correct ? "✓ " : row.abstained ? "– " : "✗ "}
+                  {row.index}
                 </td>
                 <td className="max-w-md truncate px-3 py-1.5" title={row.question ?? ""}>
                   {row.question ?? "—"}
@@ -173,7 +186,7 @@ function QuestionGrid({ id }: { id: string }) {
                 <td className="max-w-xs truncate px-3 py-1.5 font-mono text-xs" title={row.prediction}>
                   {row.prediction || <span className="text-slate-400">(empty)</span>}
                 </td>
-                <td className="px-3 py-1.5">{row.answer ?? "—"}</td>
+                <td className="px-3 py-1.5 tabular-nums">{scoredTexts ? (textPerplexityOf(row)?.toFixed(3) ?? "—") : (row.answer ?? "—")}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{row.tokens}</td>
               </tr>
             ))}

@@ -44,7 +44,8 @@ function withQuestions(dataset: string, split: "dev" | "test", results: unknown)
     const item = items[result.index];
     return {
       ...result,
-      question: typeof item?.question === "string" ? item.question : null,
+      // A scored text (perplexity) is shown where a question would be.
+      question: [item?.question, item?.text, item?.page].find((field): field is string => typeof field === "string") ?? null,
       // Graded as exact_match reads it: a GSM8K-style answer's gold is what follows "####".
       gold: item?.answer == null ? null : goldAnswerOf(String(item.answer)),
     };
