@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DatasetError } from "./datasets";
-import { EvalConfigError, evaluateCandidates, prepareTask, type ModelRunner } from "./evaluator";
-import type { ModelOutput } from "./types";
+import { EvalConfigError, evaluateCandidates, prepareTask, type ModelRunner, type PreparedTask } from "./evaluator";
+import type { EvalType, ModelOutput, QuestionResult } from "./types";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "eval-test-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -244,5 +244,24 @@ describe("racing", () => {
     const [, wrong] = await evaluateCandidates(counting, task, "dev", ["right", "wrong"], { mustReach: [0.5, 0.5] });
     expect(wrong!.racedOut).toBeUndefined();
     expect(asked).toEqual([8, 8]);
+  });
+
+  it("races a utility where lower is better against its lowest reachable value", async () => {
+    const task = prepareTask({ evalType: "exact_match", dataset: eight }) as Extract<PreparedTask, { kind: "single" }>;
+    const wrongAnswers = (results: readonly QuestionResult[]) => results.filter((result) => !result.correct).length;
+    // The error rate: lower is better; at best, every remaining question answered right.
+    const errorRate: EvalType<unknown, unknown> = {
+      ...task.evalType,
+      metric: { name: "error_rate", higherIsBetter: false },
+      utility: (results) => ({ utility: wrongAnswers(results) / results.length, metrics: {} }),
+      bound: (results, total) => wrongAnswers(results) / total,
+    };
+    asked.fill(0);
+    const [right, allWrong] = await evaluateCandidates(counting, { ...task, evalType: errorRate }, "dev", ["right", "wrong"], { mustReach: [0.5, 0.5] });
+    expect(right).toMatchObject({ utility: 0 });
+    expect(right!.racedOut).toBeUndefined();
+    // 2 of 2 wrong: it could still reach 0.25; 4 of 4: at best 0.5, still enough; 6 of 6: at best 0.75 > 0.5.
+    expect(allWrong).toMatchObject({ utility: 0.75, racedOut: { questions: 6, of: 8, bound: 0.75 } });
+    expect(asked).toEqual([8, 6]);
   });
 });
