@@ -24,7 +24,7 @@ export interface BestResults {
   results: Array<QuestionResultRow & { question: string | null; gold: string | null }>;
 }
 
-function questionsOf(dataset: string, split: "dev" | "test"): Array<Record<string, unknown>> {
+export function questionsOf(dataset: string, split: "dev" | "test"): Array<Record<string, unknown>> {
   try {
     return readDatasetFile(datasetFile(dataset))[split] ?? [];
   } catch {
