@@ -10,7 +10,10 @@ import { UtilityChart } from "../../components/utility-chart";
 import { formatActiveTime, formatBytes, formatUtility } from "../../format";
 import type { ActiveTime } from "@/shared/active-time";
 import { useTRPC } from "@/trpc/react";
+import { CorrectnessMap } from "./correctness-map";
+import { ParetoFront } from "./pareto-front";
 import { RunManage } from "./run-manage";
+import { TimeView } from "./time-view";
 import { stopPending, useRunEvents, type IterationPoint } from "./use-run-events";
 
 function useNow(active: boolean) {
@@ -344,6 +347,18 @@ export default function RunPage() {
           <h2 className="mb-2 mt-4 text-sm font-semibold uppercase tracking-wide text-slate-500">Tags, notes, archive</h2>
           <RunManage run={data} executing={live} />
         </div>
+      </div>
+
+      <ParetoFront id={id} iterations={state.iterations.length} />
+
+      <div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Correctness over time (the global best, dev)</h2>
+        <CorrectnessMap id={id} iterations={state.iterations.length} />
+      </div>
+
+      <div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Where time goes</h2>
+        <TimeView iterations={state.iterations} />
       </div>
 
       <div>
