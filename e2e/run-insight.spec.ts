@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 import { embeddedDatabaseUrl, embeddedSql } from "./embedded-db";
@@ -11,9 +12,13 @@ import { embeddedDatabaseUrl, embeddedSql } from "./embedded-db";
 
 const outputRoot = path.join(process.env.E2E_DATA_DIR!, "search");
 const DEV_QUESTIONS = 8;
+// Three of the zoo's experts, started as every pair of them: ja_reader + math answers some questions right, so the
+// map has answers that change and the front has accuracies to trade.
+const expertDir = path.join(process.env.E2E_DATA_DIR!, "insight-experts");
+for (const expert of ["compare", "ja_reader", "math"]) fs.cpSync(path.join("initial_experts", expert), path.join(expertDir, expert), { recursive: true });
 
 function startSearch(name: string, flags: string[]) {
-  const base = ["-n", name, "-d", "mgsm_ja", "--eval_params", '{"maxNewTokens": 12}', "--dev_questions", String(DEV_QUESTIONS), "--test_questions", "4", "--seed", "4", "--output_root", outputRoot];
+  const base = ["-n", name, "-d", "mgsm_ja", "--eval_params", '{"maxNewTokens": 12}', "--dev_questions", String(DEV_QUESTIONS), "--test_questions", "4", "--seed", "4", "--output_root", outputRoot, "-i", expertDir, "--initial_population", "pairs"];
   const cli = spawn(process.execPath, ["--import", "tsx", "scripts/search.ts", ...base, ...flags], { env: { ...process.env, DATABASE_URL: embeddedDatabaseUrl() }, stdio: "ignore" });
   return new Promise<number | null>((resolve) => cli.on("exit", (code) => resolve(code)));
 }
@@ -37,7 +42,7 @@ test("a recipe run's correctness map and time view follow the stored rows, live"
   await page.goto(`/runs/${id}`);
   const map = page.getByTestId("correctness-map");
   const time = page.getByTestId("time-view");
-  await expect(map).toBeVisible();
+  await expect(map).toBeVisible({ timeout: 60_000 });
   await openWhenDone(page, exit);
   // Every iteration reached the views through the stream, without a reload.
   await expect(map).toHaveAttribute("data-iterations", String(iterations + 1));
@@ -104,6 +109,7 @@ test("a length_aware run shows the Pareto front of accuracy × mean tokens with 
   const onFront = Number(await front.getAttribute("data-front"));
   expect(onFront).toBeGreaterThanOrEqual(1);
   await expect(front.locator('.pareto-point[data-front="true"]')).toHaveCount(onFront);
+  await expect(front).toHaveAttribute("data-x-domain", "0,1");
   await expect(front).toContainText("accuracy (higher is better)");
   await expect(front).toContainText("mean generated tokens (lower is better)");
   await front.screenshot({ path: testInfo.outputPath("pareto-front.png") });

@@ -19,9 +19,9 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const DEV_QUESTIONS = 8;
 
-async function search(name: string, evalType: string) {
+async function search(name: string, evalType: string, evalParams: unknown = { maxNewTokens: 12 }) {
   const config = parseSearchArgs([
-    ...["-n", name, "-e", evalType, "-d", "mgsm_ja", "--eval_params", '{"maxNewTokens": 12}', "-i", expertDir, "--output_root", root],
+    ...["-n", name, "-e", evalType, "-d", "mgsm_ja", "--eval_params", JSON.stringify(evalParams), "-i", expertDir, "--output_root", root],
     ...["--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe"],
     ...["--dev_questions", String(DEV_QUESTIONS), "--test_questions", "4", "-m", "3", "--seed", "5"],
   ]);
@@ -78,7 +78,7 @@ describe("what a zoo search stores for the run page's insight views", () => {
     const run = await search("insight-length", "length_aware");
     const scores = await store.db.candidateScore.findMany({ where: { runId: run.id, split: "dev" } });
     const front = await paretoData(store.db, run.id);
-    expect(front.axes.map((axis) => [axis.key, axis.direction])).toEqual([["accuracy", "max"], ["mean_tokens", "min"]]);
+    expect(front.axes.map((axis) => [axis.key, axis.direction, axis.accuracy])).toEqual([["accuracy", "max", true], ["mean_tokens", "min", false]]);
     expect(front.points).toHaveLength(scores.length);
     for (const point of front.points) {
       const results = scores.find((score) => score.iteration === point.iteration && score.candidate === point.candidate)!.results as Array<{ correct: boolean; tokens: number }>;
@@ -91,5 +91,27 @@ describe("what a zoo search stores for the run page's insight views", () => {
     const onFront = paretoFront(front.points.map((point) => ({ x: point.values.accuracy!, y: point.values.mean_tokens! })), { x: "max", y: "min" });
     const bestIndex = front.points.findIndex((point) => point.iteration === front.best!.iteration && point.candidate === front.best!.candidate);
     expect(onFront[bestIndex]).toBe(true);
+  });
+
+  it("gives a multitask run's every evaluation each task's utility, as the evaluator computed it, for two chosen axes", async () => {
+    const tasks = [
+      { evalType: "exact_match", dataset: "mgsm_ja", params: { maxNewTokens: 12 } },
+      { evalType: "multiple_choice", dataset: "knowledge_mc" },
+    ];
+    const run = await search("insight-multitask", "multitask", { tasks });
+    const scores = await store.db.candidateScore.findMany({ where: { runId: run.id, split: "dev" } });
+    const front = await paretoData(store.db, run.id);
+    expect(front.axes).toEqual([
+      { key: "knowledge_mc/accuracy", label: "knowledge_mc/accuracy", direction: "max", accuracy: true },
+      { key: "mgsm_ja/accuracy", label: "mgsm_ja/accuracy", direction: "max", accuracy: true },
+    ]);
+    expect(front.points).toHaveLength(scores.length);
+    for (const point of front.points) {
+      const score = scores.find((row) => row.iteration === point.iteration && row.candidate === point.candidate)!;
+      expect(point.values).toEqual(score.metrics);
+      // The utility the search maximised is the harmonic mean of the two stored per-task utilities.
+      const [a, b] = [point.values["mgsm_ja/accuracy"]!, point.values["knowledge_mc/accuracy"]!];
+      expect(point.utility).toBeCloseTo(a > 0 && b > 0 ? 2 / (1 / a + 1 / b) : 0, 12);
+    }
   });
 });

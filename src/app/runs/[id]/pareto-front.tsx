@@ -70,12 +70,12 @@ export function ParetoFront({ id, iterations }: { id: string; iterations: number
   const yKey = chosen?.y ?? data.axes[1]!.key;
   const points = plotPoints(data, xKey, yKey);
   const front = points.filter((point) => point.front).length;
-  const axisLabel = (key: string) => {
-    const axis = data.axes.find((candidate) => candidate.key === key)!;
-    return `${axis.label} (${axis.direction === "max" ? "higher" : "lower"} is better)`;
-  };
+  const axisOf = (key: string) => data.axes.find((candidate) => candidate.key === key)!;
+  const axisLabel = (key: string) => `${axisOf(key).label} (${axisOf(key).direction === "max" ? "higher" : "lower"} is better)`;
+  // An accuracy spans 0–1 whatever the candidates reached, so fronts of runs and reloads read the same.
+  const domainOf = (key: string): [number | "auto", number | "auto"] => (axisOf(key).accuracy ? [0, 1] : ["auto", "auto"]);
   return (
-    <div className="rounded-lg border border-slate-200 bg-white p-4" data-testid="pareto-front" data-points={points.length} data-front={front}>
+    <div className="rounded-lg border border-slate-200 bg-white p-4" data-testid="pareto-front" data-points={points.length} data-front={front} data-x-domain={domainOf(xKey).join(",")}>
       <div className="mb-2 flex flex-wrap items-baseline justify-between gap-3">
         <h2 className="text-sm font-semibold uppercase tracking-wide text-slate-500">Pareto front of every evaluated candidate</h2>
         <span className="text-xs text-slate-500">
@@ -91,8 +91,8 @@ export function ParetoFront({ id, iterations }: { id: string; iterations: number
       <ResponsiveContainer width="100%" height={300}>
         <ScatterChart margin={{ top: 10, right: 20, bottom: 30, left: 10 }}>
           <CartesianGrid stroke="#e2e8f0" />
-          <XAxis type="number" dataKey="x" name={axisLabel(xKey)} domain={["auto", "auto"]} label={{ value: axisLabel(xKey), position: "insideBottom", offset: -15, fontSize: 12 }} tick={{ fontSize: 11 }} />
-          <YAxis type="number" dataKey="y" name={axisLabel(yKey)} domain={["auto", "auto"]} label={{ value: axisLabel(yKey), angle: -90, position: "insideLeft", fontSize: 12 }} tick={{ fontSize: 11 }} width={70} />
+          <XAxis type="number" dataKey="x" name={axisLabel(xKey)} domain={domainOf(xKey)} label={{ value: axisLabel(xKey), position: "insideBottom", offset: -15, fontSize: 12 }} tick={{ fontSize: 11 }} />
+          <YAxis type="number" dataKey="y" name={axisLabel(yKey)} domain={domainOf(yKey)} label={{ value: axisLabel(yKey), angle: -90, position: "insideLeft", fontSize: 12 }} tick={{ fontSize: 11 }} width={70} />
           <Tooltip
             cursor={{ strokeDasharray: "3 3" }}
             content={({ payload }) => {

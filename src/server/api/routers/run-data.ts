@@ -82,7 +82,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
 }
 
 /** The metrics whose utility is the share of questions answered right: 0–1 is their whole range. */
-const ACCURACY_METRICS = new Set(["accuracy", "acc_ja"]);
+export const ACCURACY_METRICS = new Set(["accuracy", "acc_ja"]);
 
 function metricOf(evalType: string): string | null {
   try {

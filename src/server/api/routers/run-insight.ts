@@ -5,7 +5,7 @@ import { correctnessTimeline, globalBestByIteration, type BestAt, type QuestionT
 import type { Direction } from "../../../shared/pareto";
 import type { Db } from "../../db/client";
 import { Prisma } from "../../db/generated/client";
-import { findRun, questionsOf } from "./run-data";
+import { ACCURACY_METRICS, findRun, questionsOf } from "./run-data";
 
 /*
  * Reads behind the run page's insight views (correctness over time, the Pareto front), from the run's own rows: the
@@ -95,6 +95,8 @@ export interface ParetoAxis {
   key: string;
   label: string;
   direction: Direction;
+  /** A share of questions answered right: its axis is the whole 0–1. */
+  accuracy: boolean;
 }
 
 export interface ParetoData {
@@ -106,8 +108,8 @@ export interface ParetoData {
 }
 
 const LENGTH_AWARE_AXES: ParetoAxis[] = [
-  { key: "accuracy", label: "accuracy", direction: "max" },
-  { key: "mean_tokens", label: "mean generated tokens", direction: "min" },
+  { key: "accuracy", label: "accuracy", direction: "max", accuracy: true },
+  { key: "mean_tokens", label: "mean generated tokens", direction: "min", accuracy: false },
 ];
 
 /** length_aware's two objectives, from the stored answers of a score recorded before its metrics were. */
@@ -144,5 +146,5 @@ export async function paretoData(db: Db, runId: string): Promise<ParetoData> {
 /** A multitask's per-task utilities, named "<dataset>/<metric>" by the evaluator; each is better larger. */
 function multitaskAxes(points: ParetoData["points"]): ParetoAxis[] {
   const keys = [...new Set(points.flatMap((point) => Object.keys(point.values)))].sort();
-  return keys.map((key) => ({ key, label: key, direction: "max" }));
+  return keys.map((key) => ({ key, label: key, direction: "max", accuracy: ACCURACY_METRICS.has(key.split("/").at(-1)!) }));
 }
