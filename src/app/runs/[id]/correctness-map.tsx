@@ -1,7 +1,7 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { memo, useDeferredValue, useMemo, useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { formatUtility } from "../../format";
 import { useRefetchOnIteration } from "./use-refetch-on-iteration";
@@ -18,6 +18,12 @@ function cellClass(correct: boolean | null, abstained: boolean) {
 function answerAt(data: CorrectnessData, question: number, at: number) {
   const evaluation = data.bestAt[at] == null ? null : data.evaluations[data.bestAt[at]!]!;
   return { evaluation, answer: evaluation?.answers.find((answer) => answer.index === question) ?? null };
+}
+
+/** Per iteration, the questions the global best abstained on (AbstainQA), which the map greys rather than reds. */
+function abstentions(data: CorrectnessData): Array<ReadonlySet<number>> {
+  const perEvaluation = data.evaluations.map((evaluation) => new Set(evaluation.answers.filter((answer) => answer.abstained).map((answer) => answer.index)));
+  return data.bestAt.map((at) => (at === null ? new Set<number>() : perEvaluation[at]!));
 }
 
 function QuestionDetail({ data, question, at }: { data: CorrectnessData; question: number; at: number }) {
@@ -79,6 +85,50 @@ function DevTestGap({ gap }: { gap: CorrectnessData["gap"] }) {
   );
 }
 
+type Selection = { question: number; at: number } | null;
+
+/** The map's cells: thousands of them on a long run, so rendered again only when the data or the selection change. */
+const CellGrid = memo(function CellGrid({ data, selected, onSelect }: { data: CorrectnessData; selected: Selection; onSelect: (selection: Selection) => void }) {
+  const abstainedAt = useMemo(() => abstentions(data), [data]);
+  return (
+    <div className="overflow-auto rounded-lg border border-slate-200 bg-white p-2">
+      <div className="inline-grid gap-px" style={{ gridTemplateColumns: `3rem repeat(${data.iterations.length}, 0.75rem)` }} aria-label="the global best's correctness per question and iteration">
+        <span className="text-[10px] text-slate-400">q \ it</span>
+        {data.iterations.map((iteration) => (
+          <span key={iteration} className="text-center text-[9px] leading-3 text-slate-400">
+            {iteration % 5 === 0 ? iteration : ""}
+          </span>
+        ))}
+        {data.timeline.map((question) => [
+          <span key={`label-${question.index}`} className="pr-1 text-right text-[10px] leading-3 text-slate-500">
+            {question.index}
+          </span>,
+          ...question.correct.map((correct, at) => {
+            const iteration = data.iterations[at]!;
+            const change = question.gained.includes(iteration) ? "gained" : question.lost.includes(iteration) ? "lost" : "";
+            const abstained = abstainedAt[at]!.has(question.index);
+            const isSelected = selected?.question === question.index && selected.at === at;
+            return (
+              <button
+                type="button"
+                key={`${question.index}-${iteration}`}
+                onClick={() => onSelect({ question: question.index, at })}
+                title={`question ${question.index}, iteration ${iteration}: ${correct === null ? "not stored" : correct ? "right" : "wrong"}${change ? ` (${change})` : ""}`}
+                className={`h-3 w-3 rounded-sm ${cellClass(correct, abstained)} ${change === "gained" ? "ring-2 ring-emerald-900" : change === "lost" ? "ring-2 ring-red-900" : ""} ${isSelected ? "outline outline-2 outline-sky-600" : ""}`}
+                data-testid="correctness-cell"
+                data-question={question.index}
+                data-iteration={iteration}
+                data-correct={correct === null ? "unknown" : String(correct)}
+                data-change={change || undefined}
+              />
+            );
+          }),
+        ])}
+      </div>
+    </div>
+  );
+});
+
 /**
  * The global best's answer to every dev question after every iteration (model_swarm's correctness_emergence): a
  * question per row, an iteration per column; a ring marks where a question was gained (dark green) or lost (dark
@@ -88,8 +138,13 @@ export function CorrectnessMap({ id, iterations }: { id: string; iterations: num
   const trpc = useTRPC();
   const query = useQuery(trpc.runs.correctnessOverTime.queryOptions({ id }));
   useRefetchOnIteration(trpc.runs.correctnessOverTime.queryKey({ id }), iterations);
-  const [selected, setSelected] = useState<{ question: number; at: number } | null>(null);
-  const data = query.data;
+  // Deferred: a re-read's new map renders after the utility chart's new point is painted, never before it.
+  return <MapView data={useDeferredValue(query.data)} />;
+}
+
+/** Rendered again only when a re-read brings new data (or a click a selection), not with every event of the page. */
+const MapView = memo(function MapView({ data }: { data: CorrectnessData | undefined }) {
+  const [selected, setSelected] = useState<Selection>(null);
   if (!data || data.iterations.length === 0) return <p className="text-sm text-slate-500">No iteration recorded yet.</p>;
   const last = data.iterations.length - 1;
   const shown = selected && selected.question < data.timeline.length && selected.at <= last ? selected : null;
@@ -110,41 +165,7 @@ export function CorrectnessMap({ id, iterations }: { id: string; iterations: num
           lost
         </span>
       </div>
-      <div className="overflow-auto rounded-lg border border-slate-200 bg-white p-2">
-        <div className="inline-grid gap-px" style={{ gridTemplateColumns: `3rem repeat(${data.iterations.length}, 0.75rem)` }} aria-label="the global best's correctness per question and iteration">
-          <span className="text-[10px] text-slate-400">q \ it</span>
-          {data.iterations.map((iteration) => (
-            <span key={iteration} className="text-center text-[9px] leading-3 text-slate-400">
-              {iteration % 5 === 0 ? iteration : ""}
-            </span>
-          ))}
-          {data.timeline.map((question) => [
-            <span key={`label-${question.index}`} className="pr-1 text-right text-[10px] leading-3 text-slate-500">
-              {question.index}
-            </span>,
-            ...question.correct.map((correct, at) => {
-              const iteration = data.iterations[at]!;
-              const change = question.gained.includes(iteration) ? "gained" : question.lost.includes(iteration) ? "lost" : "";
-              const abstained = answerAt(data, question.index, at).answer?.abstained ?? false;
-              const isSelected = shown?.question === question.index && shown.at === at;
-              return (
-                <button
-                  type="button"
-                  key={`${question.index}-${iteration}`}
-                  onClick={() => setSelected({ question: question.index, at })}
-                  title={`question ${question.index}, iteration ${iteration}: ${correct === null ? "not stored" : correct ? "right" : "wrong"}${change ? ` (${change})` : ""}`}
-                  className={`h-3 w-3 rounded-sm ${cellClass(correct, abstained)} ${change === "gained" ? "ring-2 ring-emerald-900" : change === "lost" ? "ring-2 ring-red-900" : ""} ${isSelected ? "outline outline-2 outline-sky-600" : ""}`}
-                  data-testid="correctness-cell"
-                  data-question={question.index}
-                  data-iteration={iteration}
-                  data-correct={correct === null ? "unknown" : String(correct)}
-                  data-change={change || undefined}
-                />
-              );
-            }),
-          ])}
-        </div>
-      </div>
+      <CellGrid data={data} selected={shown} onSelect={setSelected} />
       {shown && <QuestionDetail data={data} question={shown.question} at={shown.at} />}
       <DevTestGap gap={data.gap} />
       <div className="max-h-72 overflow-auto rounded-lg border border-slate-200 bg-white">
@@ -186,4 +207,4 @@ export function CorrectnessMap({ id, iterations }: { id: string; iterations: num
       </div>
     </div>
   );
-}
+});

@@ -1,7 +1,7 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { memo, useDeferredValue, useState } from "react";
 import { CartesianGrid, ResponsiveContainer, Scatter, ScatterChart, Tooltip, XAxis, YAxis } from "recharts";
 import { paretoFront } from "@/shared/pareto";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
@@ -63,8 +63,13 @@ export function ParetoFront({ id, iterations }: { id: string; iterations: number
   const trpc = useTRPC();
   const query = useQuery(trpc.runs.paretoData.queryOptions({ id }));
   useRefetchOnIteration(trpc.runs.paretoData.queryKey({ id }), iterations);
+  // Deferred: a re-read's new front renders after the utility chart's new point is painted, never before it.
+  return <ParetoView data={useDeferredValue(query.data)} />;
+}
+
+/** Rendered again only when a re-read brings new data (or the axes change), not with every event of the page. */
+const ParetoView = memo(function ParetoView({ data }: { data: ParetoData | undefined }) {
   const [chosen, setChosen] = useState<{ x: string; y: string } | null>(null);
-  const data = query.data;
   if (!data || data.axes.length < 2) return null;
   const xKey = chosen?.x ?? data.axes[0]!.key;
   const yKey = chosen?.y ?? data.axes[1]!.key;
@@ -114,4 +119,4 @@ export function ParetoFront({ id, iterations }: { id: string; iterations: number
       </ResponsiveContainer>
     </div>
   );
-}
+});

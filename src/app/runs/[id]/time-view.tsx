@@ -1,5 +1,6 @@
 "use client";
 
+import { memo, useDeferredValue } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { formatBytes } from "../../format";
 import { candidateStroke } from "../../components/chart-style";
@@ -16,8 +17,15 @@ function deviceNames(iterations: readonly IterationPoint[]) {
   return [...devices.entries()].map(([key, device]) => ({ key, label: hosts.size > 1 ? `${device.host} ${device.name}` : device.name }));
 }
 
-/** Per iteration: merge and evaluation time, each device's questions per second, and the memory it held after. */
+/**
+ * Per iteration: merge and evaluation time, each device's questions per second, and the memory it held after. Drawn
+ * from a deferred copy of the iterations: the utility chart's new point is painted first, these charts after it.
+ */
 export function TimeView({ iterations }: { iterations: readonly IterationPoint[] }) {
+  return <TimeCharts iterations={useDeferredValue(iterations)} />;
+}
+
+const TimeCharts = memo(function TimeCharts({ iterations }: { iterations: readonly IterationPoint[] }) {
   if (iterations.length === 0) return <p className="text-sm text-slate-500">No iteration recorded yet.</p>;
   const devices = deviceNames(iterations);
   const rows = iterations.map((iteration) => {
@@ -69,7 +77,7 @@ export function TimeView({ iterations }: { iterations: readonly IterationPoint[]
       </div>
     </div>
   );
-}
+});
 
 function DeviceLines({ rows, devices, prefix, unit }: { rows: Array<Record<string, number | null>>; devices: Array<{ key: string; label: string }>; prefix: string; unit: string }) {
   if (devices.length === 0) return <p className="flex h-44 items-center justify-center text-xs text-slate-500">Not recorded for this run&apos;s iterations.</p>;
