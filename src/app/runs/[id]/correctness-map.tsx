@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { memo, useDeferredValue, useMemo, useState } from "react";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { formatUtility } from "../../format";
-import { useRefetchOnIteration } from "./use-refetch-on-iteration";
+import { useRefetchOnRecorded } from "./use-refetch-on-recorded";
 
 type CorrectnessData = RouterOutputs["runs"]["correctnessOverTime"];
 
@@ -134,10 +134,10 @@ const CellGrid = memo(function CellGrid({ data, selected, onSelect }: { data: Co
  * question per row, an iteration per column; a ring marks where a question was gained (dark green) or lost (dark
  * red). A cell or a table row opens the question with its gold answer and the best's prediction then.
  */
-export function CorrectnessMap({ id, iterations }: { id: string; iterations: number }) {
+export function CorrectnessMap({ id, recorded }: { id: string; recorded: number }) {
   const trpc = useTRPC();
   const query = useQuery(trpc.runs.correctnessOverTime.queryOptions({ id }));
-  useRefetchOnIteration(trpc.runs.correctnessOverTime.queryKey({ id }), iterations);
+  useRefetchOnRecorded(trpc.runs.correctnessOverTime.queryKey({ id }), recorded);
   // Deferred: a re-read's new map renders after the utility chart's new point is painted, never before it.
   return <MapView data={useDeferredValue(query.data)} />;
 }

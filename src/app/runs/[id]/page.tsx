@@ -349,11 +349,11 @@ export default function RunPage() {
         </div>
       </div>
 
-      <ParetoFront id={id} iterations={state.iterations.length} />
+      <ParetoFront id={id} recorded={state.iterations.length + state.tests.length} />
 
       <div>
         <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Correctness over time (the global best, dev)</h2>
-        <CorrectnessMap id={id} iterations={state.iterations.length} />
+        <CorrectnessMap id={id} recorded={state.iterations.length + state.tests.length} />
       </div>
 
       <div>

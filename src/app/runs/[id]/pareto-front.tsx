@@ -6,7 +6,7 @@ import { CartesianGrid, ResponsiveContainer, Scatter, ScatterChart, Tooltip, XAx
 import { paretoFront } from "@/shared/pareto";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { BEST_COLOR, CANDIDATE_COLORS } from "../../components/chart-style";
-import { useRefetchOnIteration } from "./use-refetch-on-iteration";
+import { useRefetchOnRecorded } from "./use-refetch-on-recorded";
 
 type ParetoData = RouterOutputs["runs"]["paretoData"];
 type PlotPoint = { x: number; y: number; label: string; utility: number; front: boolean; best: boolean };
@@ -59,10 +59,10 @@ function AxisSelect({ label, value, axes, onChange, testId }: { label: string; v
  * tokens, or two tasks' utilities), its Pareto front opaque and the rest dimmed, the search's chosen best a star.
  * Nothing for eval types of one objective.
  */
-export function ParetoFront({ id, iterations }: { id: string; iterations: number }) {
+export function ParetoFront({ id, recorded }: { id: string; recorded: number }) {
   const trpc = useTRPC();
   const query = useQuery(trpc.runs.paretoData.queryOptions({ id }));
-  useRefetchOnIteration(trpc.runs.paretoData.queryKey({ id }), iterations);
+  useRefetchOnRecorded(trpc.runs.paretoData.queryKey({ id }), recorded);
   // Deferred: a re-read's new front renders after the utility chart's new point is painted, never before it.
   return <ParetoView data={useDeferredValue(query.data)} />;
 }
