@@ -30,6 +30,8 @@ const iterations = Number(values.iterations);
 const intervalMs = Number(values.interval);
 const port = Number(values.port);
 const candidates = 8;
+/** Dev questions per candidate: the README's Japanese-math search asks 100. */
+const QUESTIONS = 100;
 
 function percentile(sorted: number[], p: number) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -109,7 +111,8 @@ async function main() {
         worst: Math.min(...scores),
         bestHistory: [],
         worstHistory: [],
-        bestFound: { candidate: 0, iteration: 0 },
+        // A new best every iteration: the correctness map then reads one more stored evaluation each time, its worst case.
+        bestFound: { candidate: scores.indexOf(Math.max(...scores)), iteration: index },
         startingBest: { candidate: 0, utility: scores[0]! },
       };
       const now = new Date();
@@ -120,9 +123,17 @@ async function main() {
         finishedAt: now,
         mergeMs: 5,
         evalMs: 100,
+        // As a real evaluation stores them, so the run page's correctness map and time view carry their real load.
         evaluations: scores.map((utility, candidate) => ({
           candidate,
-          evaluation: { utility, results: [{ index: 0, prediction: "42", answer: "42", correct: true, tokens: 2, score: 1 }], tokens: 2, ms: 10, metrics: {} } as never,
+          evaluation: {
+            utility,
+            results: Array.from({ length: QUESTIONS }, (_, question) => ({ index: question, prediction: "The answer is 42.", answer: "42", correct: Math.random() < utility, tokens: 8, score: 1 })),
+            tokens: 8 * QUESTIONS,
+            ms: 10,
+            metrics: { accuracy: utility },
+            device: { host: os.hostname(), name: "CPU", memoryBytes: process.memoryUsage().rss },
+          },
         })),
         restarted: [],
         newBest: false,

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { cudaProviderStatus } from "../engine/eval/cuda-provider";
 import type { NativeInfo } from "../engine/merge/native";
-import { deviceInventory, gpuFreeMemoryBytes } from "./devices";
+import { deviceInventory, gpuFreeMemoryBytes, gpuUsedMemoryBytes } from "./devices";
 import { detectDevices } from "./system";
 
 // Two GPUs the merge addon sees, in CUDA's order (the A100 first), and an nvidia-smi on PATH that prints what the test
@@ -53,6 +53,15 @@ describe("gpuFreeMemoryBytes", () => {
     nvidiaSmiPrints([90_000, 1_000]);
     expect(await gpuFreeMemoryBytes(0)).toBe(1_000 * MiB);
     expect(await gpuFreeMemoryBytes(2)).toBeNull();
+  });
+});
+
+describe("gpuUsedMemoryBytes", () => {
+  it("is the GPU's total less what nvidia-smi reports free now, for the GPU of that CUDA number", async () => {
+    nvidiaSmiPrints([100_000, 30_000]);
+    expect(await gpuUsedMemoryBytes(0)).toBe((40_960 - 30_000) * MiB);
+    expect(await gpuUsedMemoryBytes(1)).toBe((143_771 - 100_000) * MiB);
+    expect(await gpuUsedMemoryBytes(2)).toBeNull();
   });
 });
 

@@ -59,3 +59,9 @@ export async function gpusWithFreeMemory(): Promise<Array<GpuInfo & { freeMemory
 export async function gpuFreeMemoryBytes(gpu: number): Promise<number | null> {
   return (await gpusWithFreeMemory()).find((candidate) => candidate.id === gpu)?.freeMemoryBytes ?? null;
 }
+
+/** The memory in use on GPU `gpu` now, by every process on it (nvidia-smi's total less its free); null where it cannot say. */
+export async function gpuUsedMemoryBytes(gpu: number): Promise<number | null> {
+  const found = (await gpusWithFreeMemory()).find((candidate) => candidate.id === gpu);
+  return found?.memoryBytes != null && found.freeMemoryBytes != null ? found.memoryBytes - found.freeMemoryBytes : null;
+}

@@ -24,6 +24,18 @@ const finalMetricsSchema = z
 
 const candidateIndex = z.number().int().min(0);
 
+/** One evaluation device's share of an iteration: what it answered, how long it was busy, what memory it held after. */
+export const deviceFiguresSchema = z.object({
+  host: z.string(),
+  name: z.string(),
+  questions: z.number().int().min(0),
+  busyMs: z.number().int().min(0),
+  questionsPerSecond: z.number().min(0).nullable(),
+  /** The CPU: the evaluating process's resident set; a GPU: its memory in use; null where the device cannot say. */
+  memoryBytes: z.number().min(0).nullable(),
+});
+export type DeviceFigures = z.infer<typeof deviceFiguresSchema>;
+
 export const runEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("created"), payload: z.object({ name: z.string(), origin: z.enum(["cli", "ui"]) }) }),
   z.object({
@@ -49,6 +61,8 @@ export const runEventSchema = z.discriminatedUnion("type", [
       stepLength: z.number(),
       evalMs: z.number().int().min(0),
       mergeMs: z.number().int().min(0),
+      /** Absent on iterations recorded before devices were: an empty list is an iteration that evaluated nothing. */
+      devices: z.array(deviceFiguresSchema).optional(),
     }),
   }),
   z.object({

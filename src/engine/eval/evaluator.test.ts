@@ -51,6 +51,21 @@ describe("evaluateCandidates", () => {
     expect(good!.results[0]).toMatchObject({ index: 0, prediction: "答えは4です。", correct: true, tokens: 5, score: 1 });
   });
 
+  it("names the runner's device on each evaluation, with the memory it holds once the batch is done", async () => {
+    let batches = 0;
+    const onDevice: ModelRunner<string> = {
+      run: async (requests, adapters) => ((batches += 1), fakeRunner.run(requests, adapters)),
+      device: { host: "h", name: "GPU 1", memoryInUseBytes: async () => batches * 1000 },
+    };
+    const task = prepareTask({ evalType: "exact_match", dataset: arithmetic });
+    const evaluations = await evaluateCandidates(onDevice, task, "dev", ["good", "poor"]);
+    expect(evaluations.map((evaluation) => evaluation.device)).toEqual([
+      { host: "h", name: "GPU 1", memoryBytes: 1000 },
+      { host: "h", name: "GPU 1", memoryBytes: 1000 },
+    ]);
+    expect((await evaluateCandidates(fakeRunner, task, "dev", ["good"]))[0]!.device).toBeUndefined();
+  });
+
   it("keeps the test split apart from dev", async () => {
     const task = prepareTask({ evalType: "exact_match", dataset: arithmetic });
     const [evaluation] = await evaluateCandidates(fakeRunner, task, "test", ["good"]);

@@ -9,6 +9,22 @@ export { EvalConfigError };
 /** Runs model requests; each names the candidate adapter (an index into the batch's candidates) it is for. */
 export interface ModelRunner<Adapter> {
   run(requests: ReadonlyArray<ModelRequest & { adapter: number }>, adapters: readonly Adapter[]): Promise<ModelOutput[]>;
+  /** The device it runs on, for the run's figures of where time goes; absent for runners that are no device. */
+  readonly device?: EvaluationDevice;
+}
+
+/** A device that evaluates: its name on its host, and the memory it holds (null where it cannot say). */
+export interface EvaluationDevice {
+  host: string;
+  name: string;
+  memoryInUseBytes(): Promise<number | null>;
+}
+
+/** Which device evaluated a candidate, and the memory in use on it once its batch was done. */
+export interface EvaluatedOn {
+  host: string;
+  name: string;
+  memoryBytes: number | null;
 }
 
 /** A candidate not asked every question: after `questions` of `of`, its utility could be at most `bound`. */
@@ -41,6 +57,7 @@ export interface CandidateEvaluation {
   tokens: number;
   /** This candidate's share of the wall time of the batch it was evaluated in. */
   ms: number;
+  device?: EvaluatedOn;
 }
 
 function formatIssues(prefix: string, error: z.ZodError): string {
@@ -248,6 +265,14 @@ export async function evaluateCandidates<Adapter>(
   adapters: readonly Adapter[],
   options: EvaluationOptions = {},
 ): Promise<CandidateEvaluation[]> {
+  const evaluations = await evaluateTask(runner, task, split, adapters, options);
+  if (!runner.device) return evaluations;
+  const { host, name } = runner.device;
+  const device: EvaluatedOn = { host, name, memoryBytes: await runner.device.memoryInUseBytes() };
+  return evaluations.map((evaluation) => ({ ...evaluation, device }));
+}
+
+async function evaluateTask<Adapter>(runner: ModelRunner<Adapter>, task: PreparedTask, split: Split, adapters: readonly Adapter[], options: EvaluationOptions): Promise<CandidateEvaluation[]> {
   if (task.kind === "single") return evaluateSingle(runner, task, split, adapters, options);
   // A multitask's components are evaluated in full: its harmonic mean has no simple bound.
   const perTask: CandidateEvaluation[][] = [];

@@ -1,9 +1,10 @@
+import os from "node:os";
 import path from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import { readModelConfig } from "../model/hf-config";
 import { ChatTemplateError, type ChatTemplate } from "../model/chat-template";
 import { loadTokenizer, TOKENIZER_CONFIG } from "../model/hf-tokenizer";
-import type { ModelRunner, PreparedTask } from "./evaluator";
+import type { EvaluationDevice, ModelRunner, PreparedTask } from "./evaluator";
 import type { Precision } from "../model/graph-builder";
 import { BatchPlanError, rowsThatFit, type GenerationModelShape } from "./batch-plan";
 import { EVAL_DEVICES, float32Tensor, int64Tensor, OnnxDecoder, type DecoderFiles, type EvalDevice, type ort } from "./onnx";
@@ -121,16 +122,26 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
     private readonly text: ModelText,
     private readonly baseFolder: string,
     private readonly batchRows: BatchRows,
+    readonly device: EvaluationDevice,
   ) {}
 
   /**
    * `gpu`: the CUDA device number, for device "cuda". `precision`: other than the device's own (EVAL_DEVICES).
    * `freeMemoryBytes`: the device's free memory, asked once the session holds the weights; batches are then sized to
    * it (batch-plan.ts) unless `rowsPerBatch` fixes their rows. `ignoreEndOfSequence`: every generation runs to its
-   * token limit (a benchmark's fixed workload).
+   * token limit (a benchmark's fixed workload). `usedMemoryBytes`: a GPU's memory in use, for the run's figures; on the
+   * CPU they take this process's resident set.
    */
   static async open(
-    options: RunnerModel & { device: EvalDevice; gpu?: number; precision?: Precision; rowsPerBatch?: number; freeMemoryBytes?: () => Promise<number | null>; ignoreEndOfSequence?: boolean },
+    options: RunnerModel & {
+      device: EvalDevice;
+      gpu?: number;
+      precision?: Precision;
+      rowsPerBatch?: number;
+      freeMemoryBytes?: () => Promise<number | null>;
+      usedMemoryBytes?: () => Promise<number | null>;
+      ignoreEndOfSequence?: boolean;
+    },
   ): Promise<OnnxLoraRunner> {
     const precision = options.precision ?? (EVAL_DEVICES[options.device].weightsPrecision ? options.weightsPrecision : "fp32");
     const decoder = await OnnxDecoder.load(options.decoders[precision], options.device, { weightsFolder: options.weightsFolder }, options.gpu);
@@ -140,7 +151,13 @@ export class OnnxLoraRunner implements ModelRunner<LoraWeights> {
       freeBytes === null
         ? { fixed: options.rowsPerBatch ?? (options.device === "cpu" ? 64 : 2048) }
         : { freeBytes, model: options.dimensions, bytesPerValue: precision === "fp16" ? 2 : 4, device: options.gpu === undefined ? options.device : `GPU ${options.gpu}` };
-    return new OnnxLoraRunner(decoder, options.ignoreEndOfSequence ? { ...text, eosIds: new Set() } : text, options.baseFolder, batchRows);
+    const onCpu = options.device === "cpu";
+    const device: EvaluationDevice = {
+      host: os.hostname(),
+      name: onCpu ? "CPU" : `GPU ${options.gpu ?? 0}`,
+      memoryInUseBytes: onCpu ? async () => process.memoryUsage().rss : (options.usedMemoryBytes ?? (async () => null)),
+    };
+    return new OnnxLoraRunner(decoder, options.ignoreEndOfSequence ? { ...text, eosIds: new Set() } : text, options.baseFolder, batchRows, device);
   }
 
   /** The most rows one session run of `group` may hold. */

@@ -3,7 +3,7 @@ import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import type { VectorEvaluator } from "../../engine/search/bwr";
 import type { SearchConfig } from "../../engine/search/config";
 import { prepareSearch, searchSpace } from "../../engine/search/session";
-import { deviceInventory, gpuFreeMemoryBytes } from "../devices";
+import { deviceInventory, gpuFreeMemoryBytes, gpuUsedMemoryBytes } from "../devices";
 import { modelCacheRoot } from "../paths";
 import { GPU_EVALUATOR_ROLE, type EvaluationReply, type EvaluationRequest } from "./gpu-pool";
 
@@ -25,7 +25,7 @@ async function searchEvaluatorOnGpu(config: SearchConfig, gpu: number): Promise<
   // The config came over IPC from the process that parsed it: trusted, so not parsed again.
   const prepared = await prepareSearch({ ...config, gpus: [gpu] }, { gpus: (await deviceInventory()).gpus, modelCache: modelCacheRoot() });
   // CUDA's device number is the search's GPU id; WebGPU's GPU is the one this process is pinned to (gpu-select.ts).
-  const runner = await OnnxLoraRunner.open({ ...prepared.runnerModel, device: evalProviderOfProcess(gpu), gpu, freeMemoryBytes: () => gpuFreeMemoryBytes(gpu) });
+  const runner = await OnnxLoraRunner.open({ ...prepared.runnerModel, device: evalProviderOfProcess(gpu), gpu, freeMemoryBytes: () => gpuFreeMemoryBytes(gpu), usedMemoryBytes: () => gpuUsedMemoryBytes(gpu) });
   return searchSpace(prepared, [runner]).evaluator;
 }
 

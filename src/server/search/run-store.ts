@@ -3,7 +3,7 @@ import type { SearchConfig } from "../../engine/search/config";
 import type { CandidateProvenance } from "../../engine/search/provenance";
 import type { Orientation } from "../../engine/search/fitness";
 import type { FinalMetrics, RunFolder } from "../../engine/search/run-folder";
-import { parseRunEvent, type RunEvent, type RunEventPayload, type RunStatus } from "../../shared/run-events";
+import { parseRunEvent, type DeviceFigures, type RunEvent, type RunEventPayload, type RunStatus } from "../../shared/run-events";
 import type { Db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { crashPoint } from "./crash-point";
@@ -14,6 +14,25 @@ export const RUN_EVENTS_CHANNEL = "run_events";
 export type RunOrigin = RunEventPayload<"created">["origin"];
 
 const json = (value: unknown) => value as Prisma.InputJsonValue;
+
+/**
+ * Each evaluation device's figures for one iteration, from the device each evaluation names: questions answered, busy
+ * time (the candidates' shares of their batches' wall time), and the memory in use after its last batch.
+ */
+export function deviceFigures(evaluations: IterationRecord["evaluations"]): DeviceFigures[] {
+  const byDevice = new Map<string, DeviceFigures & { ms: number }>();
+  for (const { evaluation } of evaluations) {
+    if (!evaluation.device) continue;
+    const { host, name, memoryBytes } = evaluation.device;
+    const key = JSON.stringify([host, name]);
+    const figures = byDevice.get(key) ?? { host, name, questions: 0, busyMs: 0, questionsPerSecond: null, memoryBytes: null, ms: 0 };
+    figures.questions += evaluation.results.length;
+    figures.ms += evaluation.ms;
+    if (memoryBytes !== null) figures.memoryBytes = Math.max(figures.memoryBytes ?? 0, memoryBytes);
+    byDevice.set(key, figures);
+  }
+  return [...byDevice.values()].map(({ ms, ...figures }) => ({ ...figures, busyMs: Math.round(ms), questionsPerSecond: ms > 0 ? (figures.questions * 1000) / ms : null }));
+}
 
 /** The "iteration" event of one recorded iteration: what the run page charts. */
 export function iterationEvent(record: IterationRecord): Extract<RunEvent, { type: "iteration" }> {
@@ -30,6 +49,7 @@ export function iterationEvent(record: IterationRecord): Extract<RunEvent, { typ
       stepLength: record.state.stepLength,
       evalMs: Math.round(record.evalMs),
       mergeMs: Math.round(record.mergeMs),
+      devices: deviceFigures(record.evaluations),
     },
   };
 }
@@ -206,6 +226,9 @@ export class PrismaSearchSink implements SearchSink {
           finishedAt: record.finishedAt,
           mergeMs: Math.round(record.mergeMs),
           evalMs: Math.round(record.evalMs),
+          devices: json(deviceFigures(record.evaluations)),
+          bestCandidate: record.state.bestFound.candidate,
+          bestIteration: record.state.bestFound.iteration,
         },
       });
       await tx.candidateScore.createMany({
@@ -216,6 +239,7 @@ export class PrismaSearchSink implements SearchSink {
           split: "dev" as const,
           utility: evaluation.utility,
           results: json(evaluation.results),
+          metrics: json(evaluation.metrics),
           tokens: evaluation.tokens,
           evalMs: Math.round(evaluation.ms),
         })),
@@ -237,8 +261,8 @@ export class PrismaSearchSink implements SearchSink {
     await this.db.$transaction(async (tx) => {
       await tx.candidateScore.upsert({
         where: { runId_iteration_candidate_split: { runId: this.runId, iteration: at, candidate, split: "test" } },
-        create: { runId: this.runId, iteration: at, candidate, split: "test", role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), tokens: record.evaluation.tokens },
-        update: { role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), tokens: record.evaluation.tokens },
+        create: { runId: this.runId, iteration: at, candidate, split: "test", role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), metrics: json(record.evaluation.metrics), tokens: record.evaluation.tokens },
+        update: { role: record.role, utility: record.evaluation.utility, results: json(record.evaluation.results), metrics: json(record.evaluation.metrics), tokens: record.evaluation.tokens },
       });
       await appendEvent(tx, this.runId, testEvent(record));
     });

@@ -12,7 +12,10 @@ import type { ActiveTime } from "@/shared/active-time";
 import { useTRPC } from "@/trpc/react";
 import { CandidateProvenanceViews } from "./candidate-provenance";
 import { L2sMetricsPanel } from "./l2s-metrics";
+import { CorrectnessMap } from "./correctness-map";
+import { ParetoFront } from "./pareto-front";
 import { RunManage } from "./run-manage";
+import { TimeView } from "./time-view";
 import { stopPending, useRunEvents, type IterationPoint } from "./use-run-events";
 
 function useNow(active: boolean) {
@@ -362,6 +365,18 @@ export default function RunPage() {
           <h2 className="mb-2 mt-4 text-sm font-semibold uppercase tracking-wide text-slate-500">Tags, notes, archive</h2>
           <RunManage run={data} executing={live} />
         </div>
+      </div>
+
+      <ParetoFront id={id} recorded={state.iterations.length + state.tests.length} />
+
+      <div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Correctness over time (the global best, dev)</h2>
+        <CorrectnessMap id={id} recorded={state.iterations.length + state.tests.length} />
+      </div>
+
+      <div>
+        <h2 className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">Where time goes</h2>
+        <TimeView iterations={state.iterations} />
       </div>
 
       <div>

@@ -24,7 +24,7 @@ export interface BestResults {
   results: Array<QuestionResultRow & { question: string | null; gold: string | null }>;
 }
 
-function questionsOf(dataset: string, split: "dev" | "test"): Array<Record<string, unknown>> {
+export function questionsOf(dataset: string, split: "dev" | "test"): Array<Record<string, unknown>> {
   try {
     return readDatasetFile(datasetFile(dataset))[split] ?? [];
   } catch {
@@ -83,7 +83,7 @@ export async function bestResults(db: Db, runId: string): Promise<{ dev: BestRes
 }
 
 /** The metrics whose utility is the share of questions answered right: 0–1 is their whole range. */
-const ACCURACY_METRICS = new Set(["accuracy", "acc_ja"]);
+export const ACCURACY_METRICS = new Set(["accuracy", "acc_ja"]);
 
 function metricOf(evalType: string): Metric | null {
   try {

@@ -16,6 +16,7 @@ import { createTRPCRouter, publicProcedure } from "../trpc";
 import { outsideRoots, readableRoots } from "./catalog";
 import { datasetRefusal, refusedDatasetOf } from "./form";
 import { bestResults, evaluationCurve, findRun, readRunLog, utilityAxisOf } from "./run-data";
+import { correctnessOverTime, paretoData } from "./run-insight";
 
 const runId = z.string().min(1).max(64);
 
@@ -88,6 +89,8 @@ export const runsRouter = createTRPCRouter({
   }),
 
   bestResults: publicProcedure.input(z.object({ id: runId })).query(({ ctx, input }) => bestResults(ctx.db, input.id)),
+  correctnessOverTime: publicProcedure.input(z.object({ id: runId })).query(({ ctx, input }) => correctnessOverTime(ctx.db, input.id)),
+  paretoData: publicProcedure.input(z.object({ id: runId })).query(({ ctx, input }) => paretoData(ctx.db, input.id)),
 
   log: publicProcedure
     .input(z.object({ id: runId, maxBytes: z.number().int().min(1024).max(1 << 20).default(64 * 1024) }))

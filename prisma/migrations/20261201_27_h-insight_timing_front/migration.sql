@@ -1,0 +1,7 @@
+-- AlterTable
+ALTER TABLE "CandidateScore" ADD COLUMN     "metrics" JSONB;
+
+-- AlterTable
+ALTER TABLE "Iteration" ADD COLUMN     "bestCandidate" INTEGER,
+ADD COLUMN     "bestIteration" INTEGER,
+ADD COLUMN     "devices" JSONB;
