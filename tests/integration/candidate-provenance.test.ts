@@ -22,7 +22,7 @@ const store = migratedDatabase();
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const common = ["-e", "exact_match", "-d", "mgsm_ja", "--eval_params", '{"maxNewTokens": 4}', "-i", expertDir, "--output_root", root, "--dev_questions", "3", "--test_questions", "2", "--seed", "4"];
-const recipeFlags = [...common, "--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe", "--recipe_weights", "layer", "--reset_rule", "bounds", "--selection", "greedy", "-m", "4"];
+const recipeFlags = [...common, "--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe", "--recipe_weights", "layer", "--reset_rule", "bounds", "--selection", "greedy", "--initial_population", "experts", "-m", "4"];
 
 async function run(name: string, flags: string[], stopAfter?: number) {
   const prepared = await prepareSearch(parseSearchArgs(["-n", name, ...flags]), { gpus: [], modelCache: path.join(root, "models") });

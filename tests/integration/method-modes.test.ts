@@ -27,8 +27,9 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const modes = {
   weights: ["--mode", "weights"],
-  recipe: ["--mode", "recipe"],
-  "recipe, per layer": ["--mode", "recipe", "--recipe_weights", "layer", "--reset_rule", "bounds"],
+  // From the experts alone (recipe mode's default adds their pairs): each candidate is one expert, named by it.
+  recipe: ["--mode", "recipe", "--initial_population", "experts"],
+  "recipe, per layer": ["--mode", "recipe", "--recipe_weights", "layer", "--reset_rule", "bounds", "--initial_population", "experts"],
 };
 const schemas = mergeMethodJsonSchemas() as Record<string, { properties: Record<string, unknown> }>;
 /** Recipe mode searches the per-expert weights; a method whose parameters have none cannot be searched that way. */
