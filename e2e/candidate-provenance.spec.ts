@@ -17,7 +17,7 @@ test("a per-layer recipe search shows its best recipe as a heatmap, lineage from
   test.setTimeout(420_000);
   const flags = [
     ...["-n", name, "-e", "exact_match", "-d", "gsm8k", "--eval_params", '{"maxNewTokens": 16}', "--dev_questions", "8", "--test_questions", "4", "-m", "3", "--seed", "5"],
-    ...["--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe", "--recipe_weights", "layer", "--reset_rule", "bounds", "--selection", "greedy"],
+    ...["--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe", "--recipe_weights", "layer", "--reset_rule", "bounds", "--selection", "greedy", "--initial_population", "experts"],
     ...["--output_root", path.join(dataDir, "search")],
   ];
   const cli = spawn(process.execPath, ["--import", "tsx", "scripts/search.ts", ...flags], { env: { ...process.env, DATABASE_URL: embeddedDatabaseUrl() }, stdio: "ignore" });
@@ -69,9 +69,45 @@ test("a per-layer recipe search shows its best recipe as a heatmap, lineage from
   await expect(coordinates.getByTestId("pc-line")).toHaveCount(dev!.evaluated);
   await expect(coordinates.getByTestId("pc-axis")).toHaveCount(8 * space!.layers.length + 1);
   await expect(page.getByTestId("importance")).toContainText("squared Spearman rank correlation");
+  // Weights over iterations: one line per expert for the candidate picked in its selector.
+  const weights = page.getByTestId("weights-over-iterations");
+  await expect(weights.locator(".recharts-line")).toHaveCount(8);
+  await weights.getByTestId("weights-candidate").selectOption(String(move!.candidate));
+  await expect(weights.getByTestId("weights-candidate")).toHaveValue(String(move!.candidate));
   const shares = await page.getByTestId("importance-bar").evaluateAll((elements) => elements.map((element) => Number(element.getAttribute("data-importance"))));
   expect(shares).toHaveLength(8 * space!.layers.length);
   expect(shares.reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 6);
   await page.getByTestId("candidate-provenance").screenshot({ path: testInfo.outputPath("what-the-search-found.png") });
   await page.screenshot({ path: testInfo.outputPath("run-page.png"), fullPage: true });
+});
+
+test("a weights-mode search shows each candidate's distance from its starting adapter per module", async ({ page }, testInfo) => {
+  test.setTimeout(300_000);
+  const weightsRun = `${name}-weights`;
+  const flags = [
+    ...["-n", weightsRun, "-e", "exact_match", "-d", "gsm8k", "--eval_params", '{"maxNewTokens": 4}', "--dev_questions", "4", "--test_questions", "2", "-m", "2", "--seed", "5"],
+    ...["--output_root", path.join(dataDir, "search")],
+  ];
+  const cli = spawn(process.execPath, ["--import", "tsx", "scripts/search.ts", ...flags], { env: { ...process.env, DATABASE_URL: embeddedDatabaseUrl() }, stdio: "ignore" });
+  expect(await new Promise((resolve) => cli.on("exit", (code) => resolve(code)))).toBe(0);
+  const [space] = (await embeddedSql(`SELECT s.mode, s.names FROM "RunSearchSpace" s JOIN "Run" r ON r.id = s."runId" WHERE r.name = $1`, [weightsRun])) as Array<{ mode: string; names: string[] }>;
+  expect(space!.mode).toBe("weights");
+  const last = (await embeddedSql(
+    `SELECT p.candidate, p."moduleDistances" FROM "CandidateProvenance" p JOIN "Run" r ON r.id = p."runId" WHERE r.name = $1 AND p.iteration = 2 ORDER BY p.candidate`,
+    [weightsRun],
+  )) as Array<{ candidate: number; moduleDistances: number[] }>;
+  expect(last).toHaveLength(8);
+  expect(last.some((row) => row.moduleDistances.some((distance) => distance > 0)), "the search moved some candidate").toBe(true);
+
+  await page.goto("/");
+  await page.locator(`[data-testid="run-row"][data-run-name="${weightsRun}"]`).getByRole("link", { name: weightsRun }).click();
+  await expect(page.getByTestId("run-status")).toHaveAttribute("data-status", "completed");
+  const distances = page.getByTestId("module-distances");
+  await expect(distances).toContainText("after iteration 2");
+  const cells = distances.getByTestId("distance-cell");
+  await expect(cells).toHaveCount(8 * space!.names.length);
+  // Each cell is the stored distance of its candidate (row) and module (column).
+  const titles = await cells.evaluateAll((elements) => elements.map((element) => element.getAttribute("title")));
+  expect(titles).toEqual(last.flatMap((row) => row.moduleDistances.map((distance, module) => `${space!.names[module]}: ${distance}`)));
+  await distances.screenshot({ path: testInfo.outputPath("module-distances.png") });
 });

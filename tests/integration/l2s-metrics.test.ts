@@ -9,7 +9,7 @@ import type { SearchState } from "../../src/engine/search/bwr";
 import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { RunFolder } from "../../src/engine/search/run-folder";
 import { createCaller } from "../../src/server/api/root";
-import { createRun, PrismaSearchSink, recordCandidateNames } from "../../src/server/search/run-store";
+import { createRun, PrismaSearchSink, recordCandidateNames, recordSearchSpace } from "../../src/server/search/run-store";
 import { migratedDatabase } from "./helpers";
 
 /*
@@ -136,6 +136,15 @@ describe("l2s.run", () => {
 
   it("takes only the experts of a pairs start as the sources, not their pairs", async () => {
     const { runId } = await recordedRun("pairs-start", ["ja", "math", "ja+math"], [{ 0: evaluation("10", [1, 1]), 1: evaluation("01", [1, 1]), 2: evaluation("00", [1, 1]) }], ["--merge_method", "task_arithmetic", "--initial_population", "pairs"]);
+    const metrics = await caller().l2s.run({ id: runId });
+    expect(metrics.dev.experts.map((expert) => expert.name)).toEqual(["ja", "math"]);
+    expect(metrics.dev.endingBest!.ntr!.perSource).toHaveLength(2);
+  });
+
+  it("takes only the weighted experts as the sources of a recipe search whose start the default (auto) chose", async () => {
+    // --initial_population auto adds the pairs once it knows the experts; the run records those experts' names.
+    const { runId } = await recordedRun("auto-start", ["ja", "math", "ja+math"], [{ 0: evaluation("10", [1, 1]), 1: evaluation("01", [1, 1]), 2: evaluation("00", [1, 1]) }], ["--merge_method", "task_arithmetic"]);
+    await recordSearchSpace(store.db, runId, { mode: "recipe", names: ["ja", "math"], layers: [] });
     const metrics = await caller().l2s.run({ id: runId });
     expect(metrics.dev.experts.map((expert) => expert.name)).toEqual(["ja", "math"]);
     expect(metrics.dev.endingBest!.ntr!.perSource).toHaveLength(2);

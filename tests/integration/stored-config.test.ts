@@ -73,9 +73,14 @@ describe("a config stored in the CLI's string shapes, before the config had type
       parseSearchArgs([
         ...["-n", "old-shapes", "-e", "exact_match", "-d", "gsm8k", "-m", "2", "--mode", "recipe", "--merge_method", "ties", "--seed", "7"],
         ...["--merge_params", mergeParams, "--eval_params", '{"maxNewTokens": 8}', "--recipe_bounds", "-0.5,1.5", "--output_root", flags.outputRoot],
+        // It ran before recipe mode's defaults became greedy from the experts and their pairs: these are what it ran with.
+        ...["--selection", "replace", "--initial_population", "experts"],
       ]);
     expect(changedSettings(stored, sameFlags('{"density": 0.5}'))).toEqual([]);
-    expect(changedSettings(stored, sameFlags('{"density": 0.6}'))).toEqual(["mergeParams"]);
+    expect(changedSettings(stored, sameFlags('{"density": 0.6}'))).toEqual([expect.stringMatching(/^mergeParams: stored \{.*"density":0\.5.*\}, given \{.*"density":0\.6.*\}$/)]);
+    // Today's defaults would run another search than the one stored, so the same flags without them are refused, naming both.
+    const withoutThem = parseSearchArgs([...["-n", "old-shapes", "-e", "exact_match", "-d", "gsm8k", "-m", "2", "--mode", "recipe", "--merge_method", "ties", "--seed", "7"], ...["--merge_params", '{"density": 0.5}', "--eval_params", '{"maxNewTokens": 8}', "--recipe_bounds", "-0.5,1.5", "--output_root", flags.outputRoot]]);
+    expect(changedSettings(stored, withoutThem)).toEqual(['initialPopulation: stored "experts", given "auto"', 'selection: stored "replace", given "greedy"']);
     // What cannot be read as the new types stays as it was stored, for the run to fail with the reason.
     expect((await db.run.findUniqueOrThrow({ where: { name: "unreadable" } })).config).toEqual(unreadable);
   });

@@ -40,8 +40,9 @@ function questionsOf(limit: number, size: number): number {
 }
 
 /**
- * The population is the experts (or --initial_experts_num when populating); a recipe keeps the base expert out of
- * the weights it searches. Patience may stop a search earlier, so these are upper bounds.
+ * The population is the experts, with their pairs when the start adds them (startsFromPairs), or
+ * --initial_experts_num when populating; a recipe keeps the base expert out of the weights it searches. Patience may
+ * stop a search earlier, so these are upper bounds.
  */
 export function searchBudget(config: BudgetConfig, facts: BudgetFacts): SearchBudget {
   const mode = searchMode(config);

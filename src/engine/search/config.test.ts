@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flattenConfigIssues, searchConfigSchema, searchMode, type SearchConfig } from "./config";
+import { flattenConfigIssues, searchConfigSchema, searchMode, storedConfigInput, type SearchConfig } from "./config";
 
 const base = { name: "x", evalType: "exact_match", dataset: "gsm8k", mode: "recipe" } as const;
 
@@ -58,6 +58,13 @@ describe("the typed search config", () => {
     expect(selection({ selection: "replace" })).toBe("replace");
     // Racing needs greedy selection, which recipe-mode BWR now has without saying so.
     expect(searchConfigSchema.safeParse({ ...base, racing: 1 }).success).toBe(true);
+  });
+
+  it("reads a run stored before --initial_population and auto selection as it ran: from the experts, replacing", () => {
+    const before = { ...base, mergeMethod: "task_arithmetic" };
+    expect(searchConfigSchema.parse(storedConfigInput(before))).toMatchObject({ initialPopulation: "experts", selection: "replace" });
+    // What a stored config says, it keeps.
+    expect(searchConfigSchema.parse(storedConfigInput({ ...before, initialPopulation: "auto", selection: "auto" }))).toMatchObject({ initialPopulation: "auto", selection: "greedy" });
   });
 
   it("runs CMA-ES in recipe mode only, with ranking selection, and takes --cmaes_sigma0 only for it", () => {

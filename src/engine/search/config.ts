@@ -297,6 +297,17 @@ export function startsFromPairs(
   return searchMode(config) === "recipe" && config.optimizer === "bwr" && config.populateInitialExperts === 0 && weightedExperts <= AUTO_PAIRS_MAX_EXPERTS;
 }
 
+/*
+ * Fields a run stored by an earlier version may lack, and the value it ran with then: today's default ("auto") can
+ * differ (recipe mode: greedy, from the experts and their pairs), and a resumed run must continue as it started.
+ */
+const RAN_WITH_BEFORE_THE_FIELD = { initialPopulation: "experts", selection: "replace" } as const satisfies Partial<SearchConfigInput>;
+
+/** A stored config as the input to parse it back with: what it lacks, it ran without (above). */
+export function storedConfigInput(stored: unknown): Record<string, unknown> {
+  return { ...RAN_WITH_BEFORE_THE_FIELD, ...((stored ?? {}) as Record<string, unknown>) };
+}
+
 /** The mode a config runs in once "auto" is resolved. */
 export function searchMode(config: Pick<SearchConfig, "mode" | "mergeMethod" | "optimizer">): "weights" | "recipe" {
   if (config.mode !== "auto") return config.mode;

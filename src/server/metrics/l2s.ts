@@ -68,9 +68,14 @@ function answered(results: unknown): AnsweredQuestion[] | null {
   return parsed.success ? parsed.data.map(({ index, correct, tokens }) => ({ index, correct, tokens })) : null;
 }
 
-/** How many of the starting candidates are source experts, or 0 for a run that did not record which they are. */
-function expertCountOf(run: RunRow, startingCandidates: number): number {
+/**
+ * How many of the starting candidates are source experts, or 0 for a run that did not record which they are. A
+ * recipe search records its weighted experts (the first starting candidates, whether or not their pairs follow, as
+ * `--initial_population auto` decides once it knows how many there are); a run recorded before that, its config.
+ */
+function expertCountOf(run: RunRow, space: { mode: string; names: string[] } | null, startingCandidates: number): number {
   if (run.candidateNames.length === 0) return 0;
+  if (space?.mode === "recipe") return Math.min(space.names.length, startingCandidates);
   const initialPopulation = (run.config as { initialPopulation?: unknown } | null)?.initialPopulation === "pairs" ? "pairs" : "experts";
   // --initial_experts_num below the number of experts leaves the rest out of the population.
   return Math.min(sourceExpertCount(initialPopulation, run.candidateNames.length), startingCandidates);
@@ -85,7 +90,8 @@ type ScoreRow = { iteration: number; candidate: number; utility: number; role: s
 async function splitModels(db: Db, run: RunRow, split: MetricsSplit): Promise<{ experts: ModelResults[] | null; expertCount: number; startingBest: ModelResults | null; endingBest: (ModelResults & { final: boolean }) | null }> {
   const select = { iteration: true, candidate: true, utility: true, role: true, results: true } as const;
   const initial: ScoreRow[] = await db.candidateScore.findMany({ where: { runId: run.id, split: "dev", iteration: 0 }, orderBy: { candidate: "asc" }, select });
-  const expertCount = expertCountOf(run, initial.length);
+  const space = await db.runSearchSpace.findUnique({ where: { runId: run.id }, select: { mode: true, names: true } });
+  const expertCount = expertCountOf(run, space, initial.length);
   const model = (row: ScoreRow | null | undefined, role: ModelRole, label: string): ModelResults | null => {
     const results = row && answered(row.results);
     return row && results ? { name: role === "expert" ? run.candidateNames[row.candidate]! : role, role, label, candidate: row.candidate, iteration: row.iteration, results } : null;

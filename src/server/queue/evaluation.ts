@@ -3,7 +3,7 @@ import pg from "pg";
 import type { CandidateEvaluation } from "../../engine/eval/evaluator";
 import type { Split } from "../../engine/eval/datasets";
 import type { VectorEvaluator } from "../../engine/search/bwr";
-import { searchConfigSchema, type SearchConfig } from "../../engine/search/config";
+import { searchConfigSchema, storedConfigInput, type SearchConfig } from "../../engine/search/config";
 import { shares } from "../../engine/search/weights-space";
 import type { Db } from "../db/client";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
@@ -125,7 +125,7 @@ export async function startEvaluationWorker({
       evaluator = (async () => {
         const run = await db.run.findUniqueOrThrow({ where: { id: runId } });
         // The stored config enters this process here: parsed once, with this worker's devices.
-        const config = searchConfigSchema.parse({ ...(run.config as object), gpus });
+        const config = searchConfigSchema.parse({ ...storedConfigInput(run.config), gpus });
         log(`evaluating for run ${run.name}`);
         // The GPU processes prepare the search themselves, once per search.
         if (gpuPool) return gpuPool.evaluator(config, { spread: false });

@@ -1,4 +1,4 @@
-import { describeConfigIssues, searchConfigSchema, type SearchConfig } from "../../engine/search/config";
+import { describeConfigIssues, searchConfigSchema, storedConfigInput, type SearchConfig } from "../../engine/search/config";
 import { selectGpus } from "../../engine/devices";
 import { prepareSearch } from "../../engine/search/session";
 import type { Db } from "../db/client";
@@ -38,7 +38,7 @@ export async function startSearchWorker({ db, databaseUrl, gpus, log = console.l
       return;
     }
     // The devices are this worker's; everything else is as the run was launched. The stored config enters this process here.
-    const parsed = searchConfigSchema.safeParse({ ...(run.config as object), gpus });
+    const parsed = searchConfigSchema.safeParse({ ...storedConfigInput(run.config), gpus });
     if (!parsed.success) {
       // Stored before a check was added (a run named "..", -m 0): it fails with the reason instead of staying queued.
       const message = describeConfigIssues(parsed.error);

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { OnnxLoraRunner } from "../../engine/eval/lora-runner";
 import { populate, runBwrSearch, type IterationRecord } from "../../engine/search/bwr";
-import { searchConfigSchema, type SearchConfig } from "../../engine/search/config";
+import { searchConfigSchema, storedConfigInput, type SearchConfig } from "../../engine/search/config";
 import { DevicePopulation } from "../../engine/search/device-population";
 import { orientationOf } from "../../engine/search/fitness";
 import { ArrayPopulation } from "../../engine/search/population";
@@ -47,9 +47,11 @@ function canonicalJson(value: unknown): string {
  * recorded before a parameter had a default then compares with its default, as the search will run it.
  */
 export function changedSettings(stored: unknown, config: SearchConfig): string[] {
-  const parsed = searchConfigSchema.safeParse(stored);
+  const parsed = searchConfigSchema.safeParse(storedConfigInput(stored));
   const known = (parsed.success ? parsed.data : stored) as Record<string, unknown>;
-  return Object.keys(config).filter((key) => !resumableDifferences.has(key) && canonicalJson(known[key]) !== canonicalJson(config[key as keyof SearchConfig]));
+  return Object.keys(config)
+    .filter((key) => !resumableDifferences.has(key) && canonicalJson(known[key]) !== canonicalJson(config[key as keyof SearchConfig]))
+    .map((key) => `${key}: stored ${canonicalJson(known[key])}, given ${canonicalJson(config[key as keyof SearchConfig])}`);
 }
 
 async function takeRun(url: string, runId: string): Promise<RunLease> {

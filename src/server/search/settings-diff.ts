@@ -1,4 +1,4 @@
-import { searchConfigSchema, searchMode } from "../../engine/search/config";
+import { searchConfigSchema, searchMode, storedConfigInput } from "../../engine/search/config";
 
 /*
  * The compare page's settings diff. Stored configs are compared as the search reads them, not as text: parsed by
@@ -43,7 +43,7 @@ function jsonTextAsValue(value: unknown): unknown {
 
 /** The config as the search reads it; one the schema refuses (an old or odd record) is compared as stored. */
 function parsedConfig(stored: unknown): Record<string, unknown> {
-  const raw = Object.fromEntries(Object.entries((stored ?? {}) as Record<string, unknown>).map(([key, value]) => [key, jsonTextAsValue(value)]));
+  const raw = Object.fromEntries(Object.entries(storedConfigInput(stored)).map(([key, value]) => [key, jsonTextAsValue(value)]));
   const parsed = searchConfigSchema.safeParse(raw);
   return parsed.success ? (parsed.data as Record<string, unknown>) : raw;
 }
