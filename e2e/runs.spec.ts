@@ -342,4 +342,17 @@ test("the budget estimates the whole search's time and warns before hours on the
   await page.getByTestId("launch").click();
   await expect.poll(() => asked).toMatch(/^Launch anyway\? this search would evaluate for about/);
   await expect(page).toHaveURL(/\/runs\/new$/);
+
+  // The command line is folded in the panel that stays on screen; opened, it wraps instead of running off it, and copies.
+  const budget = page.getByTestId("budget");
+  const command = page.getByTestId("cli-equivalent");
+  await expect(command).toBeHidden();
+  await budget.getByText("Command line").click();
+  await expect(command).toBeVisible();
+  expect(await command.evaluate((element) => element.scrollWidth <= element.clientWidth)).toBe(true);
+  expect((await budget.boundingBox())!.height).toBeLessThan(page.viewportSize()!.height / 2);
+  await page.context().grantPermissions(["clipboard-read", "clipboard-write"]);
+  await page.getByTestId("copy-command").click();
+  await expect(page.getByTestId("copy-command")).toHaveText("Copied");
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(await command.textContent());
 });

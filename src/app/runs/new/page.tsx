@@ -114,6 +114,33 @@ function ParamsForm({ prefix, specs, texts, errors, onChange }: { prefix: string
   );
 }
 
+/**
+ * The same search as a CLI command: folded away and wrapped (it runs to hundreds of characters, and the panel it sits
+ * in stays on screen), with a button that copies it.
+ */
+function CommandLine({ command }: { command: string }) {
+  // The command last copied: the button says so until the settings change it.
+  const [copied, setCopied] = useState<string | null>(null);
+  return (
+    <div className="mt-2 flex items-start gap-2 text-xs">
+      <details className="min-w-0 flex-1">
+        <summary className="cursor-pointer text-slate-600">Command line</summary>
+        <code className="mt-1 block max-h-24 overflow-y-auto whitespace-pre-wrap break-all text-slate-500" data-testid="cli-equivalent">
+          {command}
+        </code>
+      </details>
+      <button
+        type="button"
+        className="shrink-0 rounded border border-sky-300 bg-white px-2 py-0.5 text-sky-800 hover:bg-sky-100"
+        onClick={() => navigator.clipboard.writeText(command).then(() => setCopied(command))}
+        data-testid="copy-command"
+      >
+        {copied === command ? "Copied" : "Copy command"}
+      </button>
+    </div>
+  );
+}
+
 export default function NewSearchPage() {
   const trpc = useTRPC();
   const spec = useQuery(trpc.form.spec.queryOptions(undefined, { staleTime: Infinity }));
@@ -460,9 +487,7 @@ function NewSearchForm({ spec }: { spec: FormSpec }) {
             ⚠ {check.data.wallTime.warning}.
           </p>
         )}
-        <code className="mt-2 block overflow-x-auto whitespace-nowrap text-xs text-slate-500" data-testid="cli-equivalent">
-          {cliCommand(spec.fields, { ...form.raw, outputRoot: spec.outputRoot })}
-        </code>
+        <CommandLine command={cliCommand(spec.fields, { ...form.raw, outputRoot: spec.outputRoot })} />
         {serverErrors.message && (
           <p className="mt-2 text-sm text-red-700" role="alert" data-testid="server-error">
             {serverErrors.message}
