@@ -87,6 +87,9 @@ const matrixPattern = /^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?([\s\S]*
 
 /** The answer's structure, down to the scalars the engine parses. */
 function structureOf(latex: string): Answer {
+  // "2 or 3", "x = 1 and y = 2": the values, as a set (as Qwen2.5-Math and math_verify read them).
+  const alternatives = splitTopLevel(latex, " or ").flatMap((part) => splitTopLevel(part, " and "));
+  if (alternatives.length > 1) return { kind: "set", items: alternatives.map(structureOf) };
   const union = splitTopLevel(latex, "\\cup");
   if (union.length > 1) return { kind: "union", items: union.map(structureOf) };
   const matrix = matrixPattern.exec(latex);
@@ -217,8 +220,14 @@ function valueOfAssignment(relation: ReturnType<typeof relationOf>): MathJson | 
   return undefined;
 }
 
+const textPattern = /\\text\{([^{}]*)\}/g;
+/** An answer in words as the text graders compare: without its `\text{}`, spacing and case. */
+const wordsOf = (latex: string) => latex.replace(textPattern, " $1 ").replace(/\s+/g, " ").trim().toLowerCase();
+
 function sameScalar(a: string, b: string, comparison: Comparison): boolean {
-  if (a.replace(/\s+/g, "").toLowerCase() === b.replace(/\s+/g, "").toLowerCase()) return true;
+  // Case is meaning in mathematics (B and b, \Pi and \pi); words are compared as text, case aside.
+  if (a.replace(/\s+/g, "") === b.replace(/\s+/g, "")) return true;
+  if (a.includes("\\text{") || b.includes("\\text{")) return wordsOf(a) === wordsOf(b);
   const left = parse(a, comparison);
   const right = parse(b, comparison);
   if (left === undefined || right === undefined) return false;
