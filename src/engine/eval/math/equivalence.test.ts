@@ -154,6 +154,9 @@ const table: Array<[string, string, boolean]> = [
   ["10^{10^{10}}", "10^{10^{11}}", false],
   ["200!", "201!", false],
   ["200!", "200!", true],
+  ["\\frac{1}{0}", "\\frac{2}{0}", false],
+  ["\\frac{1}{0}", "\\frac{1}{0}", true],
+  ["\\infty", "2\\infty", false],
   // nothing to compare
   ["", "3", false],
   ["\\frac{", "3", false],

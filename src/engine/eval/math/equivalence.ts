@@ -134,8 +134,8 @@ function parse(latex: string, comparison: Comparison): MathJson | undefined {
   }
 }
 
+/** Whether two values are the same number. An infinite value is unknown (1/0, 2/0), so equal to nothing. */
 function close(a: Complex, b: Complex): boolean {
-  if (a.re === b.re && a.im === b.im) return true;
   if (![a.re, a.im, b.re, b.im].every(Number.isFinite)) return false;
   const difference = Math.hypot(a.re - b.re, a.im - b.im);
   return difference <= NUMERIC_TOLERANCE.absolute || difference <= NUMERIC_TOLERANCE.relative * Math.max(Math.hypot(a.re, a.im), Math.hypot(b.re, b.im));
@@ -168,7 +168,8 @@ function sampled(a: MathJson, b: MathJson, comparison: Comparison): Array<[Compl
 }
 
 function sameExpression(a: MathJson, b: MathJson, comparison: Comparison): boolean {
-  if (JSON.stringify(a) === JSON.stringify(b)) return true;
+  // The engine parses \frac{1}{0} and \frac{2}{0} alike, as NaN: only answers written alike are the same unknown.
+  if (JSON.stringify(a) === JSON.stringify(b) && !JSON.stringify(a).includes('"NaN"')) return true;
   const pairs = sampled(a, b, comparison);
   if (pairs.length === 0) return false;
   if (pairs.every(([x, y]) => close(x, y))) return true;
