@@ -19,7 +19,7 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), "symbolic-search-"));
 const expertDir = path.join(root, "experts");
 for (const expert of ["math", "compare"]) fs.cpSync(path.join("initial_experts", expert), path.join(expertDir, expert), { recursive: true });
 const dataset = path.resolve("tests/fixtures/math-datasets/math.json");
-const gold = JSON.parse(fs.readFileSync(dataset, "utf8")) as { dev: Array<{ solution: string }> };
+const gold = JSON.parse(fs.readFileSync(dataset, "utf8")) as { dev: Array<{ problem: string; solution: string }> };
 const store = migratedDatabase();
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -33,7 +33,7 @@ describe("a search graded with match: symbolic", () => {
     const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
     expect(result.status).toBe("completed");
 
-    const [run] = await query<{ config: { evalParams: { match: string } } }>(store.url, `SELECT config FROM "Run" WHERE name = 'symbolic'`);
+    const [run] = await query<{ id: string; config: { evalParams: { match: string } } }>(store.url, `SELECT id, config FROM "Run" WHERE name = 'symbolic'`);
     expect(run!.config.evalParams.match).toBe("symbolic");
     const scores = await query<{ iteration: number; utility: number; results: Array<{ index: number; prediction: string; answer: string | null; correct: boolean }> }>(
       store.url,
@@ -51,6 +51,15 @@ describe("a search graded with match: symbolic", () => {
         expect(row.correct).toBe(row.answer !== null && row.answer !== undefined && areEquivalent(row.answer, golds[row.index]!));
       }
     }
+
+    // The run page and the correctness map show each MATH item's problem and the \boxed{} gold it was graded against.
+    const caller = createCaller({ db: store.db, headers: new Headers() });
+    const shown = (await caller.runs.bestResults({ id: run!.id })).dev!.results;
+    expect(shown.map(({ index, question, gold: shownGold }) => ({ index, question, gold: shownGold }))).toEqual(
+      shown.map(({ index }) => ({ index, question: gold.dev[index]!.problem, gold: golds[index] })),
+    );
+    const map = await caller.runs.correctnessOverTime({ id: run!.id });
+    expect(map.questions).toEqual(map.timeline.map(({ index }) => ({ index, excerpt: gold.dev[index]!.problem, gold: golds[index] })));
   }, 240_000);
 
   it("reports the L2S metrics of such a run, negative transfer against the experts included, as the run and compare pages read them", async () => {

@@ -59,6 +59,23 @@ const table: Array<[string, string, boolean]> = [
   ["\\textbf{Monday}", "\\text{Tuesday}", false],
   ["\\text{(C)}", "(C)", true],
   ["\\mathrm{5}", "5", true],
+  // words are text, not products of letters; as in math_verify, case is meaning for a letter, not for a word
+  ["\\text{ACB}", "\\text{ABC}", false],
+  ["\\text{dog}", "\\text{god}", false],
+  ["\\text{ABC}", "\\text{ABC}", true],
+  ["\\text{Monday}", "\\text{monday}", true],
+  ["\\text{(C)}", "C", true],
+  ["\\Pi", "\\pi", false],
+  ["B", "b", false],
+  ["\\text{B}", "B", true],
+  ["\\text{B}", "b", false],
+  // "or" and "and" between values: the values, in any order
+  ["2 \\text{ or } 3", "1 \\text{ or } 6", false],
+  ["2 \\text{ or } 3", "3 \\text{ or } 2", true],
+  ["2 \\text{ or } 3", "2, 3", true],
+  ["2 \\text{ or } 3", "2", false],
+  ["x=1 \\text{ and } x=2", "1, 2", true],
+  ["1 \\text{ and } 2", "1 \\text{ and } 3", false],
   // units, degrees, percent, money
   ["5 \\text{ cm}", "5", true],
   ["5\\text{cm}", "5", true],
@@ -137,6 +154,9 @@ const table: Array<[string, string, boolean]> = [
   ["10^{10^{10}}", "10^{10^{11}}", false],
   ["200!", "201!", false],
   ["200!", "200!", true],
+  ["\\frac{1}{0}", "\\frac{2}{0}", false],
+  ["\\frac{1}{0}", "\\frac{1}{0}", true],
+  ["\\infty", "2\\infty", false],
   // nothing to compare
   ["", "3", false],
   ["\\frac{", "3", false],

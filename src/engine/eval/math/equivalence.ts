@@ -87,6 +87,9 @@ const matrixPattern = /^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?([\s\S]*
 
 /** The answer's structure, down to the scalars the engine parses. */
 function structureOf(latex: string): Answer {
+  // "2 or 3", "x = 1 and y = 2": the values, as a set (as Qwen2.5-Math and math_verify read them).
+  const alternatives = splitTopLevel(latex, " or ").flatMap((part) => splitTopLevel(part, " and "));
+  if (alternatives.length > 1) return { kind: "set", items: alternatives.map(structureOf) };
   const union = splitTopLevel(latex, "\\cup");
   if (union.length > 1) return { kind: "union", items: union.map(structureOf) };
   const matrix = matrixPattern.exec(latex);
@@ -131,8 +134,8 @@ function parse(latex: string, comparison: Comparison): MathJson | undefined {
   }
 }
 
+/** Whether two values are the same number. An infinite value is unknown (1/0, 2/0), so equal to nothing. */
 function close(a: Complex, b: Complex): boolean {
-  if (a.re === b.re && a.im === b.im) return true;
   if (![a.re, a.im, b.re, b.im].every(Number.isFinite)) return false;
   const difference = Math.hypot(a.re - b.re, a.im - b.im);
   return difference <= NUMERIC_TOLERANCE.absolute || difference <= NUMERIC_TOLERANCE.relative * Math.max(Math.hypot(a.re, a.im), Math.hypot(b.re, b.im));
@@ -165,7 +168,8 @@ function sampled(a: MathJson, b: MathJson, comparison: Comparison): Array<[Compl
 }
 
 function sameExpression(a: MathJson, b: MathJson, comparison: Comparison): boolean {
-  if (JSON.stringify(a) === JSON.stringify(b)) return true;
+  // The engine parses \frac{1}{0} and \frac{2}{0} alike, as NaN: only answers written alike are the same unknown.
+  if (JSON.stringify(a) === JSON.stringify(b) && !JSON.stringify(a).includes('"NaN"')) return true;
   const pairs = sampled(a, b, comparison);
   if (pairs.length === 0) return false;
   if (pairs.every(([x, y]) => close(x, y))) return true;
@@ -217,8 +221,14 @@ function valueOfAssignment(relation: ReturnType<typeof relationOf>): MathJson | 
   return undefined;
 }
 
+const textPattern = /\\text\{([^{}]*)\}/g;
+/** An answer in words as the text graders compare: without its `\text{}`, spacing and case. */
+const wordsOf = (latex: string) => latex.replace(textPattern, " $1 ").replace(/\s+/g, " ").trim().toLowerCase();
+
 function sameScalar(a: string, b: string, comparison: Comparison): boolean {
-  if (a.replace(/\s+/g, "").toLowerCase() === b.replace(/\s+/g, "").toLowerCase()) return true;
+  // Case is meaning in mathematics (B and b, \Pi and \pi); words are compared as text, case aside.
+  if (a.replace(/\s+/g, "") === b.replace(/\s+/g, "")) return true;
+  if (a.includes("\\text{") || b.includes("\\text{")) return wordsOf(a) === wordsOf(b);
   const left = parse(a, comparison);
   const right = parse(b, comparison);
   if (left === undefined || right === undefined) return false;

@@ -4,7 +4,7 @@
  */
 
 export interface NormalizedAnswer {
-  /** The answer's LaTeX without presentation: spacing, \left/\right, wrappers, units, degrees, percent. */
+  /** The answer's LaTeX without presentation: spacing, \left/\right, wrappers (words stay in `\text{}`), units, degrees, percent. */
   latex: string;
   /** Whether it was written as a percentage: then x, x/100 and x·100 all count (Qwen2.5-Math's include_percentage). */
   percent: boolean;
@@ -18,12 +18,24 @@ const unitWords = [
   "dollars?", "cents?", "mph", "km/h", "m/s", "percent", "points?", "people", "students?", "ways", "times",
 ];
 const unitPattern = new RegExp(`(?<=[\\d})])\\s+(?:(?:${unitWords.join("|")})(?:\\^\\{?[23]\\}?)?\\s*)+$`, "i");
+const unitOnly = new RegExp(`^(?:(?:${unitWords.join("|")})(?:\\^\\{?[23]\\}?)?\\s*)+$`, "i");
 
 /**
- * `\text{…}` and its kin around words: the words, so `\text{Monday}` and `Monday` read the same. A space goes
- * before them, so that `5\text{cm}` reads as a number and a unit rather than 5·c·m.
+ * `\text{…}` and its kin. Words stay words: a wrapper holding a word of two or more letters becomes
+ * `\text{words}`, compared as text, since unwrapped "dog" would be the product d·o·g and so equal "god". Units,
+ * the connectives "or" / "and", and what holds no word (`\text{(C)}`, `\mathrm{5}`) are unwrapped, with a space
+ * before them so that `5\text{cm}` reads as a number and a unit rather than 5·c·m.
  */
 const wrapperCommands = /\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|hbox|boldsymbol|mathsf|textnormal)\s*\{([^{}]*)\}/g;
+/** Where kept words begin and end while the wrappers are unwrapped (private-use characters, so no answer holds them). */
+const [WORDS_START, WORDS_END] = ["\uE000", "\uE001"];
+
+function unwrapped(content: string): string {
+  const words = content.trim();
+  if (/^(?:or|and)$/.test(words)) return ` ${words} `;
+  if (!/[A-Za-z]{2}/.test(words) || unitOnly.test(words)) return ` ${content}`;
+  return ` ${WORDS_START}${words.replace(/\s+/g, " ")}${WORDS_END}`;
+}
 
 /** The value of an answer as LaTeX, without what only changes how it looks. */
 export function normalizeLatex(answer: string): NormalizedAnswer {
@@ -45,9 +57,10 @@ export function normalizeLatex(answer: string): NormalizedAnswer {
   });
   for (let previous = ""; previous !== latex; ) {
     previous = latex;
-    latex = latex.replace(wrapperCommands, " $1");
+    latex = latex.replace(wrapperCommands, (_, content: string) => unwrapped(content));
   }
   latex = latex.replace(unitPattern, "");
+  latex = latex.replace(new RegExp(`${WORDS_START}([^${WORDS_END}]*)${WORDS_END}`, "g"), "\\text{$1}");
   // "x \in (2, \infty)" answers with the set: the set is the answer.
   latex = latex.replace(/^[A-Za-z]\s*\\in(?![a-zA-Z])\s*/, "");
   latex = latex.replace(/\s+/g, " ").trim().replace(/[.。]$/, "").trim();

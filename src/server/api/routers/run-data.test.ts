@@ -1,5 +1,24 @@
+import fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { utilityAxisOf } from "./run-data";
+import { questionAndGoldOf, utilityAxisOf } from "./run-data";
+
+const devItems = (name: string) => (JSON.parse(fs.readFileSync(`tests/fixtures/math-datasets/${name}.json`, "utf8")) as { dev: Array<Record<string, unknown>> }).dev;
+
+describe("questionAndGoldOf: the question and gold shown are the ones graded", () => {
+  it.each([
+    ["math", "What is the value of $\\frac{3}{4} + \\frac{1}{8}$?", "\\frac{7}{8}"],
+    ["aime", "Find the remainder when $2^{10}$ is divided by $1000$.", "24"],
+    ["olympiadbench", "Find all real $x$ such that $x^2 - 5x + 6 = 0$.", "2, 3"],
+  ])("a %s item: its problem and final answer", (dataset, question, gold) => {
+    expect(questionAndGoldOf(devItems(dataset)[0])).toEqual({ question, gold });
+  });
+
+  it("a GSM8K answer's gold is what follows ####; a scored text has no gold", () => {
+    expect(questionAndGoldOf({ question: "2+2?", answer: "Two and two. #### 4" })).toEqual({ question: "2+2?", gold: "4" });
+    expect(questionAndGoldOf({ text: "A page to score." })).toEqual({ question: "A page to score.", gold: null });
+    expect(questionAndGoldOf(undefined)).toEqual({ question: null, gold: null });
+  });
+});
 
 describe("utilityAxisOf", () => {
   it("fixes the axis for accuracies, and not for utilities that can leave 0–1", () => {

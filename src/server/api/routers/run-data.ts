@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { datasetFile, readDatasetFile } from "../../../engine/catalog";
-import { getEvalType, goldAnswerOf, multitaskComponents, multitaskParams } from "../../../engine/eval/registry";
+import { getEvalType, multitaskComponents, multitaskParams, questionAnswerItem } from "../../../engine/eval/registry";
 import type { Metric, QuestionResult } from "../../../engine/eval/types";
 import { candidateLabel } from "../../../shared/candidate-label";
 import type { Db } from "../../db/client";
@@ -38,18 +38,20 @@ export async function findRun(db: Db, id: string) {
   return run;
 }
 
+/**
+ * The question and gold answer of a dataset item as its grader read them: MATH's `problem` and the \boxed{} of its
+ * `solution`, AIME's `Answer`, OlympiadBench's `final_answer`, GSM8K's answer after "####". An item that is no
+ * question and answer (a perplexity text) shows its text where a question would be, with no gold.
+ */
+export function questionAndGoldOf(item: Record<string, unknown> | undefined): { question: string | null; gold: string | null } {
+  const graded = questionAnswerItem.safeParse(item);
+  if (graded.success) return { question: graded.data.question, gold: graded.data.answer };
+  return { question: [item?.question, item?.text, item?.page].find((field): field is string => typeof field === "string") ?? null, gold: null };
+}
+
 function withQuestions(dataset: string, split: "dev" | "test", results: unknown): BestResults["results"] {
   const items = questionsOf(dataset, split);
-  return ((results as QuestionResultRow[] | null) ?? []).map((result) => {
-    const item = items[result.index];
-    return {
-      ...result,
-      // A scored text (perplexity) is shown where a question would be.
-      question: [item?.question, item?.text, item?.page].find((field): field is string => typeof field === "string") ?? null,
-      // Graded as exact_match reads it: a GSM8K-style answer's gold is what follows "####".
-      gold: item?.answer == null ? null : goldAnswerOf(String(item.answer)),
-    };
-  });
+  return ((results as QuestionResultRow[] | null) ?? []).map((result) => ({ ...result, ...questionAndGoldOf(items[result.index]) }));
 }
 
 /** The global best's dev results (the best dev evaluation so far) and, once measured, the ending best's test results. */

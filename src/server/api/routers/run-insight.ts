@@ -1,11 +1,10 @@
-import { goldAnswerOf } from "../../../engine/eval/registry";
 import type { QuestionResult } from "../../../engine/eval/types";
 import { candidateLabel } from "../../../shared/candidate-label";
 import { correctnessTimeline, globalBestByIteration, type BestAt, type QuestionTimeline } from "../../../shared/correctness-timeline";
 import type { Direction } from "../../../shared/pareto";
 import type { Db } from "../../db/client";
 import { Prisma } from "../../db/generated/client";
-import { ACCURACY_METRICS, findRun, questionsOf } from "./run-data";
+import { ACCURACY_METRICS, findRun, questionAndGoldOf, questionsOf } from "./run-data";
 
 /*
  * Reads behind the run page's insight views (correctness over time, the Pareto front), from the run's own rows: the
@@ -69,12 +68,8 @@ export async function correctnessOverTime(db: Db, runId: string): Promise<Correc
   );
   const items = questionsOf(run.dataset, "dev");
   const questions = timeline.map(({ index }) => {
-    const item = items[index];
-    return {
-      index,
-      excerpt: typeof item?.question === "string" ? item.question.slice(0, EXCERPT_CHARS) : null,
-      gold: item?.answer == null ? null : goldAnswerOf(String(item.answer)),
-    };
+    const { question, gold } = questionAndGoldOf(items[index]);
+    return { index, excerpt: question === null ? null : question.slice(0, EXCERPT_CHARS), gold };
   });
   return { iterations: bests.map((best) => best.iteration), bestAt, evaluations, questions, timeline, gap: await devTestGap(db, runId) };
 }
