@@ -6,6 +6,8 @@ import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
 import { executeSearch } from "../../src/server/search/launch";
 import { bestResults } from "../../src/server/api/routers/run-data";
+import { runL2sMetrics } from "../../src/server/metrics/l2s";
+import { candidateProvenance } from "../../src/server/search/candidate-provenance";
 import { listRuns, runListInputSchema } from "../../src/server/search/run-list";
 import { migratedDatabase, query } from "./helpers";
 
@@ -24,6 +26,18 @@ const args = (name: string, iterations: number) => [
   ...["-n", name, "-e", "perplexity", "-d", "zoo_text", "-i", expertDir, "--output_root", root],
   ...["--dev_questions", "6", "--test_questions", "4", "-m", String(iterations), "--patience", "10"],
 ];
+
+/** The run page's "best recipe" and the L2S panel's starting and ending bests are the lowest perplexities. */
+async function expectLowestShownAsBest(runId: string, scores: Array<{ iteration: number; utility: number }>, lowest: number) {
+  const utilityOf = (at: { iteration: number; candidate: number }) =>
+    query<{ utility: number }>(store.url, `SELECT utility FROM "CandidateScore" WHERE "runId" = $1 AND split = 'dev' AND iteration = $2 AND candidate = $3`, [runId, at.iteration, at.candidate]);
+  const { best } = await candidateProvenance(store.db, runId);
+  expect((await utilityOf(best!))[0]!.utility).toBe(lowest);
+  const l2s = await runL2sMetrics(store.db, await store.db.run.findUniqueOrThrow({ where: { id: runId } }));
+  expect((await utilityOf(l2s.dev.endingBest!))[0]!.utility).toBe(lowest);
+  expect(l2s.dev.startingBest!.iteration).toBe(0);
+  expect((await utilityOf(l2s.dev.startingBest!))[0]!.utility).toBe(Math.min(...scores.filter((score) => score.iteration === 0).map((score) => score.utility)));
+}
 
 describe("a perplexity search on the zoo", () => {
   it("finds the lowest perplexity and records it as the global best, in the store, the run folder and the runs list", async () => {
@@ -68,6 +82,10 @@ describe("a perplexity search on the zoo", () => {
     expect(listed).toMatchObject({ name: "ppl", bestDevSoFar: lowest });
     // The run page's per-question view of the global best.
     expect((await bestResults(store.db, result.runId)).dev).toMatchObject({ utility: lowest });
+    await expectLowestShownAsBest(result.runId, scores, lowest);
+    // A run recorded before each iteration stored its best: the best is derived from the evaluations, still the lowest.
+    await store.db.iteration.updateMany({ where: { runId: result.runId }, data: { bestCandidate: null, bestIteration: null } });
+    await expectLowestShownAsBest(result.runId, scores, lowest);
   });
 
   it("lists a run stopped before its end with its lowest perplexity so far", async () => {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { accuracy, correctnessTable, meanGeneratedTokens, MismatchedQuestionsError, negativeTransfer, sourceExpertCount, type AnsweredQuestion, type NegativeTransferReport } from "../../engine/metrics/l2s";
 import { candidateLabel } from "../../shared/candidate-label";
 import type { Db } from "../db/client";
+import { globalBests } from "../search/global-best";
 
 /*
  * A run's L2S metrics (accuracy, mean generated tokens, negative transfer against its source experts) and its 0/1
@@ -96,9 +97,11 @@ async function splitModels(db: Db, run: RunRow, split: MetricsSplit): Promise<{ 
   const allExperts = expertCount > 0 && experts.length === expertCount && experts.every(Boolean) ? (experts as ModelResults[]) : null;
 
   if (split === "dev") {
-    // The search's starting best: the first candidate of iteration 0 with the highest utility (its argmax).
-    const startingBest = initial.reduce<ScoreRow | undefined>((best, row) => (!best || row.utility > best.utility ? row : best), undefined);
-    const globalBest = await db.candidateScore.findFirst({ where: { runId: run.id, split: "dev" }, orderBy: [{ utility: "desc" }, { iteration: "asc" }, { candidate: "asc" }], select });
+    // The search's starting best is its global best after iteration 0; the ending best, after the last iteration.
+    const bests = await globalBests(db, run.id);
+    const rowOf = (best: (typeof bests)[number] | undefined) =>
+      best ? db.candidateScore.findFirst({ where: { runId: run.id, split: "dev", iteration: best.foundAt, candidate: best.candidate }, select }) : null;
+    const [startingBest, globalBest] = await Promise.all([rowOf(bests.find((best) => best.iteration === 0)), rowOf(bests.at(-1))]);
     const final = run.status === "completed";
     const ending = model(globalBest, "ending_best", globalBest ? `${final ? "ending best" : "global best so far"}: ${candidateLabel(globalBest.candidate, run.candidateNames)} at iteration ${globalBest.iteration}` : "");
     return {
