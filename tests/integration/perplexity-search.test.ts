@@ -97,4 +97,22 @@ describe("a perplexity search on the zoo", () => {
     const listed = (await listRuns(store.db, runListInputSchema.parse({}))).find((run) => run.name === "ppl_stopped");
     expect(listed).toMatchObject({ status: "cancelled", lastIteration: 1, bestDevSoFar: best!.best });
   });
+
+  it("sorts the runs list by best test with the lower perplexity first, as better comes first", async () => {
+    const sorted = async (direction: "asc" | "desc", limit = 100) =>
+      (await listRuns(store.db, runListInputSchema.parse({ sort: "bestTest", direction, limit }))).map((run) => [run.name, run.endingBestSingleTestAccuracy]);
+    const [ppl] = await query<{ test: number }>(store.url, `SELECT "endingBestSingleTestAccuracy" AS test FROM "Run" WHERE name = 'ppl'`);
+    expect(ppl!.test).toBeGreaterThan(1);
+    // The stopped run measured no test: given one worse (higher) than the completed run's, it must come after it.
+    await query(store.url, `UPDATE "Run" SET "endingBestSingleTestAccuracy" = $1 WHERE name = 'ppl_stopped'`, [ppl!.test + 5]);
+    expect(await sorted("desc")).toEqual([
+      ["ppl", ppl!.test],
+      ["ppl_stopped", ppl!.test + 5],
+    ]);
+    expect(await sorted("desc", 1)).toEqual([["ppl", ppl!.test]]);
+    expect(await sorted("asc")).toEqual([
+      ["ppl_stopped", ppl!.test + 5],
+      ["ppl", ppl!.test],
+    ]);
+  });
 });
