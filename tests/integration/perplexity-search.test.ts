@@ -9,6 +9,7 @@ import { bestResults } from "../../src/server/api/routers/run-data";
 import { runL2sMetrics } from "../../src/server/metrics/l2s";
 import { candidateProvenance } from "../../src/server/search/candidate-provenance";
 import { listRuns, runListInputSchema } from "../../src/server/search/run-list";
+import { recipeImportance } from "../../src/shared/recipe-importance";
 import { migratedDatabase, query } from "./helpers";
 
 /*
@@ -114,5 +115,17 @@ describe("a perplexity search on the zoo", () => {
       ["ppl_stopped", ppl!.test + 5],
       ["ppl", ppl!.test],
     ]);
+  });
+
+  it("gives a recipe search's importances with ρ taken against the perplexity's fall: positive where more weight lowered it", async () => {
+    const recipe = ["--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe", "--seed", "5"];
+    const prepared = await prepareSearch(parseSearchArgs([...args("ppl_recipe", 2), ...recipe]), { gpus: [], modelCache: path.join(root, "models") });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
+    expect(result.status).toBe("completed");
+    const { rows, importance } = await candidateProvenance(store.db, result.runId);
+    const evaluated = rows.filter((row) => row.utility !== null && row.evaluatedRecipe.length > 0);
+    expect(importance.length).toBeGreaterThan(0);
+    expect(importance.some(({ rho }) => rho !== 0)).toBe(true);
+    expect(importance).toEqual(recipeImportance(evaluated.map((row) => row.evaluatedRecipe), evaluated.map((row) => -row.utility!)));
   });
 });

@@ -1,7 +1,7 @@
 import type { CandidateOrigin, SelectionOutcome } from "../../engine/search/provenance";
 import { recipeImportance } from "../../shared/recipe-importance";
 import type { Db } from "../db/client";
-import { latestGlobalBest } from "./global-best";
+import { latestGlobalBest, orientationOfRun } from "./global-best";
 
 /*
  * What the run page shows of what the search found: every candidate's provenance per iteration with the dev
@@ -23,7 +23,8 @@ export interface ProvenanceRow {
 }
 
 export async function candidateProvenance(db: Db, runId: string) {
-  const [space, stored, scores, best] = await Promise.all([
+  const [run, space, stored, scores, best] = await Promise.all([
+    db.run.findUniqueOrThrow({ where: { id: runId }, select: { evalType: true } }),
     db.runSearchSpace.findUnique({ where: { runId } }),
     db.candidateProvenance.findMany({ where: { runId }, orderBy: [{ iteration: "asc" }, { candidate: "asc" }] }),
     db.candidateScore.findMany({ where: { runId, split: "dev" }, select: { iteration: true, candidate: true, utility: true } }),
@@ -41,7 +42,9 @@ export async function candidateProvenance(db: Db, runId: string) {
     utility: utilityAt.get(`${row.iteration}:${row.candidate}`) ?? null,
   }));
   const evaluated = rows.filter((row) => row.utility !== null && row.evaluatedRecipe.length > 0);
-  const importance = space?.mode === "recipe" ? recipeImportance(evaluated.map((row) => row.evaluatedRecipe), evaluated.map((row) => row.utility!)) : [];
+  // ρ's sign says whether more weight made the candidate better: against a minimised utility (perplexity), its negative.
+  const orientation = orientationOfRun(run.evalType);
+  const importance = space?.mode === "recipe" ? recipeImportance(evaluated.map((row) => row.evaluatedRecipe), evaluated.map((row) => orientation * row.utility!)) : [];
   return {
     space: space && { mode: space.mode as "recipe" | "weights", names: space.names, layers: space.layers },
     rows,
