@@ -38,6 +38,13 @@ async function expectLowestShownAsBest(runId: string, scores: Array<{ iteration:
   expect((await utilityOf(l2s.dev.endingBest!))[0]!.utility).toBe(lowest);
   expect(l2s.dev.startingBest!.iteration).toBe(0);
   expect((await utilityOf(l2s.dev.startingBest!))[0]!.utility).toBe(Math.min(...scores.filter((score) => score.iteration === 0).map((score) => score.utility)));
+  // A scored text has no right answer: accuracy and negative transfer are not shown as 0% and empty, but as not applying.
+  expect(l2s.notApplicable).toBe("no right or wrong answers: accuracy and negative transfer do not apply");
+  for (const split of [l2s.dev, l2s.test]) {
+    expect(split.ntrMissing).toBe(l2s.notApplicable);
+    for (const model of [...split.experts, split.startingBest, split.endingBest].filter((entry) => entry !== null)) expect(model.accuracy).toBeNull();
+    expect([split.startingBest?.ntr ?? null, split.endingBest?.ntr ?? null]).toEqual([null, null]);
+  }
 }
 
 describe("a perplexity search on the zoo", () => {
