@@ -30,6 +30,9 @@ test("a perplexity search from the form: its parameter from the schema, the glob
   expect(best.at(-1)).toBeLessThan(worst.at(-1)!);
   await expect(page.getByTestId("stat-best")).toContainText(best.at(-1)!.toFixed(3));
 
+  // Accuracy and negative transfer have no meaning without right answers: one line says so, not 0% and an empty NTR.
+  await expect(page.getByTestId("l2s-panel")).toHaveText("no right or wrong answers: accuracy and negative transfer do not apply");
+
   // The best candidate's texts: none is right or wrong; each shows its own perplexity, and the text itself.
   const texts = page.getByTestId("best-questions");
   await expect(texts).toContainText("texts scored, perplexity");

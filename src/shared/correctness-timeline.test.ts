@@ -12,12 +12,27 @@ describe("globalBestByIteration", () => {
       // iteration 3: nothing evaluated (a dropped iteration)
       { iteration: 4, candidate: 1, utility: 0.3 },
     ];
-    expect(globalBestByIteration([0, 1, 2, 3, 4], evaluations)).toEqual([
+    expect(globalBestByIteration([0, 1, 2, 3, 4], evaluations, 1)).toEqual([
       { iteration: 0, foundAt: 0, candidate: 1 },
       { iteration: 1, foundAt: 0, candidate: 1 },
       { iteration: 2, foundAt: 2, candidate: 0 },
       { iteration: 3, foundAt: 2, candidate: 0 },
       { iteration: 4, foundAt: 2, candidate: 0 },
+    ]);
+  });
+
+  it("where the utility is minimised (perplexity), keeps the lowest as the best, replaced only by a strictly lower one", () => {
+    const evaluations = [
+      { iteration: 0, candidate: 0, utility: 9 },
+      { iteration: 0, candidate: 1, utility: 4 },
+      { iteration: 1, candidate: 0, utility: 4 }, // equal to the best: not a new best
+      { iteration: 1, candidate: 1, utility: 12 },
+      { iteration: 2, candidate: 0, utility: 3 },
+    ];
+    expect(globalBestByIteration([0, 1, 2], evaluations, -1)).toEqual([
+      { iteration: 0, foundAt: 0, candidate: 1 },
+      { iteration: 1, foundAt: 0, candidate: 1 },
+      { iteration: 2, foundAt: 2, candidate: 0 },
     ]);
   });
 });

@@ -21,19 +21,21 @@ export interface BestAt {
 /**
  * The global best after each of `iterations`, from the stored dev evaluations, for iterations recorded before the
  * best was stored beside them. As the search keeps it: the first iteration's best evaluation (the lowest candidate
- * among equals), replaced only by a strictly higher one of a later iteration.
+ * among equals), replaced only by a strictly better one of a later iteration. `orientation` is +1 where the utility
+ * is maximised and −1 where it is minimised (perplexity): the search compares orientation × utility.
  */
-export function globalBestByIteration(iterations: readonly number[], evaluations: readonly ScoredEvaluation[]): BestAt[] {
+export function globalBestByIteration(iterations: readonly number[], evaluations: readonly ScoredEvaluation[], orientation: 1 | -1): BestAt[] {
   const byIteration = new Map<number, ScoredEvaluation[]>();
   for (const evaluation of evaluations) byIteration.set(evaluation.iteration, [...(byIteration.get(evaluation.iteration) ?? []), evaluation]);
+  const fitness = (evaluation: ScoredEvaluation) => orientation * evaluation.utility;
   let best: ScoredEvaluation | null = null;
   const found: BestAt[] = [];
   for (const iteration of [...iterations].sort((a, b) => a - b)) {
     const top = (byIteration.get(iteration) ?? []).reduce<ScoredEvaluation | null>(
-      (current, evaluation) => (!current || evaluation.utility > current.utility || (evaluation.utility === current.utility && evaluation.candidate < current.candidate) ? evaluation : current),
+      (current, evaluation) => (!current || fitness(evaluation) > fitness(current) || (evaluation.utility === current.utility && evaluation.candidate < current.candidate) ? evaluation : current),
       null,
     );
-    if (top && (!best || top.utility > best.utility)) best = top;
+    if (top && (!best || fitness(top) > fitness(best))) best = top;
     if (best) found.push({ iteration, foundAt: best.iteration, candidate: best.candidate });
   }
   return found;

@@ -38,8 +38,9 @@ function evaluation(bits: string, tokens: number[]): CandidateEvaluation {
   return { utility, metrics: {}, results, tokens: tokens.reduce((a, b) => a + b, 0), ms: 1 };
 }
 
-function state(index: number): SearchState {
-  return { iteration: index, stepLength: 1, scores: [], histories: [], best: 0, worst: 0, bestHistory: [], worstHistory: [], bestFound: { candidate: 0, iteration: 0 }, startingBest: { candidate: 0, utility: 0 } };
+/** The state after an iteration, with the global best the search keeps: the first evaluation at the highest utility. */
+function state(index: number, bestFound: SearchState["bestFound"]): SearchState {
+  return { iteration: index, stepLength: 1, scores: [], histories: [], best: 0, worst: 0, bestHistory: [], worstHistory: [], bestFound, startingBest: { candidate: 0, utility: 0 } };
 }
 
 async function recordedRun(name: string, names: string[], iterations: Array<Record<number, CandidateEvaluation>>, flags: string[] = []) {
@@ -49,10 +50,12 @@ async function recordedRun(name: string, names: string[], iterations: Array<Reco
   const folder = new RunFolder(outputRoot, name);
   folder.create(config);
   const sink = new PrismaSearchSink(store.db, run.id, folder);
+  let best = { candidate: 0, iteration: 0, utility: -Infinity };
   for (const [index, evaluations] of iterations.entries()) {
     const now = new Date();
     const entries = Object.entries(evaluations).map(([candidate, value]) => ({ candidate: Number(candidate), evaluation: value }));
-    await sink.iteration({ index, state: state(index), startedAt: now, finishedAt: now, mergeMs: 0, evalMs: 0, evaluations: entries, restarted: [], newBest: false }, [new Float32Array(2)]);
+    for (const { candidate, evaluation } of entries) if (evaluation.utility > best.utility) best = { candidate, iteration: index, utility: evaluation.utility };
+    await sink.iteration({ index, state: state(index, { candidate: best.candidate, iteration: best.iteration }), startedAt: now, finishedAt: now, mergeMs: 0, evalMs: 0, evaluations: entries, restarted: [], newBest: false }, [new Float32Array(2)]);
   }
   return { runId: run.id, sink };
 }

@@ -6,7 +6,10 @@ import { parseSearchArgs } from "../../src/engine/search/cli-args";
 import { prepareSearch } from "../../src/engine/search/session";
 import { executeSearch } from "../../src/server/search/launch";
 import { bestResults } from "../../src/server/api/routers/run-data";
+import { runL2sMetrics } from "../../src/server/metrics/l2s";
+import { candidateProvenance } from "../../src/server/search/candidate-provenance";
 import { listRuns, runListInputSchema } from "../../src/server/search/run-list";
+import { recipeImportance } from "../../src/shared/recipe-importance";
 import { migratedDatabase, query } from "./helpers";
 
 /*
@@ -24,6 +27,25 @@ const args = (name: string, iterations: number) => [
   ...["-n", name, "-e", "perplexity", "-d", "zoo_text", "-i", expertDir, "--output_root", root],
   ...["--dev_questions", "6", "--test_questions", "4", "-m", String(iterations), "--patience", "10"],
 ];
+
+/** The run page's "best recipe" and the L2S panel's starting and ending bests are the lowest perplexities. */
+async function expectLowestShownAsBest(runId: string, scores: Array<{ iteration: number; utility: number }>, lowest: number) {
+  const utilityOf = (at: { iteration: number; candidate: number }) =>
+    query<{ utility: number }>(store.url, `SELECT utility FROM "CandidateScore" WHERE "runId" = $1 AND split = 'dev' AND iteration = $2 AND candidate = $3`, [runId, at.iteration, at.candidate]);
+  const { best } = await candidateProvenance(store.db, runId);
+  expect((await utilityOf(best!))[0]!.utility).toBe(lowest);
+  const l2s = await runL2sMetrics(store.db, await store.db.run.findUniqueOrThrow({ where: { id: runId } }));
+  expect((await utilityOf(l2s.dev.endingBest!))[0]!.utility).toBe(lowest);
+  expect(l2s.dev.startingBest!.iteration).toBe(0);
+  expect((await utilityOf(l2s.dev.startingBest!))[0]!.utility).toBe(Math.min(...scores.filter((score) => score.iteration === 0).map((score) => score.utility)));
+  // A scored text has no right answer: accuracy and negative transfer are not shown as 0% and empty, but as not applying.
+  expect(l2s.notApplicable).toBe("no right or wrong answers: accuracy and negative transfer do not apply");
+  for (const split of [l2s.dev, l2s.test]) {
+    expect(split.ntrMissing).toBe(l2s.notApplicable);
+    for (const model of [...split.experts, split.startingBest, split.endingBest].filter((entry) => entry !== null)) expect(model.accuracy).toBeNull();
+    expect([split.startingBest?.ntr ?? null, split.endingBest?.ntr ?? null]).toEqual([null, null]);
+  }
+}
 
 describe("a perplexity search on the zoo", () => {
   it("finds the lowest perplexity and records it as the global best, in the store, the run folder and the runs list", async () => {
@@ -68,6 +90,10 @@ describe("a perplexity search on the zoo", () => {
     expect(listed).toMatchObject({ name: "ppl", bestDevSoFar: lowest });
     // The run page's per-question view of the global best.
     expect((await bestResults(store.db, result.runId)).dev).toMatchObject({ utility: lowest });
+    await expectLowestShownAsBest(result.runId, scores, lowest);
+    // A run recorded before each iteration stored its best: the best is derived from the evaluations, still the lowest.
+    await store.db.iteration.updateMany({ where: { runId: result.runId }, data: { bestCandidate: null, bestIteration: null } });
+    await expectLowestShownAsBest(result.runId, scores, lowest);
   });
 
   it("lists a run stopped before its end with its lowest perplexity so far", async () => {
@@ -78,5 +104,35 @@ describe("a perplexity search on the zoo", () => {
     const [best] = await query<{ best: number }>(store.url, `SELECT min(c.utility) AS best FROM "CandidateScore" c JOIN "Run" r ON r.id = c."runId" WHERE r.name = 'ppl_stopped' AND c.split = 'dev'`);
     const listed = (await listRuns(store.db, runListInputSchema.parse({}))).find((run) => run.name === "ppl_stopped");
     expect(listed).toMatchObject({ status: "cancelled", lastIteration: 1, bestDevSoFar: best!.best });
+  });
+
+  it("sorts the runs list by best test with the lower perplexity first, as better comes first", async () => {
+    const sorted = async (direction: "asc" | "desc", limit = 100) =>
+      (await listRuns(store.db, runListInputSchema.parse({ sort: "bestTest", direction, limit }))).map((run) => [run.name, run.endingBestSingleTestAccuracy]);
+    const [ppl] = await query<{ test: number }>(store.url, `SELECT "endingBestSingleTestAccuracy" AS test FROM "Run" WHERE name = 'ppl'`);
+    expect(ppl!.test).toBeGreaterThan(1);
+    // The stopped run measured no test: given one worse (higher) than the completed run's, it must come after it.
+    await query(store.url, `UPDATE "Run" SET "endingBestSingleTestAccuracy" = $1 WHERE name = 'ppl_stopped'`, [ppl!.test + 5]);
+    expect(await sorted("desc")).toEqual([
+      ["ppl", ppl!.test],
+      ["ppl_stopped", ppl!.test + 5],
+    ]);
+    expect(await sorted("desc", 1)).toEqual([["ppl", ppl!.test]]);
+    expect(await sorted("asc")).toEqual([
+      ["ppl_stopped", ppl!.test + 5],
+      ["ppl", ppl!.test],
+    ]);
+  });
+
+  it("gives a recipe search's importances with ρ taken against the perplexity's fall: positive where more weight lowered it", async () => {
+    const recipe = ["--merge_method", "task_arithmetic", "--merge_params", '{"base_model_idx": null}', "--mode", "recipe", "--seed", "5"];
+    const prepared = await prepareSearch(parseSearchArgs([...args("ppl_recipe", 2), ...recipe]), { gpus: [], modelCache: path.join(root, "models") });
+    const result = await executeSearch(store.db, store.url, prepared, { origin: "cli" });
+    expect(result.status).toBe("completed");
+    const { rows, importance } = await candidateProvenance(store.db, result.runId);
+    const evaluated = rows.filter((row) => row.utility !== null && row.evaluatedRecipe.length > 0);
+    expect(importance.length).toBeGreaterThan(0);
+    expect(importance.some(({ rho }) => rho !== 0)).toBe(true);
+    expect(importance).toEqual(recipeImportance(evaluated.map((row) => row.evaluatedRecipe), evaluated.map((row) => -row.utility!)));
   });
 });

@@ -49,7 +49,7 @@ describe("what a zoo search stores for the run page's insight views", () => {
       expect(cpu!.memoryBytes).toBeLessThanOrEqual(os.totalmem());
     }
     // The stored best agrees with what the stored evaluations make the best.
-    const walked = globalBestByIteration(iterations.map((row) => row.index), scores);
+    const walked = globalBestByIteration(iterations.map((row) => row.index), scores, 1);
     expect(iterations.map((row) => ({ iteration: row.index, foundAt: row.bestIteration, candidate: row.bestCandidate }))).toEqual(walked);
 
     const map = await correctnessOverTime(store.db, run.id);

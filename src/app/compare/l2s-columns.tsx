@@ -40,6 +40,17 @@ export function L2sCompare({ ids }: { ids: string[] }) {
           {rows.map(({ run, split, metrics: row }) => {
             const missing = row.ntrMissing ? `NTR not measured: ${row.ntrMissing}` : "";
             const ending = row.endingBest;
+            if (run.notApplicable) {
+              return (
+                <tr key={`${run.runId}-${split}`} className="border-t border-slate-100" data-testid="compare-l2s-row" data-run={run.runId} data-split={split}>
+                  <td className="px-3 py-1.5">{run.name}</td>
+                  <td className="px-3 py-1.5">{split}</td>
+                  <td className="px-3 py-1.5 text-slate-600" colSpan={6} data-testid="compare-l2s-not-applicable">
+                    {run.notApplicable}
+                  </td>
+                </tr>
+              );
+            }
             return (
               <tr key={`${run.runId}-${split}`} className="border-t border-slate-100" data-testid="compare-l2s-row" data-run={run.runId} data-split={split}>
                 <td className="px-3 py-1.5">{run.name}</td>

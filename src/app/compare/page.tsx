@@ -4,6 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { Suspense, useState } from "react";
+import { formatTestGain } from "@/shared/test-gain";
 import { useTRPC } from "@/trpc/react";
 import { BestSoFarChart } from "./best-so-far-chart";
 import { CANDIDATE_COLORS } from "../components/chart-style";
@@ -42,7 +43,7 @@ function Compare() {
     ["Ending best dev", (run) => formatUtility(run.endingBestValidationUtility ?? run.iterations.at(-1)?.globalBestUtility)],
     ["Starting best test", (run) => formatUtility(run.startingBestSingleTestAccuracy)],
     ["Ending best test", (run) => formatUtility(run.endingBestSingleTestAccuracy)],
-    ["Test gain", (run) => (run.endingBestSingleTestAccuracy != null && run.startingBestSingleTestAccuracy != null ? `${((run.endingBestSingleTestAccuracy - run.startingBestSingleTestAccuracy) * 100).toFixed(1)} pts` : "—")],
+    ["Test gain", (run) => formatTestGain(run.startingBestSingleTestAccuracy, run.endingBestSingleTestAccuracy, run.orientation, run.utilityAxis.accuracy)],
     ["Duration", (run) => formatActiveTime(run.activeTime)],
     ["Eval time / iteration", (run) => (run.iterations.length ? `${(run.iterations.reduce((sum, iteration) => sum + iteration.evalMs, 0) / run.iterations.length / 1000).toFixed(1)} s` : "—")],
   ];

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { accuracy, correctnessTable, meanGeneratedTokens, MismatchedQuestionsError, negativeTransfer, sourceExpertCount, type AnsweredQuestion, type NegativeTransferReport } from "../../engine/metrics/l2s";
 import { candidateLabel } from "../../shared/candidate-label";
 import type { Db } from "../db/client";
+import { globalBests } from "../search/global-best";
 
 /*
  * A run's L2S metrics (accuracy, mean generated tokens, negative transfer against its source experts) and its 0/1
@@ -30,6 +31,7 @@ interface ModelResults {
   candidate: number;
   iteration: number;
   results: AnsweredQuestion[];
+  scoredTexts: boolean;
 }
 
 export interface ModelMetrics {
@@ -56,12 +58,21 @@ export interface SplitMetrics {
 export interface RunL2sMetrics {
   runId: string;
   name: string;
+  /** Why accuracy and NTR do not apply to the run at all (its eval type has no right answers), or null. */
+  notApplicable: string | null;
   status: string;
   dev: SplitMetrics;
   test: SplitMetrics;
 }
 
 const recordedResults = z.array(z.object({ index: z.number().int(), correct: z.boolean(), tokens: z.number() }));
+
+/** A scored text (perplexity) carries its log-likelihood and no right answer: its `correct` is always false. */
+export const NO_RIGHT_ANSWERS = "no right or wrong answers: accuracy and negative transfer do not apply";
+
+function scoresTexts(results: unknown): boolean {
+  return Array.isArray(results) && results.some((result) => typeof result === "object" && result !== null && "likelihood" in result);
+}
 
 function answered(results: unknown): AnsweredQuestion[] | null {
   const parsed = recordedResults.safeParse(results);
@@ -94,7 +105,7 @@ async function splitModels(db: Db, run: RunRow, split: MetricsSplit): Promise<{ 
   const expertCount = expertCountOf(run, space, initial.length);
   const model = (row: ScoreRow | null | undefined, role: ModelRole, label: string): ModelResults | null => {
     const results = row && answered(row.results);
-    return row && results ? { name: role === "expert" ? run.candidateNames[row.candidate]! : role, role, label, candidate: row.candidate, iteration: row.iteration, results } : null;
+    return row && results ? { name: role === "expert" ? run.candidateNames[row.candidate]! : role, role, label, candidate: row.candidate, iteration: row.iteration, results, scoredTexts: scoresTexts(row.results) } : null;
   };
   const starting: ScoreRow[] = split === "dev" ? initial : await db.candidateScore.findMany({ where: { runId: run.id, split: "test", iteration: 0, role: { in: ["starting", "starting_best"] } }, orderBy: { candidate: "asc" }, select });
   const expertRows = starting.filter((row) => row.candidate < expertCount);
@@ -102,9 +113,11 @@ async function splitModels(db: Db, run: RunRow, split: MetricsSplit): Promise<{ 
   const allExperts = expertCount > 0 && experts.length === expertCount && experts.every(Boolean) ? (experts as ModelResults[]) : null;
 
   if (split === "dev") {
-    // The search's starting best: the first candidate of iteration 0 with the highest utility (its argmax).
-    const startingBest = initial.reduce<ScoreRow | undefined>((best, row) => (!best || row.utility > best.utility ? row : best), undefined);
-    const globalBest = await db.candidateScore.findFirst({ where: { runId: run.id, split: "dev" }, orderBy: [{ utility: "desc" }, { iteration: "asc" }, { candidate: "asc" }], select });
+    // The search's starting best is its global best after iteration 0; the ending best, after the last iteration.
+    const bests = await globalBests(db, run.id);
+    const rowOf = (best: (typeof bests)[number] | undefined) =>
+      best ? db.candidateScore.findFirst({ where: { runId: run.id, split: "dev", iteration: best.foundAt, candidate: best.candidate }, select }) : null;
+    const [startingBest, globalBest] = await Promise.all([rowOf(bests.find((best) => best.iteration === 0)), rowOf(bests.at(-1))]);
     const final = run.status === "completed";
     const ending = model(globalBest, "ending_best", globalBest ? `${final ? "ending best" : "global best so far"}: ${candidateLabel(globalBest.candidate, run.candidateNames)} at iteration ${globalBest.iteration}` : "");
     return {
@@ -126,19 +139,21 @@ async function splitModels(db: Db, run: RunRow, split: MetricsSplit): Promise<{ 
 }
 
 function metricsOf(model: ModelResults): ModelMetrics {
-  const { results, ...identity } = model;
-  return { ...identity, questions: results.length, accuracy: accuracy(results), meanTokens: meanGeneratedTokens(results) };
+  const { results, scoredTexts, ...identity } = model;
+  return { ...identity, questions: results.length, accuracy: scoredTexts ? null : accuracy(results), meanTokens: meanGeneratedTokens(results) };
 }
 
 async function splitMetrics(db: Db, run: RunRow, split: MetricsSplit): Promise<SplitMetrics> {
   const { experts, expertCount, startingBest, endingBest } = await splitModels(db, run, split);
+  const scoredTexts = [...(experts ?? []), startingBest, endingBest].some((model) => model?.scoredTexts);
   let ntrMissing: string | null = null;
-  if (run.evalType === "multitask") ntrMissing = MULTITASK_NOTE;
+  if (scoredTexts) ntrMissing = NO_RIGHT_ANSWERS;
+  else if (run.evalType === "multitask") ntrMissing = MULTITASK_NOTE;
   else if (expertCount === 0) ntrMissing = "the run did not record which starting candidates are the experts";
   else if (!experts) ntrMissing = split === "test" ? "the experts were not measured on test (a search with --starting_test_set_eval 1 measures them)" : "the experts' initial evaluation is not recorded yet";
   const sources = experts?.map((expert) => ({ name: expert.name, results: expert.results })) ?? [];
   const ntrOf = (model: ModelResults) => {
-    if (!experts || run.evalType === "multitask") return null;
+    if (!experts || scoredTexts || run.evalType === "multitask") return null;
     try {
       return negativeTransfer(model.results, sources);
     } catch (error) {
@@ -158,7 +173,8 @@ async function splitMetrics(db: Db, run: RunRow, split: MetricsSplit): Promise<S
 
 export async function runL2sMetrics(db: Db, run: RunRow): Promise<RunL2sMetrics> {
   const [dev, test] = await Promise.all([splitMetrics(db, run, "dev"), splitMetrics(db, run, "test")]);
-  return { runId: run.id, name: run.name, status: run.status, dev, test };
+  const notApplicable = dev.ntrMissing === NO_RIGHT_ANSWERS || test.ntrMissing === NO_RIGHT_ANSWERS ? NO_RIGHT_ANSWERS : null;
+  return { runId: run.id, name: run.name, status: run.status, notApplicable, dev, test };
 }
 
 export interface ScoreTable {

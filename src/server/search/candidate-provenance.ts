@@ -1,6 +1,7 @@
 import type { CandidateOrigin, SelectionOutcome } from "../../engine/search/provenance";
 import { recipeImportance } from "../../shared/recipe-importance";
 import type { Db } from "../db/client";
+import { latestGlobalBest, orientationOfRun } from "./global-best";
 
 /*
  * What the run page shows of what the search found: every candidate's provenance per iteration with the dev
@@ -22,10 +23,12 @@ export interface ProvenanceRow {
 }
 
 export async function candidateProvenance(db: Db, runId: string) {
-  const [space, stored, scores] = await Promise.all([
+  const [run, space, stored, scores, best] = await Promise.all([
+    db.run.findUniqueOrThrow({ where: { id: runId }, select: { evalType: true } }),
     db.runSearchSpace.findUnique({ where: { runId } }),
     db.candidateProvenance.findMany({ where: { runId }, orderBy: [{ iteration: "asc" }, { candidate: "asc" }] }),
     db.candidateScore.findMany({ where: { runId, split: "dev" }, select: { iteration: true, candidate: true, utility: true } }),
+    latestGlobalBest(db, runId),
   ]);
   const utilityAt = new Map(scores.map(({ iteration, candidate, utility }) => [`${iteration}:${candidate}`, utility]));
   const rows: ProvenanceRow[] = stored.map((row) => ({
@@ -38,14 +41,14 @@ export async function candidateProvenance(db: Db, runId: string) {
     evaluatedRecipe: row.selection === "rejected" ? row.rejectedRecipe : row.recipe,
     utility: utilityAt.get(`${row.iteration}:${row.candidate}`) ?? null,
   }));
-  // The global best is the first evaluation that reached the highest dev utility (BWR replaces it only on a strict gain).
-  const best = rows.reduce<ProvenanceRow | null>((found, row) => (row.utility !== null && row.selection !== "rejected" && (found === null || row.utility > found.utility!) ? row : found), null);
   const evaluated = rows.filter((row) => row.utility !== null && row.evaluatedRecipe.length > 0);
-  const importance = space?.mode === "recipe" ? recipeImportance(evaluated.map((row) => row.evaluatedRecipe), evaluated.map((row) => row.utility!)) : [];
+  // ρ's sign says whether more weight made the candidate better: against a minimised utility (perplexity), its negative.
+  const orientation = orientationOfRun(run.evalType);
+  const importance = space?.mode === "recipe" ? recipeImportance(evaluated.map((row) => row.evaluatedRecipe), evaluated.map((row) => orientation * row.utility!)) : [];
   return {
     space: space && { mode: space.mode as "recipe" | "weights", names: space.names, layers: space.layers },
     rows,
-    best: best && { candidate: best.candidate, iteration: best.iteration },
+    best: best && { candidate: best.candidate, iteration: best.foundAt },
     importance,
   };
 }

@@ -4,11 +4,14 @@ import { activeTimeOf, type ActiveTime, type StatusMark } from "../../shared/act
 import { runStatuses } from "../../shared/run-events";
 import type { Db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
+import { orientationOfRun } from "./global-best";
 import { databaseNow, isStale } from "./run-lease";
 
 /*
  * The runs list: which runs the list shows (filters), in which order (sort), and what each row says. Filters and
- * order are applied by the database, so the limit cuts the sorted, filtered list.
+ * order are applied before the limit, so the limit cuts the sorted, filtered list. Each run's best test is better
+ * where higher for an accuracy and where lower for a perplexity: that sort orders orientation × value, so better
+ * comes first within each orientation (a mixed list puts the maximised runs, positive keys, before the minimised).
  */
 
 export const runSortFields = ["createdAt", "startedAt", "name", "status", "mergeMethod", "dataset", "bestTest"] as const;
@@ -30,17 +33,35 @@ export const runListInputSchema = z
   .default({ limit: 100, sort: "createdAt", direction: "desc", showArchived: false });
 export type RunListInput = z.output<typeof runListInputSchema>;
 
-const sortColumn: Record<RunSortField, keyof Prisma.RunOrderByWithRelationInput> = {
+const sortColumn: Record<Exclude<RunSortField, "bestTest">, keyof Prisma.RunOrderByWithRelationInput> = {
   createdAt: "createdAt",
   startedAt: "startedAt",
   name: "name",
   status: "status",
   mergeMethod: "mergeMethod",
   dataset: "dataset",
-  bestTest: "endingBestSingleTestAccuracy",
 };
 
-const nullableColumns = new Set<RunSortField>(["startedAt", "bestTest"]);
+const nullableColumns = new Set<RunSortField>(["startedAt"]);
+
+/**
+ * The ids of the filtered runs by orientation × best test, `limit` of them: runs without one (no test yet) last,
+ * ties newest first. Sorted here, as the orientation is the eval type's (the registry's), not a column.
+ */
+async function idsByBestTest(db: Db, where: Prisma.RunWhereInput, direction: "asc" | "desc", limit: number): Promise<string[]> {
+  const runs = await db.run.findMany({ where, select: { id: true, evalType: true, endingBestSingleTestAccuracy: true, createdAt: true } });
+  const keyOf = (run: (typeof runs)[number]) => (run.endingBestSingleTestAccuracy === null ? null : orientationOfRun(run.evalType) * run.endingBestSingleTestAccuracy);
+  const byKey = (a: (typeof runs)[number], b: (typeof runs)[number]) => {
+    const [keyA, keyB] = [keyOf(a), keyOf(b)];
+    if (keyA !== keyB) {
+      if (keyA === null) return 1;
+      if (keyB === null) return -1;
+      return direction === "asc" ? keyA - keyB : keyB - keyA;
+    }
+    return b.createdAt.getTime() - a.createdAt.getTime();
+  };
+  return runs.sort(byKey).slice(0, limit).map((run) => run.id);
+}
 
 /** Each run's status events in order, as the bounds of its executing segments. */
 export async function statusMarks(db: Db, runIds: readonly string[]): Promise<Map<string, StatusMark[]>> {
@@ -83,11 +104,14 @@ export async function listRuns(db: Db, input: RunListInput) {
     ...(input.tag ? { tags: { has: input.tag } } : {}),
     ...(input.showArchived ? {} : { archivedAt: null }),
   };
-  const runs = await db.run.findMany({
-    where,
-    // Ties (and runs without the value: never started, no test yet) keep the newest first.
-    orderBy: [{ [sortColumn[input.sort]]: nullableColumns.has(input.sort) ? { sort: input.direction, nulls: "last" } : input.direction }, { createdAt: "desc" }],
-    take: input.limit,
+  const bestTestOrder = input.sort === "bestTest" ? await idsByBestTest(db, where, input.direction, input.limit) : null;
+  const found = await db.run.findMany({
+    where: bestTestOrder ? { id: { in: bestTestOrder } } : where,
+    // Ties (and runs without the value: never started) keep the newest first.
+    ...(input.sort !== "bestTest" && {
+      orderBy: [{ [sortColumn[input.sort]]: nullableColumns.has(input.sort) ? { sort: input.direction, nulls: "last" } : input.direction }, { createdAt: "desc" }],
+      take: input.limit,
+    }),
     select: {
       id: true,
       name: true,
@@ -107,6 +131,7 @@ export async function listRuns(db: Db, input: RunListInput) {
       endingBestSingleTestAccuracy: true,
     },
   });
+  const runs = bestTestOrder ? found.sort((a, b) => bestTestOrder.indexOf(a.id) - bestTestOrder.indexOf(b.id)) : found;
   const ids = runs.map((run) => run.id);
   const progress = await db.iteration.groupBy({ by: ["runId"], where: { runId: { in: ids } }, _max: { index: true } });
   // The global best so far is the last iteration's: the highest utility, or the lowest where lower is better.

@@ -308,7 +308,7 @@ function ParallelCoordinates({ names, rows, picked }: { names: string[]; rows: R
 function Importance({ names, importance }: { names: string[]; importance: Provenance["importance"] }) {
   const order = importance.map((entry, index) => ({ ...entry, name: names[index]! })).sort((a, b) => b.importance - a.importance);
   return (
-    <Panel title="Importance of each coefficient" testId="importance" note="squared Spearman rank correlation with dev utility over every evaluated recipe, normalised to sum to 1 (ρ's sign: whether more weight helped)">
+    <Panel title="Importance of each coefficient" testId="importance" note="squared Spearman rank correlation with dev utility over every evaluated recipe, normalised to sum to 1 (ρ's sign: whether more weight helped; where lower is better, a fall counts as help)">
       <div className="space-y-1">
         {order.map(({ name, importance: share, rho }) => (
           <div key={name} className="flex items-center gap-2 text-xs" data-testid="importance-bar" data-name={name} data-importance={share}>

@@ -68,6 +68,13 @@ export function L2sMetricsPanel({ id, refreshKey }: { id: string; refreshKey: st
 
   if (!metrics.data) return <p className="text-sm text-slate-500">{metrics.error ? `Could not load the metrics: ${metrics.error.message}` : "Loading metrics…"}</p>;
   const data = metrics.data;
+  if (data.notApplicable) {
+    return (
+      <p className="rounded-lg border border-slate-200 bg-white p-4 text-sm text-slate-600" data-testid="l2s-panel">
+        {data.notApplicable}
+      </p>
+    );
+  }
   const notes = [data.dev, data.test].filter((split) => split.ntrMissing).map((split) => `${split.split}: NTR not measured, ${split.ntrMissing}.`);
   return (
     <div className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm" data-testid="l2s-panel">

@@ -1,32 +1,20 @@
 import type { QuestionResult } from "../../../engine/eval/types";
 import { candidateLabel } from "../../../shared/candidate-label";
-import { correctnessTimeline, globalBestByIteration, type BestAt, type QuestionTimeline } from "../../../shared/correctness-timeline";
+import { correctnessTimeline, type QuestionTimeline } from "../../../shared/correctness-timeline";
 import type { Direction } from "../../../shared/pareto";
 import type { Db } from "../../db/client";
 import { Prisma } from "../../db/generated/client";
+import { globalBests } from "../../search/global-best";
 import { ACCURACY_METRICS, findRun, questionAndGoldOf, questionsOf } from "./run-data";
 
 /*
  * Reads behind the run page's insight views (correctness over time, the Pareto front), from the run's own rows: the
  * global best after each iteration is the one stored beside it, or for iterations recorded before that, the one its
- * stored dev evaluations make the best (globalBestByIteration). Answers are only ever the stored rows' own.
+ * stored dev evaluations make the best (globalBests). Answers are only ever the stored rows' own.
  */
 
 /** How long a question's text may be in the map's detail. */
 const EXCERPT_CHARS = 400;
-
-/** The global best after each recorded iteration, oldest first. */
-async function globalBests(db: Db, runId: string): Promise<BestAt[]> {
-  const iterations = await db.iteration.findMany({ where: { runId }, orderBy: { index: "asc" }, select: { index: true, bestCandidate: true, bestIteration: true } });
-  if (iterations.every((row) => row.bestCandidate !== null && row.bestIteration !== null)) {
-    return iterations.map((row) => ({ iteration: row.index, foundAt: row.bestIteration!, candidate: row.bestCandidate! }));
-  }
-  const evaluations = await db.candidateScore.findMany({ where: { runId, split: "dev" }, select: { iteration: true, candidate: true, utility: true } });
-  return globalBestByIteration(
-    iterations.map((row) => row.index),
-    evaluations,
-  );
-}
 
 type StoredAnswer = Pick<QuestionResult, "index" | "prediction" | "answer" | "correct" | "tokens" | "abstained">;
 

@@ -7,6 +7,7 @@ import { isInsideRoots } from "../../readable-paths";
 import { runEventStream } from "../../events/stream";
 import { taskParamPaths } from "../../../engine/eval/evaluator";
 import { SearchSetupError } from "../../../engine/search/session";
+import { orientationOfRun } from "../../search/global-best";
 import { cancelRun, enqueueSearch, resumeRun } from "../../search/jobs";
 import { databaseNow, isStale } from "../../search/run-lease";
 import { activeTimes, listRuns, runFilterChoices, runListInputSchema } from "../../search/run-list";
@@ -190,6 +191,7 @@ export const runsRouter = createTRPCRouter({
           dataset: run.dataset,
           evalType: run.evalType,
           utilityAxis: utilityAxisOf(run.evalType, (run.config as { evalParams?: unknown }).evalParams, run.dataset),
+          orientation: orientationOfRun(run.evalType),
           config: run.config as Record<string, unknown>,
           startedAt: run.startedAt,
           finishedAt: run.finishedAt,
