@@ -216,3 +216,13 @@ describe("the scores download", () => {
     expect((await download("no-such-run", "split=dev")).status).toBe(404);
   });
 });
+
+describe("the run store", () => {
+  it("stores an answer holding U+0000 (which Postgres's jsonb refuses) with the replacement character, instead of failing the iteration", async () => {
+    const answer = evaluation("1", [1]);
+    answer.results[0]!.prediction = "7\u0000\u0000 apples";
+    const { runId } = await recordedRun("nul-answer", ["ja"], [{ 0: answer }]);
+    const [row] = await store.db.candidateScore.findMany({ where: { runId, split: "dev" } });
+    expect((row!.results as Array<{ prediction: string }>)[0]!.prediction).toBe("7\ufffd\ufffd apples");
+  });
+});

@@ -13,7 +13,12 @@ export const RUN_EVENTS_CHANNEL = "run_events";
 
 export type RunOrigin = RunEventPayload<"created">["origin"];
 
-const json = (value: unknown) => value as Prisma.InputJsonValue;
+/*
+ * Postgres's jsonb holds no U+0000, which a model's generated text can contain (a random or broken merge emits any
+ * token): it is stored as U+FFFD, the replacement character, rather than failing the iteration's transaction.
+ */
+const json = (value: unknown) =>
+  (value === undefined ? undefined : JSON.parse(JSON.stringify(value), (_, field: unknown) => (typeof field === "string" ? field.replaceAll("\u0000", "\ufffd") : field))) as Prisma.InputJsonValue;
 
 /**
  * Each evaluation device's figures for one iteration, from the device each evaluation names: questions answered, busy
