@@ -15,8 +15,12 @@ test("a recipe-mode TIES search launched with the Quick demo preset completes", 
   await page.getByTestId("preset-quick").click();
   await page.locator("#input-name").fill(name);
   await page.locator("#input-mergeMethod").selectOption("ties");
-  // Every expert is a candidate: TIES takes none of them as its base.
+  // Every expert is a candidate (TIES takes none of them as its base), and by default every pair of them too.
+  await expect(page.getByTestId("budget-summary")).toContainText("recipe mode: 36 candidates");
+  // From the experts alone, so that each line of the chart below is one expert.
+  await page.locator("#input-initialPopulation").selectOption("experts");
   await expect(page.getByTestId("budget-summary")).toContainText("recipe mode: 8 candidates");
+  await expect(page.getByTestId("cli-equivalent")).toContainText("--initial_population experts");
   await expect(page.getByTestId("cli-equivalent")).toContainText("--merge_method ties");
   await expect(page.getByTestId("budget-estimate")).toContainText("Time per evaluation: ");
   await page.getByTestId("launch").click();
