@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 
 import torch
 import transformers
@@ -32,10 +33,9 @@ from transformers import (
     Qwen2ForSequenceClassification,
 )
 
-ZOO_TOKENIZER = "initial_experts/base"
-TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-VOCAB = 1428
-PAD, BOS, EOS = 0, 1, 2
+# The decoder fixtures' script: the same zoo tokenizer, vocabulary and special ids.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpu"))
+from make_tiny_hf_models import BOS, EOS, PAD, VOCAB, copy_tokenizer  # noqa: E402
 
 PAIRS = [
     ["Q: 12+34=\nA: ", "46"],
@@ -96,19 +96,6 @@ def randomise(model, generator):
                 p.copy_(0.2 * torch.randn(p.shape, generator=generator))
             elif name == "score.weight":
                 p.copy_(torch.randn(p.shape, generator=generator))
-
-
-def copy_tokenizer(model_dir, chat_template):
-    for name in TOKENIZER_FILES:
-        shutil.copy(os.path.join(ZOO_TOKENIZER, name), os.path.join(model_dir, name))
-    if chat_template:
-        cfg_file = os.path.join(model_dir, "tokenizer_config.json")
-        with open(cfg_file) as f:
-            cfg = json.load(f)
-        cfg["chat_template"] = chat_template
-        with open(cfg_file, "w") as f:
-            json.dump(cfg, f, indent=2, ensure_ascii=False)
-            f.write("\n")
 
 
 def pair_ids(tokenizer, prompt, response):
