@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { Split } from "../eval/datasets";
 import type { CandidateEvaluation } from "../eval/evaluator";
-import { EvaluationError, runBwrSearch, populate, type IterationRecord, type SearchSink, type SearchState, type TestRecord, type VectorEvaluator } from "./bwr";
+import { EvaluationError, runBwrSearch, populate, type SearchState, type VectorEvaluator } from "./bwr";
 import { searchConfigSchema, type SearchConfigInput } from "./config";
 import { ArrayPopulation } from "./population";
+import { MemorySink } from "./testing/memory-sink";
 import { drawStream } from "./rng";
 
 const target = Float32Array.from({ length: 16 }, (_, k) => Math.sin(k));
@@ -30,24 +31,6 @@ function config(overrides: Partial<SearchConfigInput> = {}) {
   return searchConfigSchema.parse({ name: "toy", evalType: "exact_match", dataset: "toy", maxIteration: 15, patience: 50, ...overrides });
 }
 
-class MemorySink implements SearchSink {
-  iterations: Array<{ record: IterationRecord; population: Float32Array[] }> = [];
-  tests: TestRecord[] = [];
-  lines: string[] = [];
-  constructor(private readonly stopAfter = Number.POSITIVE_INFINITY) {}
-  async iteration(record: IterationRecord, population: readonly Float32Array[]) {
-    this.iterations.push({ record, population: population.map((slot) => slot.slice()) });
-  }
-  async test(record: TestRecord) {
-    this.tests.push(record);
-  }
-  log(line: string) {
-    this.lines.push(line);
-  }
-  async shouldStop() {
-    return (this.iterations.at(-1)?.record.index ?? 0) >= this.stopAfter;
-  }
-}
 
 async function search(overrides: Partial<SearchConfigInput> = {}, stopAfter?: number) {
   const sink = new MemorySink(stopAfter);

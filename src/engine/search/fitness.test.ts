@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { CandidateEvaluation } from "../eval/evaluator";
-import { runBwrSearch, type IterationRecord, type SearchSink, type SearchState, type TestRecord, type VectorEvaluator } from "./bwr";
+import { runBwrSearch, type SearchState, type VectorEvaluator } from "./bwr";
 import { searchConfigSchema, type SearchConfigInput } from "./config";
 import { ArrayPopulation } from "./population";
+import { MemorySink } from "./testing/memory-sink";
 import { drawStream } from "./rng";
 
 const target = Float32Array.from({ length: 12 }, (_, k) => Math.cos(k));
@@ -27,24 +28,6 @@ function experts(count: number): Float32Array[] {
   });
 }
 
-class MemorySink implements SearchSink {
-  iterations: Array<{ record: IterationRecord; population: Float32Array[] }> = [];
-  tests: TestRecord[] = [];
-  lines: string[] = [];
-  constructor(private readonly stopAfter = Number.POSITIVE_INFINITY) {}
-  async iteration(record: IterationRecord, population: readonly Float32Array[]) {
-    this.iterations.push({ record: structuredClone(record), population: population.map((slot) => slot.slice()) });
-  }
-  async test(record: TestRecord) {
-    this.tests.push(record);
-  }
-  log(line: string) {
-    this.lines.push(line);
-  }
-  async shouldStop() {
-    return (this.iterations.at(-1)?.record.index ?? 0) >= this.stopAfter;
-  }
-}
 
 /** perplexity's utility is minimised; exact_match's (here the same distance, negated) maximised. */
 async function search(evalType: "perplexity" | "exact_match", overrides: Partial<SearchConfigInput> = {}, options: { stopAfter?: number; resume?: { state: SearchState; population: Float32Array[] } } = {}) {
