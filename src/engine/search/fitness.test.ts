@@ -3,7 +3,7 @@ import type { CandidateEvaluation } from "../eval/evaluator";
 import { runBwrSearch, type SearchState, type VectorEvaluator } from "./bwr";
 import { searchConfigSchema, type SearchConfigInput } from "./config";
 import { ArrayPopulation } from "./population";
-import { MemorySink } from "./testing/memory-sink";
+import { MemorySink } from "../../../tests/support/memory-sink";
 import { drawStream } from "./rng";
 
 const target = Float32Array.from({ length: 12 }, (_, k) => Math.cos(k));

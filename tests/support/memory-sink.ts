@@ -1,4 +1,4 @@
-import type { IterationRecord, SearchSink, TestRecord } from "../bwr";
+import type { IterationRecord, SearchSink, TestRecord } from "../../src/engine/search/bwr";
 
 /** A search sink for tests: keeps every iteration (with a copy of the population), test and log line; stops after `stopAfter`. */
 export class MemorySink implements SearchSink {
